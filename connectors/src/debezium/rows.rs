@@ -1,0 +1,242 @@
+//! From a decoded [`Event`] of one of lpm's five tables to the engine's typed [`Change`].
+
+use std::sync::Arc;
+
+use lpm_engine::change::{Change, ChangeKind, RowChange};
+use lpm_engine::model::{
+    Action, Assignment, Case, Decimal, Person, Priority, Responsible, Row, Status, Table,
+};
+
+use super::envelope::{Event, Op};
+use super::value::Value;
+use crate::catalog::TableDef;
+use crate::error::DecodeError;
+
+struct Cols<'a> {
+    def: &'a TableDef,
+    values: Vec<Value>,
+}
+
+fn bad(column: &str, detail: &str) -> DecodeError {
+    DecodeError::BadValue {
+        column: column.into(),
+        detail: detail.into(),
+    }
+}
+
+impl Cols<'_> {
+    fn take(&mut self, name: &str) -> Value {
+        match self.def.column(name) {
+            Some(i) => std::mem::replace(&mut self.values[i], Value::Null),
+            None => Value::Null,
+        }
+    }
+
+    fn req<T>(&mut self, name: &str, f: impl Fn(Value) -> Option<T>) -> Result<T, DecodeError> {
+        match self.take(name) {
+            Value::Null => Err(DecodeError::NullInNotNull {
+                column: name.into(),
+            }),
+            v => f(v).ok_or_else(|| bad(name, "unexpected type")),
+        }
+    }
+
+    fn opt<T>(
+        &mut self,
+        name: &str,
+        f: impl Fn(Value) -> Option<T>,
+    ) -> Result<Option<T>, DecodeError> {
+        match self.take(name) {
+            Value::Null => Ok(None),
+            v => f(v).map(Some).ok_or_else(|| bad(name, "unexpected type")),
+        }
+    }
+}
+
+fn int(v: Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(n),
+        Value::Bool(b) => Some(i64::from(b)),
+        Value::Decimal(d) if d.scale == 0 => i64::try_from(d.unscaled).ok(),
+        _ => None,
+    }
+}
+
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn instant(v: Value) -> Option<i64> {
+    match v {
+        Value::Instant(ms) => Some(ms),
+        _ => None,
+    }
+}
+
+fn wall_clock_ms(v: Value) -> Option<i64> {
+    match v {
+        Value::WallClock(us) => Some(us.div_euclid(1000)),
+        _ => None,
+    }
+}
+
+fn decimal(v: Value) -> Option<Decimal> {
+    match v {
+        Value::Decimal(d) => Some(d),
+        Value::Int(n) => Some(Decimal {
+            unscaled: i128::from(n),
+            scale: 0,
+        }),
+        _ => None,
+    }
+}
+
+fn flag(v: Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(b),
+        Value::Int(n) => Some(n != 0),
+        _ => None,
+    }
+}
+
+fn build(table: Table, c: &mut Cols<'_>) -> Result<Row, DecodeError> {
+    Ok(match table {
+        Table::PersonsLost => Row::Person(Arc::new(Person {
+            id: c.req("id", int)?,
+            full_name: c.req("full_name", text)?,
+            age: c.opt("age", int)?,
+            gender: c.req("gender", text)?,
+            last_seen_at: c.req("last_seen_at", wall_clock_ms)?,
+            reported_at: c.req("reported_at", instant)?,
+            last_seen_place: c.req("last_seen_place", text)?,
+            latitude: c.opt("latitude", decimal)?,
+            longitude: c.opt("longitude", decimal)?,
+            description: c.opt("description", text)?,
+            reporter_name: c.opt("reporter_name", text)?,
+            reporter_phone: c.opt("reporter_phone", text)?,
+            version: c.opt("version", int)?.unwrap_or(1),
+        })),
+        Table::CaseCases => Row::Case(Arc::new(Case {
+            id: c.req("id", int)?,
+            person_id: c.req("person_id", int)?,
+            status: Status::parse(&c.req("status", text)?),
+            priority: Priority::parse(&c.req("priority", text)?),
+            responsible_id: c.opt("responsible_id", int)?,
+            opened_at: c.req("opened_at", instant)?,
+            closed_at: c.opt("closed_at", instant)?,
+            version: c.opt("version", int)?.unwrap_or(1),
+        })),
+        Table::CaseActions => Row::Action(Arc::new(Action {
+            id: c.req("id", int)?,
+            case_id: c.req("case_id", int)?,
+            action_type: c.req("action_type", text)?,
+            notes: c.opt("notes", text)?,
+            responsible_id: c.opt("responsible_id", int)?,
+            responsible_name: c.opt("responsible_name", text)?,
+            created_at: c.req("created_at", instant)?,
+        })),
+        Table::CaseResponsibleHistory => Row::Assignment(Arc::new(Assignment {
+            id: c.req("id", int)?,
+            case_id: c.req("case_id", int)?,
+            responsible_id: c.req("responsible_id", int)?,
+            assigned_at: c.req("assigned_at", instant)?,
+            unassigned_at: c.opt("unassigned_at", instant)?,
+        })),
+        Table::ResponsibleContacts => Row::Responsible(Arc::new(Responsible {
+            id: c.req("id", int)?,
+            full_name: c.req("full_name", text)?,
+            agency: c.req("agency", text)?,
+            phone: c.opt("phone", text)?,
+            email: c.opt("email", text)?,
+            active: c.opt("active", flag)?.unwrap_or(true),
+            version: c.opt("version", int)?.unwrap_or(1),
+        })),
+    })
+}
+
+/// Maps an event of one of lpm's tables to a [`Change`]; `Ok(None)` for other tables.
+pub fn to_change(event: Event) -> Result<Option<Change>, DecodeError> {
+    let Some(table) = Table::from_name(&event.table.name) else {
+        return Ok(None);
+    };
+    let Event {
+        table: def,
+        key,
+        op,
+        position,
+        snapshot,
+    } = event;
+    let key = match (op, key) {
+        (Op::Truncate, _) => return Ok(Some(Change::Truncate { table, position })),
+        (op, Some(key)) => (op, key),
+        (_, None) => return Err(DecodeError::MissingKey("row event without a key".into())),
+    };
+    let (op, key) = key;
+    let kind = match op {
+        Op::Upsert(values) => {
+            let row = build(table, &mut Cols { def: &def, values })?;
+            if row.key() != key {
+                return Err(DecodeError::MissingKey(format!(
+                    "key {key} does not match the row's id {}",
+                    row.key()
+                )));
+            }
+            ChangeKind::Upsert(row)
+        }
+        Op::Delete => ChangeKind::Delete,
+        Op::Tombstone => ChangeKind::Tombstone,
+        Op::Truncate => return Ok(Some(Change::Truncate { table, position })),
+    };
+    Ok(Some(Change::Row(RowChange {
+        table,
+        key,
+        kind,
+        position,
+        snapshot,
+    })))
+}
+
+fn iso_ms(ms: i64) -> serde_json::Value {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => serde_json::Value::String(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+        None => serde_json::Value::from(ms),
+    }
+}
+
+/// A row as JSON with MySQL column names: instants as ISO-8601 UTC with milliseconds, DATETIME
+/// as Debezium's epoch milliseconds, decimals as exact strings (the `--rows` output).
+pub fn row_to_json(row: &Row) -> serde_json::Value {
+    use serde_json::json;
+    let dec = |d: &Option<Decimal>| d.map(|d| d.to_string());
+    let opt_iso = |t: Option<i64>| t.map(iso_ms).unwrap_or(serde_json::Value::Null);
+    match row {
+        Row::Person(p) => json!({
+            "id": p.id, "full_name": p.full_name, "age": p.age, "gender": p.gender,
+            "last_seen_at": p.last_seen_at, "reported_at": iso_ms(p.reported_at),
+            "last_seen_place": p.last_seen_place, "latitude": dec(&p.latitude), "longitude": dec(&p.longitude),
+            "description": p.description, "reporter_name": p.reporter_name, "reporter_phone": p.reporter_phone,
+            "version": p.version,
+        }),
+        Row::Case(c) => json!({
+            "id": c.id, "person_id": c.person_id, "status": c.status.as_str(), "priority": c.priority.as_str(),
+            "responsible_id": c.responsible_id, "opened_at": iso_ms(c.opened_at), "closed_at": opt_iso(c.closed_at),
+            "version": c.version,
+        }),
+        Row::Action(a) => json!({
+            "id": a.id, "case_id": a.case_id, "action_type": a.action_type, "notes": a.notes,
+            "responsible_id": a.responsible_id, "responsible_name": a.responsible_name,
+            "created_at": iso_ms(a.created_at),
+        }),
+        Row::Assignment(h) => json!({
+            "id": h.id, "case_id": h.case_id, "responsible_id": h.responsible_id,
+            "assigned_at": iso_ms(h.assigned_at), "unassigned_at": opt_iso(h.unassigned_at),
+        }),
+        Row::Responsible(r) => json!({
+            "id": r.id, "full_name": r.full_name, "agency": r.agency, "phone": r.phone, "email": r.email,
+            "active": i32::from(r.active), "version": r.version,
+        }),
+    }
+}

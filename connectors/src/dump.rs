@@ -1,0 +1,353 @@
+//! The topic-dump source: the JSON lines `kcat -C -J` prints (`topic, partition, offset, ts,
+//! key, payload`), read as a stream (bounded memory; gzip and stdin accepted) and decoded on the
+//! worker threads.
+//!
+//! With schemas on, every record repeats a ~4 KB schema inside the escaped `payload` string.
+//! Each worker remembers the escaped text of the schemas it has seen, so a known schema is
+//! skipped with one comparison and only the payload itself is unescaped and parsed.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use lpm_engine::change::Change;
+use lpm_engine::{Feed, FeedItem};
+use serde::Deserialize;
+
+use crate::catalog::Catalog;
+use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::debezium::envelope::table_of_topic;
+use crate::debezium::schema::SchemaCache;
+use crate::debezium::{rows, Decoded, Decoder, KnownSchema, Op};
+use crate::error::{DecodeError, DumpError};
+use crate::stats::DecodeStats;
+
+/// Dump-source options.
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    /// The dump (`-` for stdin; `*.gz` is decompressed).
+    pub path: PathBuf,
+    /// Records per tick.
+    pub tick_records: u64,
+    /// Records a worker takes at once.
+    pub chunk_records: usize,
+    /// Where undecodable records go.
+    pub dead_letters: Option<PathBuf>,
+    /// Worker count (one decoder each).
+    pub workers: usize,
+}
+
+impl DumpOptions {
+    /// Defaults for `path`.
+    pub fn new(path: impl Into<PathBuf>) -> DumpOptions {
+        DumpOptions {
+            path: path.into(),
+            tick_records: 200_000,
+            chunk_records: 2048,
+            dead_letters: None,
+            workers: 1,
+        }
+    }
+}
+
+struct ReaderState {
+    reader: Box<dyn BufRead + Send>,
+    next_chunk: u64,
+    next_seq: u64,
+    eof: bool,
+}
+
+struct WorkerDecoder {
+    decoder: Decoder,
+    /// Escaped schema prefixes (as they appear inside the kcat `payload` string).
+    escaped: SchemaCache,
+}
+
+/// A topic dump as an engine [`Feed`].
+pub struct DumpFeed {
+    reader: Mutex<ReaderState>,
+    decoders: Vec<Mutex<WorkerDecoder>>,
+    chunks_per_tick: u64,
+    chunk_records: usize,
+    dead: DeadLetterSink,
+    stats: Arc<DecodeStats>,
+    /// Total input size in bytes when known (for progress).
+    pub total_bytes: Option<u64>,
+    compressed_read: Arc<AtomicU64>,
+}
+
+/// Counts bytes as they are read from the file (compressed bytes for `.gz`).
+struct Counting<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n.fetch_add(k as u64, Relaxed);
+        Ok(k)
+    }
+}
+
+impl DumpFeed {
+    /// Opens a dump.
+    pub fn open(
+        options: &DumpOptions,
+        catalog: Arc<Catalog>,
+        stats: Arc<DecodeStats>,
+    ) -> Result<DumpFeed, DumpError> {
+        let io = |source| DumpError::Io {
+            path: options.path.display().to_string(),
+            source,
+        };
+        let counter = Arc::new(AtomicU64::new(0));
+        let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if options.path.as_os_str() == "-" {
+            (Box::new(std::io::stdin()), None)
+        } else {
+            let f = File::open(&options.path).map_err(io)?;
+            let len = f.metadata().map(|m| m.len()).ok();
+            (Box::new(f), len)
+        };
+        let counted = Counting {
+            inner: raw,
+            n: counter.clone(),
+        };
+        let gz = options.path.extension().is_some_and(|e| e == "gz");
+        let reader: Box<dyn BufRead + Send> = if gz {
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::read::MultiGzDecoder::new(BufReader::new(counted)),
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 20, counted))
+        };
+        let dead = match &options.dead_letters {
+            Some(p) => DeadLetterSink::file(p).map_err(|source| DumpError::Io {
+                path: p.display().to_string(),
+                source,
+            })?,
+            None => DeadLetterSink::none(),
+        };
+        let chunk_records = options.chunk_records.max(1);
+        Ok(DumpFeed {
+            reader: Mutex::new(ReaderState {
+                reader,
+                next_chunk: 0,
+                next_seq: 1,
+                eof: false,
+            }),
+            decoders: (0..options.workers.max(1))
+                .map(|_| {
+                    Mutex::new(WorkerDecoder {
+                        decoder: Decoder::new(catalog.clone()),
+                        escaped: SchemaCache::default(),
+                    })
+                })
+                .collect(),
+            chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
+            chunk_records,
+            dead,
+            stats,
+            total_bytes: total,
+            compressed_read: counter,
+        })
+    }
+
+    /// Bytes consumed from the file so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.compressed_read.load(Relaxed)
+    }
+
+    /// Reads the next chunk: `(tick, first seq, lines)`.
+    fn read_chunk(&self) -> Option<(u64, u64, Vec<Vec<u8>>)> {
+        let mut st = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        if st.eof {
+            return None;
+        }
+        let mut lines = Vec::with_capacity(self.chunk_records);
+        while lines.len() < self.chunk_records {
+            let mut line = Vec::new();
+            match st.reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    st.eof = true;
+                    break;
+                }
+                Ok(_) => lines.push(line),
+                Err(error) => {
+                    tracing::error!(%error, "Reading the dump failed; treating it as its end.");
+                    st.eof = true;
+                    break;
+                }
+            }
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        let chunk = st.next_chunk;
+        let seq = st.next_seq;
+        st.next_chunk += 1;
+        st.next_seq += lines.len() as u64;
+        Some((chunk / self.chunks_per_tick, seq, lines))
+    }
+
+    fn reject(&self, error: &DecodeError, seq: u64, line: &[u8]) {
+        self.stats.error(error.reason());
+        self.dead.write(&DeadLetter {
+            reason: error.reason(),
+            error: error.to_string(),
+            seq,
+            record: &String::from_utf8_lossy(line),
+        });
+    }
+
+    /// Flushes the dead-letter sink.
+    pub fn finish(&self) {
+        self.dead.flush();
+    }
+}
+
+impl Feed for DumpFeed {
+    fn next(&self, worker: usize) -> FeedItem {
+        let Some((tick, first_seq, lines)) = self.read_chunk() else {
+            return FeedItem::End;
+        };
+        let mut dec = self.decoders[worker % self.decoders.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut changes = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let seq = first_seq + i as u64;
+            self.stats.records.fetch_add(1, Relaxed);
+            self.stats.bytes.fetch_add(line.len() as u64, Relaxed);
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                continue;
+            }
+            match decode_line(&mut dec, trimmed, seq) {
+                Ok(Decoded::Event(event)) => {
+                    let table = event.table.name.clone();
+                    let op = match &event.op {
+                        Op::Upsert(_) => None,
+                        Op::Delete => Some("d"),
+                        Op::Tombstone => Some("tombstone"),
+                        Op::Truncate => Some("t"),
+                    };
+                    let snapshot = event.snapshot.is_snapshot();
+                    match rows::to_change(event) {
+                        Ok(Some(change)) => {
+                            if let Some(t) = lpm_engine::model::Table::from_name(&table) {
+                                let op = op.unwrap_or(if snapshot { "r" } else { "u" });
+                                self.stats.ingested(t, op);
+                            }
+                            changes.push(change);
+                        }
+                        Ok(None) => self.stats.skipped("unknown_table"),
+                        Err(e) => self.reject(&e, seq, trimmed),
+                    }
+                }
+                Ok(Decoded::Skipped(skip)) => self.stats.skipped(skip.reason()),
+                Err(e) => self.reject(&e, seq, trimmed),
+            }
+        }
+        FeedItem::Batch {
+            tick,
+            changes: changes_sorted(changes),
+        }
+    }
+}
+
+fn changes_sorted(changes: Vec<Change>) -> Vec<Change> {
+    changes
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow, default)]
+    key: Option<Cow<'a, str>>,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn bad_record(detail: &str) -> DecodeError {
+    DecodeError::BadRecord(detail.into())
+}
+
+/// Decodes one kcat line.
+fn decode_line(dec: &mut WorkerDecoder, line: &[u8], seq: u64) -> Result<Decoded, DecodeError> {
+    // `"payload":` with a bare closing quote can only be the field itself: inside the escaped key
+    // string every quote is preceded by a backslash.
+    let at = find(line, b"\"payload\":").ok_or_else(|| bad_record("no payload field"))?;
+    let head_end = line[..at]
+        .iter()
+        .rposition(|b| *b == b',')
+        .ok_or_else(|| bad_record("no field before payload"))?;
+    let mut head = line[..head_end].to_vec();
+    head.push(b'}');
+    let header: Header<'_> =
+        serde_json::from_slice(&head).map_err(|e| bad_record(&e.to_string()))?;
+    let topic = header.topic.as_ref();
+    let key = header.key.as_deref();
+    let rest = &line[at + b"\"payload\":".len()..];
+    let body = rest
+        .strip_suffix(b"}")
+        .ok_or_else(|| bad_record("record does not end with '}'"))?
+        .trim_ascii();
+    if body == b"null" {
+        return dec.decoder.decode(topic, key, None, seq);
+    }
+    if body.first() == Some(&b'{') {
+        // payload printed as a JSON object rather than a string
+        let value = std::str::from_utf8(body).map_err(|e| bad_record(&e.to_string()))?;
+        return dec.decoder.decode(topic, key, Some(value), seq);
+    }
+    let escaped = body
+        .strip_prefix(b"\"")
+        .and_then(|b| b.strip_suffix(b"\""))
+        .ok_or_else(|| bad_record("payload is not a string, object or null"))?;
+    if let Some((len, schema)) = dec.escaped.lookup(escaped) {
+        let mut quoted = Vec::with_capacity(escaped.len() - len + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(&escaped[len..]);
+        quoted.push(b'"');
+        let payload: Cow<'_, str> =
+            serde_json::from_slice(&quoted).map_err(|e| DecodeError::Json {
+                part: "value",
+                detail: e.to_string(),
+            })?;
+        return dec.decoder.decode_known(
+            topic,
+            key,
+            KnownSchema {
+                schema,
+                payload: &payload,
+            },
+            seq,
+        );
+    }
+    let value: Cow<'_, str> = serde_json::from_slice(body).map_err(|e| DecodeError::Json {
+        part: "value",
+        detail: e.to_string(),
+    })?;
+    let decoded = dec.decoder.decode(topic, key, Some(&value), seq);
+    // learn the escaped form of a schema prefix the decoder just learned
+    if value.starts_with("{\"schema\":") {
+        if let Some((len, schema)) = dec.decoder.schemas().lookup(value.as_bytes()) {
+            if let Ok(esc) = serde_json::to_string(&value[..len]) {
+                let esc = &esc.as_bytes()[1..esc.len() - 1];
+                if escaped.starts_with(esc) && dec.escaped.lookup(escaped).is_none() {
+                    dec.escaped.insert(esc, schema);
+                }
+            }
+        }
+    }
+    let _ = table_of_topic;
+    decoded
+}

@@ -1,0 +1,15 @@
+//! lpm-connectors: where changes come from. Debezium decoding (every envelope variant), the
+//! `kcat -C -J` topic-dump source, and the dead-letter sink for what cannot be decoded.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod dead_letter;
+pub mod debezium;
+pub mod dump;
+pub mod error;
+pub mod stats;
+
+pub use catalog::Catalog;
+pub use dump::{DumpFeed, DumpOptions};
+pub use error::{DecodeError, DumpError};
+pub use stats::DecodeStats;

@@ -1,0 +1,92 @@
+//! The case read model: each case with its person and current responsible, plus its actions
+//! and responsible history, all arranged by case id so one worker answers for a whole case.
+
+use std::sync::Arc;
+
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::trace::implementations::ValSpine;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Action, Assignment, Case, Key, Person, Responsible};
+
+use super::views::PersonsById;
+use super::{Coll, Tick};
+
+/// A case joined with its person and its current responsible (either may be missing).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// The case row.
+    pub case: Arc<Case>,
+    /// The person with `id = case.person_id`, if it exists.
+    pub person: Option<Arc<Person>>,
+    /// The responsible with `id = case.responsible_id`, if assigned and it exists.
+    pub responsible: Option<Arc<Responsible>>,
+}
+
+/// An arrangement keyed by case id.
+pub type ByCase<'s, V> = Arranged<'s, TraceAgent<ValSpine<Key, V, Tick, isize>>>;
+
+/// The read model's three arrangements.
+pub struct CaseModel<'s> {
+    /// `case id -> CaseRecord`.
+    pub records: ByCase<'s, CaseRecord>,
+    /// `case id -> action`.
+    pub actions: ByCase<'s, Arc<Action>>,
+    /// `case id -> responsible history row`.
+    pub history: ByCase<'s, Arc<Assignment>>,
+}
+
+/// Builds the read model. `with_person` is the cases-persons join the KPIs already compute; the
+/// cases it lacks are the ones without a person.
+pub fn render<'s>(
+    cases: Coll<'s, Arc<Case>>,
+    with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
+    responsibles: Coll<'s, Arc<Responsible>>,
+    actions: Coll<'s, Arc<Action>>,
+    history: Coll<'s, Arc<Assignment>>,
+    _persons: PersonsById<'s>,
+) -> CaseModel<'s> {
+    let matched = with_person.clone().map(|(c, _)| c);
+    let without_person = cases.concat(matched.negate()).map(|c| (c, None));
+    let case_person = with_person
+        .map(|(c, p)| (c, Some(p)))
+        .concat(without_person);
+
+    // left join on the current responsible
+    let by_responsible = case_person
+        .clone()
+        .flat_map(|(c, p)| c.responsible_id.map(|rid| (rid, (c, p))))
+        .arrange_by_key_named("cases_by_responsible");
+    let responsibles_by_id = responsibles
+        .map(|r| (r.id, r))
+        .arrange_by_key_named("responsibles_by_id");
+    let assigned = by_responsible.join_core(responsibles_by_id, |_rid, (c, p), r| {
+        Some(CaseRecord {
+            case: c.clone(),
+            person: p.clone(),
+            responsible: Some(r.clone()),
+        })
+    });
+    let assigned_plain = assigned.clone().map(|rec| (rec.case, rec.person));
+    let unassigned = case_person
+        .concat(assigned_plain.negate())
+        .map(|(case, person)| CaseRecord {
+            case,
+            person,
+            responsible: None,
+        });
+    let records = assigned
+        .concat(unassigned)
+        .map(|rec| (rec.case.id, rec))
+        .arrange_by_key_named("case_records_by_id");
+
+    CaseModel {
+        records,
+        actions: actions
+            .map(|a| (a.case_id, a))
+            .arrange_by_key_named("actions_by_case"),
+        history: history
+            .map(|h| (h.case_id, h))
+            .arrange_by_key_named("history_by_case"),
+    }
+}

@@ -1,0 +1,134 @@
+//! The upsert operator: routes each key's events to the worker that owns the key, applies them
+//! in ingestion order once their tick is complete, and emits `-old, +new` updates.
+//!
+//! Truncates and snapshot closes concern every key of a table, so they arrive on a second,
+//! broadcast input and are applied in the same `seq` order as the row events of their tick.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+use differential_dataflow::{AsCollection, VecCollection};
+use rustc_hash::FxHasher;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use crate::change::{Coords, Position, RowChange};
+use crate::model::{Row, Table};
+use crate::upsert::UpsertState;
+
+use super::Tick;
+
+/// A table-wide event, delivered to every worker.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Control {
+    /// A truncate of `table` at `position`.
+    Truncate {
+        /// The table.
+        table: Table,
+        /// Where it happened.
+        position: Position,
+    },
+    /// The snapshot of `table` taken at `coords` has closed: sweep rows it did not re-read.
+    SnapshotClosed {
+        /// The table.
+        table: Table,
+        /// The snapshot's coordinate.
+        coords: Coords,
+        /// Ingestion order of the closing record.
+        seq: u64,
+    },
+}
+
+impl Control {
+    fn seq(&self) -> u64 {
+        match self {
+            Control::Truncate { position, .. } => position.seq,
+            Control::SnapshotClosed { seq, .. } => *seq,
+        }
+    }
+}
+
+/// The worker a key belongs to (stable across runs, independent of the worker count's history).
+pub fn key_hash(table: Table, key: i64) -> u64 {
+    let mut h = FxHasher::default();
+    (table as u8, key).hash(&mut h);
+    h.finish()
+}
+
+enum Pending {
+    Row(RowChange),
+    Control(Control),
+}
+
+impl Pending {
+    /// Row events before table-wide events of the same record.
+    fn order(&self) -> (u64, u8) {
+        match self {
+            Pending::Row(r) => (r.position.seq, 0),
+            Pending::Control(c) => (c.seq(), 1),
+        }
+    }
+}
+
+/// Builds the upsert operator over `state` (shared with the worker loop, which reads it for
+/// `--rows` and metrics).
+pub fn render<'s>(
+    changes: StreamVec<'s, Tick, RowChange>,
+    controls: StreamVec<'s, Tick, Control>,
+    state: Rc<RefCell<UpsertState>>,
+) -> VecCollection<'s, Tick, Row> {
+    let by_key = Exchange::new(|c: &RowChange| key_hash(c.table, c.key));
+    changes
+        .binary_frontier(controls, by_key, Pipeline, "upsert", move |_cap, _info| {
+            let mut stash: BTreeMap<Tick, (Capability<Tick>, Vec<Pending>)> = BTreeMap::new();
+            let mut out: Vec<(Row, isize)> = Vec::new();
+            move |(rows_in, rows_frontier), (ctl_in, ctl_frontier), output| {
+                rows_in.for_each(|cap, data| {
+                    if let Some(cap) = cap.retain_least(0) {
+                        let e = stash
+                            .entry(*cap.time())
+                            .or_insert_with(|| (cap, Vec::new()));
+                        e.1.extend(data.drain(..).map(Pending::Row));
+                    }
+                });
+                ctl_in.for_each(|cap, data| {
+                    if let Some(cap) = cap.retain_least(0) {
+                        let e = stash
+                            .entry(*cap.time())
+                            .or_insert_with(|| (cap, Vec::new()));
+                        e.1.extend(data.drain(..).map(Pending::Control));
+                    }
+                });
+                while let Some(entry) = stash.first_entry() {
+                    let tick = *entry.key();
+                    if rows_frontier.less_equal(&tick) || ctl_frontier.less_equal(&tick) {
+                        break;
+                    }
+                    let (cap, mut pending) = entry.remove();
+                    pending.sort_by_key(Pending::order);
+                    let mut st = state.borrow_mut();
+                    for p in pending {
+                        match p {
+                            Pending::Row(change) => st.apply(change, &mut out),
+                            Pending::Control(Control::Truncate { table, position }) => {
+                                st.truncate(table, position, &mut out)
+                            }
+                            Pending::Control(Control::SnapshotClosed { table, coords, .. }) => {
+                                st.close_snapshot(table, coords, &mut out)
+                            }
+                        }
+                    }
+                    let mut session = output.session(&cap);
+                    for (row, diff) in out.drain(..) {
+                        session.give((row, tick, diff));
+                    }
+                }
+            }
+        })
+        .as_collection()
+}

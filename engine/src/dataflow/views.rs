@@ -1,0 +1,167 @@
+//! One function per view, each reading like a query over the current rows.
+//!
+//! Count-shaped views return a collection of [`Metric`] keys, one per contributing row (a diff
+//! of +1 adds the row, -1 removes it); [`counts`] turns all of them into `(metric, count)` with
+//! a single arrangement. Sums (the time-to-close numerator) use weighted diffs (`explode`).
+
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::operators::CountTotal;
+use differential_dataflow::trace::implementations::ValSpine;
+
+use crate::model::{Action, Assignment, Case, Key, Person, Responsible, Table};
+use crate::views::{is_minor, local_hour, AgeBand, Gender, Kpi, Metric, ViewRow};
+
+use super::{Coll, Tick};
+
+/// Persons arranged by id, shared by the person joins.
+pub type PersonsById<'s> = Arranged<'s, TraceAgent<ValSpine<Key, Arc<Person>, Tick, isize>>>;
+
+/// `age_group`: one `AgeGroup(band)` per person.
+pub fn age_group<'s>(persons: Coll<'s, Arc<Person>>) -> Coll<'s, Metric> {
+    persons.map(|p| Metric::AgeGroup(AgeBand::of(p.age)))
+}
+
+/// `gender`: one `Gender(normalised)` per person.
+pub fn gender<'s>(persons: Coll<'s, Arc<Person>>) -> Coll<'s, Metric> {
+    persons.map(|p| Metric::Gender(Gender::normalise(&p.gender)))
+}
+
+/// `hour_of_day` and `hourly`: the local hour of `reported_at` in `tz`, and that hour's start.
+pub fn hours<'s>(persons: Coll<'s, Arc<Person>>, tz: Tz) -> Coll<'s, Metric> {
+    persons.flat_map(move |p| {
+        let (hour, start) = local_hour(p.reported_at, &tz);
+        [Metric::HourOfDay(hour), Metric::Hourly(start)]
+    })
+}
+
+/// `kpi.total_reports` and `row_counts.persons_lost`.
+pub fn person_totals<'s>(persons: Coll<'s, Arc<Person>>) -> Coll<'s, Metric> {
+    persons.flat_map(|_| {
+        [
+            Metric::Kpi(Kpi::TotalReports),
+            Metric::RowCount(Table::PersonsLost),
+        ]
+    })
+}
+
+/// Everything that depends on one case alone: `cases_by_status`, `open_by_priority`, and the
+/// open / closed / unassigned / found-alive / time-to-close KPIs. The time-to-close sum is a
+/// weighted diff, so it stays exact under retractions.
+pub fn case_metrics<'s>(cases: Coll<'s, Arc<Case>>) -> Coll<'s, Metric> {
+    cases.explode(|c| {
+        let open = c.status.is_open();
+        let close = c.closed_at.map(|closed| (closed - c.opened_at) as isize);
+        [
+            Some((Metric::CasesByStatus(c.status.clone()), 1)),
+            Some((Metric::RowCount(Table::CaseCases), 1)),
+            open.then(|| (Metric::OpenByPriority(c.priority.clone()), 1)),
+            open.then_some((Metric::Kpi(Kpi::OpenCases), 1)),
+            (open && c.responsible_id.is_none())
+                .then_some((Metric::Kpi(Kpi::UnassignedOpenCases), 1)),
+            c.status
+                .is_closed()
+                .then_some((Metric::Kpi(Kpi::ClosedCases), 1)),
+            (c.status == crate::model::Status::FoundAlive)
+                .then_some((Metric::Kpi(Kpi::FoundAlive), 1)),
+            close.map(|_| (Metric::Kpi(Kpi::CasesWithCloseTime), 1)),
+            close.map(|ms| (Metric::Kpi(Kpi::CloseMillisSum), ms)),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Cases joined to their person (cases whose person is missing are absent).
+pub fn cases_with_person<'s>(
+    cases: Coll<'s, Arc<Case>>,
+    persons: PersonsById<'s>,
+) -> Coll<'s, (Arc<Case>, Arc<Person>)> {
+    cases
+        .map(|c| (c.person_id, c))
+        .arrange_by_key_named("cases_by_person")
+        .join_core(persons, |_pid, c, p| Some((c.clone(), p.clone())))
+}
+
+/// `kpi.open_minor_cases` and `kpi.cases_without_person`: every case counts as "without
+/// person" unless the join found its person.
+pub fn person_kpis<'s>(
+    cases: Coll<'s, Arc<Case>>,
+    with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
+) -> Coll<'s, Metric> {
+    let matched = with_person
+        .clone()
+        .map(|_| Metric::Kpi(Kpi::CasesWithoutPerson))
+        .negate();
+    let all = cases.map(|_| Metric::Kpi(Kpi::CasesWithoutPerson));
+    let minors = with_person
+        .filter(|(c, p)| c.status.is_open() && is_minor(p.age))
+        .map(|_| Metric::Kpi(Kpi::OpenMinorCases));
+    all.concat(matched).concat(minors)
+}
+
+/// `kpi.actions_total` and `row_counts.case_actions`.
+pub fn action_totals<'s>(actions: Coll<'s, Arc<Action>>) -> Coll<'s, Metric> {
+    actions.flat_map(|_| {
+        [
+            Metric::Kpi(Kpi::ActionsTotal),
+            Metric::RowCount(Table::CaseActions),
+        ]
+    })
+}
+
+/// `row_counts` of the two remaining tables.
+pub fn other_row_counts<'s>(
+    history: Coll<'s, Arc<Assignment>>,
+    responsibles: Coll<'s, Arc<Responsible>>,
+) -> Coll<'s, Metric> {
+    history
+        .map(|_| Metric::RowCount(Table::CaseResponsibleHistory))
+        .concat(responsibles.map(|_| Metric::RowCount(Table::ResponsibleContacts)))
+}
+
+/// Counts every metric: `(metric, count)` as a [`ViewRow`], one arrangement for all.
+pub fn counts<'s>(metrics: Coll<'s, Metric>) -> Coll<'s, ViewRow> {
+    metrics
+        .count_total()
+        .map(|(m, n)| ViewRow::Count(m, n as i64))
+}
+
+/// `responsible_load`: every responsible with the number of open cases assigned to it, zero
+/// included. A reduce per responsible id over its contact row and its open cases.
+pub fn responsible_load<'s>(
+    responsibles: Coll<'s, Arc<Responsible>>,
+    cases: Coll<'s, Arc<Case>>,
+) -> Coll<'s, ViewRow> {
+    let contacts = responsibles.map(|r| (r.id, Some((r.full_name.clone(), r.agency.clone()))));
+    let assigned = cases.flat_map(|c| {
+        c.status
+            .is_open()
+            .then_some(c.responsible_id)
+            .flatten()
+            .map(|rid| (rid, None))
+    });
+    contacts
+        .concat(assigned)
+        .reduce_named("view.responsible_load", |_id, input, out| {
+            let mut open = 0;
+            let mut who = None;
+            for (v, n) in input {
+                match v {
+                    None => open += *n,
+                    Some(named) => who = Some(named),
+                }
+            }
+            if let Some((name, agency)) = who {
+                out.push(((name.clone(), agency.clone(), open as i64), 1isize));
+            }
+        })
+        .map(|(id, (full_name, agency, open_cases))| ViewRow::Load {
+            id,
+            full_name,
+            agency,
+            open_cases,
+        })
+}

@@ -1,0 +1,22 @@
+//! lpm-engine: the change model, per-key upsert state, the timely/differential dataflow that
+//! keeps every view exact, consistent reads at one tick, and per-tick diffs for subscribers.
+//!
+//! The engine knows nothing of Kafka, HTTP or JSON wire formats: sources hand it [`Change`]s
+//! through a [`Feed`]; readers use an [`EngineHandle`].
+#![deny(missing_docs)]
+
+pub mod change;
+pub mod dataflow;
+pub mod error;
+pub mod model;
+pub mod read;
+pub mod runtime;
+pub mod store;
+pub mod upsert;
+pub mod views;
+
+pub use change::{Change, ChangeKind, Coords, Position, RowChange, SnapshotMark};
+pub use error::EngineError;
+pub use runtime::{Engine, EngineConfig, EngineHandle, Feed, FeedItem, RunSummary};
+pub use store::ViewStore;
+pub use views::Views;

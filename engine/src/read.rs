@@ -1,0 +1,72 @@
+//! Reads of the case read model at one complete tick, from trace cursors on the worker thread.
+
+use std::sync::Arc;
+
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::cursor::{cursor_list, Cursor};
+use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::TraceReader;
+use serde::Serialize;
+use timely::progress::frontier::Antichain;
+
+use crate::dataflow::{CaseRecord, CaseTraces, Tick};
+use crate::model::{Action, Assignment, Key};
+
+/// One case as responders see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaseDetail {
+    /// The tick this read reflects.
+    pub tick: Tick,
+    /// Case, person and current responsible.
+    pub record: CaseRecord,
+    /// Actions, oldest first.
+    pub actions: Vec<Arc<Action>>,
+    /// Responsible history, oldest first.
+    pub history: Vec<Arc<Assignment>>,
+}
+
+/// The values of `key` at `tick` (accumulated multiplicities, positive ones repeated).
+fn values_at<V: Ord + Clone + 'static>(
+    trace: &mut TraceAgent<ValSpine<Key, V, Tick, isize>>,
+    key: Key,
+    tick: Tick,
+) -> Vec<V> {
+    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
+        return Vec::new();
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    cursor.seek_key(&storage, &key);
+    let mut out = Vec::new();
+    if cursor.get_key(&storage) == Some(&key) {
+        while let Some(v) = cursor.get_val(&storage) {
+            let mut n = 0isize;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= tick {
+                    n += *d;
+                }
+            });
+            for _ in 0..n.max(0) {
+                out.push(v.clone());
+            }
+            cursor.step_val(&storage);
+        }
+    }
+    out
+}
+
+/// Reads case `id` at `tick`; `None` if this worker does not hold it or it does not exist.
+pub fn case(traces: &mut CaseTraces, id: Key, tick: Tick) -> Option<CaseDetail> {
+    let record = values_at(&mut traces.records, id, tick)
+        .into_iter()
+        .next()?;
+    let mut actions = values_at(&mut traces.actions, id, tick);
+    actions.sort_by_key(|a| (a.created_at, a.id));
+    let mut history = values_at(&mut traces.history, id, tick);
+    history.sort_by_key(|h| (h.assigned_at, h.id));
+    Some(CaseDetail {
+        tick,
+        record,
+        actions,
+        history,
+    })
+}

@@ -1,0 +1,259 @@
+//! The view store: every view's rows at the last complete tick, on one place, plus bounded
+//! per-subscriber queues of per-tick consolidated diffs.
+//!
+//! View outputs are small (hundreds of rows), so all workers send their view updates to worker 0,
+//! whose sink applies a tick's consolidated diffs only once the tick is complete everywhere. A
+//! read therefore always sees every view at one tick, and a subscriber sees each tick's diff once.
+//!
+//! Subscribers never make the engine's memory grow without bound: a queue that fills up is
+//! dropped and replaced by one `Resync` message carrying a fresh snapshot.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use differential_dataflow::consolidation::consolidate;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use crate::dataflow::{Coll, Tick};
+use crate::views::{ViewRow, Views};
+
+/// One tick's consolidated changes to the view rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TickDiff {
+    /// The tick.
+    pub tick: Tick,
+    /// `(row, +1 | -1)`, consolidated.
+    pub diffs: Vec<(ViewRow, isize)>,
+}
+
+/// What a subscriber receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// The changes of one tick.
+    Diff(TickDiff),
+    /// The subscriber fell behind: here is the whole state at `tick`; diffs continue after it.
+    Resync {
+        /// The tick of the snapshot.
+        tick: Tick,
+        /// Every row.
+        rows: Vec<ViewRow>,
+    },
+}
+
+struct Queue {
+    items: Mutex<VecDeque<Update>>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+/// A subscription to view diffs. Dropping it unsubscribes.
+pub struct Subscription {
+    queue: Arc<Queue>,
+    /// The tick of the initial snapshot.
+    pub tick: Option<Tick>,
+    /// Every row at `tick`.
+    pub snapshot: Vec<ViewRow>,
+}
+
+impl Subscription {
+    /// Waits up to `timeout` for the next update.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Update> {
+        let deadline = Instant::now() + timeout;
+        let mut items = lock(&self.queue.items);
+        loop {
+            if let Some(u) = items.pop_front() {
+                return Some(u);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            items = match self.queue.ready.wait_timeout(items, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The last complete tick, `None` before the first.
+    tick: Option<Tick>,
+    /// Whether the input has ended (no tick will ever follow).
+    finished: bool,
+    rows: BTreeMap<ViewRow, isize>,
+    subscribers: Vec<Weak<Queue>>,
+}
+
+impl Inner {
+    fn snapshot(&self) -> Vec<ViewRow> {
+        self.rows
+            .iter()
+            .flat_map(|(r, n)| std::iter::repeat_n(r.clone(), (*n).max(0) as usize))
+            .collect()
+    }
+}
+
+/// Shared view state.
+#[derive(Default)]
+pub struct ViewStore {
+    inner: Mutex<Inner>,
+    advanced: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic on another thread must not take the readers down with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ViewStore {
+    /// An empty store.
+    pub fn new() -> Arc<ViewStore> {
+        Arc::new(ViewStore::default())
+    }
+
+    /// The last complete tick.
+    pub fn tick(&self) -> Option<Tick> {
+        lock(&self.inner).tick
+    }
+
+    /// Every view at the last complete tick, and that tick.
+    pub fn read(&self) -> (Option<Tick>, Views) {
+        let inner = lock(&self.inner);
+        (inner.tick, Views::from_rows(inner.rows.keys()))
+    }
+
+    /// Subscribes with a queue of at most `capacity` updates.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        let queue = Arc::new(Queue {
+            items: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        });
+        let mut inner = lock(&self.inner);
+        inner.subscribers.push(Arc::downgrade(&queue));
+        Subscription {
+            queue,
+            tick: inner.tick,
+            snapshot: inner.snapshot(),
+        }
+    }
+
+    /// Waits until `tick` is complete (or the input ended); `false` on timeout.
+    pub fn wait_for(&self, tick: Tick, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = lock(&self.inner);
+        loop {
+            if inner.finished || inner.tick.is_some_and(|t| t >= tick) {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            inner = match self.advanced.wait_timeout(inner, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Waits until the input has ended and every tick is applied.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        self.wait_for(Tick::MAX, timeout)
+    }
+
+    fn apply(&self, tick: Tick, mut diffs: Vec<(ViewRow, isize)>) {
+        consolidate(&mut diffs);
+        let mut inner = lock(&self.inner);
+        for (row, d) in &diffs {
+            let n = inner.rows.entry(row.clone()).or_insert(0);
+            *n += d;
+            if *n == 0 {
+                inner.rows.remove(row);
+            }
+        }
+        inner.tick = Some(tick);
+        if !diffs.is_empty() {
+            let update = TickDiff { tick, diffs };
+            let mut resync = None;
+            inner.subscribers.retain(|w| w.strong_count() > 0);
+            for q in inner.subscribers.iter().filter_map(Weak::upgrade) {
+                let mut items = lock(&q.items);
+                if items.len() >= q.capacity {
+                    items.clear();
+                    let rows = resync.get_or_insert_with(|| {
+                        inner
+                            .rows
+                            .iter()
+                            .flat_map(|(r, n)| std::iter::repeat_n(r.clone(), (*n).max(0) as usize))
+                            .collect::<Vec<_>>()
+                    });
+                    items.push_back(Update::Resync {
+                        tick,
+                        rows: rows.clone(),
+                    });
+                } else {
+                    items.push_back(Update::Diff(update.clone()));
+                }
+                q.ready.notify_all();
+            }
+        }
+        self.advanced.notify_all();
+    }
+
+    fn advance(&self, complete_through: Option<Tick>, finished: bool) {
+        let mut inner = lock(&self.inner);
+        if let Some(t) = complete_through {
+            if inner.tick.is_none_or(|old| t > old) {
+                inner.tick = Some(t);
+            }
+        }
+        inner.finished |= finished;
+        self.advanced.notify_all();
+    }
+}
+
+/// Sends every view update to worker 0 and applies each tick there once it is complete.
+/// Returns the routed stream, for probing.
+pub fn sink<'s>(
+    views: Coll<'s, ViewRow>,
+    store: Arc<ViewStore>,
+    leader: bool,
+) -> StreamVec<'s, Tick, ()> {
+    views
+        .inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Exchange::new(|_| 0),
+            "views.sink",
+            move |_cap, _info| {
+                let mut stash: BTreeMap<Tick, (Capability<Tick>, Vec<(ViewRow, isize)>)> =
+                    BTreeMap::new();
+                move |(input, frontier), _output| {
+                    input.for_each(|cap, data| {
+                        if let Some(cap) = cap.retain_least(0) {
+                            let e = stash
+                                .entry(*cap.time())
+                                .or_insert_with(|| (cap, Vec::new()));
+                            e.1.extend(data.drain(..).map(|(row, _t, d)| (row, d)));
+                        }
+                    });
+                    while let Some(entry) = stash.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let tick = *entry.key();
+                        let (_cap, diffs) = entry.remove();
+                        store.apply(tick, diffs);
+                    }
+                    // ticks without view changes are complete too; only worker 0 holds the data
+                    if leader {
+                        let through = frontier.frontier().first().and_then(|t| t.checked_sub(1));
+                        store.advance(through, frontier.is_empty());
+                    }
+                }
+            },
+        )
+}

@@ -1,0 +1,165 @@
+//! `lpm replay`: a topic dump through the engine, views out as `oracle.py --check` JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use lpm_connectors::debezium::rows::row_to_json;
+use lpm_connectors::{Catalog, DecodeStats, DumpFeed, DumpOptions};
+use lpm_engine::model::Table;
+use lpm_engine::{Engine, EngineConfig};
+
+/// `lpm replay` flags.
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The dump: a file, `*.gz`, `-` for stdin, or a directory holding `changelog.jsonl`.
+    file: PathBuf,
+    /// IANA zone for the hour views.
+    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil")]
+    tz: String,
+    /// Dataflow worker threads (results are identical for any count).
+    #[arg(long, short = 'w', env = "LPM_WORKERS", default_value_t = 1)]
+    workers: usize,
+    /// Also write the final rows of each table to DIR/<table>.jsonl, sorted by id.
+    #[arg(long, value_name = "DIR")]
+    rows: Option<PathBuf>,
+    /// Write the views here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Indent the JSON.
+    #[arg(long)]
+    pretty: bool,
+    /// Append undecodable records, with their reason, to this file (JSON lines).
+    #[arg(long, value_name = "FILE", env = "LPM_DEAD_LETTERS")]
+    dead_letters: Option<PathBuf>,
+    /// Records per tick (a tick is the unit of consistency and of work).
+    #[arg(long, default_value_t = 200_000)]
+    tick_records: u64,
+    /// Also maintain the case read model (case + person + responsible, actions, history).
+    #[arg(long)]
+    case_model: bool,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let tz: chrono_tz::Tz = args
+        .tz
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?;
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let mut path = args.file.clone();
+    if path.is_dir() {
+        path = path.join("changelog.jsonl");
+    }
+    let mut options = DumpOptions::new(&path);
+    options.workers = args.workers;
+    options.tick_records = args.tick_records.max(1);
+    options.dead_letters = args.dead_letters.clone();
+    let stats = Arc::new(DecodeStats::default());
+    let feed = Arc::new(
+        DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats.clone())
+            .with_context(|| format!("opening {}", path.display()))?,
+    );
+    let config = EngineConfig {
+        workers: args.workers,
+        tz,
+        case_model: args.case_model,
+        collect_rows: args.rows.is_some(),
+        ..EngineConfig::default()
+    };
+    let started = Instant::now();
+    let engine = Engine::start(config, feed.clone())?;
+    let store = engine.handle().store().clone();
+    let progress = (!args.no_progress).then(|| progress_bar(feed.total_bytes));
+    while !store.wait_finished(Duration::from_millis(200)) {
+        if let Some(bar) = &progress {
+            bar.set_position(feed.bytes_read());
+            bar.set_message(format!(
+                "{} records",
+                stats.records.load(std::sync::atomic::Ordering::Relaxed)
+            ));
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let (tick, views) = store.read();
+    let summary = engine.join()?;
+    feed.finish();
+    let elapsed = started.elapsed();
+
+    let json = serde_json::to_value(&views)?;
+    let text = if args.pretty {
+        serde_json::to_string_pretty(&json)?
+    } else {
+        serde_json::to_string(&json)?
+    };
+    match &args.out {
+        Some(p) => {
+            std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?
+        }
+        None => writeln!(std::io::stdout().lock(), "{text}")?,
+    }
+    if let Some(dir) = &args.rows {
+        write_rows(dir, &summary.rows)?;
+    }
+
+    let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
+    let u = summary.upsert;
+    eprintln!(
+        "lpm replay: {records} records in {:.2}s ({:.0}/s), {} workers, last tick {}; applied {}, duplicates {}, stale {}, unknown deletes {}, truncated {}, swept {}, decode errors {}",
+        elapsed.as_secs_f64(),
+        records as f64 / elapsed.as_secs_f64().max(1e-9),
+        args.workers,
+        tick.map_or("none".to_string(), |t| t.to_string()),
+        u.applied,
+        u.duplicates,
+        u.stale,
+        u.unknown_deletes,
+        u.truncated,
+        u.swept,
+        stats.errors_total(),
+    );
+    for (reason, n) in stats.error_counts() {
+        eprintln!("lpm replay: {n} records dead-lettered: {reason}");
+    }
+    Ok(())
+}
+
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+fn write_rows(dir: &std::path::Path, rows: &[lpm_engine::model::Row]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for table in Table::ALL {
+        let mut mine: Vec<_> = rows.iter().filter(|r| r.table() == table).collect();
+        mine.sort_by_key(|r| r.key());
+        let path = dir.join(format!("{}.jsonl", table.name()));
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for r in mine {
+            writeln!(out, "{}", serde_json::to_string(&row_to_json(r))?)?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
