@@ -91,6 +91,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     let (tick, views) = store.read();
+    let first_tick = store.first_tick_at();
     let summary = engine.join()?;
     feed.finish();
     let elapsed = started.elapsed();
@@ -113,12 +114,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
 
     let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
     let u = summary.upsert;
+    let first_tick_ms = first_tick.map_or(-1.0, |t| t.duration_since(started).as_secs_f64() * 1e3);
     eprintln!(
-        "lpm replay: {records} records in {:.2}s ({:.0}/s), {} workers, last tick {}; applied {}, duplicates {}, stale {}, unknown deletes {}, truncated {}, swept {}, decode errors {}",
+        "lpm replay: {records} records in {:.2}s ({:.0}/s), {} workers, last tick {}, first tick after {first_tick_ms:.0} ms, peak RSS {} bytes, {} state entries; applied {}, duplicates {}, stale {}, unknown deletes {}, truncated {}, swept {}, decode errors {}",
         elapsed.as_secs_f64(),
         records as f64 / elapsed.as_secs_f64().max(1e-9),
         args.workers,
         tick.map_or("none".to_string(), |t| t.to_string()),
+        peak_rss_bytes().unwrap_or(0),
+        summary.state_entries,
         u.applied,
         u.duplicates,
         u.stale,
@@ -162,4 +166,12 @@ fn write_rows(dir: &std::path::Path, rows: &[lpm_engine::model::Row]) -> anyhow:
         out.flush()?;
     }
     Ok(())
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -1,1 +1,11 @@
+//! End-to-end tests of the `lpm` binary (one test binary, ripgrep style).
+//!
+//! Each module builds a small topic dump by hand (the shapes of `connectors/tests/fixtures`
+//! applied to lpm's tables) or with our own generator, runs `lpm replay`, and checks the JSON.
 
+mod support;
+
+// hand-built dumps: truncate, PK change, flattened deletes, re-snapshots, bad records
+mod replay;
+// our generator + reference model across encodings, orders, duplicates and DST zones
+mod generated;

@@ -13,13 +13,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use lpm_engine::change::Change;
 use lpm_engine::{Feed, FeedItem};
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
-use crate::debezium::envelope::table_of_topic;
 use crate::debezium::schema::SchemaCache;
 use crate::debezium::{rows, Decoded, Decoder, KnownSchema, Op};
 use crate::error::{DecodeError, DumpError};
@@ -253,15 +251,8 @@ impl Feed for DumpFeed {
                 Err(e) => self.reject(&e, seq, trimmed),
             }
         }
-        FeedItem::Batch {
-            tick,
-            changes: changes_sorted(changes),
-        }
+        FeedItem::Batch { tick, changes }
     }
-}
-
-fn changes_sorted(changes: Vec<Change>) -> Vec<Change> {
-    changes
 }
 
 #[derive(Deserialize)]
@@ -280,8 +271,48 @@ fn bad_record(detail: &str) -> DecodeError {
     DecodeError::BadRecord(detail.into())
 }
 
-/// Decodes one kcat line.
+/// Decodes one kcat line: the fast path assumes kcat's field order (`payload` last); any other
+/// order, or anything unexpected, goes through a full parse.
 fn decode_line(dec: &mut WorkerDecoder, line: &[u8], seq: u64) -> Result<Decoded, DecodeError> {
+    match decode_kcat_order(dec, line, seq) {
+        Err(DecodeError::BadRecord(_) | DecodeError::Json { .. }) => {
+            decode_any_order(dec, line, seq)
+        }
+        other => other,
+    }
+}
+
+fn decode_any_order(
+    dec: &mut WorkerDecoder,
+    line: &[u8],
+    seq: u64,
+) -> Result<Decoded, DecodeError> {
+    #[derive(Deserialize)]
+    struct Record<'a> {
+        #[serde(borrow)]
+        topic: Cow<'a, str>,
+        #[serde(borrow, default)]
+        key: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        payload: Option<&'a serde_json::value::RawValue>,
+    }
+    let r: Record<'_> = serde_json::from_slice(line).map_err(|e| bad_record(&e.to_string()))?;
+    let value: Option<Cow<'_, str>> = match r.payload.map(|p| p.get()) {
+        None | Some("null") => None,
+        Some(text) if text.starts_with('{') => Some(Cow::Borrowed(text)),
+        Some(text) => {
+            Some(serde_json::from_str(text).map_err(|e| bad_record(&format!("payload: {e}")))?)
+        }
+    };
+    dec.decoder
+        .decode(&r.topic, r.key.as_deref(), value.as_deref(), seq)
+}
+
+fn decode_kcat_order(
+    dec: &mut WorkerDecoder,
+    line: &[u8],
+    seq: u64,
+) -> Result<Decoded, DecodeError> {
     // `"payload":` with a bare closing quote can only be the field itself: inside the escaped key
     // string every quote is preceded by a backslash.
     let at = find(line, b"\"payload\":").ok_or_else(|| bad_record("no payload field"))?;
@@ -348,6 +379,5 @@ fn decode_line(dec: &mut WorkerDecoder, line: &[u8], seq: u64) -> Result<Decoded
             }
         }
     }
-    let _ = table_of_topic;
     decoded
 }

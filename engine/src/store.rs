@@ -82,6 +82,8 @@ impl Subscription {
 struct Inner {
     /// The last complete tick, `None` before the first.
     tick: Option<Tick>,
+    /// When the first tick completed.
+    first_tick_at: Option<Instant>,
     /// Whether the input has ended (no tick will ever follow).
     finished: bool,
     rows: BTreeMap<ViewRow, isize>,
@@ -124,6 +126,11 @@ impl ViewStore {
     pub fn read(&self) -> (Option<Tick>, Views) {
         let inner = lock(&self.inner);
         (inner.tick, Views::from_rows(inner.rows.keys()))
+    }
+
+    /// When the first tick completed (for time-to-first-view measurements).
+    pub fn first_tick_at(&self) -> Option<Instant> {
+        lock(&self.inner).first_tick_at
     }
 
     /// Subscribes with a queue of at most `capacity` updates.
@@ -176,6 +183,7 @@ impl ViewStore {
             }
         }
         inner.tick = Some(tick);
+        inner.first_tick_at.get_or_insert_with(Instant::now);
         if !diffs.is_empty() {
             let update = TickDiff { tick, diffs };
             let mut resync = None;
@@ -209,6 +217,7 @@ impl ViewStore {
         if let Some(t) = complete_through {
             if inner.tick.is_none_or(|old| t > old) {
                 inner.tick = Some(t);
+                inner.first_tick_at.get_or_insert_with(Instant::now);
             }
         }
         inner.finished |= finished;

@@ -251,7 +251,7 @@ impl Decoder {
             return self.tombstone(topic, key, seq);
         };
         let bytes = value.as_bytes();
-        if bytes.starts_with(b"{\"schema\":") {
+        if bytes.starts_with(b"{\"schema\":") || bytes.starts_with(b"{\"payload\":") {
             if let Some((len, schema)) = self.schemas.lookup(bytes) {
                 return self.decode_payload(topic, key, Some(&schema), &value[len..], seq);
             }
@@ -341,29 +341,16 @@ impl Decoder {
                 Skip::UnknownTable
             }));
         };
-        let kind_hint = schema.map(|s| {
-            if s.envelope {
-                Kind::Envelope
-            } else {
-                Kind::Flattened
-            }
-        });
-        let known_kind = self.kinds.get(topic).copied();
-        if kind_hint == Some(Kind::Flattened) || known_kind == Some(Kind::Flattened) {
+        // The payload decides envelope vs flattened (a schema can be stale, fixture flink-cdc);
+        // the schema only supplies field types.
+        let env = EnvelopeRaw::deserialize(&mut de).map_err(|e| json_err("value", e))?;
+        let is_envelope = env.op.is_some()
+            && (env.after.is_some() || env.before.is_some() || env.source.is_some());
+        let Some(op) = env.op.as_deref().filter(|_| is_envelope) else {
+            let mut de = serde_json::Deserializer::from_str(payload);
             let row = RawRow::deserialize(&mut de).map_err(|e| json_err("value", e))?;
             self.check_kind(topic, Kind::Flattened)?;
             return flattened(table, key, row, schema, seq).map(Decoded::Event);
-        }
-        let env = EnvelopeRaw::deserialize(&mut de).map_err(|e| json_err("value", e))?;
-        let Some(op) = env.op.as_deref() else {
-            if env.after.is_none() && env.before.is_none() && env.source.is_none() {
-                // no envelope fields: a flattened row
-                let mut de = serde_json::Deserializer::from_str(payload);
-                let row = RawRow::deserialize(&mut de).map_err(|e| json_err("value", e))?;
-                self.check_kind(topic, Kind::Flattened)?;
-                return flattened(table, key, row, schema, seq).map(Decoded::Event);
-            }
-            return Err(DecodeError::NotAnEvent("envelope without op".into()));
         };
         self.check_kind(topic, Kind::Envelope)?;
         let (file, pos, row, snap_raw) = match &env.source {
@@ -453,7 +440,7 @@ fn flattened(
         Some(k) if k != "null" => parse_key(k, &table)?,
         _ => row
             .get(&table.primary_key)
-            .and_then(|r| r.get().parse::<i64>().ok())
+            .and_then(|r| pk_value(r, &table))
             .ok_or_else(|| DecodeError::MissingKey("no key and no primary-key column".into()))?,
     };
     let op = if is_delete {
@@ -501,11 +488,24 @@ pub fn parse_key(key: &str, table: &TableDef) -> Result<i64, DecodeError> {
         })
 }
 
+/// A primary-key value as `i64`, decoded by the key column's type.
+fn pk_value(raw: &RawValue, table: &TableDef) -> Option<i64> {
+    if let Ok(n) = raw.get().parse::<i64>() {
+        return Some(n);
+    }
+    let ty = table.columns.get(table.column(&table.primary_key)?)?.ty;
+    match value::decode(raw, ty, None).ok()? {
+        Value::Int(n) => Some(n),
+        Value::Decimal(d) if d.scale == 0 => i64::try_from(d.unscaled).ok(),
+        _ => None,
+    }
+}
+
 fn key_from_image(image: Option<&RawValue>, table: &TableDef) -> Result<i64, DecodeError> {
     let image = image.ok_or_else(|| DecodeError::MissingKey("no key and no row image".into()))?;
     let row: RawRow<'_> = serde_json::from_str(image.get()).map_err(|e| json_err("value", e))?;
     row.get(&table.primary_key)
-        .and_then(|r| r.get().parse::<i64>().ok())
+        .and_then(|r| pk_value(r, table))
         .ok_or_else(|| DecodeError::MissingKey(format!("row has no integer {}", table.primary_key)))
 }
 

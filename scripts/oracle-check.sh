@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Cross-checks `lpm replay` against the shared brute-force oracle (shared/bench/oracle.py) on
+# dumps made by the shared generator, over a matrix of seeds and encodings, with 1 and 2
+# workers. Needs ../shared (present in CI); says so loudly and fails with LPM_REQUIRE_SHARED=1
+# when it is missing. Our own generator + reference model run in `cargo test` regardless.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+shared=${LPM_SHARED:-$(cd "$root/.." && pwd)/shared}
+if [ ! -f "$shared/bench/oracle.py" ]; then
+  echo "############################################################################" >&2
+  echo "## SKIPPED: oracle cross-check: $shared/bench/oracle.py not found.        ##" >&2
+  echo "## Set LPM_SHARED to the shared/ directory to run it.                     ##" >&2
+  echo "############################################################################" >&2
+  [ "${LPM_REQUIRE_SHARED:-0}" = 1 ] && exit 1
+  exit 0
+fi
+persons=${LPM_CHECK_PERSONS:-10000}
+persons_schema=${LPM_CHECK_PERSONS_SCHEMA:-2000}
+cargo build --release -q
+lpm="$root/target/release/lpm"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# seed | persons | generator options                                         | tz
+matrix=(
+  "1|$persons|--no-schemas|America/Guayaquil"
+  "2|$persons_schema||America/Guayaquil"
+  "3|$persons_schema|--decimal double|America/Guayaquil"
+  "4|$persons_schema|--decimal string --no-gtid --include-query --transaction-metadata|America/Guayaquil"
+  "5|$persons|--no-schemas --decimal double|America/Guayaquil"
+  "6|$persons|--no-schemas --decimal string --duplicate-rate 0.05|America/Guayaquil"
+  "7|$persons|--no-schemas --snapshot-frac 0.3 --duplicate-rate 0.05|America/Guayaquil"
+  "8|$persons|--no-schemas --order partition --duplicate-rate 0.05|America/Guayaquil"
+  "9|$persons|--no-schemas --partitions 1 --snapshot-frac 0|America/Guayaquil"
+  "10|$persons|--no-schemas --partitions 6 --duplicate-rate 0.05 --snapshot-frac 1|America/Guayaquil"
+  "11|$persons|--no-schemas --start 2024-02-25 --days 28|America/New_York"
+  "12|$persons|--no-schemas --start 2024-10-13 --days 28 --binlog-max-size 200000|Europe/Madrid"
+  "13|$persons_schema|--start 2024-03-17 --days 28 --order partition --duplicate-rate 0.05|Europe/Madrid"
+)
+fail=0
+for row in "${matrix[@]}"; do
+  IFS='|' read -r seed n opts tz <<<"$row"
+  dir="$work/s$seed"
+  # shellcheck disable=SC2086
+  python3 "$shared/bench/gen_changelog.py" --persons "$n" --seed "$seed" --tz "$tz" $opts --out "$dir" >/dev/null 2>&1
+  python3 "$shared/bench/oracle.py" "$dir" --tz "$tz" --out "$dir/oracle.json"
+  for w in 1 2; do
+    "$lpm" replay "$dir" --tz "$tz" --workers "$w" --no-progress --out "$dir/lpm-w$w.json" 2>"$dir/lpm-w$w.log"
+    if python3 "$shared/bench/oracle.py" "$dir" --tz "$tz" --check "$dir/lpm-w$w.json" --strict 2>"$dir/check-w$w.log"; then
+      echo "ok    seed $seed ($n persons, $opts, $tz) workers $w: $(tail -1 "$dir/check-w$w.log")"
+    else
+      echo "FAIL  seed $seed ($n persons, $opts, $tz) workers $w"; head -20 "$dir/check-w$w.log"; fail=1
+    fi
+  done
+  cmp -s "$dir/lpm-w1.json" "$dir/lpm-w2.json" || { echo "FAIL  seed $seed: 1 and 2 workers differ"; fail=1; }
+  rm -f "$dir/changelog.jsonl"
+done
+# the shared Debezium fixtures: decoded by `cargo test -p lpm-connectors --test fixtures` from
+# the copies in connectors/tests/fixtures; check the copies still match the originals
+if [ -d "$shared/fixtures/debezium" ]; then
+  for f in $(cd "$shared/fixtures/debezium" && find . -type f \( -name '*.jsonl' -o -name '*.tsv' \)); do
+    if ! cmp -s "$shared/fixtures/debezium/$f" "$root/connectors/tests/fixtures/debezium/$f"; then
+      echo "FAIL  fixture copy differs from shared: $f"; fail=1
+    fi
+  done
+  echo "ok    fixture copies match $shared/fixtures/debezium"
+fi
+[ $fail = 0 ] && echo "oracle cross-check: all OK" || { echo "oracle cross-check: FAILED"; exit 1; }

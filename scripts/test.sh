@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one command that passes all tests on a fresh Debian machine (README, "Run all tests").
+# Installs what the tests need when it is missing (idempotent), then: format, lint, unit +
+# property + end-to-end tests, and the cross-check against shared/bench/oracle.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+# --- what the tests need -------------------------------------------------------------------
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v gzip >/dev/null || need_apt+=(gzip)
+command -v cc >/dev/null || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
+
+# --- the checks ----------------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+say "cargo test (unit, property and end-to-end tests)"
+cargo test --workspace --release
+
+say "oracle cross-check"
+bash scripts/oracle-check.sh
+
+say "all tests passed"

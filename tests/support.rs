@@ -1,0 +1,110 @@
+//! Helpers: a kcat `-J` record builder and a way to run the binary.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+/// One kcat `-J` line for `table` with `key` id and a value (`None` = tombstone).
+pub fn record(table: &str, offset: u64, id: i64, value: Option<Value>) -> String {
+    json!({
+        "topic": format!("lpm.lost_persons_db.{table}"),
+        "partition": 0,
+        "offset": offset,
+        "tstype": "create",
+        "ts": 1_709_900_000_000u64 + offset,
+        "broker": 1,
+        "key": json!({"id": id}).to_string(),
+        "payload": value.map(|v| v.to_string()),
+    })
+    .to_string()
+}
+
+/// A Debezium envelope.
+pub fn envelope(
+    op: &str,
+    after: Option<Value>,
+    file: u32,
+    pos: u64,
+    row: u32,
+    snapshot: &str,
+) -> Value {
+    json!({
+        "before": null,
+        "after": after,
+        "source": {"version": "2.7.3.Final", "connector": "mysql", "name": "lpm", "ts_ms": 1_709_900_000_000u64,
+                   "snapshot": snapshot, "db": "lost_persons_db", "table": "t", "server_id": 1,
+                   "file": format!("mysql-bin.{file:06}"), "pos": pos, "row": row},
+        "op": op,
+        "ts_ms": 1_709_900_000_000u64,
+    })
+}
+
+/// A `persons_lost` row.
+pub fn person(id: i64, age: Option<i64>, gender: &str, reported_at: &str) -> Value {
+    json!({"id": id, "full_name": format!("Persona {id}"), "age": age, "gender": gender,
+           "last_seen_at": 1_709_500_000_000i64, "reported_at": reported_at, "last_seen_place": "Quito",
+           "latitude": "/T5T", "longitude": null, "description": "abrigo \"rojo\"\nlentes", "reporter_name": null,
+           "reporter_phone": null, "version": 1})
+}
+
+/// A `case_cases` row.
+pub fn case(
+    id: i64,
+    person_id: i64,
+    status: &str,
+    priority: &str,
+    responsible: Option<i64>,
+) -> Value {
+    json!({"id": id, "person_id": person_id, "status": status, "priority": priority, "responsible_id": responsible,
+           "opened_at": "2024-03-07T10:00:00Z", "closed_at": if status == "open" || status == "in_progress" { Value::Null } else { json!("2024-03-07T12:30:00.000Z") },
+           "version": 1})
+}
+
+/// A `responsible_contacts` row.
+pub fn contact(id: i64, name: &str) -> Value {
+    json!({"id": id, "full_name": name, "agency": "ECU 911", "phone": null, "email": null, "active": 1, "version": 1})
+}
+
+/// Writes lines to `path`.
+pub fn write_dump(path: &Path, lines: &[String]) {
+    let mut f = std::fs::File::create(path).expect("create dump");
+    for l in lines {
+        writeln!(f, "{l}").expect("write dump");
+    }
+}
+
+/// Runs `lpm` with `args` (and optional stdin).
+pub fn lpm(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lpm"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().expect("spawn lpm");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("lpm runs")
+}
+
+/// Runs `lpm replay` and parses the views JSON, asserting success.
+pub fn replay(args: &[&str]) -> (Value, String) {
+    let mut all = vec!["replay", "--no-progress"];
+    all.extend_from_slice(args);
+    let out = lpm(&all, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "lpm replay failed: {stderr}");
+    (
+        serde_json::from_slice(&out.stdout).expect("views JSON"),
+        stderr,
+    )
+}
