@@ -226,7 +226,7 @@ fn run_worker(
                 advance(&mut changes, &mut controls, tick);
                 let tick = *changes.time();
                 for change in batch {
-                    route(change, &mut changes, &mut controls);
+                    route(change, tick, &mut changes, &mut controls);
                 }
                 changes.flush();
                 controls.flush();
@@ -268,37 +268,33 @@ fn run_worker(
     }
 }
 
-fn advance(
-    changes: &mut timely::dataflow::InputHandleVec<Tick, RowChange>,
-    controls: &mut timely::dataflow::InputHandleVec<Tick, Control>,
-    tick: Tick,
-) {
+type Changes = timely::dataflow::InputHandleVec<Tick, (RowChange, Tick)>;
+type Controls = timely::dataflow::InputHandleVec<Tick, (Control, Tick)>;
+
+fn advance(changes: &mut Changes, controls: &mut Controls, tick: Tick) {
     if tick > *changes.time() {
         changes.advance_to(tick);
         controls.advance_to(tick);
     }
 }
 
-fn route(
-    change: Change,
-    changes: &mut timely::dataflow::InputHandleVec<Tick, RowChange>,
-    controls: &mut timely::dataflow::InputHandleVec<Tick, Control>,
-) {
+fn route(change: Change, tick: Tick, changes: &mut Changes, controls: &mut Controls) {
     match change {
         Change::Row(row) => {
             if row.snapshot.closes_table() {
                 if let Some(coords) = row.position.coords {
-                    controls.send(Control::SnapshotClosed {
+                    let close = Control::SnapshotClosed {
                         table: row.table,
                         coords,
                         seq: row.position.seq,
-                    });
+                    };
+                    controls.send((close, tick));
                 }
             }
-            changes.send(row);
+            changes.send((row, tick));
         }
         Change::Truncate { table, position } => {
-            controls.send(Control::Truncate { table, position })
+            controls.send((Control::Truncate { table, position }, tick))
         }
     }
 }

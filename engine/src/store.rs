@@ -16,7 +16,6 @@ use differential_dataflow::consolidation::consolidate;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use crate::dataflow::{Coll, Tick};
@@ -238,15 +237,12 @@ pub fn sink<'s>(
             Exchange::new(|_| 0),
             "views.sink",
             move |_cap, _info| {
-                let mut stash: BTreeMap<Tick, (Capability<Tick>, Vec<(ViewRow, isize)>)> =
-                    BTreeMap::new();
+                // keyed by each update's own time: one message may carry several times
+                let mut stash: BTreeMap<Tick, Vec<(ViewRow, isize)>> = BTreeMap::new();
                 move |(input, frontier), _output| {
-                    input.for_each(|cap, data| {
-                        if let Some(cap) = cap.retain_least(0) {
-                            let e = stash
-                                .entry(*cap.time())
-                                .or_insert_with(|| (cap, Vec::new()));
-                            e.1.extend(data.drain(..).map(|(row, _t, d)| (row, d)));
+                    input.for_each(|_cap, data| {
+                        for (row, t, d) in data.drain(..) {
+                            stash.entry(t).or_default().push((row, d));
                         }
                     });
                     while let Some(entry) = stash.first_entry() {
@@ -254,8 +250,7 @@ pub fn sink<'s>(
                             break;
                         }
                         let tick = *entry.key();
-                        let (_cap, diffs) = entry.remove();
-                        store.apply(tick, diffs);
+                        store.apply(tick, entry.remove());
                     }
                     // ticks without view changes are complete too; only worker 0 holds the data
                     if leader {

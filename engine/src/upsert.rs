@@ -187,18 +187,26 @@ impl UpsertState {
     }
 
     /// Applies a truncate of `table` at `position`: rows before it disappear.
+    ///
+    /// Every row's visibility is re-evaluated under the old and the new cut, and both directions
+    /// are emitted: with events that lack coordinates, "before" is not transitive, so a newer
+    /// truncate can un-hide a row an older one hid.
     pub fn truncate(&mut self, table: Table, position: Position, out: &mut Vec<(Row, isize)>) {
         let t = &mut self.tables[table.index()];
         if t.truncated_before.is_some_and(|tb| !tb.before(&position)) {
             return;
         }
+        let old = t.truncated_before;
         let mut n = 0;
         for e in t.entries.values() {
-            if let Some(row) = t.visible(e) {
-                if e.position.before(&position) {
-                    out.push((row.clone(), -1));
-                    n += 1;
-                }
+            let Some(row) = &e.row else { continue };
+            let was = !old.is_some_and(|tb| e.position.before(&tb));
+            let is = !e.position.before(&position);
+            if was && !is {
+                out.push((row.clone(), -1));
+                n += 1;
+            } else if !was && is {
+                out.push((row.clone(), 1));
             }
         }
         t.truncated_before = Some(position);

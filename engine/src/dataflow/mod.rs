@@ -68,10 +68,10 @@ pub struct CaseTraces {
 
 /// What the worker loop keeps of a built dataflow.
 pub struct Built {
-    /// Row events, routed by key inside the dataflow.
-    pub changes: InputHandleVec<Tick, RowChange>,
-    /// Truncates and snapshot closes, broadcast inside the dataflow.
-    pub controls: InputHandleVec<Tick, Control>,
+    /// Row events with their tick, routed by key inside the dataflow.
+    pub changes: InputHandleVec<Tick, (RowChange, Tick)>,
+    /// Truncates and snapshot closes with their tick, broadcast inside the dataflow.
+    pub controls: InputHandleVec<Tick, (Control, Tick)>,
     /// Passes a tick once every view and the read model have it.
     pub probe: ProbeHandle<Tick>,
     /// The read model, if enabled.
@@ -104,8 +104,8 @@ pub fn build(
     let tz = config.tz;
     let case_model = config.case_model;
     worker.dataflow_named::<Tick, _, _>("lpm", move |scope| {
-        let (changes_in, changes) = scope.new_input::<RowChange>();
-        let (controls_in, controls) = scope.new_input::<Control>();
+        let (changes_in, changes) = scope.new_input::<(RowChange, Tick)>();
+        let (controls_in, controls) = scope.new_input::<(Control, Tick)>();
         let rows = upsert::render(changes, controls.broadcast(), state);
 
         let persons = only(&rows, |r| {

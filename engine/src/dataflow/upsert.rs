@@ -77,31 +77,34 @@ impl Pending {
 
 /// Builds the upsert operator over `state` (shared with the worker loop, which reads it for
 /// `--rows` and metrics).
+///
+/// Records carry their own tick: in timely 0.32 one message may travel under several times (a
+/// stamp), so the message's capability does not say which tick a record belongs to.
 pub fn render<'s>(
-    changes: StreamVec<'s, Tick, RowChange>,
-    controls: StreamVec<'s, Tick, Control>,
+    changes: StreamVec<'s, Tick, (RowChange, Tick)>,
+    controls: StreamVec<'s, Tick, (Control, Tick)>,
     state: Rc<RefCell<UpsertState>>,
 ) -> VecCollection<'s, Tick, Row> {
-    let by_key = Exchange::new(|c: &RowChange| key_hash(c.table, c.key));
+    let by_key = Exchange::new(|(c, _): &(RowChange, Tick)| key_hash(c.table, c.key));
     changes
         .binary_frontier(controls, by_key, Pipeline, "upsert", move |_cap, _info| {
             let mut stash: BTreeMap<Tick, (Capability<Tick>, Vec<Pending>)> = BTreeMap::new();
             let mut out: Vec<(Row, isize)> = Vec::new();
             move |(rows_in, rows_frontier), (ctl_in, ctl_frontier), output| {
                 rows_in.for_each(|cap, data| {
-                    if let Some(cap) = cap.retain_least(0) {
+                    for (change, tick) in data.drain(..) {
                         let e = stash
-                            .entry(*cap.time())
-                            .or_insert_with(|| (cap, Vec::new()));
-                        e.1.extend(data.drain(..).map(Pending::Row));
+                            .entry(tick)
+                            .or_insert_with(|| (cap.delayed(&tick, 0), Vec::new()));
+                        e.1.push(Pending::Row(change));
                     }
                 });
                 ctl_in.for_each(|cap, data| {
-                    if let Some(cap) = cap.retain_least(0) {
+                    for (control, tick) in data.drain(..) {
                         let e = stash
-                            .entry(*cap.time())
-                            .or_insert_with(|| (cap, Vec::new()));
-                        e.1.extend(data.drain(..).map(Pending::Control));
+                            .entry(tick)
+                            .or_insert_with(|| (cap.delayed(&tick, 0), Vec::new()));
+                        e.1.push(Pending::Control(control));
                     }
                 });
                 while let Some(entry) = stash.first_entry() {

@@ -1,0 +1,296 @@
+//! The engine through its public API: a vector feed, 1 and 2 workers, views, case reads and
+//! subscriptions.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lpm_engine::change::{ChangeKind, Coords, Position, RowChange, SnapshotMark};
+use lpm_engine::model::{
+    Action, Assignment, Case, Person, Priority, Responsible, Row, Status, Table,
+};
+use lpm_engine::store::Update;
+use lpm_engine::{Change, Engine, EngineConfig, Feed, FeedItem};
+
+/// Hands out ticks of changes, round-robin over whichever worker asks.
+struct VecFeed(Mutex<std::vec::IntoIter<(u64, Vec<Change>)>>);
+
+impl Feed for VecFeed {
+    fn next(&self, _worker: usize) -> FeedItem {
+        match self.0.lock().expect("feed").next() {
+            Some((tick, changes)) => FeedItem::Batch { tick, changes },
+            None => FeedItem::End,
+        }
+    }
+}
+
+/// A feed that gives nothing until its gate is released.
+struct Gated(Arc<Mutex<()>>, VecFeed);
+
+impl Feed for Gated {
+    fn next(&self, worker: usize) -> FeedItem {
+        drop(self.0.lock().expect("gate"));
+        self.1.next(worker)
+    }
+}
+
+fn at(seq: u64) -> Position {
+    Position {
+        coords: Some(Coords {
+            file: 1,
+            pos: seq * 10,
+            row: 0,
+            streamed: true,
+        }),
+        seq,
+    }
+}
+
+fn upsert(row: Row, seq: u64) -> Change {
+    Change::Row(RowChange {
+        table: row.table(),
+        key: row.key(),
+        kind: ChangeKind::Upsert(row),
+        position: at(seq),
+        snapshot: SnapshotMark::Streamed,
+    })
+}
+
+fn delete(table: Table, key: i64, seq: u64) -> Change {
+    Change::Row(RowChange {
+        table,
+        key,
+        kind: ChangeKind::Delete,
+        position: at(seq),
+        snapshot: SnapshotMark::Streamed,
+    })
+}
+
+fn person(id: i64, age: Option<i64>) -> Row {
+    Row::Person(Arc::new(Person {
+        id,
+        full_name: format!("Persona {id}"),
+        age,
+        gender: "female".into(),
+        last_seen_at: 0,
+        reported_at: 1_709_820_000_000,
+        last_seen_place: "Quito".into(),
+        latitude: None,
+        longitude: None,
+        description: None,
+        reporter_name: None,
+        reporter_phone: None,
+        version: 1,
+    }))
+}
+
+fn case(id: i64, person_id: i64, status: Status, responsible_id: Option<i64>) -> Row {
+    Row::Case(Arc::new(Case {
+        id,
+        person_id,
+        status,
+        priority: Priority::High,
+        responsible_id,
+        opened_at: 0,
+        closed_at: None,
+        version: 1,
+    }))
+}
+
+fn contact(id: i64) -> Row {
+    Row::Responsible(Arc::new(Responsible {
+        id,
+        full_name: format!("Agente {id}"),
+        agency: "ECU 911".into(),
+        phone: None,
+        email: None,
+        active: true,
+        version: 1,
+    }))
+}
+
+fn action(id: i64, case_id: i64, created_at: i64) -> Row {
+    Row::Action(Arc::new(Action {
+        id,
+        case_id,
+        action_type: "note".into(),
+        notes: None,
+        responsible_id: None,
+        responsible_name: None,
+        created_at,
+    }))
+}
+
+fn assignment(id: i64, case_id: i64, responsible_id: i64) -> Row {
+    Row::Assignment(Arc::new(Assignment {
+        id,
+        case_id,
+        responsible_id,
+        assigned_at: id,
+        unassigned_at: None,
+    }))
+}
+
+fn ticks() -> Vec<(u64, Vec<Change>)> {
+    vec![
+        (
+            0,
+            vec![
+                upsert(contact(1), 1),
+                upsert(contact(2), 2),
+                upsert(person(1, Some(9)), 3),
+                upsert(case(10, 1, Status::Open, Some(1)), 4),
+            ],
+        ),
+        (
+            1,
+            vec![
+                upsert(action(100, 10, 5), 5),
+                upsert(action(101, 10, 3), 6),
+                upsert(assignment(7, 10, 1), 7),
+            ],
+        ),
+        (
+            2,
+            vec![
+                upsert(case(10, 1, Status::InProgress, Some(2)), 8),
+                upsert(assignment(8, 10, 2), 9),
+                delete(Table::CaseActions, 101, 10),
+            ],
+        ),
+        (3, vec![upsert(case(11, 99, Status::Open, None), 11)]),
+    ]
+}
+
+fn start(workers: usize) -> Engine {
+    let config = EngineConfig {
+        workers,
+        case_model: true,
+        ..EngineConfig::default()
+    };
+    Engine::start(config, Arc::new(VecFeed(Mutex::new(ticks().into_iter()))))
+        .expect("engine starts")
+}
+
+#[test]
+fn case_reads_join_person_responsible_actions_and_history() {
+    for workers in [1, 2] {
+        let engine = start(workers);
+        let handle = engine.handle();
+        assert!(handle.store().wait_finished(Duration::from_secs(30)));
+        let detail = handle
+            .case(10, Duration::from_secs(10))
+            .expect("read")
+            .expect("case 10 exists");
+        assert_eq!(detail.record.case.status, Status::InProgress);
+        assert_eq!(detail.record.person.as_ref().map(|p| p.id), Some(1));
+        assert_eq!(
+            detail.record.responsible.as_ref().map(|r| r.id),
+            Some(2),
+            "current responsible"
+        );
+        assert_eq!(
+            detail.actions.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![100],
+            "101 deleted"
+        );
+        assert_eq!(
+            detail.history.iter().map(|h| h.id).collect::<Vec<_>>(),
+            vec![7, 8]
+        );
+        let orphan = handle
+            .case(11, Duration::from_secs(10))
+            .expect("read")
+            .expect("case 11 exists");
+        assert!(orphan.record.person.is_none() && orphan.record.responsible.is_none());
+        assert!(handle
+            .case(12, Duration::from_secs(10))
+            .expect("read")
+            .is_none());
+        let (_, views) = handle.store().read();
+        assert_eq!(views.kpi.open_minor_cases, 1, "workers {workers}");
+        assert_eq!(views.kpi.cases_without_person, 1);
+        assert_eq!(
+            views
+                .responsible_load
+                .iter()
+                .map(|l| (l.id, l.open_cases))
+                .collect::<Vec<_>>(),
+            vec![(1, 0), (2, 1)]
+        );
+        drop(handle);
+        let summary = engine.join().expect("joins");
+        assert_eq!(summary.upsert.applied, 11);
+    }
+}
+
+#[test]
+fn subscribers_get_one_consolidated_diff_per_tick() {
+    // a feed that waits so the subscription starts before the first tick
+    let gate = Arc::new(Mutex::new(()));
+    let hold = gate.lock().expect("gate");
+    let feed = Gated(gate.clone(), VecFeed(Mutex::new(ticks().into_iter())));
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 2,
+            ..EngineConfig::default()
+        },
+        Arc::new(feed),
+    )
+    .expect("starts");
+    let handle = engine.handle();
+    let sub = handle.store().subscribe(64);
+    assert!(sub.snapshot.is_empty());
+    drop(hold);
+    let mut ticks_seen = vec![];
+    while let Some(u) = sub.recv_timeout(Duration::from_secs(10)) {
+        match u {
+            Update::Diff(d) => {
+                eprintln!("tick {} {:?}", d.tick, d.diffs);
+                assert!(d.diffs.iter().all(|(_, n)| *n != 0), "consolidated");
+                ticks_seen.push(d.tick);
+            }
+            Update::Resync { .. } => panic!("no resync with a large queue"),
+        }
+        if ticks_seen.last() == Some(&3) {
+            break;
+        }
+    }
+    assert_eq!(ticks_seen, vec![0, 1, 2, 3]);
+    drop(handle);
+    engine.join().expect("joins");
+}
+
+#[test]
+fn a_slow_subscriber_is_resynchronised_not_buffered() {
+    let gate = Arc::new(Mutex::new(()));
+    let hold = gate.lock().expect("gate");
+    let feed = Gated(gate.clone(), VecFeed(Mutex::new(ticks().into_iter())));
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 1,
+            ..EngineConfig::default()
+        },
+        Arc::new(feed),
+    )
+    .expect("starts");
+    let handle = engine.handle();
+    let sub = handle.store().subscribe(1);
+    drop(hold);
+    assert!(handle.store().wait_finished(Duration::from_secs(30)));
+    // four ticks with changes into a queue of one: the queue holds one resync at the last tick
+    let first = sub.recv_timeout(Duration::from_secs(1)).expect("an update");
+    assert!(
+        sub.recv_timeout(Duration::from_millis(100)).is_none(),
+        "bounded to one message"
+    );
+    let (tick, views) = handle.store().read();
+    match first {
+        Update::Resync { tick: t, rows } => {
+            assert_eq!(Some(t), tick);
+            assert_eq!(lpm_engine::Views::from_rows(rows.iter()), views);
+        }
+        Update::Diff(d) => panic!("expected a resync, got the diff of tick {}", d.tick),
+    }
+    drop(handle);
+    engine.join().expect("joins");
+}

@@ -1,0 +1,9 @@
+//! Test support for lpm: an independent brute-force reference model ([`reference`]) and a
+//! deterministic generator of Debezium MySQL change streams in the `kcat -C -J` dump format
+//! ([`gen`]). Neither uses the engine's view code, so they can check it.
+#![deny(missing_docs)]
+
+pub mod gen;
+pub mod reference;
+
+pub use reference::FinalRows;
