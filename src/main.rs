@@ -4,6 +4,11 @@
 
 mod replay;
 
+/// mimalloc: the decode path allocates many short-lived strings per record; measured faster
+/// than the system allocator in `benches/` (see docs/operations.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Lost Persons Monitor: exact live views over Debezium change streams.
