@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use lpm_connectors::debezium::rows::row_to_json;
+use lpm_connectors::debezium::rows::{row_to_json, RowShape};
 use lpm_connectors::{Catalog, DecodeStats, DumpFeed, DumpOptions};
 use lpm_engine::model::Table;
 use lpm_engine::{Engine, EngineConfig};
@@ -62,6 +62,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     options.workers = args.workers;
     options.tick_records = args.tick_records.max(1);
     options.dead_letters = args.dead_letters.clone();
+    // Views read a few columns; keep the free text only when something will show it.
+    if args.rows.is_none() && !args.case_model {
+        options.shape = RowShape::ViewsOnly;
+    }
     let stats = Arc::new(DecodeStats::default());
     let feed = Arc::new(
         DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats.clone())

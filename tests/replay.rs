@@ -344,3 +344,18 @@ fn bad_arguments_give_readable_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tz Mars/Olympus"));
 }
+
+#[test]
+fn dropping_free_text_for_views_changes_no_view() {
+    // without --rows / --case-model, replay keeps only the columns views read
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dump = dir.path().join("dump.jsonl");
+    write_dump(&dump, &tricky_dump());
+    let p = dump.to_str().expect("path");
+    let (lean, _) = replay(&[p]);
+    let rows = dir.path().join("rows");
+    let (full, _) = replay(&[p, "--rows", rows.to_str().expect("path")]);
+    let (model, _) = replay(&[p, "--case-model"]);
+    assert_eq!(lean, full);
+    assert_eq!(lean, model);
+}

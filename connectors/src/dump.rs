@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::catalog::Catalog;
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::debezium::rows::RowShape;
 use crate::debezium::schema::SchemaCache;
 use crate::debezium::{rows, Decoded, Decoder, KnownSchema, Op};
 use crate::error::{DecodeError, DumpError};
@@ -36,6 +37,8 @@ pub struct DumpOptions {
     pub dead_letters: Option<PathBuf>,
     /// Worker count (one decoder each).
     pub workers: usize,
+    /// Which columns decoded rows keep.
+    pub shape: RowShape,
 }
 
 impl DumpOptions {
@@ -47,6 +50,7 @@ impl DumpOptions {
             chunk_records: 2048,
             dead_letters: None,
             workers: 1,
+            shape: RowShape::Full,
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct DumpFeed {
     decoders: Vec<Mutex<WorkerDecoder>>,
     chunks_per_tick: u64,
     chunk_records: usize,
+    shape: RowShape,
     dead: DeadLetterSink,
     stats: Arc<DecodeStats>,
     /// Total input size in bytes when known (for progress).
@@ -148,6 +153,7 @@ impl DumpFeed {
                 .collect(),
             chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
             chunk_records,
+            shape: options.shape,
             dead,
             stats,
             total_bytes: total,
@@ -235,7 +241,7 @@ impl Feed for DumpFeed {
                         Op::Truncate => Some("t"),
                     };
                     let snapshot = event.snapshot.is_snapshot();
-                    match rows::to_change(event) {
+                    match rows::to_change_shaped(event, self.shape) {
                         Ok(Some(change)) => {
                             if let Some(t) = lpm_engine::model::Table::from_name(&table) {
                                 let op = op.unwrap_or(if snapshot { "r" } else { "u" });

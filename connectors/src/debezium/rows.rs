@@ -157,8 +157,63 @@ fn build(table: Table, c: &mut Cols<'_>) -> Result<Row, DecodeError> {
     })
 }
 
-/// Maps an event of one of lpm's tables to a [`Change`]; `Ok(None)` for other tables.
+/// Which columns a decoded row keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowShape {
+    /// Every column (for the case read model, `--rows`, serving).
+    #[default]
+    Full,
+    /// Only what the views read; free text (descriptions, notes, names of persons and
+    /// reporters, phones, e-mails, places, coordinates) is dropped at decode time. Views are
+    /// unchanged; memory per person drops by more than half.
+    ViewsOnly,
+}
+
+/// Drops the columns no view reads (see [`RowShape::ViewsOnly`]).
+pub fn views_only(row: Row) -> Row {
+    match row {
+        Row::Person(p) => {
+            let p = Arc::unwrap_or_clone(p);
+            Row::Person(Arc::new(Person {
+                full_name: String::new(),
+                last_seen_place: String::new(),
+                latitude: None,
+                longitude: None,
+                description: None,
+                reporter_name: None,
+                reporter_phone: None,
+                ..p
+            }))
+        }
+        Row::Action(a) => {
+            let a = Arc::unwrap_or_clone(a);
+            Row::Action(Arc::new(Action {
+                action_type: String::new(),
+                notes: None,
+                responsible_name: None,
+                ..a
+            }))
+        }
+        Row::Responsible(r) => {
+            let r = Arc::unwrap_or_clone(r);
+            Row::Responsible(Arc::new(Responsible {
+                phone: None,
+                email: None,
+                ..r
+            }))
+        }
+        other => other,
+    }
+}
+
+/// Maps an event of one of lpm's tables to a [`Change`] with all columns; `Ok(None)` for
+/// other tables.
 pub fn to_change(event: Event) -> Result<Option<Change>, DecodeError> {
+    to_change_shaped(event, RowShape::Full)
+}
+
+/// As [`to_change`], keeping the columns `shape` asks for.
+pub fn to_change_shaped(event: Event, shape: RowShape) -> Result<Option<Change>, DecodeError> {
     let Some(table) = Table::from_name(&event.table.name) else {
         return Ok(None);
     };
@@ -184,7 +239,10 @@ pub fn to_change(event: Event) -> Result<Option<Change>, DecodeError> {
                     row.key()
                 )));
             }
-            ChangeKind::Upsert(row)
+            ChangeKind::Upsert(match shape {
+                RowShape::Full => row,
+                RowShape::ViewsOnly => views_only(row),
+            })
         }
         Op::Delete => ChangeKind::Delete,
         Op::Tombstone => ChangeKind::Tombstone,
