@@ -261,12 +261,16 @@ impl Feed for DumpFeed {
     }
 }
 
+/// The fields of a kcat `-J` record we read. The fast path parses the part before `payload`
+/// into it (`payload` then stays `None`); the fallback parses the whole line.
 #[derive(Deserialize)]
-struct Header<'a> {
+struct Record<'a> {
     #[serde(borrow)]
     topic: Cow<'a, str>,
     #[serde(borrow, default)]
     key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    payload: Option<&'a serde_json::value::RawValue>,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -293,15 +297,6 @@ fn decode_any_order(
     line: &[u8],
     seq: u64,
 ) -> Result<Decoded, DecodeError> {
-    #[derive(Deserialize)]
-    struct Record<'a> {
-        #[serde(borrow)]
-        topic: Cow<'a, str>,
-        #[serde(borrow, default)]
-        key: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
-        payload: Option<&'a serde_json::value::RawValue>,
-    }
     let r: Record<'_> = serde_json::from_slice(line).map_err(|e| bad_record(&e.to_string()))?;
     let value: Option<Cow<'_, str>> = match r.payload.map(|p| p.get()) {
         None | Some("null") => None,
@@ -328,7 +323,7 @@ fn decode_kcat_order(
         .ok_or_else(|| bad_record("no field before payload"))?;
     let mut head = line[..head_end].to_vec();
     head.push(b'}');
-    let header: Header<'_> =
+    let header: Record<'_> =
         serde_json::from_slice(&head).map_err(|e| bad_record(&e.to_string()))?;
     let topic = header.topic.as_ref();
     let key = header.key.as_deref();

@@ -191,13 +191,7 @@ impl ViewStore {
                 let mut items = lock(&q.items);
                 if items.len() >= q.capacity {
                     items.clear();
-                    let rows = resync.get_or_insert_with(|| {
-                        inner
-                            .rows
-                            .iter()
-                            .flat_map(|(r, n)| std::iter::repeat_n(r.clone(), (*n).max(0) as usize))
-                            .collect::<Vec<_>>()
-                    });
+                    let rows = resync.get_or_insert_with(|| inner.snapshot());
                     items.push_back(Update::Resync {
                         tick,
                         rows: rows.clone(),

@@ -75,11 +75,17 @@ struct TableState {
     last_closed: Option<Coords>,
 }
 
+/// Whether a row at `position` is hidden by a truncate cut at `cut`.
+fn hidden_by(cut: Option<Position>, position: &Position) -> bool {
+    cut.is_some_and(|c| position.before(&c))
+}
+
 impl TableState {
     fn visible<'a>(&self, e: &'a Entry) -> Option<&'a Row> {
-        match &self.truncated_before {
-            Some(t) if e.position.before(t) => None,
-            _ => e.row.as_ref(),
+        if hidden_by(self.truncated_before, &e.position) {
+            None
+        } else {
+            e.row.as_ref()
         }
     }
 }
@@ -116,7 +122,7 @@ impl UpsertState {
             }
         }
         let truncated_before = t.truncated_before;
-        let hidden = |p: &Position| truncated_before.is_some_and(|tb| p.before(&tb));
+        let hidden = |p: &Position| hidden_by(truncated_before, p);
         let Some(entry) = t.entries.get_mut(&key) else {
             match kind {
                 ChangeKind::Upsert(row) => {
@@ -200,7 +206,7 @@ impl UpsertState {
         let mut n = 0;
         for e in t.entries.values() {
             let Some(row) = &e.row else { continue };
-            let was = !old.is_some_and(|tb| e.position.before(&tb));
+            let was = !hidden_by(old, &e.position);
             let is = !e.position.before(&position);
             if was && !is {
                 out.push((row.clone(), -1));
@@ -228,7 +234,7 @@ impl UpsertState {
         for (key, e) in t.entries.iter_mut() {
             let older = e.position.coords.is_some_and(|c| c < coords);
             if older && e.row.is_some() && !reread.contains(key) {
-                let hidden = truncated_before.is_some_and(|tb| e.position.before(&tb));
+                let hidden = hidden_by(truncated_before, &e.position);
                 if let Some(old) = e.row.take() {
                     if !hidden {
                         out.push((old, -1));

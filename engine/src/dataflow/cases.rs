@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Action, Assignment, Case, Key, Person, Responsible};
 
-use super::views::PersonsById;
 use super::{Coll, Tick};
 
 /// A case joined with its person and its current responsible (either may be missing).
@@ -44,7 +43,6 @@ pub fn render<'s>(
     responsibles: Coll<'s, Arc<Responsible>>,
     actions: Coll<'s, Arc<Action>>,
     history: Coll<'s, Arc<Assignment>>,
-    _persons: PersonsById<'s>,
 ) -> CaseModel<'s> {
     let matched = with_person.clone().map(|(c, _)| c);
     let without_person = cases.concat(matched.negate()).map(|c| (c, None));

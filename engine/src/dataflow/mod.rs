@@ -142,7 +142,7 @@ pub fn build(
             .clone()
             .map(|p| (p.id, p))
             .arrange_by_key_named("persons_by_id");
-        let with_person = views::cases_with_person(cases.clone(), persons_by_id.clone());
+        let with_person = views::cases_with_person(cases.clone(), persons_by_id);
 
         let metrics = views::age_group(persons.clone())
             .concat(views::gender(persons.clone()))
@@ -160,20 +160,10 @@ pub fn build(
         let (probe, _) = crate::store::sink(view_rows, store, scope.index() == 0).probe();
 
         let traces = case_model.then(|| {
-            let model = cases::render(
-                cases,
-                with_person,
-                responsibles,
-                actions,
-                history,
-                persons_by_id,
-            );
-            let model_probe_target = (
-                model.records.stream.clone().probe_with(&probe),
-                model.actions.stream.clone().probe_with(&probe),
-                model.history.stream.clone().probe_with(&probe),
-            );
-            drop(model_probe_target);
+            let model = cases::render(cases, with_person, responsibles, actions, history);
+            model.records.stream.clone().probe_with(&probe);
+            model.actions.stream.clone().probe_with(&probe);
+            model.history.stream.clone().probe_with(&probe);
             CaseTraces {
                 records: model.records.trace,
                 actions: model.actions.trace,
