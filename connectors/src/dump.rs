@@ -20,7 +20,7 @@ use crate::catalog::Catalog;
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::debezium::rows::RowShape;
 use crate::debezium::schema::SchemaCache;
-use crate::debezium::{rows, Decoded, Decoder, KnownSchema, Op};
+use crate::debezium::{rows, Decoded, Decoder, KnownSchema};
 use crate::error::{DecodeError, DumpError};
 use crate::stats::DecodeStats;
 
@@ -234,18 +234,11 @@ impl Feed for DumpFeed {
             match decode_line(&mut dec, trimmed, seq) {
                 Ok(Decoded::Event(event)) => {
                     let table = event.table.name.clone();
-                    let op = match &event.op {
-                        Op::Upsert(_) => None,
-                        Op::Delete => Some("d"),
-                        Op::Tombstone => Some("tombstone"),
-                        Op::Truncate => Some("t"),
-                    };
-                    let snapshot = event.snapshot.is_snapshot();
+                    let code = event.code;
                     match rows::to_change_shaped(event, self.shape) {
                         Ok(Some(change)) => {
                             if let Some(t) = lpm_engine::model::Table::from_name(&table) {
-                                let op = op.unwrap_or(if snapshot { "r" } else { "u" });
-                                self.stats.ingested(t, op);
+                                self.stats.ingested(t, code);
                             }
                             changes.push(change);
                         }
@@ -381,4 +374,48 @@ fn decode_kcat_order(
         }
     }
     decoded
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn ingested_counts_keep_the_debezium_op() {
+        let dir = std::env::temp_dir().join(format!("lpm-dump-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("ops.jsonl");
+        let contact = |op: &str, pos: u64, snap: &str| {
+            let after = r#"{"id":1,"full_name":"A","agency":"ECU 911","phone":null,"email":null,"active":1,"version":1}"#;
+            let value = format!(
+                r#"{{"before":null,"after":{after},"source":{{"snapshot":"{snap}","file":"mysql-bin.000001","pos":{pos},"row":0}},"op":"{op}"}}"#
+            );
+            serde_json::json!({"topic": "lpm.db.responsible_contacts", "partition": 0, "offset": pos, "key": "{\"id\":1}", "payload": value}).to_string()
+        };
+        let mut f = File::create(&path).expect("create");
+        for line in [
+            contact("r", 1, "last"),
+            contact("c", 2, "false"),
+            contact("u", 3, "false"),
+        ] {
+            writeln!(f, "{line}").expect("write");
+        }
+        drop(f);
+        let stats = Arc::new(DecodeStats::default());
+        let feed = DumpFeed::open(
+            &DumpOptions::new(&path),
+            Arc::new(Catalog::lpm()),
+            stats.clone(),
+        )
+        .expect("open");
+        while let FeedItem::Batch { .. } = feed.next(0) {}
+        let t = lpm_engine::model::Table::ResponsibleContacts;
+        assert_eq!(
+            stats.ingested_counts(),
+            vec![(t, "c", 1), (t, "r", 1), (t, "u", 1)]
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

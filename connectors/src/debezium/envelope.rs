@@ -46,6 +46,19 @@ pub struct Event {
     pub position: Position,
     /// Snapshot marker.
     pub snapshot: SnapshotMark,
+    /// The source op as counted in metrics: `c`, `r`, `u`, `d`, `t` or `tombstone`.
+    pub code: &'static str,
+}
+
+/// The static label of a Debezium op text (`u` for anything else that upserts).
+fn op_code(op: &str) -> &'static str {
+    match op {
+        "c" => "c",
+        "r" => "r",
+        "d" => "d",
+        "t" => "t",
+        _ => "u",
+    }
 }
 
 /// Records that are valid but carry no row change.
@@ -318,6 +331,7 @@ impl Decoder {
             op: Op::Tombstone,
             position: Position { coords: None, seq },
             snapshot: SnapshotMark::Streamed,
+            code: "tombstone",
         }))
     }
 
@@ -363,6 +377,7 @@ impl Decoder {
             seq,
         };
         let fields = schema.map(|s| &s.fields);
+        let code = op_code(op);
         let (op, image) = match op {
             "c" | "r" | "u" => {
                 let after = env
@@ -378,6 +393,7 @@ impl Decoder {
                     op: Op::Truncate,
                     position,
                     snapshot,
+                    code,
                 }))
             }
             "m" => return Ok(Decoded::Skipped(Skip::Other)),
@@ -393,6 +409,7 @@ impl Decoder {
             op,
             position,
             snapshot,
+            code,
         }))
     }
 
@@ -443,6 +460,11 @@ fn flattened(
             .and_then(|r| pk_value(r, &table))
             .ok_or_else(|| DecodeError::MissingKey("no key and no primary-key column".into()))?,
     };
+    let code = if is_delete {
+        "d"
+    } else {
+        op_code(op.as_deref().unwrap_or("u"))
+    };
     let op = if is_delete {
         Op::Delete
     } else {
@@ -454,6 +476,7 @@ fn flattened(
         op,
         position,
         snapshot,
+        code,
     })
 }
 

@@ -223,6 +223,7 @@ pub fn to_change_shaped(event: Event, shape: RowShape) -> Result<Option<Change>,
         op,
         position,
         snapshot,
+        ..
     } = event;
     let key = match (op, key) {
         (Op::Truncate, _) => return Ok(Some(Change::Truncate { table, position })),
