@@ -3,6 +3,7 @@
 //! behaviour is testable without a process.
 
 mod replay;
+mod serve;
 
 /// mimalloc: the decode path allocates many short-lived strings per record; measured faster
 /// than the system allocator in `benches/` (see docs/operations.md).
@@ -16,8 +17,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "lpm", version, about)]
 struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `lpm=debug`.
-    #[arg(long, env = "LPM_LOG", default_value = "warn", global = true)]
-    log: String,
+    /// Default: `info` for `serve`, `warn` otherwise.
+    #[arg(long, env = "LPM_LOG", global = true)]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,18 +28,38 @@ struct Cli {
 enum Command {
     /// Run a topic dump (`kcat -C -J` JSON lines) through the engine and print the views as JSON.
     Replay(replay::ReplayArgs),
+    /// Serve the API, the Grafana data source, the WebSocket stream and metrics (embedded log).
+    Serve(serve::ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(serve::UserCommand),
+    /// Manage read-only API tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
+    /// Inspect the embedded log.
+    #[command(subcommand)]
+    Log(serve::LogCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let default = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let filter = cli.log.as_deref().unwrap_or(default);
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::User(cmd) => serve::user(cmd),
+        Command::Token(cmd) => serve::token(cmd),
+        Command::Log(cmd) => serve::log(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

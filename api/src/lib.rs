@@ -1,1 +1,51 @@
-//! placeholder
+//! lpm-api: the HTTP face of lpm. [`router`] is the whole app, testable without a socket:
+//! REST under `/api/v1`, the Grafana data-source protocol under `/grafana`, the WebSocket diff
+//! stream, Prometheus metrics, health, and auth.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod grafana;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod sor;
+pub mod state;
+pub mod stream;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+pub use error::{ApiError, ApiResult};
+pub use state::{ApiConfig, AppState, Health};
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::cases::router())
+        .merge(routes::responsibles::router())
+        .merge(routes::views::router())
+        .merge(auth::router())
+        .merge(grafana::router())
+        .route("/api/v1/stream", get(stream::handler))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::NotFound("route".into()) })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let metrics = state.metrics.clone();
+    let tracked = api.route_layer(axum::middleware::from_fn_with_state(
+        metrics.clone(),
+        metrics::track,
+    ));
+    tracked.with_state(state).merge(
+        Router::new()
+            .route("/metrics", get(metrics::serve_metrics))
+            .with_state(metrics),
+    )
+}

@@ -7,6 +7,7 @@ pub mod dead_letter;
 pub mod debezium;
 pub mod dump;
 pub mod error;
+pub mod log;
 pub mod stats;
 
 pub use catalog::Catalog;

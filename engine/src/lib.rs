@@ -8,15 +8,21 @@
 pub mod change;
 pub mod dataflow;
 pub mod error;
+pub mod feed;
 pub mod model;
 pub mod read;
 pub mod runtime;
+pub mod series;
 pub mod store;
 pub mod upsert;
 pub mod views;
 
 pub use change::{Change, ChangeKind, Coords, Position, RowChange, SnapshotMark};
+pub use dataflow::{CaseRecord, Tick};
 pub use error::EngineError;
-pub use runtime::{Engine, EngineConfig, EngineHandle, Feed, FeedItem, RunSummary};
+pub use feed::PushFeed;
+pub use runtime::{
+    CasePredicate, Engine, EngineConfig, EngineHandle, EngineStats, Feed, FeedItem, RunSummary,
+};
 pub use store::ViewStore;
 pub use views::Views;

@@ -70,3 +70,32 @@ pub fn case(traces: &mut CaseTraces, id: Key, tick: Tick) -> Option<CaseDetail> 
         history,
     })
 }
+
+/// Every case record at `tick` on this worker that satisfies `filter`.
+pub fn cases(
+    traces: &mut CaseTraces,
+    tick: Tick,
+    filter: &dyn Fn(&CaseRecord) -> bool,
+) -> Vec<CaseRecord> {
+    let Some(batches) = traces.records.batches_through(Antichain::new().borrow()) else {
+        return Vec::new();
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while cursor.key_valid(&storage) {
+        while let Some(v) = cursor.get_val(&storage) {
+            let mut n = 0isize;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= tick {
+                    n += *d;
+                }
+            });
+            if n > 0 && filter(v) {
+                out.push(v.clone());
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}

@@ -3,6 +3,7 @@
 //! tick, keeps at most a few ticks in flight, and answers case reads.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use chrono_tz::Tz;
 use timely::progress::frontier::Antichain;
 
 use crate::change::{Change, RowChange};
-use crate::dataflow::{self, Built, CaseTraces, Control, DataflowConfig, Tick};
+use crate::dataflow::{self, Built, CaseRecord, CaseTraces, Control, DataflowConfig, Tick};
 use crate::error::EngineError;
 use crate::model::Row;
 use crate::read::{self, CaseDetail};
@@ -82,11 +83,83 @@ pub struct RunSummary {
     pub state_entries: usize,
 }
 
+/// A predicate over case records, run on every worker over the cases it holds.
+pub type CasePredicate = Arc<dyn Fn(&CaseRecord) -> bool + Send + Sync>;
+
 enum Query {
     Case {
         id: i64,
+        tick: Tick,
         reply: Sender<Option<CaseDetail>>,
     },
+    Cases {
+        filter: CasePredicate,
+        tick: Tick,
+        reply: Sender<Vec<CaseRecord>>,
+    },
+}
+
+impl Query {
+    fn tick(&self) -> Tick {
+        match self {
+            Query::Case { tick, .. } | Query::Cases { tick, .. } => *tick,
+        }
+    }
+}
+
+/// Ticks that reads in progress still need: the case traces never compact past the oldest.
+///
+/// A read takes its hold at the store's current tick under this lock, and workers compute their
+/// compaction frontier under the same lock, so a frontier can never overtake a hold.
+#[derive(Default)]
+struct ReadHolds {
+    ticks: Mutex<BTreeMap<Tick, usize>>,
+}
+
+impl ReadHolds {
+    fn take(self: &Arc<Self>, store: &ViewStore) -> Option<ReadHold> {
+        let mut ticks = self.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        let tick = store.tick()?;
+        *ticks.entry(tick).or_default() += 1;
+        Some(ReadHold {
+            holds: self.clone(),
+            tick,
+        })
+    }
+
+    /// The frontier the traces may compact to.
+    fn frontier(&self, store: &ViewStore) -> Option<Tick> {
+        let ticks = self.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        let current = store.tick()?;
+        Some(ticks.keys().next().map_or(current, |&t| t.min(current)))
+    }
+}
+
+struct ReadHold {
+    holds: Arc<ReadHolds>,
+    tick: Tick,
+}
+
+impl Drop for ReadHold {
+    fn drop(&mut self) {
+        let mut ticks = self.holds.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = ticks.get_mut(&self.tick) {
+            *n -= 1;
+            if *n == 0 {
+                ticks.remove(&self.tick);
+            }
+        }
+    }
+}
+
+/// Live state sizes and upsert outcomes, summed over workers (each worker publishes its own
+/// after every batch; reading never touches the workers).
+#[derive(Clone, Debug, Default)]
+pub struct EngineStats {
+    /// Upsert outcomes.
+    pub upsert: UpsertCounters,
+    /// Upsert state entries per table (indexed by `Table::index`).
+    pub entries: [usize; 5],
 }
 
 /// A cloneable handle for reads while the engine runs.
@@ -94,6 +167,8 @@ enum Query {
 pub struct EngineHandle {
     store: Arc<ViewStore>,
     queries: Vec<Sender<Query>>,
+    holds: Arc<ReadHolds>,
+    stats: Arc<Mutex<Vec<EngineStats>>>,
 }
 
 impl EngineHandle {
@@ -102,28 +177,63 @@ impl EngineHandle {
         &self.store
     }
 
+    /// Upsert counters and state sizes, summed over workers.
+    pub fn stats(&self) -> EngineStats {
+        let per_worker = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total = EngineStats::default();
+        for w in per_worker.iter() {
+            total.upsert.add(&w.upsert);
+            for (t, n) in total.entries.iter_mut().zip(w.entries) {
+                *t += n;
+            }
+        }
+        total
+    }
+
     /// One case with its person, responsible, actions and history, at the last complete tick.
     pub fn case(&self, id: i64, timeout: Duration) -> Result<Option<CaseDetail>, EngineError> {
-        self.store.tick().ok_or(EngineError::NotReady)?;
+        let replies = self.ask(timeout, |tick, reply| Query::Case { id, tick, reply })?;
+        Ok(replies.1.into_iter().flatten().next())
+    }
+
+    /// Every case record matching `filter`, all at one tick (returned with it), unordered.
+    pub fn cases(
+        &self,
+        filter: CasePredicate,
+        timeout: Duration,
+    ) -> Result<(Tick, Vec<CaseRecord>), EngineError> {
+        let (tick, parts) = self.ask(timeout, |tick, reply| Query::Cases {
+            filter: filter.clone(),
+            tick,
+            reply,
+        })?;
+        Ok((tick, parts.into_iter().flatten().collect()))
+    }
+
+    /// Sends one query per worker at the store's current tick (held until all replied).
+    fn ask<T>(
+        &self,
+        timeout: Duration,
+        make: impl Fn(Tick, Sender<T>) -> Query,
+    ) -> Result<(Tick, Vec<T>), EngineError> {
+        let hold = self.holds.take(&self.store).ok_or(EngineError::NotReady)?;
         let (tx, rx) = mpsc::channel();
         for q in &self.queries {
-            q.send(Query::Case {
-                id,
-                reply: tx.clone(),
-            })
-            .map_err(|_| EngineError::Stopped)?;
+            q.send(make(hold.tick, tx.clone()))
+                .map_err(|_| EngineError::Stopped)?;
         }
         drop(tx);
-        let mut found = None;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut out = Vec::with_capacity(self.queries.len());
         for _ in 0..self.queries.len() {
-            match rx.recv_timeout(timeout) {
-                Ok(Some(d)) => found = Some(d),
-                Ok(None) => {}
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(part) => out.push(part),
                 Err(mpsc::RecvTimeoutError::Timeout) => return Err(EngineError::Timeout),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(EngineError::Stopped),
             }
         }
-        Ok(found)
+        Ok((hold.tick, out))
     }
 }
 
@@ -143,9 +253,13 @@ impl Engine {
         let receivers: Arc<Vec<Mutex<Option<Receiver<Query>>>>> =
             Arc::new(receivers.into_iter().map(|r| Mutex::new(Some(r))).collect());
         let results: Arc<Mutex<RunSummary>> = Arc::default();
+        let holds = Arc::new(ReadHolds::default());
+        let stats = Arc::new(Mutex::new(vec![EngineStats::default(); workers]));
         let handle = EngineHandle {
             store: store.clone(),
             queries: senders,
+            holds: holds.clone(),
+            stats: stats.clone(),
         };
 
         let timely_config = timely::Config::process(workers);
@@ -158,7 +272,7 @@ impl Engine {
                 &config,
                 feed.clone(),
                 store2.clone(),
-                queries,
+                (queries, holds.clone(), stats.clone()),
                 &results2,
             );
         })
@@ -200,9 +314,14 @@ fn run_worker(
     config: &EngineConfig,
     feed: Arc<dyn Feed>,
     store: Arc<ViewStore>,
-    queries: Option<Receiver<Query>>,
+    (queries, holds, stats): WorkerShared,
     results: &Mutex<RunSummary>,
 ) {
+    let reads = Reads {
+        queries,
+        holds,
+        store: store.clone(),
+    };
     let state = Rc::new(RefCell::new(UpsertState::new()));
     let df_config = DataflowConfig {
         tz: config.tz,
@@ -242,13 +361,14 @@ fn run_worker(
             }
             FeedItem::End => input_open = false,
         }
-        serve_queries(&queries, &mut pending, &probe, cases.as_mut(), &store);
+        publish_stats(&stats, index, &state.borrow());
+        reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     drop(changes);
     drop(controls);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
-        serve_queries(&queries, &mut pending, &probe, cases.as_mut(), &store);
+        reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     let st = state.borrow();
     if let Ok(mut r) = results.lock() {
@@ -260,10 +380,26 @@ fn run_worker(
     }
     drop(st);
     // keep answering reads until every handle is gone
-    if let Some(rx) = &queries {
+    if let Some(rx) = &reads.queries {
         while let Ok(q) = rx.recv() {
             pending.push(q);
-            serve_queries(&None, &mut pending, &probe, cases.as_mut(), &store);
+            reads.serve(&mut pending, &probe, cases.as_mut(), false);
+        }
+    }
+}
+
+/// What a worker shares with the handles: its query channel, the read holds, the stats slots.
+type WorkerShared = (
+    Option<Receiver<Query>>,
+    Arc<ReadHolds>,
+    Arc<Mutex<Vec<EngineStats>>>,
+);
+
+fn publish_stats(stats: &Mutex<Vec<EngineStats>>, index: usize, st: &UpsertState) {
+    if let Ok(mut all) = stats.lock() {
+        if let Some(mine) = all.get_mut(index) {
+            mine.upsert = st.counters;
+            mine.entries = st.entries_by_table();
         }
     }
 }
@@ -299,39 +435,62 @@ fn route(change: Change, tick: Tick, changes: &mut Changes, controls: &mut Contr
     }
 }
 
-fn serve_queries(
-    queries: &Option<Receiver<Query>>,
-    pending: &mut Vec<Query>,
-    probe: &timely::dataflow::ProbeHandle<Tick>,
-    cases: Option<&mut CaseTraces>,
-    store: &ViewStore,
-) {
-    if let Some(rx) = queries {
-        pending.extend(rx.try_iter());
-    }
-    let Some(cases) = cases else {
-        for Query::Case { reply, .. } in pending.drain(..) {
-            let _ = reply.send(None);
+/// The worker's side of reads: its query channel and the shared holds.
+struct Reads {
+    queries: Option<Receiver<Query>>,
+    holds: Arc<ReadHolds>,
+    store: Arc<ViewStore>,
+}
+
+impl Reads {
+    /// Answers the queries whose tick this worker has completed, and compacts the case traces
+    /// up to the oldest tick a read may still ask for.
+    fn serve(
+        &self,
+        pending: &mut Vec<Query>,
+        probe: &timely::dataflow::ProbeHandle<Tick>,
+        cases: Option<&mut CaseTraces>,
+        poll: bool,
+    ) {
+        if poll {
+            if let Some(rx) = &self.queries {
+                pending.extend(rx.try_iter());
+            }
         }
-        return;
-    };
-    // Read at the last published tick once this worker's arrangements have it, and let the
-    // traces compact up to that tick: no read ever goes back further.
-    let Some(tick) = store.tick() else { return };
-    if probe.less_equal(&tick) {
-        return;
-    }
-    {
-        use differential_dataflow::trace::TraceReader;
-        let f = Antichain::from_elem(tick);
-        cases.records.set_logical_compaction(f.borrow());
-        cases.actions.set_logical_compaction(f.borrow());
-        cases.history.set_logical_compaction(f.borrow());
-        cases.records.set_physical_compaction(f.borrow());
-        cases.actions.set_physical_compaction(f.borrow());
-        cases.history.set_physical_compaction(f.borrow());
-    }
-    for Query::Case { id, reply } in pending.drain(..) {
-        let _ = reply.send(read::case(cases, id, tick));
+        let Some(cases) = cases else {
+            for q in pending.drain(..) {
+                match q {
+                    Query::Case { reply, .. } => drop(reply.send(None)),
+                    Query::Cases { reply, .. } => drop(reply.send(Vec::new())),
+                }
+            }
+            return;
+        };
+        if let Some(f) = self.holds.frontier(&self.store) {
+            use differential_dataflow::trace::TraceReader;
+            let f = Antichain::from_elem(f);
+            cases.records.set_logical_compaction(f.borrow());
+            cases.actions.set_logical_compaction(f.borrow());
+            cases.history.set_logical_compaction(f.borrow());
+            cases.records.set_physical_compaction(f.borrow());
+            cases.actions.set_physical_compaction(f.borrow());
+            cases.history.set_physical_compaction(f.borrow());
+        }
+        let mut waiting = Vec::new();
+        for q in pending.drain(..) {
+            if probe.less_equal(&q.tick()) {
+                waiting.push(q);
+                continue;
+            }
+            match q {
+                Query::Case { id, tick, reply } => drop(reply.send(read::case(cases, id, tick))),
+                Query::Cases {
+                    filter,
+                    tick,
+                    reply,
+                } => drop(reply.send(read::cases(cases, tick, &*filter))),
+            }
+        }
+        *pending = waiting;
     }
 }

@@ -19,7 +19,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::StreamVec;
 
 use crate::dataflow::{Coll, Tick};
-use crate::views::{ViewRow, Views};
+use crate::series::Series;
+use crate::views::{Metric, ViewRow, Views};
 
 /// One tick's consolidated changes to the view rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +87,10 @@ struct Inner {
     /// Whether the input has ended (no tick will ever follow).
     finished: bool,
     rows: BTreeMap<ViewRow, isize>,
+    /// `rows` rendered, once per tick, so reads are a pointer copy.
+    views: Arc<Views>,
+    /// The time-series facts (kept apart: they are not views and subscribers do not get them).
+    series: Series,
     subscribers: Vec<Weak<Queue>>,
 }
 
@@ -123,13 +128,32 @@ impl ViewStore {
 
     /// Every view at the last complete tick, and that tick.
     pub fn read(&self) -> (Option<Tick>, Views) {
+        let (tick, views) = self.read_shared();
+        (tick, Views::clone(&views))
+    }
+
+    /// Like [`ViewStore::read`] without copying the views.
+    pub fn read_shared(&self) -> (Option<Tick>, Arc<Views>) {
         let inner = lock(&self.inner);
-        (inner.tick, Views::from_rows(inner.rows.keys()))
+        (inner.tick, inner.views.clone())
+    }
+
+    /// Runs `f` over the time-series facts at the last complete tick (under the store's lock:
+    /// keep `f` short).
+    pub fn with_series<R>(&self, f: impl FnOnce(Option<Tick>, &Series) -> R) -> R {
+        let inner = lock(&self.inner);
+        f(inner.tick, &inner.series)
     }
 
     /// When the first tick completed (for time-to-first-view measurements).
     pub fn first_tick_at(&self) -> Option<Instant> {
         lock(&self.inner).first_tick_at
+    }
+
+    /// Every view row at the last complete tick (what a subscriber's snapshot holds).
+    pub fn snapshot(&self) -> (Option<Tick>, Vec<ViewRow>) {
+        let inner = lock(&self.inner);
+        (inner.tick, inner.snapshot())
     }
 
     /// Subscribes with a queue of at most `capacity` updates.
@@ -171,9 +195,13 @@ impl ViewStore {
         self.wait_for(Tick::MAX, timeout)
     }
 
-    fn apply(&self, tick: Tick, mut diffs: Vec<(ViewRow, isize)>) {
-        consolidate(&mut diffs);
+    fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>) {
+        consolidate(&mut all);
+        let (series, diffs): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|(r, _)| matches!(r, ViewRow::Count(Metric::Series(_), _)));
         let mut inner = lock(&self.inner);
+        apply_series(&mut inner.series, series);
         for (row, d) in &diffs {
             let n = inner.rows.entry(row.clone()).or_insert(0);
             *n += d;
@@ -184,6 +212,7 @@ impl ViewStore {
         inner.tick = Some(tick);
         inner.first_tick_at.get_or_insert_with(Instant::now);
         if !diffs.is_empty() {
+            inner.views = Arc::new(Views::from_rows(inner.rows.keys()));
             let update = TickDiff { tick, diffs };
             let mut resync = None;
             inner.subscribers.retain(|w| w.strong_count() > 0);
@@ -215,6 +244,23 @@ impl ViewStore {
         }
         inner.finished |= finished;
         self.advanced.notify_all();
+    }
+}
+
+/// Applies one tick's consolidated series diffs: a changed count arrives as `(old, -1)` and
+/// `(new, +1)`, so removals go first.
+fn apply_series(series: &mut Series, mut diffs: Vec<(ViewRow, isize)>) {
+    diffs.sort_by_key(|(_, d)| *d);
+    for (row, d) in diffs {
+        if let ViewRow::Count(Metric::Series(key), n) = row {
+            if d < 0 {
+                if series.get(&key) == Some(&n) {
+                    series.remove(&key);
+                }
+            } else if n != 0 {
+                series.insert(key, n);
+            }
+        }
     }
 }
 

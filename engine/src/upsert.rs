@@ -253,6 +253,11 @@ impl UpsertState {
             .flat_map(|t| t.entries.values().filter_map(|e| t.visible(e)))
     }
 
+    /// Stored entries per table (indexed by [`Table::index`]), for state-size metrics.
+    pub fn entries_by_table(&self) -> [usize; 5] {
+        std::array::from_fn(|i| self.tables[i].entries.len())
+    }
+
     /// Number of stored entries (visible, deleted and hidden), for state-size metrics.
     pub fn entries(&self) -> usize {
         self.tables.iter().map(|t| t.entries.len()).sum()

@@ -174,6 +174,8 @@ pub enum Metric {
     RowCount(Table),
     /// `kpi`
     Kpi(Kpi),
+    /// A time-series fact for the Grafana API (not one of the oracle's views).
+    Series(crate::series::SeriesKey),
 }
 
 /// One output row of the view dataflow. A view's state at a tick is a set of these.
@@ -268,6 +270,13 @@ pub fn mean_hours(sum_ms: i64, n: i64) -> Option<f64> {
     Some(q as f64 / 1_000_000.0)
 }
 
+impl Default for Views {
+    /// Every view of an empty input.
+    fn default() -> Views {
+        Views::from_rows(std::iter::empty())
+    }
+}
+
 impl Views {
     /// Renders a consistent set of view rows. Every fixed key is present, zero or not.
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = &'a ViewRow>) -> Views {
@@ -330,6 +339,7 @@ impl Views {
                             Kpi::ActionsTotal => v.kpi.actions_total += n,
                             Kpi::CasesWithoutPerson => v.kpi.cases_without_person += n,
                         },
+                        Metric::Series(_) => {}
                     }
                 }
                 ViewRow::Load {

@@ -1,5 +1,6 @@
 //! Debezium decoding: envelopes, schemas, column values, and the mapping to lpm's typed rows.
 
+pub mod encode;
 pub mod envelope;
 pub mod rows;
 pub mod schema;

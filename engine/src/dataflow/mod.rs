@@ -147,6 +147,11 @@ pub fn build(
         let metrics = views::age_group(persons.clone())
             .concat(views::gender(persons.clone()))
             .concat(views::hours(persons.clone(), tz))
+            .concat(views::series(
+                persons.clone(),
+                with_person.clone(),
+                cases.clone(),
+            ))
             .concat(views::person_totals(persons))
             .concat(views::case_metrics(cases.clone()))
             .concat(views::person_kpis(cases.clone(), with_person.clone()))

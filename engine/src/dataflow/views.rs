@@ -12,6 +12,7 @@ use differential_dataflow::operators::CountTotal;
 use differential_dataflow::trace::implementations::ValSpine;
 
 use crate::model::{Action, Assignment, Case, Key, Person, Responsible, Table};
+use crate::series::{bucket_of, SeriesKey, SeriesKind};
 use crate::views::{is_minor, local_hour, AgeBand, Gender, Kpi, Metric, ViewRow};
 
 use super::{Coll, Tick};
@@ -72,6 +73,61 @@ pub fn case_metrics<'s>(cases: Coll<'s, Arc<Case>>) -> Coll<'s, Metric> {
         .into_iter()
         .flatten()
     })
+}
+
+/// Time-series facts for the Grafana API: one `Reported` fact per person (with the dimensions
+/// of its case when it has one; the schema gives every report exactly one case) and one
+/// `Opened` / `Closed` fact per case, each in its 15-minute UTC bucket.
+pub fn series<'s>(
+    persons: Coll<'s, Arc<Person>>,
+    with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
+    cases: Coll<'s, Arc<Case>>,
+) -> Coll<'s, Metric> {
+    // persons that have a case are counted from the join, the rest on their own
+    let joined_persons = with_person.clone().map(|(_, p)| p);
+    let alone = persons.concat(joined_persons.clone().negate()).map(|p| {
+        Metric::Series(series_fact(
+            SeriesKind::Reported,
+            p.reported_at,
+            Some(&p),
+            None,
+        ))
+    });
+    let reported = with_person.clone().map(|(c, p)| {
+        Metric::Series(series_fact(
+            SeriesKind::Reported,
+            p.reported_at,
+            Some(&p),
+            Some(&c),
+        ))
+    });
+    // cases count once each: with their person's dimensions when it exists
+    let without_person = cases.concat(with_person.clone().map(|(c, _)| c).negate());
+    let case_facts = with_person
+        .map(|(c, p)| (c, Some(p)))
+        .concat(without_person.map(|c| (c, None)))
+        .flat_map(|(c, p)| case_facts(&c, p.as_deref()));
+    alone.concat(reported).concat(case_facts)
+}
+
+/// The `Opened` fact of a case and, once closed, its `Closed` fact.
+fn case_facts(c: &Case, p: Option<&Person>) -> impl Iterator<Item = Metric> {
+    let opened = series_fact(SeriesKind::Opened, c.opened_at, p, Some(c));
+    let closed = c
+        .closed_at
+        .map(|at| series_fact(SeriesKind::Closed, at, p, Some(c)));
+    std::iter::once(opened).chain(closed).map(Metric::Series)
+}
+
+fn series_fact(kind: SeriesKind, at: i64, p: Option<&Person>, c: Option<&Case>) -> SeriesKey {
+    SeriesKey {
+        kind,
+        bucket: bucket_of(at),
+        gender: p.map_or(Gender::Unknown, |p| Gender::normalise(&p.gender)),
+        age_band: AgeBand::of(p.and_then(|p| p.age)),
+        status: c.map(|c| c.status.clone()),
+        priority: c.map(|c| c.priority.clone()),
+    }
 }
 
 /// Cases joined to their person (cases whose person is missing are absent).

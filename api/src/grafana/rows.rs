@@ -1,0 +1,157 @@
+//! Flat-row endpoints for Infinity (and JSON API): `GET|POST /api/v1/rows/{view}`.
+//!
+//! The root of every answer is a JSON array of flat objects whose keys depend only on the view,
+//! the `split_by` parameter and the caller's role, never on the range (`shared/grafana.md` 3b).
+//! The engine tick is in the `X-Lpm-Tick` header.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::catalog::View;
+use super::params::{choose_grain, iso, parse_count, parse_instant, DimFilter, MAX_MS, MIN_MS};
+use super::request::{fetch_sensitive, read_knobs, require_tick, with_tick, JsonBody};
+use super::tables::{self, TableCtx};
+use super::timeseries::{self, Calendar, SeriesQuery};
+use super::GrafanaState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Zero-fill limit for row requests without `max_points`.
+const ROWS_FILL_LIMIT: usize = 50_000;
+
+/// `GET /api/v1/rows/{view}?from=&to=&bucket=&tz=&gender=&age_band=&status=&priority=&split_by=`.
+/// A repeated parameter (`gender=female&gender=male`) is a multi value, like `gender=female,male`.
+pub async fn get_rows(
+    caller: Caller,
+    State(st): State<GrafanaState>,
+    Path(view): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(pairs) = query?;
+    let mut params = Map::new();
+    for (k, v) in pairs {
+        match params.get_mut(&k) {
+            None => {
+                params.insert(k, Value::String(v));
+            }
+            Some(Value::Array(a)) => a.push(Value::String(v)),
+            Some(old) => *old = json!([old.take(), v]),
+        }
+    }
+    rows(caller, st, &view, params).await
+}
+
+/// `POST /api/v1/rows/{view}` with a JSON object of the same parameters (values may be numbers
+/// or arrays).
+pub async fn post_rows(
+    caller: Caller,
+    State(st): State<GrafanaState>,
+    Path(view): Path<String>,
+    JsonBody(params): JsonBody<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    rows(caller, st, &view, params).await
+}
+
+async fn rows(
+    Caller(principal): Caller,
+    st: GrafanaState,
+    view_name: &str,
+    params: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let view =
+        View::parse(view_name).ok_or_else(|| ApiError::NotFound(format!("view {view_name:?}")))?;
+    let tick = require_tick(st.store.tick())?;
+    let instant = |k: &str| -> Result<Option<i64>, ApiError> {
+        match params.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(v) => parse_instant(v, k).map(Some),
+        }
+    };
+    let range = match (instant("from")?, instant("to")?) {
+        (None, None) => None,
+        (from, to) => {
+            let (from, to) = (from.unwrap_or(MIN_MS), to.unwrap_or(MAX_MS));
+            if to < from {
+                return Err(ApiError::bad("to", "`to` is before `from`"));
+            }
+            Some((from, to))
+        }
+    };
+    let max_points = parse_count(
+        params
+            .get("max_points")
+            .or_else(|| params.get("maxDataPoints")),
+        "max_points",
+    )?
+    .filter(|n| *n > 0)
+    .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let knobs = read_knobs(
+        &params,
+        &|k| k.to_string(),
+        st.default_tz,
+        st.default_tz,
+        DimFilter::default(),
+    )?;
+    match view {
+        View::Series(kind) => {
+            let q = SeriesQuery {
+                kind,
+                range,
+                calendar: Calendar {
+                    tz: knobs.tz,
+                    grain: choose_grain(knobs.bucket, None, max_points, range),
+                },
+                filter: knobs.filter,
+                split: knobs.split,
+                fill_limit: max_points.unwrap_or(ROWS_FILL_LIMIT),
+            };
+            let (t, scanned) = st
+                .store
+                .with_series(|t, series| (t, timeseries::scan(series, &q)));
+            let lines = timeseries::finish(scanned, &q);
+            // long format: by time, then by split value in display order
+            let mut points: Vec<(i64, usize, i64)> = lines
+                .iter()
+                .enumerate()
+                .flat_map(|(i, l)| l.points.iter().map(move |(t, n)| (*t, i, *n)))
+                .collect();
+            points.sort_unstable();
+            let rows = points
+                .into_iter()
+                .map(|(time, i, value)| {
+                    let mut obj = Map::new();
+                    obj.insert("time".into(), json!(time));
+                    obj.insert("time_iso".into(), json!(iso(time, &knobs.tz)));
+                    obj.insert("value".into(), json!(value));
+                    if let (Some(dim), Some(label)) = (knobs.split, &lines[i].label) {
+                        obj.insert(dim.name().into(), json!(label));
+                    }
+                    Value::Object(obj)
+                })
+                .collect();
+            Ok(with_tick(Some(t.unwrap_or(tick)), Value::Array(rows)))
+        }
+        View::Table(table) => {
+            let (t, views) = st.store.read_shared();
+            let cases = match table {
+                super::catalog::TableView::SensitiveOpenCases => {
+                    fetch_sensitive(st.cases.clone()).await?
+                }
+                _ => Vec::new(),
+            };
+            let ctx = TableCtx {
+                range,
+                filter: &knobs.filter,
+                personal: principal.sees_personal_data(),
+                cases: &cases,
+            };
+            let data = tables::build(table, &views, &ctx);
+            Ok(with_tick(
+                Some(t.unwrap_or(tick)),
+                Value::Array(data.to_rows(&knobs.tz)),
+            ))
+        }
+    }
+}

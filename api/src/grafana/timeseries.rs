@@ -1,0 +1,314 @@
+//! Time series over the engine's 15-minute UTC facts, re-bucketed into local hours or days of
+//! any zone.
+//!
+//! A query is one range scan of [`Series`] (ordered by kind, then bucket) over the periods that
+//! meet `[from, to)`, so its cost is the number of facts in the range, never the number of rows
+//! ingested. Every real zone offset is a multiple of 15 minutes, so each 15-minute bucket lies
+//! inside exactly one local hour and one local day. The zone is consulted once per period (the
+//! period `[start, end)` of the last fact is cached), not once per fact.
+
+use chrono::{NaiveDate, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+use lpm_engine::series::{range_start, Series, SeriesKind, BUCKET_MS};
+use lpm_engine::views::local_hour;
+
+use super::catalog::Dim;
+use super::params::{DimFilter, Grain, MAX_MS, MIN_MS};
+
+/// Local periods (hours or days) of one zone: `start_of` and `next` partition the timeline.
+#[derive(Clone, Copy, Debug)]
+pub struct Calendar {
+    /// The zone.
+    pub tz: Tz,
+    /// The period.
+    pub grain: Grain,
+}
+
+impl Calendar {
+    /// The UTC instant (epoch ms) at which the local period holding `ms` starts.
+    pub fn start_of(&self, ms: i64) -> i64 {
+        match self.grain {
+            Grain::Hour => local_hour(ms, &self.tz).1 * 1000,
+            Grain::Day => match self.tz.timestamp_millis_opt(ms).single() {
+                Some(local) => day_start(&self.tz, local.date_naive()).min(ms),
+                None => ms - ms.rem_euclid(Grain::Day.nominal_ms()),
+            },
+        }
+    }
+
+    /// The start of the period after the one starting at `start` (always later than `start`).
+    pub fn next(&self, start: i64) -> i64 {
+        // an hour later is inside the next local hour; 36 hours after a local midnight is
+        // inside the next local day (days last 23 to 25 hours)
+        let probe = match self.grain {
+            Grain::Hour => start + 3_600_000,
+            Grain::Day => start + 36 * 3_600_000,
+        };
+        let next = self.start_of(probe);
+        if next > start {
+            next
+        } else {
+            start + self.grain.nominal_ms()
+        }
+    }
+}
+
+/// The first instant of a local date: local midnight, or the end of a DST gap at midnight.
+fn day_start(tz: &Tz, date: NaiveDate) -> i64 {
+    let midnight = date.and_time(NaiveTime::MIN);
+    // probe in 15-minute steps past a gap (a few zones switch at midnight)
+    for step in 0..=96 {
+        let local = midnight + chrono::Duration::minutes(15 * step);
+        if let Some(t) = tz.from_local_datetime(&local).earliest() {
+            return t.timestamp_millis();
+        }
+    }
+    midnight.and_utc().timestamp_millis()
+}
+
+/// What to compute.
+#[derive(Clone, Debug)]
+pub struct SeriesQuery {
+    /// The facts counted.
+    pub kind: SeriesKind,
+    /// The range, `[from, to)` in UTC epoch ms; `None` for all the data there is.
+    pub range: Option<(i64, i64)>,
+    /// Local periods of the points.
+    pub calendar: Calendar,
+    /// Which facts count.
+    pub filter: DimFilter,
+    /// One line per value of this dimension, or one line in all.
+    pub split: Option<Dim>,
+    /// Zero-fill when the range holds at most this many periods.
+    pub fill_limit: usize,
+}
+
+/// One line of a time series: its split label (if split) and its `(period start, count)`
+/// points, ascending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// The split dimension's value.
+    pub label: Option<String>,
+    /// `(UTC epoch ms of the local period start, count)`, strictly ascending.
+    pub points: Vec<(i64, i64)>,
+}
+
+/// The sparse result of the scan (computed under the store's lock; the zero-filling happens
+/// after it is released).
+pub struct Scanned {
+    lines: Vec<Line>,
+    /// The periods covered: `[lo, hi)`, or `None` for an empty range.
+    span: Option<(i64, i64)>,
+}
+
+/// Scans the facts of `q` (the only part that needs the store's lock).
+pub fn scan(series: &Series, q: &SeriesQuery) -> Scanned {
+    let cal = q.calendar;
+    let range = q.range.or_else(|| data_bounds(series, q.kind));
+    let Some((from, to)) = range.filter(|(f, t)| f < t) else {
+        return Scanned {
+            lines: Vec::new(),
+            span: None,
+        };
+    };
+    // whole periods: the first one may start before `from`, the last one end after `to`
+    let lo = cal.start_of(from);
+    let hi = cal.next(cal.start_of(to - 1));
+    let keys = range_start(q.kind, lo.max(MIN_MS))..range_start(q.kind, hi.min(MAX_MS));
+    let mut lines: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
+    let (mut start, mut end) = (i64::MAX, i64::MIN);
+    for (key, &n) in series.range(keys) {
+        if !q.filter.allows_key(key) {
+            continue;
+        }
+        if key.bucket < start || key.bucket >= end {
+            start = cal.start_of(key.bucket);
+            end = cal.next(start);
+        }
+        let label = q.split.map_or("", |d| d.label_of(key));
+        let points = match lines.iter().position(|(l, _)| *l == label) {
+            Some(i) => &mut lines[i].1,
+            None => {
+                lines.push((label, Vec::new()));
+                &mut lines.last_mut().expect("just pushed").1
+            }
+        };
+        match points.last_mut() {
+            Some((t, c)) if *t == start => *c += n,
+            _ => points.push((start, n)),
+        }
+    }
+    Scanned {
+        lines: lines
+            .into_iter()
+            .map(|(label, points)| Line {
+                label: q.split.map(|_| label.to_string()),
+                points,
+            })
+            .collect(),
+        span: Some((lo, hi)),
+    }
+}
+
+/// The first and last bucket of a kind, as a range (two tree descents).
+fn data_bounds(series: &Series, kind: SeriesKind) -> Option<(i64, i64)> {
+    let mut all = series.range(range_start(kind, MIN_MS)..range_start(kind, MAX_MS));
+    let first = all.next()?.0.bucket;
+    let last = all.next_back().map_or(first, |(k, _)| k.bucket);
+    Some((first, last + BUCKET_MS))
+}
+
+/// Finishes a scan: one line per split value the filter allows (known values always, others
+/// when seen), in display order; points sorted and, when the range holds at most
+/// `q.fill_limit` periods, zero-filled over every period.
+pub fn finish(scanned: Scanned, q: &SeriesQuery) -> Vec<Line> {
+    let Scanned { mut lines, span } = scanned;
+    match q.split {
+        None if lines.is_empty() => lines.push(Line {
+            label: None,
+            points: Vec::new(),
+        }),
+        None => {}
+        Some(dim) => {
+            for v in dim.known_values() {
+                if q.filter.allows(dim, v) && !lines.iter().any(|l| l.label.as_deref() == Some(v)) {
+                    lines.push(Line {
+                        label: Some(v.to_string()),
+                        points: Vec::new(),
+                    });
+                }
+            }
+            lines.sort_by(|a, b| {
+                let (a, b) = (a.label.as_deref(), b.label.as_deref());
+                let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+                (dim.rank(a), a).cmp(&(dim.rank(b), b))
+            });
+        }
+    }
+    let periods = span
+        .filter(|(lo, hi)| {
+            super::params::estimate_points(*lo, *hi, q.calendar.grain)
+                <= q.fill_limit.saturating_add(2)
+        })
+        .map(|(lo, hi)| {
+            let mut starts = Vec::new();
+            let mut t = lo;
+            while t < hi && starts.len() <= q.fill_limit {
+                starts.push(t);
+                t = q.calendar.next(t);
+            }
+            starts
+        })
+        .filter(|starts| starts.len() <= q.fill_limit);
+    for line in &mut lines {
+        line.points.sort_unstable();
+        line.points.dedup_by(|b, a| {
+            // merge equal starts (only possible in zones with odd historical offsets)
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+        if let Some(starts) = &periods {
+            line.points = merge_zeros(starts, &line.points);
+        }
+    }
+    lines
+}
+
+/// `points` with a zero at every start in `starts` that has no point.
+fn merge_zeros(starts: &[i64], points: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(starts.len().max(points.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < starts.len() || j < points.len() {
+        match (starts.get(i), points.get(j)) {
+            (Some(&s), Some(&(t, n))) if s == t => {
+                out.push((t, n));
+                i += 1;
+                j += 1;
+            }
+            (Some(&s), Some(&(t, _))) if s < t => {
+                out.push((s, 0));
+                i += 1;
+            }
+            (Some(&s), None) => {
+                out.push((s, 0));
+                i += 1;
+            }
+            (_, Some(&p)) => {
+                out.push(p);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn new_york_fall_back_day_has_25_hours() {
+        let cal = Calendar {
+            tz: chrono_tz::America::New_York,
+            grain: Grain::Day,
+        };
+        // 2024-11-03 00:00 EDT = 04:00Z; the next midnight (EST) is 05:00Z on the 4th
+        let start = 1_730_606_400_000;
+        assert_eq!(cal.start_of(start + 10 * H), start);
+        assert_eq!(cal.next(start), start + 25 * H);
+        let hours = Calendar {
+            grain: Grain::Hour,
+            ..cal
+        };
+        let mut t = start;
+        let mut n = 0;
+        while t < start + 25 * H {
+            t = hours.next(t);
+            n += 1;
+        }
+        assert_eq!(n, 25);
+    }
+
+    #[test]
+    fn spring_forward_day_has_23_hours() {
+        let cal = Calendar {
+            tz: chrono_tz::America::New_York,
+            grain: Grain::Day,
+        };
+        // 2024-03-10 00:00 EST = 05:00Z
+        let start = 1_710_046_800_000;
+        assert_eq!(cal.next(start), start + 23 * H);
+    }
+
+    #[test]
+    fn kathmandu_hours_start_at_quarter_past_utc() {
+        let cal = Calendar {
+            tz: chrono_tz::Asia::Kathmandu,
+            grain: Grain::Hour,
+        };
+        // 2024-01-01 00:00Z = 05:45 NPT: the local hour began at 05:00 NPT = 23:15Z
+        let t0 = 1_704_067_200_000;
+        assert_eq!(cal.start_of(t0), t0 - 45 * 60_000);
+        assert_eq!(cal.next(t0 - 45 * 60_000), t0 + 15 * 60_000);
+        let days = Calendar {
+            grain: Grain::Day,
+            ..cal
+        };
+        // local midnight = 18:15Z the day before
+        assert_eq!(days.start_of(t0), t0 - (5 * H + 45 * 60_000));
+    }
+
+    #[test]
+    fn zeros_merge_in_order() {
+        assert_eq!(
+            merge_zeros(&[0, 10, 20], &[(10, 5), (30, 1)]),
+            vec![(0, 0), (10, 5), (20, 0), (30, 1)]
+        );
+    }
+}

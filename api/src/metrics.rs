@@ -1,0 +1,279 @@
+//! Prometheus metrics: one registry, instruments registered once, names
+//! `lpm_<area>_<thing>_<unit>`, labels fixed and bounded (route templates, never ids).
+//!
+//! Counters that other parts already keep (decode stats, upsert counters) are mirrored into the
+//! registry at scrape time, so hot loops never touch Prometheus.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lpm_connectors::DecodeStats;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every instrument.
+pub struct Metrics {
+    registry: Registry,
+    /// `lpm_http_requests_total{route,method,status}`
+    pub http_requests: IntCounterVec,
+    /// `lpm_http_request_duration_seconds{route,method}`
+    pub http_duration: HistogramVec,
+    /// `lpm_ws_clients`
+    pub ws_clients: IntGauge,
+    /// `lpm_ws_resyncs_total`
+    pub ws_resyncs: prometheus::IntCounter,
+    /// `lpm_engine_tick`
+    pub tick: IntGauge,
+    /// `lpm_engine_tick_duration_seconds`: push of a tick -> visible in the views.
+    pub tick_duration: Histogram,
+    /// `lpm_freshness_seconds`: source commit time -> visible in the views.
+    pub freshness: Histogram,
+    /// `lpm_view_staleness_seconds{view}`: how long the views have lagged the source (0 when
+    /// caught up; keeps growing while stuck).
+    pub staleness: prometheus::GaugeVec,
+    /// `lpm_ingest_events_total{table,op}` (mirrored from the decoder).
+    pub ingested: IntCounterVec,
+    /// `lpm_decode_errors_total{reason}` (mirrored).
+    pub decode_errors: IntCounterVec,
+    /// `lpm_decode_skipped_total{reason}` (mirrored).
+    pub skipped: IntCounterVec,
+    /// `lpm_upsert_duplicates_dropped_total` and friends (mirrored).
+    pub upsert_events: IntCounterVec,
+    /// `lpm_upsert_state_rows{table}`.
+    pub upsert_rows: IntGaugeVec,
+    /// `lpm_ready` (1 when ready).
+    pub ready: IntGauge,
+    /// `lpm_log_records_total`.
+    pub log_records: prometheus::IntCounter,
+    stats: Arc<DecodeStats>,
+}
+
+/// Latency buckets from 0.5 ms to 10 s.
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]
+}
+
+impl Metrics {
+    /// Registers every instrument; `stats` is the decoder's counters.
+    pub fn new(stats: Arc<DecodeStats>) -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let r = &registry;
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(
+            r: &Registry,
+            c: T,
+        ) -> Result<T, prometheus::Error> {
+            r.register(Box::new(c.clone()))?;
+            Ok(c)
+        }
+        let m = Metrics {
+            http_requests: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_http_requests_total",
+                        "HTTP requests by route and status.",
+                    ),
+                    &["route", "method", "status"],
+                )?,
+            )?,
+            http_duration: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "lpm_http_request_duration_seconds",
+                        "HTTP request latency by route.",
+                    )
+                    .buckets(latency_buckets()),
+                    &["route", "method"],
+                )?,
+            )?,
+            ws_clients: reg(
+                r,
+                IntGauge::new("lpm_ws_clients", "Connected WebSocket clients.")?,
+            )?,
+            ws_resyncs: reg(
+                r,
+                prometheus::IntCounter::new(
+                    "lpm_ws_resyncs_total",
+                    "Snapshots sent to WebSocket clients that fell behind.",
+                )?,
+            )?,
+            tick: reg(
+                r,
+                IntGauge::new("lpm_engine_tick", "The last complete engine tick.")?,
+            )?,
+            tick_duration: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "lpm_engine_tick_duration_seconds",
+                        "From a tick's input to its views being visible.",
+                    )
+                    .buckets(latency_buckets()),
+                )?,
+            )?,
+            freshness: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "lpm_freshness_seconds",
+                        "From the source commit time to the change being visible in the views.",
+                    )
+                    .buckets(latency_buckets()),
+                )?,
+            )?,
+            staleness: reg(
+                r,
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        "lpm_view_staleness_seconds",
+                        "How long each view has lagged the source; 0 when caught up.",
+                    ),
+                    &["view"],
+                )?,
+            )?,
+            ingested: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_ingest_events_total",
+                        "Decoded source events by table and op.",
+                    ),
+                    &["table", "op"],
+                )?,
+            )?,
+            decode_errors: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_decode_errors_total",
+                        "Undecodable source records by reason (dead-lettered).",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
+            skipped: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_decode_skipped_total",
+                        "Records skipped on purpose, by reason.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
+            upsert_events: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_upsert_events_total",
+                        "Upsert outcomes: applied, duplicate, stale, swept.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
+            upsert_rows: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lpm_upsert_state_rows",
+                        "Keys held in the upsert state by table.",
+                    ),
+                    &["table"],
+                )?,
+            )?,
+            ready: reg(
+                r,
+                IntGauge::new("lpm_ready", "1 when the service is ready.")?,
+            )?,
+            log_records: reg(
+                r,
+                prometheus::IntCounter::new(
+                    "lpm_log_records_total",
+                    "Records appended to the embedded log.",
+                )?,
+            )?,
+            registry,
+            stats,
+        };
+        #[cfg(target_os = "linux")]
+        m.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(m)
+    }
+
+    /// Mirrors counters kept elsewhere into the registry.
+    fn mirror(&self) {
+        for (table, op, n) in self.stats.ingested_counts() {
+            set_counter(&self.ingested.with_label_values(&[table.name(), op]), n);
+        }
+        for (reason, n) in self.stats.error_counts() {
+            set_counter(&self.decode_errors.with_label_values(&[reason]), n);
+        }
+        for (reason, n) in self.stats.skipped_counts() {
+            set_counter(&self.skipped.with_label_values(&[reason]), n);
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        self.mirror();
+        let mut out = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Raises a counter to `total` (counters only go up).
+pub fn set_counter(c: &prometheus::IntCounter, total: u64) {
+    let now = c.get();
+    if total > now {
+        c.inc_by(total - now);
+    }
+}
+
+/// `GET /metrics`.
+pub async fn serve_metrics(State(m): State<Arc<Metrics>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.render(),
+    )
+        .into_response()
+}
+
+/// Records every request by its route template (never the raw path: ids would explode the
+/// label set) and status.
+pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let took = start.elapsed();
+    m.http_requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[&route, &method])
+        .observe(took.as_secs_f64());
+    response
+}
+
+/// Seconds as f64, for histograms.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

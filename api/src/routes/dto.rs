@@ -1,0 +1,327 @@
+//! Response bodies shared by the REST routes, and the rules that strip personal data for
+//! read-only callers (names, phones, descriptions, free-text notes, exact coordinates).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone};
+use chrono_tz::Tz;
+use lpm_engine::model::{Action, Assignment, Case, Person, Responsible};
+use lpm_engine::read::CaseDetail;
+use lpm_engine::views::{is_minor, AgeBand, Gender};
+use lpm_engine::CaseRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// An instant as ISO-8601 UTC with milliseconds.
+pub fn iso(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// A wall-clock time (ms since 1970 read as UTC) as ISO-8601 without an offset.
+pub fn wall_clock(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
+        .unwrap_or_default()
+}
+
+/// Parses an instant: epoch milliseconds, or RFC 3339 / ISO-8601 with an offset.
+pub fn parse_instant(field: &str, text: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = text.trim().parse::<i64>() {
+        return Ok(ms);
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            ApiError::bad(
+                field,
+                "expected epoch milliseconds or an ISO-8601 time with an offset",
+            )
+        })
+}
+
+/// Parses a local wall-clock time: ISO-8601 without offset is taken as is; with an offset (or
+/// `Z`) it is converted to the wall clock of `tz`.
+pub fn parse_wall_clock(field: &str, text: &str, tz: &Tz) -> Result<i64, ApiError> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        let local = tz.from_utc_datetime(&t.naive_utc()).naive_local();
+        return Ok(local.and_utc().timestamp_millis());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, fmt) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    Err(ApiError::invalid(
+        field,
+        "expected a local time like 2026-11-20T14:30 (or ISO-8601 with an offset)",
+    ))
+}
+
+/// A person, in full.
+#[derive(Serialize, ToSchema)]
+pub struct PersonOut {
+    /// Id.
+    pub id: i64,
+    /// Full name.
+    pub full_name: String,
+    /// Age in years.
+    pub age: Option<i64>,
+    /// Gender as written.
+    pub gender: String,
+    /// Last seen, local wall clock (no offset).
+    pub last_seen_at: String,
+    /// Reported at (UTC).
+    pub reported_at: String,
+    /// Place last seen.
+    pub last_seen_place: String,
+    /// Latitude, exact decimal text.
+    pub latitude: Option<String>,
+    /// Longitude, exact decimal text.
+    pub longitude: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Reporter.
+    pub reporter_name: Option<String>,
+    /// Reporter phone.
+    pub reporter_phone: Option<String>,
+    /// Row version.
+    pub version: i64,
+}
+
+impl From<&Person> for PersonOut {
+    fn from(p: &Person) -> PersonOut {
+        PersonOut {
+            id: p.id,
+            full_name: p.full_name.clone(),
+            age: p.age,
+            gender: p.gender.clone(),
+            last_seen_at: wall_clock(p.last_seen_at),
+            reported_at: iso(p.reported_at),
+            last_seen_place: p.last_seen_place.clone(),
+            latitude: p.latitude.map(|d| d.to_string()),
+            longitude: p.longitude.map(|d| d.to_string()),
+            description: p.description.clone(),
+            reporter_name: p.reporter_name.clone(),
+            reporter_phone: p.reporter_phone.clone(),
+            version: p.version,
+        }
+    }
+}
+
+/// A responsible contact. Phone and email only for callers who see personal data.
+#[derive(Serialize, ToSchema)]
+pub struct ResponsibleOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub full_name: String,
+    /// Agency.
+    pub agency: String,
+    /// Phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether cases can be assigned to it.
+    pub active: bool,
+    /// Row version.
+    pub version: i64,
+}
+
+impl ResponsibleOut {
+    /// Renders `r`; contact details only when `personal`.
+    pub fn new(r: &Responsible, personal: bool) -> ResponsibleOut {
+        ResponsibleOut {
+            id: r.id,
+            full_name: r.full_name.clone(),
+            agency: r.agency.clone(),
+            phone: r.phone.clone().filter(|_| personal),
+            email: r.email.clone().filter(|_| personal),
+            active: r.active,
+            version: r.version,
+        }
+    }
+}
+
+/// A case with its person and current responsible.
+#[derive(Serialize, ToSchema)]
+pub struct CaseOut {
+    /// Case id.
+    pub id: i64,
+    /// Row version (send it back with changes).
+    pub version: i64,
+    /// `open`, `in_progress`, `found_alive`, `found_deceased`, `closed`.
+    pub status: String,
+    /// `low`, `medium`, `high`, `critical`.
+    pub priority: String,
+    /// Opened at (UTC).
+    pub opened_at: String,
+    /// Closed at (UTC).
+    pub closed_at: Option<String>,
+    /// No responsible assigned.
+    pub unassigned: bool,
+    /// The person is under 18.
+    pub minor: bool,
+    /// The person's age band (anonymised dimension).
+    pub age_band: String,
+    /// The person's gender, normalised (anonymised dimension).
+    pub gender: String,
+    /// The person id.
+    pub person_id: i64,
+    /// The person in full; absent for read-only callers or when the person row is missing.
+    pub person: Option<PersonOut>,
+    /// The current responsible.
+    pub responsible: Option<ResponsibleOut>,
+}
+
+impl CaseOut {
+    /// Renders a case record; `personal` decides whether the person is included.
+    pub fn new(rec: &CaseRecord, personal: bool) -> CaseOut {
+        let c: &Case = &rec.case;
+        let age = rec.person.as_ref().and_then(|p| p.age);
+        CaseOut {
+            id: c.id,
+            version: c.version,
+            status: c.status.as_str().to_string(),
+            priority: c.priority.as_str().to_string(),
+            opened_at: iso(c.opened_at),
+            closed_at: c.closed_at.map(iso),
+            unassigned: c.responsible_id.is_none(),
+            minor: is_minor(age),
+            age_band: AgeBand::of(age).label().to_string(),
+            gender: rec
+                .person
+                .as_ref()
+                .map_or(Gender::Unknown, |p| Gender::normalise(&p.gender))
+                .label()
+                .to_string(),
+            person_id: c.person_id,
+            person: rec
+                .person
+                .as_deref()
+                .filter(|_| personal)
+                .map(PersonOut::from),
+            responsible: rec
+                .responsible
+                .as_deref()
+                .map(|r| ResponsibleOut::new(r, personal)),
+        }
+    }
+}
+
+/// An action on a case. Notes are free text and may hold personal data: only for callers who
+/// see it.
+#[derive(Serialize, ToSchema)]
+pub struct ActionOut {
+    /// Id.
+    pub id: i64,
+    /// `note`, `search`, `call`, `sighting`, `status_change`, `assignment`.
+    pub action_type: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Who did it.
+    pub responsible_id: Option<i64>,
+    /// Their name at the time.
+    pub responsible_name: Option<String>,
+    /// When (UTC).
+    pub created_at: String,
+}
+
+impl ActionOut {
+    fn new(a: &Action, personal: bool) -> ActionOut {
+        ActionOut {
+            id: a.id,
+            action_type: a.action_type.clone(),
+            notes: a.notes.clone().filter(|_| personal),
+            responsible_id: a.responsible_id,
+            responsible_name: a.responsible_name.clone(),
+            created_at: iso(a.created_at),
+        }
+    }
+}
+
+/// One row of a case's responsible history.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryOut {
+    /// Id.
+    pub id: i64,
+    /// The responsible.
+    pub responsible_id: i64,
+    /// Assigned at (UTC).
+    pub assigned_at: String,
+    /// Unassigned at (UTC); `null` while current.
+    pub unassigned_at: Option<String>,
+}
+
+impl From<&Assignment> for HistoryOut {
+    fn from(h: &Assignment) -> HistoryOut {
+        HistoryOut {
+            id: h.id,
+            responsible_id: h.responsible_id,
+            assigned_at: iso(h.assigned_at),
+            unassigned_at: h.unassigned_at.map(iso),
+        }
+    }
+}
+
+/// A case with its timeline, at one tick.
+#[derive(Serialize, ToSchema)]
+pub struct CaseDetailOut {
+    /// The engine tick this read reflects.
+    pub tick: u64,
+    /// The case.
+    pub case: CaseOut,
+    /// Actions, oldest first.
+    pub actions: Vec<ActionOut>,
+    /// Responsible history, oldest first.
+    pub history: Vec<HistoryOut>,
+}
+
+impl CaseDetailOut {
+    /// Renders a detail read.
+    pub fn new(d: &CaseDetail, personal: bool) -> CaseDetailOut {
+        CaseDetailOut {
+            tick: d.tick,
+            case: CaseOut::new(&d.record, personal),
+            actions: d
+                .actions
+                .iter()
+                .map(|a: &Arc<Action>| ActionOut::new(a, personal))
+                .collect(),
+            history: d.history.iter().map(|h| HistoryOut::from(&**h)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_times_parse_with_and_without_offsets() {
+        let tz: Tz = "America/Guayaquil".parse().expect("tz");
+        let naive = parse_wall_clock("f", "2026-11-20T14:30", &tz).expect("naive");
+        assert_eq!(wall_clock(naive), "2026-11-20T14:30:00.000");
+        // 19:30Z is 14:30 in Guayaquil (UTC-5)
+        let z = parse_wall_clock("f", "2026-11-20T19:30:00Z", &tz).expect("zoned");
+        assert_eq!(z, naive);
+        assert!(parse_wall_clock("f", "yesterday", &tz).is_err());
+    }
+
+    #[test]
+    fn instants_parse_as_epoch_ms_or_rfc3339() {
+        assert_eq!(parse_instant("f", "1000").ok(), Some(1000));
+        assert_eq!(parse_instant("f", "1970-01-01T00:00:01Z").ok(), Some(1000));
+        assert!(parse_instant("f", "nope").is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! REST routes under `/api/v1`, one module per resource.
+
+pub mod cases;
+pub mod dto;
+pub mod responsibles;
+pub mod views;

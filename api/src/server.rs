@@ -1,0 +1,265 @@
+//! `lpm serve`: builds the engine, the embedded system of record, auth, metrics and the router,
+//! serves HTTP until a shutdown signal, then stops in order (stop accepting, finish in-flight
+//! requests and writes, close WebSockets with a close frame, drain the engine).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lpm_connectors::DecodeStats;
+use lpm_engine::{Engine, EngineConfig, PushFeed};
+
+use crate::auth::{self, AuthState, AuthStore};
+use crate::metrics::Metrics;
+use crate::sor::EmbeddedSor;
+use crate::state::{ApiConfig, AppState, Health};
+use crate::stream::Hub;
+
+/// Everything `lpm serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where the log and `auth.json` live.
+    pub data_dir: PathBuf,
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Dataflow workers.
+    pub workers: usize,
+    /// Load the demo data set and keep a trickle going.
+    pub demo: bool,
+    /// Trickle interval in demo mode.
+    pub demo_every: Duration,
+    /// Mark cookies `Secure` (behind TLS).
+    pub secure_cookies: bool,
+    /// Serving options.
+    pub api: ApiConfig,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Auth store.
+    #[error("auth: {0}")]
+    Auth(#[from] auth::AuthError),
+    /// Log / system of record.
+    #[error("embedded log: {0}")]
+    Sor(#[from] crate::sor::SorError),
+    /// Engine.
+    #[error("engine: {0}")]
+    Engine(#[from] lpm_engine::EngineError),
+    /// Metrics registry.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Socket.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until `shutdown` resolves. `on_listening` gets the bound address (tests
+/// use port 0).
+pub async fn run(
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let auth_store = Arc::new(AuthStore::open(&cfg.data_dir)?);
+    if cfg.demo {
+        let creds = auth::ensure_demo_users(&auth_store)?;
+        println!("{creds}");
+    } else if let Some(hint) = auth::first_start_hint(&cfg.data_dir)? {
+        println!("{hint}");
+    }
+    let auth = AuthState::new(auth_store, cfg.secure_cookies);
+
+    let stats = Arc::new(DecodeStats::default());
+    let feed = Arc::new(PushFeed::new(8));
+    let engine = Engine::start(
+        EngineConfig {
+            workers: cfg.workers.max(1),
+            tz: cfg.api.tz,
+            case_model: true,
+            collect_rows: false,
+            max_ticks_in_flight: 2,
+        },
+        feed.clone(),
+    )?;
+    let (cases_tx, cases_rx) = std::sync::mpsc::channel();
+    let log_dir = cfg.data_dir.join("log");
+    tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
+    let (sor, opened) =
+        EmbeddedSor::open(&log_dir, feed.clone(), stats.clone(), Some(cases_tx), |n| {
+            tracing::info!(records = n, "Replaying the embedded log.");
+        })?;
+    if let Some(cut) = &opened.recovery.cut {
+        tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
+            "The embedded log had a torn or corrupt tail; it was cut there.");
+    }
+    tracing::info!(
+        records = opened.records,
+        "Embedded log replayed into the engine."
+    );
+    let sor = Arc::new(sor);
+    let handle = engine.handle();
+    let metrics = Arc::new(Metrics::new(stats)?);
+    let health = Arc::new(Health::default());
+    let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
+    let state = AppState {
+        engine: handle.clone(),
+        sor: sor.clone(),
+        auth,
+        metrics: metrics.clone(),
+        config: Arc::new(cfg.api.clone()),
+        health: health.clone(),
+        hub: hub.clone(),
+    };
+
+    // readiness: the engine has applied everything the log held
+    let ready_target = opened.replay_tick.unwrap_or(0);
+    {
+        let (store, health, metrics) = (handle.store().clone(), health.clone(), metrics.clone());
+        std::thread::Builder::new()
+            .name("lpm-ready".into())
+            .spawn(move || {
+                while !store.wait_for(ready_target, Duration::from_secs(5)) {
+                    tracing::info!(target_tick = ready_target, tick = ?store.tick(),
+                        "Waiting for the engine to catch up with the log.");
+                }
+                health.set_ready();
+                metrics.ready.set(1);
+                tracing::info!(ms = started.elapsed().as_millis() as u64, "Ready.");
+            })
+            .map_err(|e| ServeError::Listen {
+                addr: cfg.listen,
+                source: e,
+            })?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_metrics_loop(state.clone(), stop.clone());
+    let mut trickle = None;
+    if cfg.demo {
+        let now = chrono::Utc::now().timestamp_millis();
+        let n = crate::demo::load(&sor, crate::demo::DemoSize::default(), now)?;
+        if n > 0 {
+            println!("Demo: loaded {n} commands of history (reports, actions, assignments, status changes).");
+        }
+        trickle = crate::demo::trickle(sor.clone(), cfg.demo_every, stop.clone()).ok();
+    }
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: cfg.listen,
+        source,
+    })?;
+    on_listening(addr);
+    println!("lpm is serving on http://{addr}/ (API under /api/v1, Grafana under /grafana, metrics at /metrics)");
+
+    let app = crate::router(state.clone());
+    let (h2, hub2) = (health.clone(), hub.clone());
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("Shutting down: no new connections; finishing in-flight requests.");
+        h2.set_stopping();
+        hub2.shutdown();
+    };
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    if let Some(t) = trickle {
+        let _ = t.join();
+    }
+    // every acknowledged write was fsync'd before its answer; close the engine input
+    sor.close();
+    drop(state);
+    drop(handle);
+    let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    served.map_err(|source| ServeError::Listen { addr, source })
+}
+
+/// Updates the gauges and histograms that watch the engine (tick, freshness, staleness, state
+/// sizes) four times a second.
+fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("lpm-metrics".into())
+        .spawn(move || {
+            let store = state.engine.store().clone();
+            let m = &state.metrics;
+            while !stop.load(Ordering::SeqCst) {
+                let tick = store.tick();
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                let (visible, waiting) = state.sor.take_visible(tick);
+                for t in visible {
+                    m.tick_duration.observe(t.pushed.elapsed().as_secs_f64());
+                    for c in t.committed {
+                        m.freshness.observe(((now_ms - c).max(0) as f64) / 1000.0);
+                    }
+                }
+                let stale = waiting.map_or(0.0, |at| at.elapsed().as_secs_f64());
+                for v in crate::routes::views::VIEW_NAMES {
+                    m.staleness.with_label_values(&[v]).set(stale);
+                }
+                if let Some(t) = tick {
+                    m.tick.set(t as i64);
+                }
+                let es = state.engine.stats();
+                for table in lpm_engine::model::Table::ALL {
+                    m.upsert_rows
+                        .with_label_values(&[table.name()])
+                        .set(es.entries[table.index()] as i64);
+                }
+                let u = es.upsert;
+                for (outcome, n) in [
+                    ("applied", u.applied),
+                    ("duplicate", u.duplicates),
+                    ("stale", u.stale),
+                    ("unknown_delete", u.unknown_deletes),
+                    ("truncated", u.truncated),
+                    ("swept", u.swept),
+                ] {
+                    crate::metrics::set_counter(&m.upsert_events.with_label_values(&[outcome]), n);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "Could not start the metrics thread.");
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,692 @@
+//! The write model of the embedded system of record: the current row of everything a write
+//! must check (cases, persons, responsibles, each case's open assignment) and the id counters.
+//!
+//! Why a separate model and not the engine's read model: a write must see every earlier
+//! acknowledged write, even one the engine has not shown yet, and two concurrent writes must
+//! not both pass a version check. The ledger is mutated under one lock, in log order, and is
+//! rebuilt from the same log the engine replays.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lpm_engine::model::{
+    Action, Assignment, Case, Decimal, EpochMs, Key, Person, Priority, Responsible, Row, Status,
+    WallClockMs,
+};
+
+use super::SorError;
+
+/// A new lost-person report (the person and its case are created together).
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    /// Full name.
+    pub full_name: String,
+    /// Age in years, if known.
+    pub age: Option<i64>,
+    /// `female`, `male`, `other` or `unknown`.
+    pub gender: String,
+    /// Last seen, local wall clock.
+    pub last_seen_at: WallClockMs,
+    /// Where.
+    pub last_seen_place: String,
+    /// Latitude (scale 6).
+    pub latitude: Option<Decimal>,
+    /// Longitude (scale 6).
+    pub longitude: Option<Decimal>,
+    /// Description.
+    pub description: Option<String>,
+    /// Reporter.
+    pub reporter_name: Option<String>,
+    /// Reporter phone.
+    pub reporter_phone: Option<String>,
+    /// Initial priority.
+    pub priority: Priority,
+    /// Initial responsible, if any.
+    pub responsible_id: Option<Key>,
+    /// A first action to log, if any.
+    pub first_action: Option<NewAction>,
+    /// When the report was filed; `None` = now (the demo loader backdates).
+    pub reported_at: Option<EpochMs>,
+}
+
+/// An action to log on a case.
+#[derive(Clone, Debug)]
+pub struct NewAction {
+    /// `note`, `search`, `call`, `sighting` (the API also writes `status_change`, `assignment`).
+    pub action_type: String,
+    /// Free text.
+    pub notes: Option<String>,
+    /// Who did it; `None` = the case's current responsible.
+    pub responsible_id: Option<Key>,
+}
+
+/// Fields of a responsible contact.
+#[derive(Clone, Debug, Default)]
+pub struct ResponsibleFields {
+    /// Name.
+    pub full_name: Option<String>,
+    /// Agency.
+    pub agency: Option<String>,
+    /// Phone (`Some(None)` clears it).
+    pub phone: Option<Option<String>>,
+    /// Email (`Some(None)` clears it).
+    pub email: Option<Option<String>>,
+    /// Active flag.
+    pub active: Option<bool>,
+}
+
+/// A write.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// File a report.
+    CreateReport(Box<NewReport>),
+    /// Change status and/or priority.
+    UpdateCase {
+        /// Case.
+        case_id: Key,
+        /// The version the client saw.
+        version: i64,
+        /// New status.
+        status: Option<Status>,
+        /// New priority.
+        priority: Option<Priority>,
+    },
+    /// Assign a responsible.
+    Assign {
+        /// Case.
+        case_id: Key,
+        /// The version the client saw.
+        version: i64,
+        /// The new responsible.
+        responsible_id: Key,
+    },
+    /// Log an action.
+    LogAction {
+        /// Case.
+        case_id: Key,
+        /// The action.
+        action: NewAction,
+    },
+    /// Create a responsible contact.
+    CreateResponsible(ResponsibleFields),
+    /// Update (or deactivate) a responsible contact.
+    UpdateResponsible {
+        /// Contact.
+        id: Key,
+        /// The version the client saw.
+        version: i64,
+        /// Changed fields.
+        fields: ResponsibleFields,
+    },
+}
+
+/// What a command changes: each row's previous and new version, in write order.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// `(before, after)` per written row.
+    pub rows: Vec<(Option<Row>, Row)>,
+    /// The id of the main row (the case, the responsible, the action).
+    pub id: Key,
+    /// The main row's new version (`None` for actions, which have none).
+    pub version: Option<i64>,
+}
+
+/// The current rows writes depend on.
+#[derive(Default)]
+pub struct Ledger {
+    persons: HashMap<Key, Arc<Person>>,
+    cases: HashMap<Key, Arc<Case>>,
+    responsibles: HashMap<Key, Arc<Responsible>>,
+    open_assignment: HashMap<Key, Arc<Assignment>>,
+    next_id: [Key; 5],
+}
+
+/// Whether a case may go from `from` to `to`: open and in-progress move freely between them
+/// and to any closing status; a closed case can only be reopened.
+pub fn transition_allowed(from: &Status, to: &Status) -> bool {
+    if from == to {
+        return true;
+    }
+    match (from.is_open(), to.is_open()) {
+        (true, _) => to.is_open() || to.is_closed(),
+        (false, true) => *to == Status::Open,
+        (false, false) => false,
+    }
+}
+
+impl Ledger {
+    /// Applies a row version read back from the log (startup) or just planned.
+    pub fn apply(&mut self, row: &Row) {
+        let idx = row.table().index();
+        self.next_id[idx] = self.next_id[idx].max(row.key() + 1);
+        match row {
+            Row::Person(p) => {
+                self.persons.insert(p.id, p.clone());
+            }
+            Row::Case(c) => {
+                self.cases.insert(c.id, c.clone());
+            }
+            Row::Responsible(r) => {
+                self.responsibles.insert(r.id, r.clone());
+            }
+            Row::Assignment(h) => {
+                if h.unassigned_at.is_none() {
+                    self.open_assignment.insert(h.case_id, h.clone());
+                } else if self
+                    .open_assignment
+                    .get(&h.case_id)
+                    .is_some_and(|o| o.id == h.id)
+                {
+                    self.open_assignment.remove(&h.case_id);
+                }
+            }
+            Row::Action(_) => {}
+        }
+    }
+
+    /// Forgets a deleted row (only seen when replaying a log written by other tools).
+    pub fn remove(&mut self, table: lpm_engine::model::Table, key: Key) {
+        use lpm_engine::model::Table as T;
+        match table {
+            T::PersonsLost => drop(self.persons.remove(&key)),
+            T::CaseCases => drop(self.cases.remove(&key)),
+            T::ResponsibleContacts => drop(self.responsibles.remove(&key)),
+            T::CaseResponsibleHistory => self.open_assignment.retain(|_, h| h.id != key),
+            T::CaseActions => {}
+        }
+    }
+
+    /// The current case.
+    pub fn case(&self, id: Key) -> Option<&Arc<Case>> {
+        self.cases.get(&id)
+    }
+
+    /// Every responsible contact.
+    pub fn responsibles(&self) -> impl Iterator<Item = &Arc<Responsible>> {
+        self.responsibles.values()
+    }
+
+    /// The current responsible.
+    pub fn responsible(&self, id: Key) -> Option<&Arc<Responsible>> {
+        self.responsibles.get(&id)
+    }
+
+    /// Number of cases.
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Ids of every case (for the demo trickle).
+    pub fn case_ids(&self) -> impl Iterator<Item = Key> + '_ {
+        self.cases.keys().copied()
+    }
+
+    /// Ids of active responsibles.
+    pub fn active_responsibles(&self) -> Vec<Key> {
+        let mut v: Vec<Key> = self
+            .responsibles
+            .values()
+            .filter(|r| r.active)
+            .map(|r| r.id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn id(&mut self, table: lpm_engine::model::Table) -> Key {
+        let n = &mut self.next_id[table.index()];
+        *n = (*n).max(1);
+        let id = *n;
+        *n += 1;
+        id
+    }
+
+    fn active_responsible(&self, id: Key, field: &str) -> Result<Arc<Responsible>, SorError> {
+        let r = self
+            .responsibles
+            .get(&id)
+            .ok_or_else(|| SorError::invalid(field, format!("responsible {id} does not exist")))?;
+        if !r.active {
+            return Err(SorError::invalid(
+                field,
+                format!("responsible {id} is not active"),
+            ));
+        }
+        Ok(r.clone())
+    }
+
+    fn current_case(&self, id: Key, version: Option<i64>) -> Result<Arc<Case>, SorError> {
+        let case = self
+            .cases
+            .get(&id)
+            .ok_or_else(|| SorError::NotFound(format!("case {id}")))?;
+        if let Some(v) = version {
+            if v != case.version {
+                return Err(SorError::Conflict {
+                    current: case.version,
+                });
+            }
+        }
+        Ok(case.clone())
+    }
+
+    /// Validates `cmd` against the current rows and computes the rows it writes, applying them
+    /// to the ledger. The caller holds the ledger's lock until the record is queued in the log,
+    /// so ids and versions are handed out in log order.
+    pub fn execute(&mut self, cmd: Command, now: EpochMs) -> Result<Plan, SorError> {
+        let plan = self.plan(cmd, now)?;
+        for (_, row) in &plan.rows {
+            self.apply(row);
+        }
+        Ok(plan)
+    }
+
+    fn plan(&mut self, cmd: Command, now: EpochMs) -> Result<Plan, SorError> {
+        use lpm_engine::model::Table as T;
+        match cmd {
+            Command::CreateReport(r) => {
+                let responsible = r
+                    .responsible_id
+                    .map(|id| self.active_responsible(id, "responsible_id"))
+                    .transpose()?;
+                let first_by = match r.first_action.as_ref().and_then(|a| a.responsible_id) {
+                    Some(id) => Some(self.active_responsible(id, "first_action.responsible_id")?),
+                    None => responsible.clone(),
+                };
+                let r = *r;
+                let at = r.reported_at.unwrap_or(now);
+                let person = Arc::new(Person {
+                    id: self.id(T::PersonsLost),
+                    full_name: r.full_name,
+                    age: r.age,
+                    gender: r.gender,
+                    last_seen_at: r.last_seen_at,
+                    reported_at: at,
+                    last_seen_place: r.last_seen_place,
+                    latitude: r.latitude,
+                    longitude: r.longitude,
+                    description: r.description,
+                    reporter_name: r.reporter_name,
+                    reporter_phone: r.reporter_phone,
+                    version: 1,
+                });
+                let case = Arc::new(Case {
+                    id: self.id(T::CaseCases),
+                    person_id: person.id,
+                    status: Status::Open,
+                    priority: r.priority,
+                    responsible_id: responsible.as_ref().map(|x| x.id),
+                    opened_at: at,
+                    closed_at: None,
+                    version: 1,
+                });
+                let mut rows = vec![(None, Row::Person(person)), (None, Row::Case(case.clone()))];
+                if let Some(resp) = &responsible {
+                    rows.push((None, Row::Assignment(self.assignment(case.id, resp.id, at))));
+                    rows.push((
+                        None,
+                        Row::Action(self.action(
+                            case.id,
+                            "assignment",
+                            Some(format!("Asignado a / assigned to {}", resp.full_name)),
+                            Some(resp),
+                            at,
+                        )),
+                    ));
+                }
+                if let Some(a) = r.first_action {
+                    let row = self.action(case.id, &a.action_type, a.notes, first_by.as_ref(), at);
+                    rows.push((None, Row::Action(row)));
+                }
+                Ok(Plan {
+                    id: case.id,
+                    version: Some(case.version),
+                    rows,
+                })
+            }
+            Command::UpdateCase {
+                case_id,
+                version,
+                status,
+                priority,
+            } => {
+                let old = self.current_case(case_id, Some(version))?;
+                if status.is_none() && priority.is_none() {
+                    return Err(SorError::invalid(
+                        "status",
+                        "nothing to change: give status and/or priority",
+                    ));
+                }
+                let mut new = Case::clone(&old);
+                let mut rows = Vec::new();
+                if let Some(to) = status {
+                    if !transition_allowed(&old.status, &to) {
+                        return Err(SorError::invalid(
+                            "status",
+                            format!(
+                                "cannot go from {} to {} (a closed case can only be reopened)",
+                                old.status.as_str(),
+                                to.as_str()
+                            ),
+                        ));
+                    }
+                    if to != old.status {
+                        new.closed_at = if to.is_closed() {
+                            Some(old.closed_at.unwrap_or(now))
+                        } else {
+                            None
+                        };
+                        let by = old.responsible_id.and_then(|id| self.responsibles.get(&id));
+                        let by = by.cloned();
+                        let note = format!("{} -> {}", old.status.as_str(), to.as_str());
+                        new.status = to;
+                        rows.push((
+                            None,
+                            Row::Action(self.action(
+                                case_id,
+                                "status_change",
+                                Some(note),
+                                by.as_ref(),
+                                now,
+                            )),
+                        ));
+                    }
+                }
+                if let Some(p) = priority {
+                    new.priority = p;
+                }
+                new.version = old.version + 1;
+                let new = Arc::new(new);
+                rows.insert(0, (Some(Row::Case(old)), Row::Case(new.clone())));
+                Ok(Plan {
+                    id: case_id,
+                    version: Some(new.version),
+                    rows,
+                })
+            }
+            Command::Assign {
+                case_id,
+                version,
+                responsible_id,
+            } => {
+                let old = self.current_case(case_id, Some(version))?;
+                if !old.status.is_open() {
+                    return Err(SorError::invalid(
+                        "case",
+                        "a closed case cannot be assigned; reopen it first",
+                    ));
+                }
+                let resp = self.active_responsible(responsible_id, "responsible_id")?;
+                if old.responsible_id == Some(responsible_id) {
+                    return Err(SorError::invalid(
+                        "responsible_id",
+                        "the case is already assigned to this responsible",
+                    ));
+                }
+                let mut rows = Vec::new();
+                if let Some(open) = self.open_assignment.get(&case_id).cloned() {
+                    let mut closed = Assignment::clone(&open);
+                    closed.unassigned_at = Some(now);
+                    rows.push((
+                        Some(Row::Assignment(open)),
+                        Row::Assignment(Arc::new(closed)),
+                    ));
+                }
+                rows.push((
+                    None,
+                    Row::Assignment(self.assignment(case_id, resp.id, now)),
+                ));
+                let mut new = Case::clone(&old);
+                new.responsible_id = Some(resp.id);
+                new.version = old.version + 1;
+                let new = Arc::new(new);
+                rows.insert(0, (Some(Row::Case(old)), Row::Case(new.clone())));
+                rows.push((
+                    None,
+                    Row::Action(self.action(
+                        case_id,
+                        "assignment",
+                        Some(format!("Asignado a / assigned to {}", resp.full_name)),
+                        Some(&resp),
+                        now,
+                    )),
+                ));
+                Ok(Plan {
+                    id: case_id,
+                    version: Some(new.version),
+                    rows,
+                })
+            }
+            Command::LogAction { case_id, action } => {
+                let case = self.current_case(case_id, None)?;
+                let by = match action.responsible_id {
+                    Some(id) => Some(self.active_responsible(id, "responsible_id")?),
+                    None => case
+                        .responsible_id
+                        .and_then(|id| self.responsibles.get(&id))
+                        .cloned(),
+                };
+                let row = self.action(case_id, &action.action_type, action.notes, by.as_ref(), now);
+                Ok(Plan {
+                    id: row.id,
+                    version: None,
+                    rows: vec![(None, Row::Action(row))],
+                })
+            }
+            Command::CreateResponsible(f) => {
+                let r = Arc::new(Responsible {
+                    id: self.id(T::ResponsibleContacts),
+                    full_name: f
+                        .full_name
+                        .ok_or_else(|| SorError::invalid("full_name", "required"))?,
+                    agency: f
+                        .agency
+                        .ok_or_else(|| SorError::invalid("agency", "required"))?,
+                    phone: f.phone.flatten(),
+                    email: f.email.flatten(),
+                    active: f.active.unwrap_or(true),
+                    version: 1,
+                });
+                Ok(Plan {
+                    id: r.id,
+                    version: Some(1),
+                    rows: vec![(None, Row::Responsible(r))],
+                })
+            }
+            Command::UpdateResponsible {
+                id,
+                version,
+                fields,
+            } => {
+                let old = self
+                    .responsibles
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| SorError::NotFound(format!("responsible {id}")))?;
+                if old.version != version {
+                    return Err(SorError::Conflict {
+                        current: old.version,
+                    });
+                }
+                let mut new = Responsible::clone(&old);
+                if let Some(v) = fields.full_name {
+                    new.full_name = v;
+                }
+                if let Some(v) = fields.agency {
+                    new.agency = v;
+                }
+                if let Some(v) = fields.phone {
+                    new.phone = v;
+                }
+                if let Some(v) = fields.email {
+                    new.email = v;
+                }
+                if let Some(v) = fields.active {
+                    new.active = v;
+                }
+                new.version += 1;
+                let new = Arc::new(new);
+                Ok(Plan {
+                    id,
+                    version: Some(new.version),
+                    rows: vec![(Some(Row::Responsible(old)), Row::Responsible(new))],
+                })
+            }
+        }
+    }
+
+    fn assignment(&mut self, case_id: Key, responsible_id: Key, at: EpochMs) -> Arc<Assignment> {
+        Arc::new(Assignment {
+            id: self.id(lpm_engine::model::Table::CaseResponsibleHistory),
+            case_id,
+            responsible_id,
+            assigned_at: at,
+            unassigned_at: None,
+        })
+    }
+
+    fn action(
+        &mut self,
+        case_id: Key,
+        action_type: &str,
+        notes: Option<String>,
+        by: Option<&Arc<Responsible>>,
+        at: EpochMs,
+    ) -> Arc<Action> {
+        Arc::new(Action {
+            id: self.id(lpm_engine::model::Table::CaseActions),
+            case_id,
+            action_type: action_type.to_string(),
+            notes,
+            responsible_id: by.map(|r| r.id),
+            responsible_name: by.map(|r| r.full_name.clone()),
+            created_at: at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ledger: &mut Ledger, responsible: Option<Key>) -> Plan {
+        let r = NewReport {
+            full_name: "María Peña".into(),
+            age: Some(15),
+            gender: "female".into(),
+            last_seen_at: 0,
+            last_seen_place: "Quito".into(),
+            latitude: None,
+            longitude: None,
+            description: None,
+            reporter_name: None,
+            reporter_phone: None,
+            priority: Priority::High,
+            responsible_id: responsible,
+            first_action: None,
+            reported_at: None,
+        };
+        ledger
+            .execute(Command::CreateReport(Box::new(r)), 1_000)
+            .expect("report")
+    }
+
+    fn responsible(ledger: &mut Ledger, name: &str) -> Key {
+        let f = ResponsibleFields {
+            full_name: Some(name.into()),
+            agency: Some("ECU 911".into()),
+            ..Default::default()
+        };
+        ledger
+            .execute(Command::CreateResponsible(f), 0)
+            .expect("responsible")
+            .id
+    }
+
+    #[test]
+    fn a_report_creates_person_case_assignment_and_action() {
+        let mut l = Ledger::default();
+        let r = responsible(&mut l, "Ana");
+        let plan = report(&mut l, Some(r));
+        let tables: Vec<_> = plan.rows.iter().map(|(_, r)| r.table().name()).collect();
+        assert_eq!(
+            tables,
+            [
+                "persons_lost",
+                "case_cases",
+                "case_responsible_history",
+                "case_actions"
+            ]
+        );
+        assert_eq!(l.case(plan.id).map(|c| c.responsible_id), Some(Some(r)));
+    }
+
+    #[test]
+    fn stale_versions_conflict_and_transitions_are_checked() {
+        let mut l = Ledger::default();
+        let id = report(&mut l, None).id;
+        let upd = |status: Status, version| Command::UpdateCase {
+            case_id: id,
+            version,
+            status: Some(status),
+            priority: None,
+        };
+        let p = l.execute(upd(Status::FoundAlive, 1), 5_000).expect("close");
+        assert_eq!(p.version, Some(2));
+        assert_eq!(l.case(id).and_then(|c| c.closed_at), Some(5_000));
+        assert!(matches!(
+            l.execute(upd(Status::Open, 1), 6_000),
+            Err(SorError::Conflict { current: 2 })
+        ));
+        assert!(matches!(
+            l.execute(upd(Status::Closed, 2), 6_000),
+            Err(SorError::Invalid { .. })
+        ));
+        l.execute(upd(Status::Open, 2), 7_000).expect("reopen");
+        assert_eq!(l.case(id).and_then(|c| c.closed_at), None);
+    }
+
+    #[test]
+    fn reassignment_closes_the_open_history_row() {
+        let mut l = Ledger::default();
+        let (a, b) = (responsible(&mut l, "Ana"), responsible(&mut l, "Beto"));
+        let id = report(&mut l, Some(a)).id;
+        let plan = l
+            .execute(
+                Command::Assign {
+                    case_id: id,
+                    version: 1,
+                    responsible_id: b,
+                },
+                9_000,
+            )
+            .expect("assign");
+        let closed = plan.rows.iter().find_map(|(before, after)| match after {
+            Row::Assignment(h) if before.is_some() => Some(h.clone()),
+            _ => None,
+        });
+        assert_eq!(closed.and_then(|h| h.unassigned_at), Some(9_000));
+        assert!(matches!(
+            l.execute(
+                Command::Assign {
+                    case_id: id,
+                    version: 2,
+                    responsible_id: 99
+                },
+                9_500
+            ),
+            Err(SorError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn transitions_table() {
+        use Status::*;
+        assert!(transition_allowed(&Open, &InProgress));
+        assert!(transition_allowed(&InProgress, &Open));
+        assert!(transition_allowed(&InProgress, &FoundDeceased));
+        assert!(transition_allowed(&Closed, &Open));
+        assert!(!transition_allowed(&Closed, &InProgress));
+        assert!(!transition_allowed(&FoundAlive, &Closed));
+    }
+}

@@ -1,0 +1,488 @@
+//! The system of record in embedded mode: commands are validated against the [`Ledger`],
+//! encoded as Debezium MySQL events and appended to the fsync'd embedded log; once durable,
+//! the writer thread decodes them with the same decoder every source uses and pushes them into
+//! the engine as one tick per group commit.
+//!
+//! ```text
+//! submit(cmd) ─ log lock: seq ─ ledger.execute ─ encode(seq) ─ queue ─┐
+//!                                                                      ├─ write + fsync (group)
+//!                          engine ← PushFeed.push (tick) ← decode ← hook┘ ─ ack ─ submit returns (seq, tick)
+//! ```
+//!
+//! Restart: [`EmbeddedSor::open`] replays the log into the ledger and the feed, so the engine
+//! and the write model are rebuilt from the same bytes.
+
+pub mod ledger;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lpm_connectors::debezium::encode::{encode, EventSource};
+use lpm_connectors::debezium::rows::to_change;
+use lpm_connectors::debezium::{Decoded, Decoder};
+use lpm_connectors::log::{EmbeddedLog, LogError, LogRecord, LogWriter, Recovery};
+use lpm_connectors::{Catalog, DecodeStats};
+use lpm_engine::model::{EpochMs, Key, Responsible, Row};
+use lpm_engine::{Change, ChangeKind, PushFeed, Tick};
+
+use crate::error::ApiError;
+use crate::routes::views::SourcePosition;
+use ledger::{Command, Ledger};
+
+/// The binlog-style file name the embedded log's events carry (`source.file`).
+pub const LOG_FILE: &str = "lpm-log.000001";
+/// `source.name` / topic prefix of the embedded log's events.
+pub const PREFIX: &str = "lpm";
+/// The database name in topics.
+pub const DATABASE: &str = "lost_persons_db";
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SorError {
+    /// The input breaks a rule.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field to blame.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such row.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The version sent is stale.
+    #[error("version conflict: current is {current}")]
+    Conflict {
+        /// The current version.
+        current: i64,
+    },
+    /// The log cannot take writes (I/O failure, shutting down).
+    #[error("the log cannot take writes: {0}")]
+    Unavailable(String),
+}
+
+impl SorError {
+    /// An `Invalid` naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> SorError {
+        SorError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LogError> for SorError {
+    fn from(e: LogError) -> SorError {
+        SorError::Unavailable(e.to_string())
+    }
+}
+
+impl From<SorError> for ApiError {
+    fn from(e: SorError) -> ApiError {
+        match e {
+            SorError::Invalid { field, message } => ApiError::invalid(field, message),
+            SorError::NotFound(what) => ApiError::NotFound(what),
+            SorError::Conflict { current } => ApiError::Conflict { current },
+            SorError::Unavailable(message) => ApiError::Unavailable {
+                message,
+                retry_after: 5,
+            },
+        }
+    }
+}
+
+/// A durable write.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// The main row's id.
+    pub id: Key,
+    /// The case the write concerns (for case writes).
+    pub case_id: Key,
+    /// The main row's new version.
+    pub version: Option<i64>,
+    /// The log record.
+    pub seq: u64,
+    /// The engine tick that shows it.
+    pub tick: Tick,
+}
+
+/// Remembers which log record each tick ends at (bounded: old ticks fold into the newest
+/// entry at or below them).
+#[derive(Default)]
+struct TickIndex {
+    seq_of_tick: BTreeMap<Tick, u64>,
+    tick_of_seq: BTreeMap<u64, Tick>,
+    /// Ticks not yet seen visible by the metrics: their records' commit times and push time.
+    pending: BTreeMap<Tick, (Vec<EpochMs>, std::time::Instant)>,
+}
+
+/// A tick pushed to the engine, for freshness metrics.
+#[derive(Clone, Debug)]
+pub struct PushedTick {
+    /// The tick.
+    pub tick: Tick,
+    /// Commit time of each record in it.
+    pub committed: Vec<EpochMs>,
+    /// When it was pushed.
+    pub pushed: std::time::Instant,
+}
+
+impl TickIndex {
+    const KEEP: usize = 100_000;
+
+    fn record(&mut self, tick: Tick, seqs: &[u64]) {
+        if let Some(&last) = seqs.last() {
+            self.seq_of_tick.insert(tick, last);
+        }
+        for &s in seqs {
+            self.tick_of_seq.insert(s, tick);
+        }
+        while self.seq_of_tick.len() > Self::KEEP {
+            self.seq_of_tick.pop_first();
+        }
+        while self.tick_of_seq.len() > Self::KEEP {
+            self.tick_of_seq.pop_first();
+        }
+        while self.pending.len() > Self::KEEP {
+            self.pending.pop_first();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Decodes log records into engine changes (the same decoder as every other source).
+struct Decoding {
+    decoder: Decoder,
+    stats: Arc<DecodeStats>,
+    seq: u64,
+}
+
+impl Decoding {
+    fn changes(&mut self, record: &LogRecord, out: &mut Vec<Change>, rows: &mut Vec<RowEffect>) {
+        for ev in &record.events {
+            self.seq += 1;
+            let decoded =
+                self.decoder
+                    .decode(&ev.topic, Some(&ev.key), ev.value.as_deref(), self.seq);
+            match decoded {
+                Ok(Decoded::Event(event)) => {
+                    let code = event.code;
+                    match to_change(event) {
+                        Ok(Some(change)) => {
+                            let table = match &change {
+                                Change::Row(rc) => rc.table,
+                                Change::Truncate { table, .. } => *table,
+                            };
+                            self.stats.ingested(table, code);
+                            if let Change::Row(rc) = &change {
+                                rows.push(match &rc.kind {
+                                    ChangeKind::Upsert(row) => RowEffect::Upsert(row.clone()),
+                                    ChangeKind::Delete | ChangeKind::Tombstone => {
+                                        RowEffect::Delete(rc.table, rc.key)
+                                    }
+                                });
+                            }
+                            out.push(change);
+                        }
+                        Ok(None) => self.stats.skipped("unknown_table"),
+                        Err(e) => self.stats.error(e.reason()),
+                    }
+                }
+                Ok(Decoded::Skipped(skip)) => self.stats.skipped(skip.reason()),
+                Err(e) => self.stats.error(e.reason()),
+            }
+        }
+    }
+}
+
+enum RowEffect {
+    Upsert(Row),
+    Delete(lpm_engine::model::Table, Key),
+}
+
+/// The embedded system of record.
+pub struct EmbeddedSor {
+    ledger: Arc<Mutex<Ledger>>,
+    writer: LogWriter,
+    ticks: Arc<Mutex<TickIndex>>,
+    feed: Arc<PushFeed>,
+    clock: Box<dyn Fn() -> EpochMs + Send + Sync>,
+}
+
+/// What opening found and rebuilt.
+#[derive(Debug)]
+pub struct Opened {
+    /// The log's recovery report (torn tail cut, counts).
+    pub recovery: Recovery,
+    /// Records replayed.
+    pub records: u64,
+    /// The last tick the replay pushed (the engine is rebuilt when its store reaches it).
+    pub replay_tick: Option<Tick>,
+}
+
+impl EmbeddedSor {
+    /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed`, and starts
+    /// the writer. `progress(records)` is called every 10 000 records.
+    pub fn open(
+        dir: &Path,
+        feed: Arc<PushFeed>,
+        stats: Arc<DecodeStats>,
+        cases_tx: Option<std::sync::mpsc::Sender<(Tick, Vec<Key>)>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(EmbeddedSor, Opened), SorError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SorError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        let (log, recovery) = EmbeddedLog::open(dir)?;
+        let mut decoding = Decoding {
+            decoder: Decoder::new(Arc::new(Catalog::lpm())),
+            stats,
+            seq: 0,
+        };
+        let mut ledger = Ledger::default();
+        let ticks = Arc::new(Mutex::new(TickIndex::default()));
+        let (mut batch, mut effects, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut replay_tick = None;
+        let mut records = 0u64;
+        for item in log.records()? {
+            let (_offset, record) = item?;
+            decoding.changes(&record, &mut batch, &mut effects);
+            seqs.push(record.seq);
+            for e in effects.drain(..) {
+                match e {
+                    RowEffect::Upsert(row) => ledger.apply(&row),
+                    RowEffect::Delete(t, k) => ledger.remove(t, k),
+                }
+            }
+            records += 1;
+            if batch.len() >= 20_000 {
+                replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+            }
+            if records.is_multiple_of(10_000) {
+                progress(records);
+            }
+        }
+        if !batch.is_empty() {
+            replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+        }
+        let hook_feed = feed.clone();
+        let hook_ticks = ticks.clone();
+        let hook = move |durable: Vec<(u64, Arc<LogRecord>)>| {
+            let (mut changes, mut effects) = (Vec::new(), Vec::new());
+            let mut seqs = Vec::with_capacity(durable.len());
+            let mut committed = Vec::with_capacity(durable.len());
+            for (seq, record) in &durable {
+                decoding.changes(record, &mut changes, &mut effects);
+                seqs.push(*seq);
+                if let Some(ev) = record.events.first() {
+                    committed.push(ev.ts_ms);
+                }
+            }
+            let mut case_ids: Vec<Key> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    RowEffect::Upsert(Row::Case(c)) => Some(c.id),
+                    RowEffect::Upsert(Row::Action(a)) => Some(a.case_id),
+                    RowEffect::Upsert(Row::Assignment(h)) => Some(h.case_id),
+                    _ => None,
+                })
+                .collect();
+            case_ids.sort_unstable();
+            case_ids.dedup();
+            if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
+                lock(&hook_ticks)
+                    .pending
+                    .insert(tick, (committed, std::time::Instant::now()));
+                if let Some(tx) = &cases_tx {
+                    let _ = tx.send((tick, case_ids));
+                }
+            }
+        };
+        let writer = log.into_writer(Some(Box::new(hook)))?;
+        Ok((
+            EmbeddedSor {
+                ledger: Arc::new(Mutex::new(ledger)),
+                writer,
+                ticks,
+                feed,
+                clock: Box::new(|| chrono::Utc::now().timestamp_millis()),
+            },
+            Opened {
+                recovery,
+                records,
+                replay_tick,
+            },
+        ))
+    }
+
+    /// Validates, logs durably and hands `cmd` to the engine; blocks for the fsync. `actor` is
+    /// the signed-in user, recorded with the write.
+    pub fn submit(&self, cmd: Command, actor: &str) -> Result<Committed, SorError> {
+        self.submit_at(cmd, actor, (self.clock)())
+    }
+
+    /// As [`submit`](Self::submit) at a given time (the demo loader backdates its history).
+    pub fn submit_at(
+        &self,
+        cmd: Command,
+        actor: &str,
+        now: EpochMs,
+    ) -> Result<Committed, SorError> {
+        let case_of_cmd = match &cmd {
+            Command::UpdateCase { case_id, .. }
+            | Command::Assign { case_id, .. }
+            | Command::LogAction { case_id, .. } => Some(*case_id),
+            _ => None,
+        };
+        let mut outcome = None;
+        let appended = self.writer.try_append_with(|seq| {
+            let plan = lock(&self.ledger).execute(cmd, now)?;
+            let source = EventSource::new(PREFIX, DATABASE, LOG_FILE, seq, now);
+            let mut events = Vec::with_capacity(plan.rows.len());
+            for (i, (before, after)) in plan.rows.iter().enumerate() {
+                let src = source.at_row(i as u32);
+                let ev = encode(before.as_ref(), Some(after), &src)
+                    .map_err(|e| SorError::Unavailable(format!("encoding: {e}")))?;
+                events.push(ev);
+            }
+            outcome = Some((plan.id, plan.version));
+            Ok::<_, SorError>(events)
+        })?;
+        let (id, version) = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
+        let tick = lock(&self.ticks)
+            .tick_of_seq
+            .get(&appended.seq)
+            .copied()
+            .ok_or_else(|| SorError::Unavailable("the engine feed is closed".into()))?;
+        tracing::debug!(actor, seq = appended.seq, tick, "Write committed.");
+        Ok(Committed {
+            id,
+            case_id: case_of_cmd.unwrap_or(id),
+            version,
+            seq: appended.seq,
+            tick,
+        })
+    }
+
+    /// Runs many commands as one log record (one transaction, one fsync): the demo loader's
+    /// bulk path. Commands that fail validation are skipped and counted; returns
+    /// `(applied, skipped)`.
+    pub fn submit_many(&self, cmds: Vec<(Command, EpochMs)>) -> Result<(usize, usize), SorError> {
+        let (mut applied, mut skipped) = (0, 0);
+        self.writer.try_append_with(|seq| {
+            let mut ledger = lock(&self.ledger);
+            let mut events = Vec::new();
+            let mut row = 0u32;
+            for (cmd, at) in cmds {
+                let plan = match ledger.execute(cmd, at) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        skipped += 1;
+                        continue;
+                    }
+                };
+                applied += 1;
+                let source = EventSource::new(PREFIX, DATABASE, LOG_FILE, seq, at);
+                for (before, after) in &plan.rows {
+                    let ev = encode(before.as_ref(), Some(after), &source.at_row(row))
+                        .map_err(|e| SorError::Unavailable(format!("encoding: {e}")))?;
+                    events.push(ev);
+                    row += 1;
+                }
+            }
+            Ok::<_, SorError>(events)
+        })?;
+        Ok((applied, skipped))
+    }
+
+    /// [`submit`](Self::submit) on the blocking pool.
+    pub async fn submit_async(
+        self: &Arc<Self>,
+        cmd: Command,
+        actor: String,
+    ) -> Result<Committed, ApiError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.submit(cmd, &actor))
+            .await
+            .map_err(|e| ApiError::Internal(format!("write task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// The source position a tick covers.
+    pub fn position_at(&self, tick: Tick) -> SourcePosition {
+        let ticks = lock(&self.ticks);
+        let log_seq = ticks
+            .seq_of_tick
+            .range(..=tick)
+            .next_back()
+            .map_or(0, |(_, s)| *s);
+        SourcePosition {
+            source: "embedded-log".into(),
+            log_seq,
+        }
+    }
+
+    /// Takes the ticks at or below `visible` (for freshness), and says since when the oldest
+    /// tick still invisible has waited (for staleness).
+    pub fn take_visible(
+        &self,
+        visible: Option<Tick>,
+    ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
+        let mut ticks = lock(&self.ticks);
+        let mut out = Vec::new();
+        if let Some(v) = visible {
+            while let Some(entry) = ticks.pending.first_entry() {
+                if *entry.key() > v {
+                    break;
+                }
+                let tick = *entry.key();
+                let (committed, pushed) = entry.remove();
+                out.push(PushedTick {
+                    tick,
+                    committed,
+                    pushed,
+                });
+            }
+        }
+        let waiting = ticks.pending.values().next().map(|(_, at)| *at);
+        (out, waiting)
+    }
+
+    /// Every responsible contact, by id (current rows of the system of record).
+    pub fn responsibles(&self) -> Vec<Arc<Responsible>> {
+        let ledger = lock(&self.ledger);
+        let mut v: Vec<_> = ledger.responsibles().cloned().collect();
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
+    /// One responsible contact.
+    pub fn responsible(&self, id: Key) -> Option<Arc<Responsible>> {
+        lock(&self.ledger).responsible(id).cloned()
+    }
+
+    /// Runs `f` over the ledger (the demo trickle picks cases from it).
+    pub fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R {
+        f(&lock(&self.ledger))
+    }
+
+    /// Stops the engine input once the writer is done (shutdown).
+    pub fn close(&self) {
+        self.feed.close();
+    }
+}
+
+fn push(
+    feed: &PushFeed,
+    ticks: &Mutex<TickIndex>,
+    batch: &mut Vec<Change>,
+    seqs: &mut Vec<u64>,
+) -> Option<Tick> {
+    let tick = feed.push(std::mem::take(batch))?;
+    lock(ticks).record(tick, seqs);
+    seqs.clear();
+    Some(tick)
+}

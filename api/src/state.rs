@@ -1,0 +1,181 @@
+//! `AppState`: what every handler can reach (the engine, the system of record, auth, metrics,
+//! configuration, health).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use chrono_tz::Tz;
+use lpm_engine::EngineHandle;
+
+use crate::auth::AuthState;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::sor::EmbeddedSor;
+
+/// Serving options.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Zone for local times (reports' `last_seen_at`, Grafana's "browser" zone).
+    pub tz: Tz,
+    /// How long a read may wait for the engine.
+    pub read_timeout: Duration,
+    /// How long a write waits for the engine to show it before answering 202.
+    pub visible_timeout: Duration,
+    /// Per-WebSocket-client queue of ticks before it is resynchronised.
+    pub ws_queue: usize,
+    /// WebSocket heartbeat interval.
+    pub heartbeat: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            tz: chrono_tz::America::Guayaquil,
+            read_timeout: Duration::from_secs(5),
+            visible_timeout: Duration::from_secs(5),
+            ws_queue: 64,
+            heartbeat: Duration::from_secs(15),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Liveness and readiness.
+#[derive(Default)]
+pub struct Health {
+    ready: AtomicBool,
+    stopping: AtomicBool,
+}
+
+impl Health {
+    /// Marks the state rebuilt and the sources caught up.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Marks the server as shutting down (readiness drops, writes answer 503).
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Engine reads.
+    pub engine: EngineHandle,
+    /// Writes.
+    pub sor: Arc<EmbeddedSor>,
+    /// Users, tokens, sessions.
+    pub auth: AuthState,
+    /// Prometheus registry and instruments.
+    pub metrics: Arc<Metrics>,
+    /// Options.
+    pub config: Arc<ApiConfig>,
+    /// Health.
+    pub health: Arc<Health>,
+    /// WebSocket fan-out.
+    pub hub: Arc<crate::stream::Hub>,
+}
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(s: &AppState) -> AuthState {
+        s.auth.clone()
+    }
+}
+
+impl AppState {
+    /// Runs blocking work (engine reads, log appends) off the async workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// Maps engine errors: none of them is the client's fault, all are temporary.
+pub fn engine_error(e: lpm_engine::EngineError) -> ApiError {
+    ApiError::Unavailable {
+        message: format!("engine: {e}"),
+        retry_after: 1,
+    }
+}
+
+/// The sensitive-open-cases table of the Grafana API, read from the engine's case model.
+pub struct EngineCases {
+    engine: EngineHandle,
+    timeout: Duration,
+}
+
+impl crate::grafana::CaseSource for EngineCases {
+    fn sensitive_open(&self) -> ApiResult<Vec<crate::grafana::SensitiveCase>> {
+        use lpm_engine::model::Priority;
+        let pred: lpm_engine::CasePredicate = Arc::new(|r: &lpm_engine::CaseRecord| {
+            let age = r.person.as_ref().and_then(|p| p.age);
+            r.case.status.is_open()
+                && (lpm_engine::views::is_minor(age)
+                    || matches!(r.case.priority, Priority::High | Priority::Critical))
+        });
+        let (_, records) = self
+            .engine
+            .cases(pred, self.timeout)
+            .map_err(engine_error)?;
+        Ok(records
+            .into_iter()
+            .map(|r| crate::grafana::SensitiveCase {
+                case_id: r.case.id,
+                opened_at: r.case.opened_at,
+                status: r.case.status.clone(),
+                priority: r.case.priority.clone(),
+                age: r.person.as_ref().and_then(|p| p.age),
+                gender: r
+                    .person
+                    .as_ref()
+                    .map_or(lpm_engine::views::Gender::Unknown, |p| {
+                        lpm_engine::views::Gender::normalise(&p.gender)
+                    }),
+                full_name: r
+                    .person
+                    .as_ref()
+                    .map(|p| p.full_name.clone())
+                    .unwrap_or_default(),
+                last_seen_place: r
+                    .person
+                    .as_ref()
+                    .map(|p| p.last_seen_place.clone())
+                    .unwrap_or_default(),
+                responsible: r.responsible.as_ref().map(|x| x.full_name.clone()),
+            })
+            .collect())
+    }
+}
+
+impl FromRef<AppState> for crate::grafana::GrafanaState {
+    fn from_ref(s: &AppState) -> crate::grafana::GrafanaState {
+        crate::grafana::GrafanaState {
+            store: s.engine.store().clone(),
+            default_tz: s.config.tz,
+            cases: Arc::new(EngineCases {
+                engine: s.engine.clone(),
+                timeout: s.config.read_timeout,
+            }),
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! `GET /api/v1/stream`: live view diffs and case changes over a WebSocket.
+//!
+//! One fan-out thread subscribes to the engine's view store and republishes each tick's
+//! consolidated diff on a bounded `tokio::sync::broadcast` channel, keeping the last few ticks
+//! for resumption. Each client task forwards from that channel. A client that falls behind the
+//! channel (a slow reader) gets a fresh snapshot instead of the missed diffs, so no client can
+//! make the server's memory grow: the channel is fixed-size and the socket's own buffer is the
+//! only per-client queue.
+//!
+//! Messages (JSON text frames), every one tagged with its tick:
+//! - `{"type":"snapshot","tick":t,"rows":[row...]}`: the whole state; replaces what you hold.
+//! - `{"type":"diff","tick":t,"changes":[{"row":row,"diff":1|-1}...]}`: apply in order.
+//! - `{"type":"cases","tick":t,"changed":[case id...]}`: cases written at tick t (visible now).
+//! - `{"type":"heartbeat","tick":t}` every heartbeat interval.
+//!
+//! A row is `{"view":"age_group","key":"0-11","value":12}`; `responsible_load` rows carry
+//! `{"full_name","agency","open_cases"}` as value; `kpi` rows are the raw sums (the mean time
+//! to close is `close_millis_sum / cases_with_close_time` hours, see docs/api.md).
+//! Query: `topics=views,cases` (default both), `since=<tick>` to resume.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use lpm_engine::model::{Priority, Status, Table};
+use lpm_engine::store::Update;
+use lpm_engine::views::{AgeBand, Gender, Kpi, Metric, ViewRow};
+use lpm_engine::{Tick, ViewStore};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::state::AppState;
+
+/// One view row on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireRow {
+    /// The view.
+    pub view: String,
+    /// The key within the view.
+    pub key: String,
+    /// The count, or an object for `responsible_load`.
+    pub value: serde_json::Value,
+}
+
+const KPIS: [(Kpi, &str); 10] = [
+    (Kpi::TotalReports, "total_reports"),
+    (Kpi::OpenCases, "open_cases"),
+    (Kpi::ClosedCases, "closed_cases"),
+    (Kpi::UnassignedOpenCases, "unassigned_open_cases"),
+    (Kpi::FoundAlive, "found_alive"),
+    (Kpi::CasesWithCloseTime, "cases_with_close_time"),
+    (Kpi::CloseMillisSum, "close_millis_sum"),
+    (Kpi::OpenMinorCases, "open_minor_cases"),
+    (Kpi::ActionsTotal, "actions_total"),
+    (Kpi::CasesWithoutPerson, "cases_without_person"),
+];
+
+/// A view row on the wire (`None` for rows that are not views: the time-series facts).
+pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
+    let (view, key, value): (&str, String, serde_json::Value) = match row {
+        ViewRow::Count(m, n) => {
+            let (view, key) = match m {
+                Metric::AgeGroup(b) => ("age_group", b.label().to_string()),
+                Metric::Gender(g) => ("gender", g.label().to_string()),
+                Metric::HourOfDay(h) => ("hour_of_day", h.to_string()),
+                Metric::Hourly(s) => ("hourly", s.to_string()),
+                Metric::CasesByStatus(s) => ("cases_by_status", s.as_str().to_string()),
+                Metric::OpenByPriority(p) => ("open_by_priority", p.as_str().to_string()),
+                Metric::RowCount(t) => ("row_counts", t.name().to_string()),
+                Metric::Kpi(k) => ("kpi", KPIS.iter().find(|(x, _)| x == k)?.1.to_string()),
+                Metric::Series(_) => return None,
+            };
+            (view, key, (*n).into())
+        }
+        ViewRow::Load {
+            id,
+            full_name,
+            agency,
+            open_cases,
+        } => (
+            "responsible_load",
+            id.to_string(),
+            serde_json::json!({"full_name": full_name, "agency": agency, "open_cases": open_cases}),
+        ),
+    };
+    Some(WireRow {
+        view: view.into(),
+        key,
+        value,
+    })
+}
+
+/// The inverse of [`to_wire`] (clients in Rust, and the tests, rebuild `Views` with it).
+pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
+    let n = || w.value.as_i64();
+    let m = match w.view.as_str() {
+        "age_group" => Metric::AgeGroup(AgeBand::ALL.into_iter().find(|b| b.label() == w.key)?),
+        "gender" => Metric::Gender(Gender::ALL.into_iter().find(|g| g.label() == w.key)?),
+        "hour_of_day" => Metric::HourOfDay(w.key.parse().ok()?),
+        "hourly" => Metric::Hourly(w.key.parse().ok()?),
+        "cases_by_status" => Metric::CasesByStatus(Status::parse(&w.key)),
+        "open_by_priority" => Metric::OpenByPriority(Priority::parse(&w.key)),
+        "row_counts" => Metric::RowCount(Table::from_name(&w.key)?),
+        "kpi" => Metric::Kpi(KPIS.iter().find(|(_, s)| *s == w.key)?.0),
+        "responsible_load" => {
+            return Some(ViewRow::Load {
+                id: w.key.parse().ok()?,
+                full_name: w.value.get("full_name")?.as_str()?.to_string(),
+                agency: w.value.get("agency")?.as_str()?.to_string(),
+                open_cases: w.value.get("open_cases")?.as_i64()?,
+            })
+        }
+        _ => return None,
+    };
+    Some(ViewRow::Count(m, n()?))
+}
+
+/// A change on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireChange {
+    /// The row.
+    pub row: WireRow,
+    /// +1 added, -1 removed.
+    pub diff: i64,
+}
+
+/// A server message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The whole view state at `tick`.
+    Snapshot {
+        /// Tick.
+        tick: Tick,
+        /// Rows.
+        rows: Vec<WireRow>,
+    },
+    /// One tick's consolidated changes.
+    Diff {
+        /// Tick.
+        tick: Tick,
+        /// Changes.
+        changes: Vec<WireChange>,
+    },
+    /// Cases written at `tick` (now visible).
+    Cases {
+        /// Tick.
+        tick: Tick,
+        /// Case ids.
+        changed: Vec<i64>,
+    },
+    /// Still here.
+    Heartbeat {
+        /// The current tick.
+        tick: Option<Tick>,
+    },
+}
+
+/// What the fan-out publishes.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A view diff or a resync.
+    Views(Arc<Update>),
+    /// Case ids written at a tick.
+    Cases(Tick, Arc<Vec<i64>>),
+}
+
+impl Event {
+    fn tick(&self) -> Tick {
+        match self {
+            Event::Views(u) => match &**u {
+                Update::Diff(d) => d.tick,
+                Update::Resync { tick, .. } => *tick,
+            },
+            Event::Cases(t, _) => *t,
+        }
+    }
+}
+
+/// The fan-out: one store subscription, many clients.
+pub struct Hub {
+    sender: broadcast::Sender<Event>,
+    recent: Mutex<VecDeque<Event>>,
+    store: Arc<ViewStore>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// How many published events are kept for `since` resumption.
+const RECENT: usize = 512;
+
+impl Hub {
+    /// Starts the fan-out thread. `cases` yields `(tick, case ids)` written at each tick, in
+    /// tick order; they are published once the store reaches that tick.
+    pub fn start(
+        store: Arc<ViewStore>,
+        capacity: usize,
+        cases: std::sync::mpsc::Receiver<(Tick, Vec<i64>)>,
+    ) -> Arc<Hub> {
+        let (sender, _) = broadcast::channel(capacity.max(16));
+        let (shutdown, _) = watch::channel(false);
+        let hub = Arc::new(Hub {
+            sender,
+            recent: Mutex::new(VecDeque::new()),
+            store: store.clone(),
+            shutdown,
+        });
+        let weak = Arc::downgrade(&hub);
+        let spawned = std::thread::Builder::new()
+            .name("lpm-ws-hub".into())
+            .spawn(move || {
+                let sub = store.subscribe(4096);
+                let mut pending: VecDeque<(Tick, Vec<i64>)> = VecDeque::new();
+                loop {
+                    let update = sub.recv_timeout(Duration::from_millis(20));
+                    let Some(hub) = weak.upgrade() else { return };
+                    if let Some(u) = update {
+                        hub.publish(Event::Views(Arc::new(u)));
+                    }
+                    pending.extend(cases.try_iter());
+                    let visible = hub.store.tick();
+                    while pending
+                        .front()
+                        .is_some_and(|(t, _)| visible.is_some_and(|v| *t <= v))
+                    {
+                        if let Some((t, ids)) = pending.pop_front() {
+                            hub.publish(Event::Cases(t, Arc::new(ids)));
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "Could not start the WebSocket fan-out thread.");
+        }
+        hub
+    }
+
+    fn publish(&self, e: Event) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_back(e.clone());
+        while recent.len() > RECENT {
+            recent.pop_front();
+        }
+        // no receivers is fine
+        let _ = self.sender.send(e);
+    }
+
+    /// Closes every client with a close frame.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Events after `since` if they are all still kept (`None` otherwise: send a snapshot).
+    fn since(&self, since: Tick) -> Option<Vec<Event>> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.store.tick()?;
+        if since > current {
+            return None;
+        }
+        // the kept window must reach back to the tick after `since`
+        let oldest = recent.front().map(Event::tick);
+        if since < current && oldest.is_none_or(|o| o > since + 1) {
+            return None;
+        }
+        Some(
+            recent
+                .iter()
+                .filter(|e| e.tick() > since)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// Stream options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// `views`, `cases` or both (comma-separated; default both).
+    pub topics: Option<String>,
+    /// Resume after this tick.
+    pub since: Option<Tick>,
+}
+
+/// Which topics a client wants.
+#[derive(Clone, Copy, Debug)]
+pub struct Topics {
+    /// View snapshots and diffs.
+    pub views: bool,
+    /// Case change notices.
+    pub cases: bool,
+}
+
+/// `GET /api/v1/stream`.
+pub async fn handler(
+    State(state): State<AppState>,
+    Caller(_who): Caller,
+    Query(p): Query<StreamParams>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let mut topics = Topics {
+        views: true,
+        cases: true,
+    };
+    if let Some(t) = &p.topics {
+        topics = Topics {
+            views: false,
+            cases: false,
+        };
+        for part in t.split(',').map(str::trim) {
+            match part {
+                "views" => topics.views = true,
+                "cases" => topics.cases = true,
+                _ => return Err(ApiError::invalid("topics", "expected views and/or cases")),
+            }
+        }
+    }
+    let hub = state.hub.clone();
+    let metrics = state.metrics.clone();
+    let heartbeat = state.config.heartbeat;
+    Ok(ws.on_upgrade(move |socket: WebSocket| async move {
+        metrics.ws_clients.inc();
+        let (sink, stream) = socket.split();
+        let resyncs = metrics.ws_resyncs.clone();
+        serve_client(hub, topics, p.since, heartbeat, sink, stream, move || {
+            resyncs.inc()
+        })
+        .await;
+        metrics.ws_clients.dec();
+    }))
+}
+
+fn text(m: &ServerMessage) -> Message {
+    Message::Text(serde_json::to_string(m).unwrap_or_default().into())
+}
+
+fn snapshot(store: &ViewStore) -> Option<(Tick, ServerMessage)> {
+    let (tick, rows) = store.snapshot();
+    let tick = tick?;
+    let rows = rows.iter().filter_map(to_wire).collect();
+    Some((tick, ServerMessage::Snapshot { tick, rows }))
+}
+
+fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
+    match e {
+        Event::Views(u) if topics.views => Some(match &**u {
+            Update::Diff(d) => ServerMessage::Diff {
+                tick: d.tick,
+                changes: d
+                    .diffs
+                    .iter()
+                    .filter_map(|(r, n)| {
+                        to_wire(r).map(|row| WireChange {
+                            row,
+                            diff: *n as i64,
+                        })
+                    })
+                    .collect(),
+            },
+            Update::Resync { tick, rows } => ServerMessage::Snapshot {
+                tick: *tick,
+                rows: rows.iter().filter_map(to_wire).collect(),
+            },
+        }),
+        Event::Cases(tick, ids) if topics.cases => Some(ServerMessage::Cases {
+            tick: *tick,
+            changed: ids.to_vec(),
+        }),
+        _ => None,
+    }
+}
+
+/// The client loop, generic over the socket halves so tests can drive it with channels.
+pub async fn serve_client<S, R>(
+    hub: Arc<Hub>,
+    topics: Topics,
+    since: Option<Tick>,
+    heartbeat: Duration,
+    mut sink: S,
+    mut stream: R,
+    on_resync: impl Fn(),
+) where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    // subscribe before reading the state, so nothing falls between the two
+    let mut rx = hub.sender.subscribe();
+    let mut shutdown = hub.shutdown.subscribe();
+    let mut at: Tick;
+    let resumed = since.and_then(|s| hub.since(s).map(|evs| (s, evs)));
+    match resumed {
+        Some((s, events)) => {
+            at = s;
+            for e in events {
+                if let Some(m) = render(&e, topics) {
+                    if sink.send(text(&m)).await.is_err() {
+                        return;
+                    }
+                }
+                at = at.max(e.tick());
+            }
+        }
+        None => {
+            // wait (bounded) for the first tick if the engine is still starting
+            let mut tries = 0;
+            loop {
+                if let Some((tick, m)) = snapshot(&hub.store) {
+                    if topics.views && sink.send(text(&m)).await.is_err() {
+                        return;
+                    }
+                    at = tick;
+                    break;
+                }
+                tries += 1;
+                if tries > 600 {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let mut beat = tokio::time::interval(heartbeat);
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(e) => {
+                    // events at or before what the client holds are already in it
+                    if matches!(e, Event::Views(_)) && e.tick() <= at {
+                        continue;
+                    }
+                    if let Some(m) = render(&e, topics) {
+                        if sink.send(text(&m)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if matches!(e, Event::Views(_)) {
+                        at = e.tick();
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    on_resync();
+                    if let Some((tick, m)) = snapshot(&hub.store) {
+                        if topics.views && sink.send(text(&m)).await.is_err() {
+                            return;
+                        }
+                        at = tick;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = beat.tick() => {
+                let m = ServerMessage::Heartbeat { tick: hub.store.tick() };
+                if sink.send(text(&m)).await.is_err() {
+                    return;
+                }
+            }
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let _ = sink
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::AWAY,
+                        reason: "server shutting down".into(),
+                    })))
+                    .await;
+                return;
+            }
+        }
+    }
+}

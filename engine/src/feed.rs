@@ -1,0 +1,126 @@
+//! [`PushFeed`]: a [`Feed`] that live sources push decoded changes into, one tick per push.
+//!
+//! All batches go to worker 0; the dataflow's upsert operator routes each change to the worker
+//! that owns its key, so nothing is lost by feeding one worker. The other workers only learn how
+//! far time has advanced. A push blocks while too many ticks wait, so a fast producer (startup
+//! replay of a large log) cannot grow memory without bound.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::change::Change;
+use crate::dataflow::Tick;
+use crate::runtime::{Feed, FeedItem};
+
+struct Inner {
+    queue: VecDeque<(Tick, Vec<Change>)>,
+    next_tick: Tick,
+    closed: bool,
+}
+
+/// A push-based feed. Share it as `Arc<PushFeed>` between the producer and the engine.
+pub struct PushFeed {
+    inner: Mutex<Inner>,
+    drained: Condvar,
+    max_queued: usize,
+}
+
+impl PushFeed {
+    /// A feed that lets at most `max_queued` ticks wait for the engine.
+    pub fn new(max_queued: usize) -> PushFeed {
+        PushFeed {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                next_tick: 1,
+                closed: false,
+            }),
+            drained: Condvar::new(),
+            max_queued: max_queued.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `changes` as the next tick and returns it; the changes are visible once the
+    /// engine's store reaches that tick. Blocks while the queue is full. `None` once closed.
+    pub fn push(&self, changes: Vec<Change>) -> Option<Tick> {
+        let mut inner = self.lock();
+        while inner.queue.len() >= self.max_queued && !inner.closed {
+            inner = match self.drained.wait_timeout(inner, Duration::from_millis(50)) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        if inner.closed {
+            return None;
+        }
+        let tick = inner.next_tick;
+        inner.next_tick += 1;
+        inner.queue.push_back((tick, changes));
+        Some(tick)
+    }
+
+    /// The tick the next push will get (every earlier tick has been handed out).
+    pub fn next_tick(&self) -> Tick {
+        self.lock().next_tick
+    }
+
+    /// Ends the input: the engine finishes the queued ticks and stops.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.drained.notify_all();
+    }
+}
+
+impl Feed for PushFeed {
+    fn next(&self, worker: usize) -> FeedItem {
+        let mut inner = self.lock();
+        if worker == 0 {
+            if let Some((tick, changes)) = inner.queue.pop_front() {
+                self.drained.notify_all();
+                return FeedItem::Batch { tick, changes };
+            }
+        }
+        if inner.closed && (worker != 0 || inner.queue.is_empty()) {
+            return FeedItem::End;
+        }
+        FeedItem::Idle {
+            tick: inner.next_tick,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_increase_and_only_worker_zero_gets_batches() {
+        let feed = PushFeed::new(8);
+        assert_eq!(feed.push(Vec::new()), Some(1));
+        assert_eq!(feed.push(Vec::new()), Some(2));
+        assert!(matches!(feed.next(1), FeedItem::Idle { tick: 3 }));
+        assert!(matches!(feed.next(0), FeedItem::Batch { tick: 1, .. }));
+        assert!(matches!(feed.next(0), FeedItem::Batch { tick: 2, .. }));
+        assert!(matches!(feed.next(0), FeedItem::Idle { tick: 3 }));
+        feed.close();
+        assert!(matches!(feed.next(0), FeedItem::End));
+        assert!(matches!(feed.next(1), FeedItem::End));
+        assert_eq!(feed.push(Vec::new()), None);
+    }
+
+    #[test]
+    fn a_full_queue_blocks_the_producer_until_drained() {
+        let feed = std::sync::Arc::new(PushFeed::new(1));
+        feed.push(Vec::new());
+        let f2 = feed.clone();
+        let t = std::thread::spawn(move || f2.push(Vec::new()));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!t.is_finished());
+        assert!(matches!(feed.next(0), FeedItem::Batch { tick: 1, .. }));
+        assert_eq!(t.join().ok().flatten(), Some(2));
+    }
+}

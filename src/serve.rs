@@ -1,0 +1,199 @@
+//! `lpm serve`, `lpm user add`, `lpm token create|revoke`, `lpm log export`: flags to configs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use lpm_api::auth::Role;
+use lpm_api::server::{self, ServeConfig};
+use lpm_api::ApiConfig;
+
+/// `lpm serve` flags.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where the embedded log and `auth.json` live.
+    #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Listen address.
+    #[arg(long, env = "LPM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Dataflow worker threads.
+    #[arg(long, short = 'w', env = "LPM_WORKERS", default_value_t = 2)]
+    workers: usize,
+    /// IANA zone for local times and the hour views.
+    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil")]
+    tz: String,
+    /// Load a demo data set on first start, create demo users, and keep a trickle of changes.
+    #[arg(long, env = "LPM_DEMO")]
+    demo: bool,
+    /// Demo trickle interval in milliseconds.
+    #[arg(long, env = "LPM_DEMO_EVERY_MS", default_value_t = 1500)]
+    demo_every_ms: u64,
+    /// Mark the session cookie `Secure` (set when serving behind TLS).
+    #[arg(long, env = "LPM_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// How long a write waits for the engine to show it before answering 202, in ms.
+    #[arg(long, env = "LPM_VISIBLE_TIMEOUT_MS", default_value_t = 5000)]
+    visible_timeout_ms: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let tz = args
+        .tz
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--tz: unknown IANA time zone {:?}", args.tz))?;
+    let cfg = ServeConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        workers: args.workers,
+        demo: args.demo,
+        demo_every: Duration::from_millis(args.demo_every_ms.max(10)),
+        secure_cookies: args.secure_cookies,
+        api: ApiConfig {
+            tz,
+            visible_timeout: Duration::from_millis(args.visible_timeout_ms),
+            max_body_bytes: args.max_body_bytes,
+            ..ApiConfig::default()
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(server::run(cfg, server::shutdown_signal(), |_| {}))?;
+    Ok(())
+}
+
+/// `lpm user ...`
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user (password from `LPM_PASSWORD` or asked on stdin).
+    Add {
+        /// User name.
+        name: String,
+        /// `admin` or `responder`.
+        #[arg(long, default_value = "responder")]
+        role: String,
+        /// Data directory.
+        #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// `lpm token ...`
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a read-only API token (printed once).
+    Create {
+        /// A label, e.g. `grafana`.
+        label: String,
+        /// Data directory.
+        #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// The token id.
+        id: String,
+        /// Data directory.
+        #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// `lpm log ...`
+#[derive(Subcommand)]
+pub enum LogCommand {
+    /// Write the embedded log as a kcat-style dump (`lpm replay` and `oracle.py` read it).
+    Export {
+        /// Data directory.
+        #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// Output file (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            data_dir,
+        } => {
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+            let password = match std::env::var("LPM_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("Password for {name} (at least 10 characters), then Enter:");
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            lpm_api::auth::cli_add_user(&data_dir, &name, &password, role)?;
+            println!("User {name} ({}) created.", role.as_str());
+            Ok(())
+        }
+    }
+}
+
+pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { label, data_dir } => {
+            let t = lpm_api::auth::cli_create_token(&data_dir, &label)?;
+            println!("{t}");
+            Ok(())
+        }
+        TokenCommand::Revoke { id, data_dir } => {
+            lpm_api::auth::cli_revoke_token(&data_dir, &id)?;
+            println!("Token {id} revoked.");
+            Ok(())
+        }
+    }
+}
+
+pub fn log(cmd: LogCommand) -> anyhow::Result<()> {
+    match cmd {
+        LogCommand::Export { data_dir, out } => {
+            let dir = data_dir.join("log");
+            let summary = match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let s = lpm_connectors::log::export_kcat(&dir, &mut w)?;
+                    std::io::Write::flush(&mut w)?;
+                    s
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    let s = lpm_connectors::log::export_kcat(&dir, &mut w)?;
+                    std::io::Write::flush(&mut w)?;
+                    s
+                }
+            };
+            eprintln!(
+                "exported {} records, {} events ({} tombstones){}",
+                summary.records,
+                summary.events,
+                summary.tombstones,
+                if summary.stopped.is_some() {
+                    "; stopped at a bad record"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+    }
+}
