@@ -49,8 +49,6 @@ pub struct Metrics {
     pub upsert_rows: IntGaugeVec,
     /// `lpm_ready` (1 when ready).
     pub ready: IntGauge,
-    /// `lpm_log_records_total`.
-    pub log_records: prometheus::IntCounter,
     stats: Arc<DecodeStats>,
 }
 
@@ -193,13 +191,6 @@ impl Metrics {
             ready: reg(
                 r,
                 IntGauge::new("lpm_ready", "1 when the service is ready.")?,
-            )?,
-            log_records: reg(
-                r,
-                prometheus::IntCounter::new(
-                    "lpm_log_records_total",
-                    "Records appended to the embedded log.",
-                )?,
             )?,
             registry,
             stats,

@@ -478,3 +478,40 @@ pub async fn serve_client<S, R>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_row_round_trips_through_the_wire_form() {
+        let mut rows = vec![
+            ViewRow::Count(Metric::HourOfDay(23), 4),
+            ViewRow::Count(Metric::Hourly(1_790_000_000), 2),
+            ViewRow::Count(Metric::CasesByStatus(Status::Other("lost".into())), 1),
+            ViewRow::Count(Metric::OpenByPriority(Priority::Critical), 3),
+            ViewRow::Load {
+                id: 7,
+                full_name: "Ana Peña".into(),
+                agency: "ECU 911".into(),
+                open_cases: 0,
+            },
+        ];
+        rows.extend(AgeBand::ALL.map(|b| ViewRow::Count(Metric::AgeGroup(b), 1)));
+        rows.extend(Gender::ALL.map(|g| ViewRow::Count(Metric::Gender(g), 2)));
+        rows.extend(Table::ALL.map(|t| ViewRow::Count(Metric::RowCount(t), 5)));
+        rows.extend(KPIS.map(|(k, _)| ViewRow::Count(Metric::Kpi(k), -9)));
+        for row in rows {
+            let wire = to_wire(&row).expect("a view row has a wire form");
+            let text = serde_json::to_string(&wire).expect("json");
+            let back: WireRow = serde_json::from_str(&text).expect("parse");
+            assert_eq!(from_wire(&back), Some(row));
+        }
+    }
+
+    #[test]
+    fn series_facts_are_not_sent() {
+        let key = lpm_engine::series::range_start(lpm_engine::series::SeriesKind::Opened, 0);
+        assert_eq!(to_wire(&ViewRow::Count(Metric::Series(key), 1)), None);
+    }
+}

@@ -87,6 +87,9 @@ pub struct LogRecord {
     pub seq: u64,
     /// The Kafka records of the transaction.
     pub events: Vec<EncodedEvent>,
+    /// Who made the write (the signed-in user), so every change is attributed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// Where an append landed.
@@ -866,6 +869,16 @@ impl LogWriter {
         &self,
         build: impl FnOnce(u64) -> Result<Vec<EncodedEvent>, E>,
     ) -> Result<Appended, E> {
+        self.try_append_as(None, build)
+    }
+
+    /// As [`try_append_with`](Self::try_append_with), recording `actor` (who made the write)
+    /// in the record.
+    pub fn try_append_as<E: From<LogError>>(
+        &self,
+        actor: Option<&str>,
+        build: impl FnOnce(u64) -> Result<Vec<EncodedEvent>, E>,
+    ) -> Result<Appended, E> {
         let shared = &self.handle.shared;
         let (reply, answer) = mpsc::sync_channel(1);
         {
@@ -877,6 +890,7 @@ impl LogWriter {
             let record = LogRecord {
                 seq,
                 events: build(seq)?,
+                actor: actor.map(str::to_string),
             };
             let frame = frame(&record)?;
             st.next_seq += 1;
@@ -1443,6 +1457,7 @@ mod tests {
             frame(&LogRecord {
                 seq: 1,
                 events: vec![],
+                actor: None,
             })
             .expect("frame"),
         );
