@@ -9,3 +9,5 @@ mod support;
 mod replay;
 // our generator + reference model across encodings, orders, duplicates and DST zones
 mod generated;
+// `lpm serve` over real sockets: WebSocket diffs = REST = replay = oracle, and kill -9
+mod serve;

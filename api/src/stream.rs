@@ -224,7 +224,13 @@ impl Hub {
                         hub.publish(Event::Views(Arc::new(u)));
                     }
                     pending.extend(cases.try_iter());
+                    // The store queues a tick's diff under the same lock that advances its
+                    // tick: read the tick first, then drain the queue, and every diff up to
+                    // that tick is published before the case notices of that tick.
                     let visible = hub.store.tick();
+                    while let Some(u) = sub.recv_timeout(Duration::ZERO) {
+                        hub.publish(Event::Views(Arc::new(u)));
+                    }
                     while pending
                         .front()
                         .is_some_and(|(t, _)| visible.is_some_and(|v| *t <= v))
