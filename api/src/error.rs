@@ -199,24 +199,35 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     }
 }
 
-/// Pulls the field name out of serde's messages: `"...: missing field `name` at ..."`,
-/// `"... unknown variant `x`, expected ..."` has none, `"status: invalid type"` has a path.
+/// Pulls the field path out of serde's messages. axum prefixes data errors with the
+/// serde_path_to_error path: `"...target type: first_action: missing field `action_type` at
+/// ..."` names `first_action.action_type`; `"...: first_action.colour: unknown field `colour`"`
+/// names `first_action.colour`; `"...: status: unknown variant ..."` names `status`.
 fn field_of_serde_message(text: &str) -> Option<String> {
-    if let Some(rest) = text.split("missing field `").nth(1) {
-        return rest.split('`').next().map(str::to_string);
-    }
-    if let Some(rest) = text.split("unknown field `").nth(1) {
-        return rest.split('`').next().map(str::to_string);
-    }
-    // axum prefixes data errors with the serde_path_to_error path: "Failed to deserialize the
-    // JSON body into the target type: status: unknown variant ..."
     let after = text.rsplit_once("target type: ").map_or(text, |(_, r)| r);
     let after = after
         .strip_prefix("Failed to deserialize query string: ")
         .unwrap_or(after);
-    let (path, _) = after.split_once(": ")?;
-    let path = path.trim();
-    (!path.is_empty() && !path.contains(' ')).then(|| path.to_string())
+    let (path, rest) = match after.split_once(": ") {
+        Some((p, r)) if !p.trim().is_empty() && !p.contains(' ') => (Some(p.trim()), r),
+        _ => (None, after),
+    };
+    let named = |marker: &str| {
+        rest.split(marker)
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .map(str::to_string)
+    };
+    if let Some(missing) = named("missing field `") {
+        return Some(match path {
+            Some(p) if p != "." => format!("{p}.{missing}"),
+            _ => missing,
+        });
+    }
+    if let Some(p) = path.filter(|p| *p != ".") {
+        return Some(p.to_string());
+    }
+    named("unknown field `")
 }
 
 #[cfg(test)]
@@ -234,5 +245,13 @@ mod tests {
             Some("full_name".into())
         );
         assert_eq!(field_of_serde_message("EOF while parsing"), None);
+        assert_eq!(
+            field_of_serde_message("Failed to deserialize the JSON body into the target type: first_action: missing field `action_type` at line 1 column 9"),
+            Some("first_action.action_type".into())
+        );
+        assert_eq!(
+            field_of_serde_message("Failed to deserialize the JSON body into the target type: first_action.colour: unknown field `colour`, expected one of"),
+            Some("first_action.colour".into())
+        );
     }
 }

@@ -99,6 +99,17 @@ impl FromRef<AppState> for AuthState {
 }
 
 impl AppState {
+    /// Writes answer 503 once shutdown has begun (in-flight ones still finish).
+    pub fn refuse_writes_when_stopping(&self) -> ApiResult<()> {
+        if self.health.is_stopping() {
+            return Err(ApiError::Unavailable {
+                message: "the server is shutting down".into(),
+                retry_after: 5,
+            });
+        }
+        Ok(())
+    }
+
     /// Runs blocking work (engine reads, log appends) off the async workers.
     pub async fn blocking<T: Send + 'static>(
         &self,

@@ -308,8 +308,12 @@ pub async fn handler(
     State(state): State<AppState>,
     Caller(_who): Caller,
     Query(p): Query<StreamParams>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let ws = ws.map_err(|r| ApiError::BadRequest {
+        field: None,
+        message: format!("a WebSocket upgrade is required: {}", r.body_text()),
+    })?;
     let mut topics = Topics {
         views: true,
         cases: true,

@@ -246,6 +246,7 @@ async fn write_case(
     cmd: Command,
     created: bool,
 ) -> ApiResult<Response> {
+    state.refuse_writes_when_stopping()?;
     let committed = state.sor.submit_async(cmd, who).await?;
     let case_id = committed.case_id;
     let location = format!("/api/v1/cases/{case_id}");
@@ -534,7 +535,7 @@ pub async fn list_cases(
     let key = |r: &CaseRecord| -> (i64, usize, i64) {
         let c = &r.case;
         match sort.as_str() {
-            "priority" => (0, usize::MAX - priority_rank(&c.priority), c.opened_at),
+            "priority" => (0, priority_rank(&c.priority), c.opened_at),
             "status" => (0, status_rank(&c.status), c.opened_at),
             "age" => (
                 r.person.as_ref().and_then(|p| p.age).unwrap_or(-1),

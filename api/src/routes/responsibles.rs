@@ -176,6 +176,7 @@ async fn write(
     cmd: Command,
     status: StatusCode,
 ) -> ApiResult<Response> {
+    state.refuse_writes_when_stopping()?;
     let committed = state.sor.submit_async(cmd, who).await?;
     let r = state
         .sor

@@ -143,9 +143,13 @@ pub async fn read(response: axum::response::Response) -> Reply {
 impl App {
     /// Starts an empty app with an admin, a responder and a reader token.
     pub async fn start() -> App {
+        App::start_with(|_| {}).await
+    }
+
+    /// Like [`App::start`], with `tune` applied to the serving options.
+    pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> App {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            AuthStore::open_with_cost(dir.path(), PasswordCost::Fast).expect("auth store");
+        let store = AuthStore::open_with_cost(dir.path(), PasswordCost::Fast).expect("auth store");
         store
             .add_user(ADMIN.0, ADMIN.1, Role::Admin, "test")
             .expect("admin");
@@ -177,15 +181,21 @@ impl App {
         .expect("embedded log");
         let handle = engine.handle();
         let metrics = Arc::new(Metrics::new(stats).expect("metrics"));
+        // ready once the engine has completed its first (empty) tick, as `server::run` waits
+        assert!(
+            handle.store().wait_for(0, Duration::from_secs(30)),
+            "the engine never completed its first tick"
+        );
         let health = Arc::new(Health::default());
         health.set_ready();
         let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
-        let config = ApiConfig {
+        let mut config = ApiConfig {
             // the two shared CI cores can be slow: a write should answer 200/201, not 202
             visible_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(30),
             ..ApiConfig::default()
         };
+        tune(&mut config);
         let state = AppState {
             engine: handle,
             sor: Arc::new(sor),
@@ -218,12 +228,7 @@ impl App {
 
     /// Sends a request as is.
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("infallible");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
         read(response).await
     }
 
@@ -317,7 +322,12 @@ impl App {
 }
 
 /// Adds credentials for `who`: the token as a Bearer header, or `cookie` as a `Cookie` header.
-pub fn authorize_with(mut req: Request<Body>, who: Who, token: &str, cookie: &str) -> Request<Body> {
+pub fn authorize_with(
+    mut req: Request<Body>,
+    who: Who,
+    token: &str,
+    cookie: &str,
+) -> Request<Body> {
     let headers = req.headers_mut();
     match who {
         Who::Anonymous => {}
