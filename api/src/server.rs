@@ -200,8 +200,13 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
         .spawn(move || {
             let store = state.engine.store().clone();
             let m = &state.metrics;
+            let mut seen = 0;
+            let mut sizes_at = Instant::now();
             while !stop.load(Ordering::SeqCst) {
+                // wake as soon as a tick completes, so freshness is measured when it happens
+                store.wait_for(seen + 1, Duration::from_millis(250));
                 let tick = store.tick();
+                seen = tick.unwrap_or(0);
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let (visible, waiting) = state.sor.take_visible(tick);
                 for t in visible {
@@ -217,6 +222,10 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                 if let Some(t) = tick {
                     m.tick.set(t as i64);
                 }
+                if sizes_at.elapsed() < Duration::from_millis(250) {
+                    continue;
+                }
+                sizes_at = Instant::now();
                 let es = state.engine.stats();
                 for table in lpm_engine::model::Table::ALL {
                     m.upsert_rows
@@ -234,7 +243,6 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                 ] {
                     crate::metrics::set_counter(&m.upsert_events.with_label_values(&[outcome]), n);
                 }
-                std::thread::sleep(Duration::from_millis(250));
             }
         });
     if let Err(e) = spawned {

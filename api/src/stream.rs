@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -186,11 +186,14 @@ impl Event {
 
 /// The fan-out: one store subscription, many clients.
 pub struct Hub {
-    sender: broadcast::Sender<Event>,
-    recent: Mutex<VecDeque<Event>>,
+    sender: broadcast::Sender<Published>,
+    recent: Mutex<VecDeque<Published>>,
     store: Arc<ViewStore>,
     shutdown: watch::Sender<bool>,
 }
+
+/// An event with its JSON text, serialised once for every client.
+type Published = Arc<(Event, Utf8Bytes)>;
 
 /// How many published events are kept for `since` resumption.
 const RECENT: usize = 512;
@@ -248,6 +251,14 @@ impl Hub {
     }
 
     fn publish(&self, e: Event) {
+        let all = Topics {
+            views: true,
+            cases: true,
+        };
+        let json = render(&e, all)
+            .and_then(|m| serde_json::to_string(&m).ok())
+            .unwrap_or_default();
+        let e: Published = Arc::new((e, json.into()));
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.push_back(e.clone());
         while recent.len() > RECENT {
@@ -263,21 +274,21 @@ impl Hub {
     }
 
     /// Events after `since` if they are all still kept (`None` otherwise: send a snapshot).
-    fn since(&self, since: Tick) -> Option<Vec<Event>> {
+    fn since(&self, since: Tick) -> Option<Vec<Published>> {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.store.tick()?;
         if since > current {
             return None;
         }
         // the kept window must reach back to the tick after `since`
-        let oldest = recent.front().map(Event::tick);
+        let oldest = recent.front().map(|p| p.0.tick());
         if since < current && oldest.is_none_or(|o| o > since + 1) {
             return None;
         }
         Some(
             recent
                 .iter()
-                .filter(|e| e.tick() > since)
+                .filter(|p| p.0.tick() > since)
                 .cloned()
                 .collect(),
         )
@@ -357,6 +368,13 @@ fn snapshot(store: &ViewStore) -> Option<(Tick, ServerMessage)> {
     Some((tick, ServerMessage::Snapshot { tick, rows }))
 }
 
+fn wants(e: &Event, topics: Topics) -> bool {
+    match e {
+        Event::Views(_) => topics.views,
+        Event::Cases(..) => topics.cases,
+    }
+}
+
 fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
     match e {
         Event::Views(u) if topics.views => Some(match &**u {
@@ -407,13 +425,11 @@ pub async fn serve_client<S, R>(
     match resumed {
         Some((s, events)) => {
             at = s;
-            for e in events {
-                if let Some(m) = render(&e, topics) {
-                    if sink.send(text(&m)).await.is_err() {
-                        return;
-                    }
+            for p in events {
+                if wants(&p.0, topics) && sink.send(Message::Text(p.1.clone())).await.is_err() {
+                    return;
                 }
-                at = at.max(e.tick());
+                at = at.max(p.0.tick());
             }
         }
         None => {
@@ -441,15 +457,14 @@ pub async fn serve_client<S, R>(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Ok(e) => {
+                Ok(p) => {
+                    let e = &p.0;
                     // events at or before what the client holds are already in it
                     if matches!(e, Event::Views(_)) && e.tick() <= at {
                         continue;
                     }
-                    if let Some(m) = render(&e, topics) {
-                        if sink.send(text(&m)).await.is_err() {
-                            return;
-                        }
+                    if wants(e, topics) && sink.send(Message::Text(p.1.clone())).await.is_err() {
+                        return;
                     }
                     if matches!(e, Event::Views(_)) {
                         at = e.tick();
