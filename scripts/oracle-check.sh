@@ -18,7 +18,7 @@ fi
 persons=${LPM_CHECK_PERSONS:-10000}
 persons_schema=${LPM_CHECK_PERSONS_SCHEMA:-2000}
 cargo build --release -q
-lpm="$root/target/release/lpm"
+lpm="${CARGO_TARGET_DIR:-$root/target}/release/lpm"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
