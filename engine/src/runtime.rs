@@ -357,7 +357,8 @@ fn run_worker(
             }
             FeedItem::Idle { tick } => {
                 advance(&mut changes, &mut controls, tick);
-                worker.step_or_park(Some(Duration::from_millis(5)));
+                // 1 ms: an idle worker must notice a new live tick quickly (write latency)
+                worker.step_or_park(Some(Duration::from_millis(1)));
             }
             FeedItem::End => input_open = false,
         }
