@@ -5,7 +5,7 @@
 //! registry at scrape time, so hot loops never touch Prometheus.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -262,9 +262,4 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         .with_label_values(&[&route, &method])
         .observe(took.as_secs_f64());
     response
-}
-
-/// Seconds as f64, for histograms.
-pub fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
 }

@@ -42,7 +42,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod machine;
 mod serve_http;
+use machine::{cpu_model, load_average};
 mod serve_ws;
 
 use std::fmt::Write as _;
@@ -1114,24 +1116,6 @@ fn replace_section(old: &str, section: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // rendering
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
 
 fn cores() -> String {
     std::thread::available_parallelism().map_or_else(|_| "unknown".into(), |n| n.to_string())

@@ -16,6 +16,8 @@
 //! goes to stdout and to `target/bench-results.md`. There are no timing assertions.
 
 mod dumps;
+mod machine;
+use machine::{cpu_model, load_average};
 mod floor;
 
 use std::fmt::Write as _;
@@ -74,24 +76,6 @@ fn mib(bytes: f64) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // the machine
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
 
 fn nproc() -> String {
     Command::new("nproc")

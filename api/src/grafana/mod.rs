@@ -89,7 +89,7 @@
 
 mod cases;
 mod catalog;
-mod params;
+pub(crate) mod params;
 mod protocol;
 mod request;
 mod rows;

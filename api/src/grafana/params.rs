@@ -118,7 +118,8 @@ pub fn parse_instant(value: &Value, field: &str) -> Result<i64, ApiError> {
     Ok(ms)
 }
 
-fn parse_instant_text(s: &str) -> Option<i64> {
+/// The text forms of [`parse_instant`]: digits, RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]<offset>`.
+pub(crate) fn parse_instant_text(s: &str) -> Option<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(ms);
     }

@@ -1,7 +1,6 @@
 //! Reports and cases: file a report (person + case at once), list cases with filters, read one
 //! case with its timeline, change status/priority, assign a responsible, log an action.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
@@ -561,7 +560,6 @@ pub async fn list_cases(
         .take(per_page)
         .map(|r| CaseOut::new(r, personal))
         .collect();
-    let _ = Ordering::Equal;
     Ok(axum::Json(CasePage {
         tick,
         total,

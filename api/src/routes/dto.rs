@@ -30,17 +30,12 @@ pub fn wall_clock(ms: i64) -> String {
 
 /// Parses an instant: epoch milliseconds, or RFC 3339 / ISO-8601 with an offset.
 pub fn parse_instant(field: &str, text: &str) -> Result<i64, ApiError> {
-    if let Ok(ms) = text.trim().parse::<i64>() {
-        return Ok(ms);
-    }
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            ApiError::bad(
-                field,
-                "expected epoch milliseconds or an ISO-8601 time with an offset",
-            )
-        })
+    crate::grafana::params::parse_instant_text(text.trim()).ok_or_else(|| {
+        ApiError::bad(
+            field,
+            "expected epoch milliseconds or an ISO-8601 time with an offset",
+        )
+    })
 }
 
 /// Parses a local wall-clock time: ISO-8601 without offset is taken as is; with an offset (or

@@ -250,6 +250,8 @@ impl EmbeddedSor {
         for item in log.records()? {
             let (_offset, record) = item?;
             decoding.changes(&record, &mut batch, &mut effects);
+            // nobody waits on a replayed record: only the batch's last seq (its position) counts
+            seqs.clear();
             seqs.push(record.seq);
             for e in effects.drain(..) {
                 match e {
