@@ -23,6 +23,18 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 
+# The capture tests read a real binlog. The machine's MariaDB on :3306 runs without one and is
+# not ours to reconfigure, so scripts/mariadb.sh starts a dedicated instance (idempotent). A URL
+# the user already set wins, and then nothing is started.
+if [ -z "${LPM_TEST_MYSQL_URL:-}" ]; then
+  say "MariaDB with binlog for the capture tests"
+  bash scripts/mariadb.sh start
+  LPM_TEST_MYSQL_URL="$(bash scripts/mariadb.sh url)" # assigned apart so a failure stops the script
+else
+  say "MariaDB for the capture tests: using the LPM_TEST_MYSQL_URL already set"
+fi
+export LPM_TEST_MYSQL_URL
+
 # --- the checks ----------------------------------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all -- --check

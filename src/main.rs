@@ -2,6 +2,7 @@
 //! Library code lives in `engine/`, `connectors/` and `api/`; this file stays thin so that every
 //! behaviour is testable without a process.
 
+mod capture;
 mod replay;
 mod serve;
 
@@ -30,6 +31,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Serve the API, the Grafana data source, the WebSocket stream and metrics (embedded log).
     Serve(serve::ServeArgs),
+    /// Capture a MySQL/MariaDB binlog as Debezium MySQL-connector events (a kcat-style dump).
+    Capture(capture::CaptureArgs),
     /// Manage users.
     #[command(subcommand)]
     User(serve::UserCommand),
@@ -44,7 +47,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Capture(_) => "info",
         _ => "warn",
     };
     let filter = cli.log.as_deref().unwrap_or(default);
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Capture(args) => capture::run(args),
         Command::User(cmd) => serve::user(cmd),
         Command::Token(cmd) => serve::token(cmd),
         Command::Log(cmd) => serve::log(cmd),

@@ -24,6 +24,28 @@ use crate::debezium::{rows, Decoded, Decoder, KnownSchema};
 use crate::error::{DecodeError, DumpError};
 use crate::stats::DecodeStats;
 
+/// One `kcat -C -J` line as we write it, fields in kcat's order (the dump reader's fast path
+/// expects `payload` last). `key` is `None` for keyless records (truncates).
+#[derive(serde::Serialize)]
+pub struct KcatLine<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: u64,
+    /// Always `"create"` (the producer's timestamp).
+    pub tstype: &'static str,
+    /// Record timestamp, epoch ms.
+    pub ts: i64,
+    /// kcat writes the broker id; `-1` when not from a broker.
+    pub broker: i32,
+    /// Key text.
+    pub key: Option<&'a str>,
+    /// Value text; `None` for a tombstone.
+    pub payload: Option<&'a str>,
+}
+
 /// Dump-source options.
 #[derive(Clone, Debug)]
 pub struct DumpOptions {

@@ -2,6 +2,8 @@
 //! `kcat -C -J` topic-dump source, and the dead-letter sink for what cannot be decoded.
 #![deny(missing_docs)]
 
+#[cfg(feature = "capture")]
+pub mod capture;
 pub mod catalog;
 pub mod dead_letter;
 pub mod debezium;

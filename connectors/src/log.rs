@@ -988,20 +988,6 @@ fn write_loop(
     }
 }
 
-/// One `kcat -C -J` line, fields in kcat's order (the dump reader's fast path expects
-/// `payload` last).
-#[derive(Serialize)]
-struct KcatLine<'a> {
-    topic: &'a str,
-    partition: i32,
-    offset: u64,
-    tstype: &'static str,
-    ts: i64,
-    broker: i32,
-    key: &'a str,
-    payload: Option<&'a str>,
-}
-
 /// Writes the log in `dir` as a `kcat -C -J` dump (one line per event, partition 0, offsets
 /// per topic from 0), readable by `lpm replay` and `shared/bench/oracle.py`. Read-only: a bad
 /// record ends the export and is reported in [`ExportSummary::stopped`], nothing is truncated
@@ -1026,14 +1012,14 @@ pub fn export_kcat(dir: &Path, out: &mut impl Write) -> Result<ExportSummary, Lo
                     line.clear();
                     serde_json::to_writer(
                         &mut line,
-                        &KcatLine {
+                        &crate::dump::KcatLine {
                             topic: &e.topic,
                             partition: 0,
                             offset: *offset,
                             tstype: "create",
                             ts: e.ts_ms,
                             broker: -1,
-                            key: &e.key,
+                            key: Some(&e.key),
                             payload: e.value.as_deref(),
                         },
                     )

@@ -177,7 +177,12 @@ impl EventSource {
 
     /// The topic of `table`: `<prefix>.<db>.<table>`.
     pub fn topic(&self, table: Table) -> String {
-        format!("{}.{}.{}", self.prefix, self.db, table.name())
+        self.topic_of(table.name())
+    }
+
+    /// The topic of a table named `table` in `db`.
+    pub fn topic_of(&self, table: &str) -> String {
+        format!("{}.{}.{}", self.prefix, self.db, table)
     }
 }
 
@@ -271,6 +276,31 @@ pub fn encode(
         None => Ok("null".to_string()),
     };
     let (before, after) = (image(before)?, image(after)?);
+    Ok(EncodedEvent {
+        topic: source.topic(table),
+        key: key_json(key),
+        value: Some(envelope(
+            &before,
+            &after,
+            source,
+            table.name(),
+            op,
+            source.ts_ms,
+        )),
+        ts_ms: source.ts_ms,
+    })
+}
+
+/// The value of a row event: `before`/`after` are JSON images (`null` when absent), `ts_ms` the
+/// envelope's processing time (Debezium's clock when it handled the event).
+pub fn envelope(
+    before: &str,
+    after: &str,
+    source: &EventSource,
+    table: &str,
+    op: Op,
+    ts_ms: i64,
+) -> String {
     let mut value = String::with_capacity(before.len() + after.len() + 512);
     let _ = write!(
         value,
@@ -278,16 +308,22 @@ pub fn encode(
          \"ts_us\":{},\"ts_ns\":{},\"transaction\":null}}",
         source_json(source, table),
         op.code(),
-        source.ts_ms,
-        source.ts_ms.saturating_mul(1_000),
-        source.ts_ms.saturating_mul(1_000_000),
+        ts_ms,
+        ts_ms.saturating_mul(1_000),
+        ts_ms.saturating_mul(1_000_000),
     );
-    Ok(EncodedEvent {
-        topic: source.topic(table),
-        key: key_json(key),
-        value: Some(value),
-        ts_ms: source.ts_ms,
-    })
+    value
+}
+
+/// The value of a truncate event (`op:"t"`): no `before`/`after`, and a null Kafka key.
+pub fn truncate_envelope(source: &EventSource, table: &str, ts_ms: i64) -> String {
+    format!(
+        "{{\"source\":{},\"op\":\"t\",\"ts_ms\":{},\"ts_us\":{},\"ts_ns\":{},\"transaction\":null}}",
+        source_json(source, table),
+        ts_ms,
+        ts_ms.saturating_mul(1_000),
+        ts_ms.saturating_mul(1_000_000),
+    )
 }
 
 /// The delete event of `before` followed by its tombstone, as Debezium writes them with the
@@ -320,12 +356,12 @@ pub fn key_json(id: i64) -> String {
     format!("{{\"id\":{id}}}")
 }
 
-fn source_json(s: &EventSource, table: Table) -> String {
+fn source_json(s: &EventSource, table: &str) -> String {
     let gtid = s.gtid.as_deref().map_or_else(|| "null".into(), json_str);
     let thread = s.thread.map_or_else(|| "null".into(), |t| t.to_string());
     format!(
         "{{\"version\":\"{DEBEZIUM_VERSION}\",\"connector\":\"mysql\",\"name\":{},\"ts_ms\":{},\
-         \"snapshot\":\"{}\",\"db\":{},\"sequence\":null,\"ts_us\":{},\"ts_ns\":{},\"table\":\"{}\",\
+         \"snapshot\":\"{}\",\"db\":{},\"sequence\":null,\"ts_us\":{},\"ts_ns\":{},\"table\":{},\
          \"server_id\":{},\"gtid\":{gtid},\"file\":{},\"pos\":{},\"row\":{},\"thread\":{thread},\
          \"query\":null}}",
         json_str(&s.prefix),
@@ -334,7 +370,7 @@ fn source_json(s: &EventSource, table: Table) -> String {
         json_str(&s.db),
         s.ts_ms.saturating_mul(1_000),
         s.ts_ms.saturating_mul(1_000_000),
-        table.name(),
+        json_str(table),
         s.server_id,
         json_str(&s.file),
         s.pos,
@@ -344,7 +380,7 @@ fn source_json(s: &EventSource, table: Table) -> String {
 
 /// A JSON string literal (Jackson and serde_json escape the same characters: quotes,
 /// backslashes and control characters; non-ASCII stays UTF-8).
-fn json_str(s: &str) -> String {
+pub fn json_str(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
