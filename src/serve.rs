@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// How long a write waits for the engine to show it before answering 202, in ms.
     #[arg(long, env = "LPM_VISIBLE_TIMEOUT_MS", default_value_t = 5000)]
     visible_timeout_ms: u64,
+    /// Feed the engine from this MySQL/MariaDB binlog (`mysql://user:pass@host:port`) instead of
+    /// the embedded log: a consistent snapshot at start, then streaming. The API is read-only.
+    #[arg(long, env = "LPM_CAPTURE")]
+    capture: Option<String>,
+    #[command(flatten)]
+    capture_options: crate::capture::CaptureOptions,
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -60,6 +66,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_body_bytes: args.max_body_bytes,
             ..ApiConfig::default()
         },
+        capture: args
+            .capture
+            .as_deref()
+            .map(|url| args.capture_options.config(url)),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod capture;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -20,6 +20,7 @@ use prometheus::{
 /// Every instrument.
 pub struct Metrics {
     registry: Registry,
+    capture: std::sync::OnceLock<Arc<lpm_connectors::capture::CaptureStats>>,
     /// `lpm_http_requests_total{route,method,status}`
     pub http_requests: IntCounterVec,
     /// `lpm_http_request_duration_seconds{route,method}`
@@ -72,6 +73,7 @@ impl Metrics {
             Ok(c)
         }
         let m = Metrics {
+            capture: std::sync::OnceLock::new(),
             http_requests: reg(
                 r,
                 IntCounterVec::new(
@@ -223,7 +225,16 @@ impl Metrics {
         if TextEncoder::new().encode(&families, &mut out).is_err() {
             return String::new();
         }
-        String::from_utf8(out).unwrap_or_default()
+        let mut text = String::from_utf8(out).unwrap_or_default();
+        if let Some(c) = self.capture.get() {
+            text.push_str(&c.render_prometheus());
+        }
+        text
+    }
+
+    /// Adds the binlog capture's metrics (`lpm_capture_*`) to the exposition.
+    pub fn set_capture(&self, stats: Arc<lpm_connectors::capture::CaptureStats>) {
+        let _ = self.capture.set(stats);
     }
 }
 

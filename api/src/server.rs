@@ -34,6 +34,9 @@ pub struct ServeConfig {
     pub secure_cookies: bool,
     /// Serving options.
     pub api: ApiConfig,
+    /// Feed the engine from a MySQL/MariaDB binlog capture instead of the embedded log (the
+    /// server is then read-only).
+    pub capture: Option<lpm_connectors::capture::CaptureConfig>,
 }
 
 /// Why the server could not start.
@@ -48,6 +51,9 @@ pub enum ServeError {
     /// Engine.
     #[error("engine: {0}")]
     Engine(#[from] lpm_engine::EngineError),
+    /// The binlog capture cannot start.
+    #[error("capture: {0}")]
+    Capture(String),
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -91,28 +97,57 @@ pub async fn run(
         feed.clone(),
     )?;
     let (cases_tx, cases_rx) = std::sync::mpsc::channel();
-    let log_dir = cfg.data_dir.join("log");
-    tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
-    let (sor, opened) =
-        EmbeddedSor::open(&log_dir, feed.clone(), stats.clone(), Some(cases_tx), |n| {
-            tracing::info!(records = n, "Replaying the embedded log.");
-        })?;
-    if let Some(cut) = &opened.recovery.cut {
-        tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
-            "The embedded log had a torn or corrupt tail; it was cut there.");
+    // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
+    let mut sor = None;
+    let mut capture = None;
+    let ready_target;
+    if let Some(ccfg) = &cfg.capture {
+        if cfg.demo {
+            return Err(ServeError::Capture(
+                "--demo writes its own data and cannot be combined with --capture".into(),
+            ));
+        }
+        let opts = mysql_async::Opts::from_url(&ccfg.url)
+            .map_err(|e| ServeError::Capture(format!("invalid URL: {e}")))?;
+        lpm_connectors::capture::settings::preflight(&opts, ccfg)
+            .await
+            .map_err(|e| ServeError::Capture(e.to_string()))?;
+        let (source, handle) = crate::capture::start(ccfg.clone(), feed.clone(), stats.clone())
+            .map_err(|e| ServeError::Capture(format!("starting the capture thread: {e}")))?;
+        tracing::info!(databases = ?ccfg.databases, "Feeding the engine from the binlog capture (read-only API).");
+        capture = Some((source, handle));
+        ready_target = None::<lpm_engine::Tick>;
+        drop(cases_tx);
+    } else {
+        let log_dir = cfg.data_dir.join("log");
+        tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
+        let (opened_sor, opened) =
+            EmbeddedSor::open(&log_dir, feed.clone(), stats.clone(), Some(cases_tx), |n| {
+                tracing::info!(records = n, "Replaying the embedded log.");
+            })?;
+        if let Some(cut) = &opened.recovery.cut {
+            tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
+                "The embedded log had a torn or corrupt tail; it was cut there.");
+        }
+        tracing::info!(
+            records = opened.records,
+            "Embedded log replayed into the engine."
+        );
+        ready_target = Some(opened.replay_tick.unwrap_or(0));
+        sor = Some(Arc::new(opened_sor));
     }
-    tracing::info!(
-        records = opened.records,
-        "Embedded log replayed into the engine."
-    );
-    let sor = Arc::new(sor);
+    let capture_source = capture.as_ref().map(|(s, _)| s.clone());
     let handle = engine.handle();
     let metrics = Arc::new(Metrics::new(stats)?);
+    if let Some(c) = &capture_source {
+        metrics.set_capture(c.stats.clone());
+    }
     let health = Arc::new(Health::default());
     let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
     let state = AppState {
         engine: handle.clone(),
         sor: sor.clone(),
+        capture: capture_source.clone(),
         auth,
         metrics: metrics.clone(),
         config: Arc::new(cfg.api.clone()),
@@ -120,13 +155,27 @@ pub async fn run(
         hub: hub.clone(),
     };
 
-    // readiness: the engine has applied everything the log held
-    let ready_target = opened.replay_tick.unwrap_or(0);
+    // readiness: the engine has applied everything the log held (or the capture's snapshot)
     {
         let (store, health, metrics) = (handle.store().clone(), health.clone(), metrics.clone());
+        let source = capture_source.clone();
         std::thread::Builder::new()
             .name("lpm-ready".into())
             .spawn(move || {
+                let ready_target = match (ready_target, source) {
+                    (Some(t), _) => t,
+                    (None, Some(source)) => loop {
+                        if let Some(t) = source.snapshot_tick() {
+                            break t;
+                        }
+                        if let Some(why) = source.failed() {
+                            tracing::error!(error = %why, "Not ready: the capture failed before its snapshot completed.");
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    },
+                    (None, None) => 0,
+                };
                 while !store.wait_for(ready_target, Duration::from_secs(5)) {
                     tracing::info!(target_tick = ready_target, tick = ?store.tick(),
                         "Waiting for the engine to catch up with the log.");
@@ -144,9 +193,9 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     spawn_metrics_loop(state.clone(), stop.clone());
     let mut trickle = None;
-    if cfg.demo {
+    if let (true, Some(sor)) = (cfg.demo, &sor) {
         let now = chrono::Utc::now().timestamp_millis();
-        let n = crate::demo::load(&sor, crate::demo::DemoSize::default(), now)?;
+        let n = crate::demo::load(sor, crate::demo::DemoSize::default(), now)?;
         if n > 0 {
             println!("Demo: loaded {n} commands of history (reports, actions, assignments, status changes).");
         }
@@ -185,7 +234,13 @@ pub async fn run(
         let _ = t.join();
     }
     // every acknowledged write was fsync'd before its answer; close the engine input
-    sor.close();
+    if let Some((_, c)) = capture {
+        let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+    }
+    if let Some(sor) = &sor {
+        sor.close();
+    }
+    feed.close();
     drop(state);
     drop(handle);
     let _ = tokio::task::spawn_blocking(move || engine.join()).await;
@@ -208,7 +263,7 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                 let tick = store.tick();
                 seen = tick.unwrap_or(0);
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                let (visible, waiting) = state.sor.take_visible(tick);
+                let (visible, waiting) = state.take_visible(tick);
                 for t in visible {
                     m.tick_duration.observe(t.pushed.elapsed().as_secs_f64());
                     for c in t.committed {

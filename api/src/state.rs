@@ -78,8 +78,10 @@ impl Health {
 pub struct AppState {
     /// Engine reads.
     pub engine: EngineHandle,
-    /// Writes.
-    pub sor: Arc<EmbeddedSor>,
+    /// Writes (the embedded system of record); `None` when the data comes from a MySQL capture.
+    pub sor: Option<Arc<EmbeddedSor>>,
+    /// The binlog capture feeding the engine (`lpm serve --capture`).
+    pub capture: Option<Arc<crate::capture::CaptureSource>>,
     /// Users, tokens, sessions.
     pub auth: AuthState,
     /// Prometheus registry and instruments.
@@ -99,6 +101,43 @@ impl FromRef<AppState> for AuthState {
 }
 
 impl AppState {
+    /// The system of record writes go to; a capture-fed server is read-only (its rows belong
+    /// to MySQL), so writes answer 503 naming why.
+    pub fn writer(&self) -> ApiResult<&Arc<EmbeddedSor>> {
+        self.sor.as_ref().ok_or_else(|| ApiError::Unavailable {
+            message: "this server shows data captured from MySQL (--capture) and takes no \
+                      writes; write to MySQL instead"
+                .into(),
+            retry_after: 3600,
+        })
+    }
+
+    /// Where the source stood at `tick`.
+    pub fn position_at(&self, tick: lpm_engine::Tick) -> crate::routes::views::SourcePosition {
+        match (&self.sor, &self.capture) {
+            (Some(sor), _) => sor.position_at(tick),
+            (None, Some(c)) => c.position_at(tick),
+            (None, None) => crate::routes::views::SourcePosition {
+                source: "none".into(),
+                log_seq: 0,
+                binlog: None,
+            },
+        }
+    }
+
+    /// Ticks that became visible (freshness metrics) and since when the oldest invisible one
+    /// waits (staleness).
+    pub fn take_visible(
+        &self,
+        visible: Option<lpm_engine::Tick>,
+    ) -> (Vec<crate::sor::PushedTick>, Option<std::time::Instant>) {
+        match (&self.sor, &self.capture) {
+            (Some(sor), _) => sor.take_visible(visible),
+            (None, Some(c)) => c.take_visible(visible),
+            (None, None) => (Vec::new(), None),
+        }
+    }
+
     /// Writes answer 503 once shutdown has begun (in-flight ones still finish).
     pub fn refuse_writes_when_stopping(&self) -> ApiResult<()> {
         if self.health.is_stopping() {

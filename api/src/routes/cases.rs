@@ -246,7 +246,7 @@ async fn write_case(
     created: bool,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let committed = state.sor.submit_async(cmd, who).await?;
+    let committed = state.writer()?.submit_async(cmd, who).await?;
     let case_id = committed.case_id;
     let location = format!("/api/v1/cases/{case_id}");
     let st = state.clone();

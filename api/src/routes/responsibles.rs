@@ -157,8 +157,9 @@ pub async fn list_responsibles(
         .map(|e| (e.id, e.open_cases))
         .collect();
     let personal = who.sees_personal_data();
+    // the contact list is the system of record's (capture mode has none yet: 503)
     let items = state
-        .sor
+        .writer()?
         .responsibles()
         .into_iter()
         .filter(|r| f.active.is_none_or(|a| a == r.active))
@@ -177,9 +178,9 @@ async fn write(
     status: StatusCode,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let committed = state.sor.submit_async(cmd, who).await?;
-    let r = state
-        .sor
+    let sor = state.writer()?;
+    let committed = sor.submit_async(cmd, who).await?;
+    let r = sor
         .responsible(committed.id)
         .ok_or_else(|| ApiError::Internal("written responsible is missing".into()))?;
     Ok((status, axum::Json(ResponsibleOut::new(&r, true))).into_response())

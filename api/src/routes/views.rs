@@ -22,8 +22,12 @@ pub fn router() -> Router<AppState> {
 pub struct SourcePosition {
     /// The source (`embedded-log`).
     pub source: String,
-    /// The last log record the tick includes (records are numbered from 1; 0 = none).
+    /// The last log record the tick includes (records are numbered from 1; 0 = none); for a
+    /// binlog capture, the transactions applied since start.
     pub log_seq: u64,
+    /// For a binlog capture: `file:pos` (and the GTID state) the tick reaches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<String>,
 }
 
 /// Every view at one tick.
@@ -67,7 +71,7 @@ pub const VIEW_NAMES: [&str; 9] = [
 
 fn snapshot(state: &AppState) -> ApiResult<(Option<u64>, Vec<SourcePosition>, serde_json::Value)> {
     let (tick, views) = state.engine.store().read_shared();
-    let positions = tick.map(|t| state.sor.position_at(t)).into_iter().collect();
+    let positions = tick.map(|t| state.position_at(t)).into_iter().collect();
     let json = serde_json::to_value(&*views)
         .map_err(|e| ApiError::Internal(format!("views did not serialise: {e}")))?;
     Ok((tick, positions, json))

@@ -424,6 +424,7 @@ impl EmbeddedSor {
         SourcePosition {
             source: "embedded-log".into(),
             log_seq,
+            binlog: None,
         }
     }
 

@@ -198,7 +198,8 @@ impl App {
         tune(&mut config);
         let state = AppState {
             engine: handle,
-            sor: Arc::new(sor),
+            sor: Some(Arc::new(sor)),
+            capture: None,
             auth,
             metrics,
             config: Arc::new(config),
@@ -297,24 +298,29 @@ impl App {
     }
 
     /// The case's current version in the system of record.
-    pub fn case_version(&self, id: i64) -> i64 {
+    /// The embedded system of record (every test app has one).
+    fn sor(&self) -> &lpm_api::sor::EmbeddedSor {
         self.state
             .sor
+            .as_deref()
+            .expect("test apps use the embedded log")
+    }
+
+    pub fn case_version(&self, id: i64) -> i64 {
+        self.sor()
             .with_ledger(|l| l.case(id).map(|c| c.version))
             .expect("case exists")
     }
 
     /// The case's current responsible in the system of record.
     pub fn case_responsible(&self, id: i64) -> Option<i64> {
-        self.state
-            .sor
+        self.sor()
             .with_ledger(|l| l.case(id).and_then(|c| c.responsible_id))
     }
 
     /// The responsible's current version in the system of record.
     pub fn responsible_version(&self, id: i64) -> i64 {
-        self.state
-            .sor
+        self.sor()
             .responsible(id)
             .map(|r| r.version)
             .expect("responsible exists")
@@ -346,7 +352,9 @@ pub fn authorize_with(
 impl Drop for App {
     fn drop(&mut self) {
         // close the engine's input; the workers stop once the last handle is gone
-        self.state.sor.close();
+        if let Some(sor) = &self.state.sor {
+            sor.close();
+        }
         drop(self.engine.take());
     }
 }

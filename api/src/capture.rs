@@ -1,0 +1,237 @@
+//! `lpm serve --capture mysql://…`: the engine fed straight from a MySQL/MariaDB binlog capture
+//! (no Kafka, no embedded log). The capture runs on its own thread and runtime; each batch it
+//! emits (a snapshot chunk, or the transactions that were waiting) is decoded by the same
+//! Debezium decoder as every other source and pushed into the engine as one tick.
+//!
+//! Nothing is persisted: each start takes a consistent snapshot, then streams from its position
+//! (the engine keeps its state in memory). A reconnect within one run resumes from the last
+//! batch the engine took, without a new snapshot. The server is ready once the snapshot is
+//! visible in the views.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use lpm_connectors::capture::{
+    self, Batch, BatchKind, BinlogPosition, CaptureConfig, CaptureSink, CaptureStats, SinkError,
+    Stored,
+};
+use lpm_connectors::debezium::rows::to_change;
+use lpm_connectors::debezium::{Decoded, Decoder};
+use lpm_connectors::{Catalog, DecodeStats};
+use lpm_engine::{Change, PushFeed, Tick};
+
+use crate::routes::views::SourcePosition;
+use crate::sor::PushedTick;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the API needs to know about a running capture.
+pub struct CaptureSource {
+    /// The capture's counters (exported on `/metrics`).
+    pub stats: Arc<CaptureStats>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The binlog position each tick reaches, and how many transactions the engine has by then.
+    position_of_tick: BTreeMap<Tick, (BinlogPosition, u64)>,
+    /// Ticks not yet seen visible by the metrics loop.
+    pending: BTreeMap<Tick, std::time::Instant>,
+    /// The tick that completes the snapshot.
+    snapshot_tick: Option<Tick>,
+    /// Why the capture stopped, when it did.
+    failed: Option<String>,
+}
+
+impl CaptureSource {
+    /// The source position a tick covers.
+    pub fn position_at(&self, tick: Tick) -> SourcePosition {
+        let s = lock(&self.state);
+        let at = s
+            .position_of_tick
+            .range(..=tick)
+            .next_back()
+            .map(|(_, v)| v);
+        SourcePosition {
+            source: "mysql-binlog".into(),
+            log_seq: at.map_or(0, |(_, n)| *n),
+            binlog: at.map(|(p, _)| p.to_string()),
+        }
+    }
+
+    /// The tick that completes the snapshot, once it has been pushed.
+    pub fn snapshot_tick(&self) -> Option<Tick> {
+        lock(&self.state).snapshot_tick
+    }
+
+    /// Why the capture stopped (a fatal error), if it did.
+    pub fn failed(&self) -> Option<String> {
+        lock(&self.state).failed.clone()
+    }
+
+    /// Ticks at or below `visible` (for the tick-duration metric) and since when the oldest
+    /// invisible one has waited (staleness). Binlog commit times have one-second resolution, so
+    /// capture mode reports no per-record freshness; `lpm_capture_lag_seconds` covers it.
+    pub fn take_visible(
+        &self,
+        visible: Option<Tick>,
+    ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
+        let mut s = lock(&self.state);
+        let mut out = Vec::new();
+        if let Some(v) = visible {
+            while let Some(e) = s.pending.first_entry() {
+                if *e.key() > v {
+                    break;
+                }
+                let tick = *e.key();
+                out.push(PushedTick {
+                    tick,
+                    committed: Vec::new(),
+                    pushed: e.remove(),
+                });
+            }
+        }
+        (out, s.pending.values().next().copied())
+    }
+}
+
+/// The capture's sink: decode, push one tick per batch, remember where it stands.
+struct EngineSink {
+    feed: Arc<PushFeed>,
+    decoder: Decoder,
+    decode_stats: Arc<DecodeStats>,
+    source: Arc<CaptureSource>,
+    stored: Option<BinlogPosition>,
+    seq: u64,
+    transactions: u64,
+}
+
+impl CaptureSink for EngineSink {
+    fn stored(&self) -> Option<Stored> {
+        self.stored.clone().map(|position| Stored { position })
+    }
+
+    fn begin_snapshot(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn write(&mut self, batch: Batch) -> Result<(), SinkError> {
+        let mut changes = Vec::with_capacity(batch.records.len());
+        for r in &batch.records {
+            self.seq += 1;
+            match self
+                .decoder
+                .decode(&r.topic, r.key.as_deref(), r.value.as_deref(), self.seq)
+            {
+                Ok(Decoded::Event(event)) => {
+                    let code = event.code;
+                    match to_change(event) {
+                        Ok(Some(change)) => {
+                            let table = match &change {
+                                Change::Row(rc) => rc.table,
+                                Change::Truncate { table, .. } => *table,
+                            };
+                            self.decode_stats.ingested(table, code);
+                            changes.push(change);
+                        }
+                        Ok(None) => self.decode_stats.skipped("unknown_table"),
+                        Err(e) => self.decode_stats.error(e.reason()),
+                    }
+                }
+                Ok(Decoded::Skipped(skip)) => self.decode_stats.skipped(skip.reason()),
+                Err(e) => self.decode_stats.error(e.reason()),
+            }
+        }
+        let tick = self.feed.push(changes).ok_or(SinkError::Closed)?;
+        self.transactions += batch.transactions;
+        let resumable = !matches!(batch.kind, BatchKind::Snapshot { last: false });
+        let mut s = lock(&self.source.state);
+        s.pending.insert(tick, std::time::Instant::now());
+        if resumable {
+            s.position_of_tick
+                .insert(tick, (batch.position.clone(), self.transactions));
+            while s.position_of_tick.len() > 100_000 {
+                s.position_of_tick.pop_first();
+            }
+            self.stored = Some(batch.position);
+        }
+        if batch.kind == (BatchKind::Snapshot { last: true }) {
+            s.snapshot_tick = Some(tick);
+        }
+        Ok(())
+    }
+}
+
+/// The running capture thread.
+pub struct CaptureHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CaptureHandle {
+    /// Stops the capture (after its current batch) and waits for the thread.
+    pub fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the capture thread feeding `feed`.
+pub fn start(
+    cfg: CaptureConfig,
+    feed: Arc<PushFeed>,
+    decode_stats: Arc<DecodeStats>,
+) -> std::io::Result<(Arc<CaptureSource>, CaptureHandle)> {
+    let source = Arc::new(CaptureSource {
+        stats: Arc::new(CaptureStats::default()),
+        state: Mutex::new(State::default()),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let src = source.clone();
+    let thread = std::thread::Builder::new()
+        .name("lpm-capture".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    lock(&src.state).failed = Some(format!("runtime: {e}"));
+                    return;
+                }
+            };
+            let mut sink = EngineSink {
+                feed,
+                decoder: Decoder::new(Arc::new(Catalog::lpm())),
+                decode_stats,
+                source: src.clone(),
+                stored: None,
+                seq: 0,
+                transactions: 0,
+            };
+            let stats = src.stats.clone();
+            let result = rt.block_on(capture::run(&cfg, &mut sink, stats, async {
+                let _ = stop_rx.await;
+            }));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "The binlog capture stopped; the views no longer follow MySQL.");
+                lock(&src.state).failed = Some(e.to_string());
+            }
+        })?;
+    Ok((
+        source,
+        CaptureHandle {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        },
+    ))
+}
