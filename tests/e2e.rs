@@ -11,3 +11,5 @@ mod replay;
 mod generated;
 // `lpm serve` over real sockets: WebSocket diffs = REST = replay = oracle, and kill -9
 mod serve;
+// `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
+mod capture;

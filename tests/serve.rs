@@ -9,8 +9,8 @@
 //! the oracle.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -327,7 +327,7 @@ fn json_diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-fn assert_same_views(what: &str, left: (&str, &Value), right: (&str, &Value)) {
+pub fn assert_same_views(what: &str, left: (&str, &Value), right: (&str, &Value)) {
     if left.1 == right.1 {
         return;
     }
@@ -1024,34 +1024,6 @@ fn check_acks(http: &Http, acks: &[Ack]) {
 // ---------------------------------------------------------------------------------------------
 // export, replay, oracle
 
-/// `oracle.py`, located like scripts/oracle-check.sh does (`LPM_SHARED`, else `../shared`),
-/// when it and python3 are there.
-fn oracle_script() -> Option<PathBuf> {
-    let shared = std::env::var_os("LPM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("shared")
-        });
-    let script = shared.join("bench").join("oracle.py");
-    let python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if script.is_file() && python {
-        return Some(script);
-    }
-    // outside libtest's capture: this must be seen
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n########## SKIPPED oracle comparison: ../shared not found ({}{}) ##########\n",
-        script.display(),
-        if python { "" } else { "; no python3" }
-    );
-    None
-}
-
 /// Exports the log (`lpm log export`, fine while serving) and returns the dump and the number
 /// of records exported.
 fn export(data_dir: &Path, out: &Path) -> u64 {
@@ -1143,7 +1115,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let token = init_data_dir(&data);
-    let oracle = oracle_script();
+    let oracle = support::oracle_script();
 
     let mut server = Server::start(&data);
     let (admin, reader) = clients(&server, &token);

@@ -108,3 +108,31 @@ pub fn replay(args: &[&str]) -> (Value, String) {
         stderr,
     )
 }
+
+/// `oracle.py`, located like scripts/oracle-check.sh does (`LPM_SHARED`, else `../shared`),
+/// when it and python3 are there; says so loudly when not.
+pub fn oracle_script() -> Option<std::path::PathBuf> {
+    let shared = std::env::var_os("LPM_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("shared")
+        });
+    let script = shared.join("bench").join("oracle.py");
+    let python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if script.is_file() && python {
+        return Some(script);
+    }
+    // outside libtest's capture: this must be seen
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n########## SKIPPED oracle comparison: ../shared not found ({}{}) ##########\n",
+        script.display(),
+        if python { "" } else { "; no python3" }
+    );
+    None
+}

@@ -51,8 +51,13 @@ pub enum ColumnKind {
     },
     /// Character data (CHAR, VARCHAR, TEXT, MariaDB's JSON which is LONGTEXT).
     Text,
-    /// Binary data (BINARY, VARBINARY, BLOB).
+    /// Binary data (VARBINARY, BLOB).
     Binary,
+    /// BINARY(n): the binlog drops trailing zero bytes, Debezium pads them back.
+    FixedBinary {
+        /// n.
+        len: u16,
+    },
     /// BIT(n).
     Bit {
         /// n.
@@ -135,9 +140,10 @@ impl ColumnKind {
                     ColumnKind::Text
                 }
             }
-            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-                ColumnKind::Binary
-            }
+            "binary" => ColumnKind::FixedBinary {
+                len: parse_width(column_type).unwrap_or(1),
+            },
+            "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnKind::Binary,
             "bit" => ColumnKind::Bit {
                 bits: parse_width(column_type).unwrap_or(1),
             },
@@ -175,6 +181,9 @@ impl ColumnKind {
             MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => ColumnKind::Decimal {
                 scale: meta.get(1).copied().unwrap_or(0),
             },
+            MYSQL_TYPE_STRING if charset == 63 => ColumnKind::FixedBinary {
+                len: fixed_string_len(meta),
+            },
             MYSQL_TYPE_VARCHAR
             | MYSQL_TYPE_VAR_STRING
             | MYSQL_TYPE_STRING
@@ -209,6 +218,18 @@ impl ColumnKind {
 
     fn name(&self) -> String {
         format!("{self:?}")
+    }
+}
+
+/// The declared byte length of a CHAR/BINARY column from its TABLE_MAP metadata (the same
+/// packing mysql_common decodes: lengths above 255 borrow two bits of the type byte).
+fn fixed_string_len(meta: &[u8]) -> u16 {
+    match meta {
+        [b0, b1, ..] if (b0 & 0x30) != 0x30 => {
+            u16::from(*b1) | ((u16::from(b0 & 0x30) ^ 0x30) << 4)
+        }
+        [_, b1, ..] => u16::from(*b1),
+        _ => 0,
     }
 }
 
@@ -298,6 +319,13 @@ pub fn binlog_json(column: &str, kind: &ColumnKind, value: &Value) -> Result<Str
         }
         (K::Text | K::Json, Value::Bytes(b)) => json_str(&String::from_utf8_lossy(b)),
         (K::Binary, Value::Bytes(b)) => b64(b),
+        (K::FixedBinary { len }, Value::Bytes(b)) => {
+            let mut padded = b.clone();
+            if padded.len() < usize::from(*len) {
+                padded.resize(usize::from(*len), 0);
+            }
+            b64(&padded)
+        }
         (K::Bit { bits }, Value::Bytes(b)) => bit_json(b, *bits),
         (K::Date, Value::Date(y, m, d, ..)) => date_json(i32::from(*y), *m, *d),
         (K::DateTime { fsp }, Value::Date(y, mo, d, h, mi, s, us)) => {
@@ -358,7 +386,7 @@ pub fn text_json(
     let err = || bad(column, kind, String::from_utf8_lossy(raw));
     // binary kinds carry raw bytes, not text
     match kind {
-        K::Binary => return Ok(b64(raw)),
+        K::Binary | K::FixedBinary { .. } => return Ok(b64(raw)),
         K::Bit { bits } => return Ok(bit_json(raw, *bits)),
         K::Unsupported(_) => return Ok("null".into()),
         _ => {}
@@ -417,7 +445,7 @@ pub fn text_json(
                 .timestamp();
             json_str(&zoned(secs, us, 6, true).ok_or_else(err)?)
         }
-        K::Binary | K::Bit { .. } | K::Unsupported(_) => unreachable_kind(),
+        K::Binary | K::FixedBinary { .. } | K::Bit { .. } | K::Unsupported(_) => unreachable_kind(),
     })
 }
 
