@@ -39,7 +39,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod machine;
+mod report;
 use machine::{cpu_model, load_average};
+use report::{cores, cpu_seconds, env_usize, f2, median, replace_section};
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
@@ -76,45 +78,8 @@ const ID_REPLAY_FILE: u32 = 5_817_903;
 const ID_LATENCY: u32 = 5_817_904;
 const ID_SERVE: u32 = 5_817_905;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
-            eprintln!("bench: ignoring {name}={v:?} (not a number); using {default}");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// CPU time (user + system) of this process, in seconds (at the usual 100 ticks a second).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // fields 14 and 15 of stat; `rest` starts at field 3
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(f64::NAN)
 }
 
 fn log(started: Instant, what: &str) {
@@ -1180,37 +1145,6 @@ fn run_all(k: &Knobs, started: Instant) -> Results {
     res
 }
 
-/// `old` with its `## <name>` section replaced by `section` (appended when there is none).
-fn replace_section(old: &str, name: &str, section: &str) -> String {
-    let section = section.trim_end();
-    let heading = format!("## {name}\n");
-    let start = if old.starts_with(&heading) {
-        Some(0)
-    } else {
-        old.find(&format!("\n{heading}")).map(|i| i + 1)
-    };
-    match start {
-        Some(s) => {
-            let end = old[s + 1..]
-                .find("\n## ")
-                .map_or(old.len(), |i| s + 1 + i + 1);
-            let rest = &old[end..];
-            let mut out = format!("{}{section}\n", &old[..s]);
-            if !rest.is_empty() {
-                out.push('\n');
-                out.push_str(rest);
-            }
-            out
-        }
-        None if old.trim().is_empty() => format!("{section}\n"),
-        None => format!("{}\n\n{section}\n", old.trim_end()),
-    }
-}
-
-fn cores() -> String {
-    std::thread::available_parallelism().map_or_else(|_| "unknown".into(), |n| n.to_string())
-}
-
 fn thousands(n: f64) -> String {
     if !n.is_finite() {
         return "—".into();
@@ -1231,16 +1165,6 @@ fn label(n: usize) -> String {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
-    }
-}
-
-fn f2(x: f64) -> String {
-    if !x.is_finite() {
-        "—".into()
-    } else if x.abs() < 10.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.1}")
     }
 }
 

@@ -43,6 +43,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod machine;
+mod report;
+use report::{cores, cpu_seconds, env_usize, f2, replace_section};
 mod serve_http;
 use machine::{cpu_model, load_average};
 mod serve_ws;
@@ -74,16 +76,6 @@ const ADMIN: &str = "bench-admin";
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 const SAMPLED_CLIENTS: usize = 20;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
-            eprintln!("bench: ignoring {name}={v:?} (not a number); using {default}");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
 fn env_path(name: &str) -> Result<PathBuf, String> {
     std::env::var_os(name)
         .map(PathBuf::from)
@@ -105,19 +97,6 @@ fn proc_status(field: &str) -> u64 {
 
 fn rss() -> u64 {
     proc_status("VmRSS:")
-}
-
-/// CPU time (user + system) of this process, in seconds (at the usual 100 ticks a second).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // fields 14 and 15 of stat; `rest` starts at field 3
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-        })
-        .unwrap_or(f64::NAN)
 }
 
 /// A `(when, cpu_seconds)` reading.
@@ -1083,44 +1062,14 @@ fn parent() {
     println!("{report}");
     let path = target.join("bench-results.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    match std::fs::write(&path, replace_section(&old, &report)) {
+    match std::fs::write(&path, replace_section(&old, "serve", &report)) {
         Ok(()) => eprintln!("bench: wrote the ## serve section of {}", path.display()),
         Err(e) => eprintln!("bench: ERROR: writing {}: {e}", path.display()),
     }
 }
 
-/// `old` with its `## serve` section replaced by `section` (appended when there is none).
-fn replace_section(old: &str, section: &str) -> String {
-    let section = section.trim_end();
-    let start = if old.starts_with("## serve\n") {
-        Some(0)
-    } else {
-        old.find("\n## serve\n").map(|i| i + 1)
-    };
-    match start {
-        Some(s) => {
-            let end = old[s + 1..]
-                .find("\n## ")
-                .map_or(old.len(), |i| s + 1 + i + 1);
-            let rest = &old[end..];
-            let mut out = format!("{}{section}\n", &old[..s]);
-            if !rest.is_empty() {
-                out.push('\n');
-                out.push_str(rest);
-            }
-            out
-        }
-        None if old.trim().is_empty() => format!("{section}\n"),
-        None => format!("{}\n\n{section}\n", old.trim_end()),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // rendering
-
-fn cores() -> String {
-    std::thread::available_parallelism().map_or_else(|_| "unknown".into(), |n| n.to_string())
-}
 
 fn label(persons: usize) -> String {
     if persons >= 1_000_000 && persons.is_multiple_of(1_000_000) {
@@ -1129,16 +1078,6 @@ fn label(persons: usize) -> String {
         format!("{}k", persons / 1000)
     } else {
         persons.to_string()
-    }
-}
-
-fn f2(x: f64) -> String {
-    if !x.is_finite() {
-        "—".into()
-    } else if x < 10.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.1}")
     }
 }
 

@@ -17,7 +17,9 @@
 
 mod dumps;
 mod machine;
+mod report;
 use machine::{cpu_model, load_average};
+use report::{env_usize, median};
 mod floor;
 
 use std::fmt::Write as _;
@@ -33,30 +35,6 @@ use lpm_engine::{Engine, EngineConfig, Feed, FeedItem, Views};
 use dumps::Dump;
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Guayaquil;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
-            eprintln!("bench: ignoring {name}={v:?} (not a number); using {default}");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}
 
 fn thousands(n: f64) -> String {
     let s = format!("{:.0}", n.max(0.0));

@@ -1,0 +1,86 @@
+//! Report helpers shared by every bench target: settings from the environment, medians,
+//! number formatting, CPU time, and replacing one section of `target/bench-results.md`.
+// each bench target compiles this module and uses a different subset of it
+#![allow(dead_code)]
+
+/// A count from the environment (`100_000` accepted), or `default` with a note when unset or bad.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
+            eprintln!("bench: ignoring {name}={v:?} (not a number); using {default}");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+/// The median of the finite values, `None` when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+/// CPU time (user + system) of this process, in seconds (at the usual 100 ticks a second).
+pub fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // fields 14 and 15 of stat; `rest` starts at field 3
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// The cores this process may use.
+pub fn cores() -> String {
+    std::thread::available_parallelism().map_or_else(|_| "unknown".into(), |n| n.to_string())
+}
+
+/// Two decimals below 10, one above; a dash for NaN.
+pub fn f2(x: f64) -> String {
+    if !x.is_finite() {
+        "—".into()
+    } else if x.abs() < 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// `old` with its `## <name>` section replaced by `section` (appended when there is none).
+pub fn replace_section(old: &str, name: &str, section: &str) -> String {
+    let section = section.trim_end();
+    let heading = format!("## {name}\n");
+    let start = if old.starts_with(&heading) {
+        Some(0)
+    } else {
+        old.find(&format!("\n{heading}")).map(|i| i + 1)
+    };
+    match start {
+        Some(s) => {
+            let end = old[s + 1..]
+                .find("\n## ")
+                .map_or(old.len(), |i| s + 1 + i + 1);
+            let rest = &old[end..];
+            let mut out = format!("{}{section}\n", &old[..s]);
+            if !rest.is_empty() {
+                out.push('\n');
+                out.push_str(rest);
+            }
+            out
+        }
+        None if old.trim().is_empty() => format!("{section}\n"),
+        None => format!("{}\n\n{section}\n", old.trim_end()),
+    }
+}
