@@ -16,13 +16,13 @@ use lpm_connectors::capture::{
     self, Batch, BatchKind, BinlogPosition, CaptureConfig, CaptureSink, CaptureStats, SinkError,
     Stored,
 };
-use lpm_connectors::debezium::rows::to_change;
-use lpm_connectors::debezium::{Decoded, Decoder};
+use lpm_connectors::debezium::rows::RowShape;
+use lpm_connectors::debezium::Decoder;
 use lpm_connectors::{Catalog, DecodeStats};
-use lpm_engine::{Change, PushFeed, Tick};
+use lpm_engine::{PushFeed, Tick};
 
 use crate::routes::views::SourcePosition;
-use crate::sor::PushedTick;
+use crate::sor::{PendingTicks, PushedTick};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -40,7 +40,7 @@ struct State {
     /// The binlog position each tick reaches, and how many transactions the engine has by then.
     position_of_tick: BTreeMap<Tick, (BinlogPosition, u64)>,
     /// Ticks not yet seen visible by the metrics loop.
-    pending: BTreeMap<Tick, std::time::Instant>,
+    pending: PendingTicks,
     /// The tick that completes the snapshot.
     snapshot_tick: Option<Tick>,
     /// Why the capture stopped, when it did.
@@ -80,22 +80,7 @@ impl CaptureSource {
         &self,
         visible: Option<Tick>,
     ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
-        let mut s = lock(&self.state);
-        let mut out = Vec::new();
-        if let Some(v) = visible {
-            while let Some(e) = s.pending.first_entry() {
-                if *e.key() > v {
-                    break;
-                }
-                let tick = *e.key();
-                out.push(PushedTick {
-                    tick,
-                    committed: Vec::new(),
-                    pushed: e.remove(),
-                });
-            }
-        }
-        (out, s.pending.values().next().copied())
+        lock(&self.state).pending.take_visible(visible)
     }
 }
 
@@ -123,26 +108,12 @@ impl CaptureSink for EngineSink {
         let mut changes = Vec::with_capacity(batch.records.len());
         for r in &batch.records {
             self.seq += 1;
-            match self
-                .decoder
-                .decode(&r.topic, r.key.as_deref(), r.value.as_deref(), self.seq)
-            {
-                Ok(Decoded::Event(event)) => {
-                    let code = event.code;
-                    match to_change(event) {
-                        Ok(Some(change)) => {
-                            let table = match &change {
-                                Change::Row(rc) => rc.table,
-                                Change::Truncate { table, .. } => *table,
-                            };
-                            self.decode_stats.ingested(table, code);
-                            changes.push(change);
-                        }
-                        Ok(None) => self.decode_stats.skipped("unknown_table"),
-                        Err(e) => self.decode_stats.error(e.reason()),
-                    }
-                }
-                Ok(Decoded::Skipped(skip)) => self.decode_stats.skipped(skip.reason()),
+            let decoded =
+                self.decoder
+                    .decode(&r.topic, r.key.as_deref(), r.value.as_deref(), self.seq);
+            match self.decode_stats.change_of(decoded, RowShape::Full) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
                 Err(e) => self.decode_stats.error(e.reason()),
             }
         }
@@ -150,7 +121,8 @@ impl CaptureSink for EngineSink {
         self.transactions += batch.transactions;
         let resumable = !matches!(batch.kind, BatchKind::Snapshot { last: false });
         let mut s = lock(&self.source.state);
-        s.pending.insert(tick, std::time::Instant::now());
+        s.pending.insert(tick, Vec::new()); // no per-record commit times: see take_visible
+        s.pending.trim(100_000);
         if resumable {
             s.position_of_tick
                 .insert(tick, (batch.position.clone(), self.transactions));

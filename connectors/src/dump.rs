@@ -20,7 +20,7 @@ use crate::catalog::Catalog;
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::debezium::rows::RowShape;
 use crate::debezium::schema::SchemaCache;
-use crate::debezium::{rows, Decoded, Decoder, KnownSchema};
+use crate::debezium::{Decoded, Decoder, KnownSchema};
 use crate::error::{DecodeError, DumpError};
 use crate::stats::DecodeStats;
 
@@ -253,22 +253,12 @@ impl Feed for DumpFeed {
             if trimmed.is_empty() {
                 continue;
             }
-            match decode_line(&mut dec, trimmed, seq) {
-                Ok(Decoded::Event(event)) => {
-                    let table = event.table.name.clone();
-                    let code = event.code;
-                    match rows::to_change_shaped(event, self.shape) {
-                        Ok(Some(change)) => {
-                            if let Some(t) = lpm_engine::model::Table::from_name(&table) {
-                                self.stats.ingested(t, code);
-                            }
-                            changes.push(change);
-                        }
-                        Ok(None) => self.stats.skipped("unknown_table"),
-                        Err(e) => self.reject(&e, seq, trimmed),
-                    }
-                }
-                Ok(Decoded::Skipped(skip)) => self.stats.skipped(skip.reason()),
+            match self
+                .stats
+                .change_of(decode_line(&mut dec, trimmed, seq), self.shape)
+            {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
                 Err(e) => self.reject(&e, seq, trimmed),
             }
         }

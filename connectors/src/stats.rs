@@ -4,6 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use lpm_engine::model::Table;
+use lpm_engine::Change;
+
+use crate::debezium::rows::{to_change_shaped, RowShape};
+use crate::debezium::Decoded;
+use crate::error::DecodeError;
 
 /// Ops we count per table.
 pub const OPS: [&str; 6] = ["c", "r", "u", "d", "t", "tombstone"];
@@ -54,6 +59,32 @@ impl DecodeStats {
     pub fn error(&self, reason: &str) {
         if let Some(i) = ERROR_REASONS.iter().position(|r| *r == reason) {
             self.errors[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// One decoded record -> the engine change it makes, counted: ingested by table and op,
+    /// or skipped by reason (`Ok(None)`). An error is returned uncounted, for the caller to
+    /// count and dead-letter as its source does.
+    pub fn change_of(
+        &self,
+        decoded: Result<Decoded, DecodeError>,
+        shape: RowShape,
+    ) -> Result<Option<Change>, DecodeError> {
+        match decoded? {
+            Decoded::Event(event) => {
+                let code = event.code;
+                let change = to_change_shaped(event, shape)?;
+                match &change {
+                    Some(Change::Row(rc)) => self.ingested(rc.table, code),
+                    Some(Change::Truncate { table, .. }) => self.ingested(*table, code),
+                    None => self.skipped("unknown_table"),
+                }
+                Ok(change)
+            }
+            Decoded::Skipped(skip) => {
+                self.skipped(skip.reason());
+                Ok(None)
+            }
         }
     }
 

@@ -19,8 +19,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lpm_connectors::debezium::encode::{encode, EventSource};
-use lpm_connectors::debezium::rows::to_change;
-use lpm_connectors::debezium::{Decoded, Decoder};
+use lpm_connectors::debezium::rows::RowShape;
+use lpm_connectors::debezium::Decoder;
 use lpm_connectors::log::{EmbeddedLog, LogError, LogRecord, LogWriter, Recovery};
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
@@ -113,8 +113,51 @@ pub struct Committed {
 struct TickIndex {
     seq_of_tick: BTreeMap<Tick, u64>,
     tick_of_seq: BTreeMap<u64, Tick>,
-    /// Ticks not yet seen visible by the metrics: their records' commit times and push time.
-    pending: BTreeMap<Tick, (Vec<EpochMs>, std::time::Instant)>,
+    /// Ticks not yet seen visible by the metrics.
+    pending: PendingTicks,
+}
+
+/// Ticks pushed to the engine and not yet seen visible by the metrics loop: their records'
+/// commit times and push time (freshness, tick duration, staleness). Every source keeps one.
+#[derive(Default)]
+pub struct PendingTicks(BTreeMap<Tick, (Vec<EpochMs>, std::time::Instant)>);
+
+impl PendingTicks {
+    /// `tick` was pushed now, holding records committed at `committed`.
+    pub fn insert(&mut self, tick: Tick, committed: Vec<EpochMs>) {
+        self.0.insert(tick, (committed, std::time::Instant::now()));
+    }
+
+    /// Keeps the newest `keep` ticks.
+    pub fn trim(&mut self, keep: usize) {
+        while self.0.len() > keep {
+            self.0.pop_first();
+        }
+    }
+
+    /// Takes the ticks at or below `visible`, and says since when the oldest tick still
+    /// invisible has waited.
+    pub fn take_visible(
+        &mut self,
+        visible: Option<Tick>,
+    ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
+        let mut out = Vec::new();
+        if let Some(v) = visible {
+            while let Some(entry) = self.0.first_entry() {
+                if *entry.key() > v {
+                    break;
+                }
+                let tick = *entry.key();
+                let (committed, pushed) = entry.remove();
+                out.push(PushedTick {
+                    tick,
+                    committed,
+                    pushed,
+                });
+            }
+        }
+        (out, self.0.values().next().map(|(_, at)| *at))
+    }
 }
 
 /// A tick pushed to the engine, for freshness metrics.
@@ -144,9 +187,7 @@ impl TickIndex {
         while self.tick_of_seq.len() > Self::KEEP {
             self.tick_of_seq.pop_first();
         }
-        while self.pending.len() > Self::KEEP {
-            self.pending.pop_first();
-        }
+        self.pending.trim(Self::KEEP);
     }
 }
 
@@ -168,31 +209,19 @@ impl Decoding {
             let decoded =
                 self.decoder
                     .decode(&ev.topic, Some(&ev.key), ev.value.as_deref(), self.seq);
-            match decoded {
-                Ok(Decoded::Event(event)) => {
-                    let code = event.code;
-                    match to_change(event) {
-                        Ok(Some(change)) => {
-                            let table = match &change {
-                                Change::Row(rc) => rc.table,
-                                Change::Truncate { table, .. } => *table,
-                            };
-                            self.stats.ingested(table, code);
-                            if let Change::Row(rc) = &change {
-                                rows.push(match &rc.kind {
-                                    ChangeKind::Upsert(row) => RowEffect::Upsert(row.clone()),
-                                    ChangeKind::Delete | ChangeKind::Tombstone => {
-                                        RowEffect::Delete(rc.table, rc.key)
-                                    }
-                                });
+            match self.stats.change_of(decoded, RowShape::Full) {
+                Ok(Some(change)) => {
+                    if let Change::Row(rc) = &change {
+                        rows.push(match &rc.kind {
+                            ChangeKind::Upsert(row) => RowEffect::Upsert(row.clone()),
+                            ChangeKind::Delete | ChangeKind::Tombstone => {
+                                RowEffect::Delete(rc.table, rc.key)
                             }
-                            out.push(change);
-                        }
-                        Ok(None) => self.stats.skipped("unknown_table"),
-                        Err(e) => self.stats.error(e.reason()),
+                        });
                     }
+                    out.push(change);
                 }
-                Ok(Decoded::Skipped(skip)) => self.stats.skipped(skip.reason()),
+                Ok(None) => {}
                 Err(e) => self.stats.error(e.reason()),
             }
         }
@@ -295,9 +324,7 @@ impl EmbeddedSor {
             case_ids.sort_unstable();
             case_ids.dedup();
             if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
-                lock(&hook_ticks)
-                    .pending
-                    .insert(tick, (committed, std::time::Instant::now()));
+                lock(&hook_ticks).pending.insert(tick, committed);
                 if let Some(tx) = &cases_tx {
                     let _ = tx.send((tick, case_ids));
                 }
@@ -434,24 +461,7 @@ impl EmbeddedSor {
         &self,
         visible: Option<Tick>,
     ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
-        let mut ticks = lock(&self.ticks);
-        let mut out = Vec::new();
-        if let Some(v) = visible {
-            while let Some(entry) = ticks.pending.first_entry() {
-                if *entry.key() > v {
-                    break;
-                }
-                let tick = *entry.key();
-                let (committed, pushed) = entry.remove();
-                out.push(PushedTick {
-                    tick,
-                    committed,
-                    pushed,
-                });
-            }
-        }
-        let waiting = ticks.pending.values().next().map(|(_, at)| *at);
-        (out, waiting)
+        lock(&self.ticks).pending.take_visible(visible)
     }
 
     /// Every responsible contact, by id (current rows of the system of record).

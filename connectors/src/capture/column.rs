@@ -445,13 +445,9 @@ pub fn text_json(
                 .timestamp();
             json_str(&zoned(secs, us, 6, true).ok_or_else(err)?)
         }
-        K::Binary | K::FixedBinary { .. } | K::Bit { .. } | K::Unsupported(_) => unreachable_kind(),
+        // raw-byte kinds returned above
+        K::Binary | K::FixedBinary { .. } | K::Bit { .. } | K::Unsupported(_) => "null".into(),
     })
-}
-
-/// Handled before the text match; kept total without a panic.
-fn unreachable_kind() -> String {
-    "null".into()
 }
 
 /// Integers: the binlog hands signed bits; UNSIGNED columns re-read them at their width.

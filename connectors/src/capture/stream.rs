@@ -17,6 +17,7 @@
 //! plain COM_BINLOG_DUMP.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -62,7 +63,8 @@ struct Reader<'a> {
     gtid_state: BTreeMap<u32, String>,
     seen_fde: bool,
     txn: Option<Txn>,
-    shapes: HashMap<u64, Option<TableShape>>,
+    /// Shapes by table id (`None`: not captured); shared, so a rows event does not copy one.
+    shapes: HashMap<u64, Option<Arc<TableShape>>>,
     pending: Vec<Record>,
     pending_txns: u64,
     pending_newest: Option<i64>,
@@ -313,7 +315,7 @@ impl Reader<'_> {
                 let shape = TableShape::from_table_map(tme)
                     .map_err(|e| CaptureError::Encode(e.to_string()))?;
                 if shape.has_key() {
-                    Some(shape)
+                    Some(Arc::new(shape))
                 } else {
                     tracing::warn!(db = %db, table = %table,
                         "Skipping a table without a primary key (lpm keys every row by it).");
@@ -330,6 +332,8 @@ impl Reader<'_> {
         let shape = shape.clone();
         let header = ev.header();
         let ts_ms = i64::from(header.timestamp()) * 1000;
+        let mut source = self.source(&shape.db, header, 0, ts_ms);
+        let topic = source.topic_of(&shape.table);
         let mut out = Vec::new();
         for (i, row) in rows.rows(tme).enumerate() {
             let (before, after) = row.map_err(|e| {
@@ -344,8 +348,7 @@ impl Reader<'_> {
                     })
                 };
             let (before, after) = (encode(before)?, encode(after)?);
-            let source = self.source(&shape.db, header, i as u32, ts_ms);
-            let topic = source.topic_of(&shape.table);
+            source.row = i as u32;
             let now = now_ms();
             let mut push = |op: Op, b: Option<&str>, a: Option<&str>, key: &str| {
                 stats.record(&shape.table, op.code());
