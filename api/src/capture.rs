@@ -60,6 +60,7 @@ impl CaptureSource {
             source: "mysql-binlog".into(),
             log_seq: at.map_or(0, |(_, n)| *n),
             binlog: at.map(|(p, _)| p.to_string()),
+            offsets: Vec::new(),
         }
     }
 

@@ -22,7 +22,7 @@ use crate::routes::{cases, dto, responsibles, views};
         cases::CasePatch, cases::AssignIn, cases::Accepted, cases::CasePage,
         responsibles::ResponsibleIn, responsibles::ResponsibleList,
         responsibles::ResponsibleWithLoad, views::ViewsOut, views::ViewOut,
-        views::SourcePosition)),
+        views::SourcePosition, views::PartitionOffset)),
     tags((name = "cases"), (name = "responsibles"), (name = "views"))
 )]
 pub struct ApiDoc;

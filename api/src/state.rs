@@ -121,6 +121,7 @@ impl AppState {
                 source: "none".into(),
                 log_seq: 0,
                 binlog: None,
+                offsets: Vec::new(),
             },
         }
     }

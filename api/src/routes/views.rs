@@ -18,16 +18,31 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Where the source stood at a tick.
-#[derive(Serialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, serde::Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 pub struct SourcePosition {
-    /// The source (`embedded-log`).
+    /// The source: `embedded-log`, `mysql-binlog` or `kafka`.
     pub source: String,
     /// The last log record the tick includes (records are numbered from 1; 0 = none); for a
-    /// binlog capture, the transactions applied since start.
+    /// binlog capture, the transactions applied since start; for Kafka, the records applied.
     pub log_seq: u64,
     /// For a binlog capture: `file:pos` (and the GTID state) the tick reaches.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog: Option<String>,
+    /// For a Kafka source: per topic partition, the next offset to read (every record below it
+    /// is in the tick). Partitions never read are absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offsets: Vec<PartitionOffset>,
+}
+
+/// A Kafka consumer position: the next offset of one topic partition.
+#[derive(Serialize, serde::Deserialize, ToSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartitionOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub offset: i64,
 }
 
 /// Every view at one tick.

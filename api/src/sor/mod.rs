@@ -452,6 +452,7 @@ impl EmbeddedSor {
             source: "embedded-log".into(),
             log_seq,
             binlog: None,
+            offsets: Vec::new(),
         }
     }
 
