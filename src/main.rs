@@ -3,6 +3,7 @@
 //! behaviour is testable without a process.
 
 mod capture;
+mod kafka;
 mod replay;
 mod serve;
 
@@ -30,9 +31,12 @@ enum Command {
     /// Run a topic dump (`kcat -C -J` JSON lines) through the engine and print the views as JSON.
     Replay(replay::ReplayArgs),
     /// Serve the API, the Grafana data source, the WebSocket stream and metrics (embedded log).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Capture a MySQL/MariaDB binlog as Debezium MySQL-connector events (a kcat-style dump).
     Capture(capture::CaptureArgs),
+    /// Kafka tools (load a topic dump into a broker).
+    #[command(subcommand)]
+    Kafka(kafka::KafkaCommand),
     /// Manage users.
     #[command(subcommand)]
     User(serve::UserCommand),
@@ -59,8 +63,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Capture(args) => capture::run(args),
+        Command::Kafka(cmd) => kafka::run(cmd),
         Command::User(cmd) => serve::user(cmd),
         Command::Token(cmd) => serve::token(cmd),
         Command::Log(cmd) => serve::log(cmd),

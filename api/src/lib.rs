@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod grafana;
 pub mod health;
+pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -21,6 +21,11 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     capture: std::sync::OnceLock<Arc<lpm_connectors::capture::CaptureStats>>,
+    kafka: std::sync::OnceLock<(
+        Arc<lpm_connectors::kafka::KafkaStats>,
+        std::time::Duration,
+        std::time::Duration,
+    )>,
     /// `lpm_http_requests_total{route,method,status}`
     pub http_requests: IntCounterVec,
     /// `lpm_http_request_duration_seconds{route,method}`
@@ -74,6 +79,7 @@ impl Metrics {
         }
         let m = Metrics {
             capture: std::sync::OnceLock::new(),
+            kafka: std::sync::OnceLock::new(),
             http_requests: reg(
                 r,
                 IntCounterVec::new(
@@ -229,7 +235,21 @@ impl Metrics {
         if let Some(c) = self.capture.get() {
             text.push_str(&c.render_prometheus());
         }
+        if let Some((k, idle, stall)) = self.kafka.get() {
+            k.render_prometheus(&mut text, *idle, *stall);
+        }
         text
+    }
+
+    /// Adds the Kafka source's metrics (`lpm_kafka_*`) to the exposition; `idle_after` and
+    /// `stall_after` classify the source's status.
+    pub fn set_kafka(
+        &self,
+        stats: Arc<lpm_connectors::kafka::KafkaStats>,
+        idle_after: std::time::Duration,
+        stall_after: std::time::Duration,
+    ) {
+        let _ = self.kafka.set((stats, idle_after, stall_after));
     }
 
     /// Adds the binlog capture's metrics (`lpm_capture_*`) to the exposition.

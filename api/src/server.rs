@@ -37,6 +37,8 @@ pub struct ServeConfig {
     /// Feed the engine from a MySQL/MariaDB binlog capture instead of the embedded log (the
     /// server is then read-only).
     pub capture: Option<lpm_connectors::capture::CaptureConfig>,
+    /// Feed the engine from Debezium topics on Kafka instead of the embedded log.
+    pub kafka: Option<lpm_connectors::kafka::KafkaConfig>,
 }
 
 /// Why the server could not start.
@@ -54,6 +56,9 @@ pub enum ServeError {
     /// The binlog capture cannot start.
     #[error("capture: {0}")]
     Capture(String),
+    /// The Kafka source cannot start.
+    #[error("kafka: {0}")]
+    Kafka(#[from] lpm_connectors::kafka::KafkaError),
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -86,6 +91,24 @@ pub async fn run(
 
     let stats = Arc::new(DecodeStats::default());
     let feed = Arc::new(PushFeed::new(8));
+    // a Kafka source feeds the workers itself (each decodes its partitions)
+    let kafka =
+        match &cfg.kafka {
+            Some(_) if cfg.capture.is_some() || cfg.demo => return Err(ServeError::Capture(
+                "--kafka reads its data from Kafka and cannot be combined with --capture or --demo"
+                    .into(),
+            )),
+            Some(k) => Some(Arc::new(crate::kafka::KafkaInput::start(
+                k.clone(),
+                cfg.workers.max(1),
+                stats.clone(),
+            )?)),
+            None => None,
+        };
+    let engine_feed: Arc<dyn lpm_engine::Feed> = match &kafka {
+        Some(k) => k.source.feed.clone(),
+        None => feed.clone(),
+    };
     let engine = Engine::start(
         EngineConfig {
             workers: cfg.workers.max(1),
@@ -94,14 +117,21 @@ pub async fn run(
             collect_rows: false,
             max_ticks_in_flight: 2,
         },
-        feed.clone(),
+        engine_feed,
     )?;
+    if let Some(k) = &kafka {
+        k.attach(engine.handle().store().clone());
+    }
     let (cases_tx, cases_rx) = std::sync::mpsc::channel();
     // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
     let mut sor = None;
     let mut capture = None;
     let ready_target;
-    if let Some(ccfg) = &cfg.capture {
+    if let Some(k) = &kafka {
+        tracing::info!(brokers = %k.source.config().brokers, "Feeding the engine from Kafka (read-only API).");
+        ready_target = None::<lpm_engine::Tick>;
+        drop(cases_tx);
+    } else if let Some(ccfg) = &cfg.capture {
         if cfg.demo {
             return Err(ServeError::Capture(
                 "--demo writes its own data and cannot be combined with --capture".into(),
@@ -142,12 +172,17 @@ pub async fn run(
     if let Some(c) = &capture_source {
         metrics.set_capture(c.stats.clone());
     }
+    if let Some(k) = &kafka {
+        let c = k.source.config();
+        metrics.set_kafka(k.source.stats.clone(), c.idle_after, c.stall_after);
+    }
     let health = Arc::new(Health::default());
     let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
     let state = AppState {
         engine: handle.clone(),
         sor: sor.clone(),
         capture: capture_source.clone(),
+        kafka: kafka.clone(),
         auth,
         metrics: metrics.clone(),
         config: Arc::new(cfg.api.clone()),
@@ -159,9 +194,25 @@ pub async fn run(
     {
         let (store, health, metrics) = (handle.store().clone(), health.clone(), metrics.clone());
         let source = capture_source.clone();
+        let kafka = kafka.clone();
         std::thread::Builder::new()
             .name("lpm-ready".into())
             .spawn(move || {
+                if let Some(k) = kafka {
+                    // caught up: every partition applied up to its high watermark at assignment
+                    let mut said = Instant::now();
+                    while !k.source.caught_up() {
+                        if said.elapsed() > Duration::from_secs(5) {
+                            tracing::info!(lag = k.source.stats.lag(), "Waiting for the engine to catch up with Kafka.");
+                            said = Instant::now();
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    health.set_ready();
+                    metrics.ready.set(1);
+                    tracing::info!(ms = started.elapsed().as_millis() as u64, "Ready.");
+                    return;
+                }
                 let ready_target = match (ready_target, source) {
                     (Some(t), _) => t,
                     (None, Some(source)) => loop {
@@ -236,6 +287,9 @@ pub async fn run(
     // every acknowledged write was fsync'd before its answer; close the engine input
     if let Some((_, c)) = capture {
         let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+    }
+    if let Some(k) = kafka.clone() {
+        let _ = tokio::task::spawn_blocking(move || k.source.stop()).await;
     }
     if let Some(sor) = &sor {
         sor.close();

@@ -82,6 +82,8 @@ pub struct AppState {
     pub sor: Option<Arc<EmbeddedSor>>,
     /// The binlog capture feeding the engine (`lpm serve --capture`).
     pub capture: Option<Arc<crate::capture::CaptureSource>>,
+    /// The Kafka source feeding the engine (`lpm serve --kafka`).
+    pub kafka: Option<Arc<crate::kafka::KafkaInput>>,
     /// Users, tokens, sessions.
     pub auth: AuthState,
     /// Prometheus registry and instruments.
@@ -105,8 +107,8 @@ impl AppState {
     /// to MySQL), so writes answer 503 naming why.
     pub fn writer(&self) -> ApiResult<&Arc<EmbeddedSor>> {
         self.sor.as_ref().ok_or_else(|| ApiError::Unavailable {
-            message: "this server shows data captured from MySQL (--capture) and takes no \
-                      writes; write to MySQL instead"
+            message: "this server shows data read from MySQL (--capture) or Kafka (--kafka) \
+                      and takes no writes; write to MySQL instead"
                 .into(),
             retry_after: 3600,
         })
@@ -114,6 +116,9 @@ impl AppState {
 
     /// Where the source stood at `tick`.
     pub fn position_at(&self, tick: lpm_engine::Tick) -> crate::routes::views::SourcePosition {
+        if let Some(k) = &self.kafka {
+            return k.position_at(tick);
+        }
         match (&self.sor, &self.capture) {
             (Some(sor), _) => sor.position_at(tick),
             (None, Some(c)) => c.position_at(tick),
@@ -132,6 +137,9 @@ impl AppState {
         &self,
         visible: Option<lpm_engine::Tick>,
     ) -> (Vec<crate::sor::PushedTick>, Option<std::time::Instant>) {
+        if let Some(k) = &self.kafka {
+            return k.take_visible(visible);
+        }
         match (&self.sor, &self.capture) {
             (Some(sor), _) => sor.take_visible(visible),
             (None, Some(c)) => c.take_visible(visible),

@@ -2514,6 +2514,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         demo_every: Duration::from_secs(3600),
         secure_cookies: false,
         api: lpm_api::ApiConfig::default(),
+        kafka: None,
         capture: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

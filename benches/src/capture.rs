@@ -1478,6 +1478,7 @@ mod serve {
             demo_every: Duration::from_secs(1),
             secure_cookies: false,
             api: ApiConfig::default(),
+            kafka: None,
             capture: Some(capture_config(&k.url, ID_SERVE)),
         };
 

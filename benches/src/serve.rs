@@ -418,6 +418,7 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
         demo_every: Duration::from_secs(1),
         secure_cookies: false,
         api: ApiConfig::default(),
+        kafka: None,
         capture: None,
     };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

@@ -119,6 +119,11 @@ impl Catalog {
         self.tables.get(name)
     }
 
+    /// Every table name (unordered).
+    pub fn table_names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
     /// Adds or replaces a table.
     pub fn insert(&mut self, table: TableDef) {
         self.tables.insert(table.name.clone(), table);

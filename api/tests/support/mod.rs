@@ -200,6 +200,7 @@ impl App {
             engine: handle,
             sor: Some(Arc::new(sor)),
             capture: None,
+            kafka: None,
             auth,
             metrics,
             config: Arc::new(config),

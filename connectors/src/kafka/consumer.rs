@@ -1,0 +1,621 @@
+//! The consumer thread: polls, groups records into ticks, commits what is visible, and handles
+//! rebalances (a partition this process has read resumes where it was; any other starts at the
+//! beginning, because the engine's state for it must be rebuilt).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lpm_engine::Tick;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Message, Timestamp};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use super::dead_letter::DeadLetterProducer;
+use super::feed::{KafkaFeed, RawRecord};
+use super::stats::KafkaStats;
+use super::{KafkaConfig, KafkaError};
+use crate::catalog::Catalog;
+use crate::stats::DecodeStats;
+
+type Part = (Arc<str>, i32);
+/// Per partition: the next offset and the Kafka timestamp of the last record read.
+type Positions = Arc<BTreeMap<Part, (i64, i64)>>;
+/// Told each tick handed to the engine, with a sample of its records' Kafka timestamps.
+pub type OnTick = Box<dyn Fn(Tick, &[i64]) + Send>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What one tick covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickPosition {
+    /// `(topic, partition, next offset)` for every partition read so far.
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Records (changes and heartbeats) handed to the engine up to this tick.
+    pub records: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// The next offset this process hands the engine, and the Kafka timestamp (epoch ms) of
+    /// the last record read, per partition.
+    read: BTreeMap<Part, (i64, i64)>,
+    /// Position at each recent tick.
+    ticks: BTreeMap<Tick, (Positions, u64)>,
+    /// Partitions assigned to us now.
+    assigned: BTreeSet<Part>,
+    /// High watermarks when each partition was first assigned: ready once all are applied.
+    targets: BTreeMap<Part, i64>,
+    /// Whether any assignment has been received.
+    ever_assigned: bool,
+    /// Committed offsets (as last sent).
+    committed: BTreeMap<Part, i64>,
+    /// The tick whose offsets are applied (visible) as last seen.
+    applied_tick: Tick,
+    /// Topics interned.
+    names: HashMap<String, Arc<str>>,
+}
+
+impl State {
+    fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(t) = self.names.get(topic) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(topic);
+        self.names.insert(topic.to_string(), t.clone());
+        t
+    }
+
+    /// The position of the newest tick at or below `tick`.
+    fn at(&self, tick: Tick) -> Option<&(Positions, u64)> {
+        self.ticks.range(..=tick).next_back().map(|(_, v)| v)
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    stats: Arc<KafkaStats>,
+    visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
+}
+
+impl Shared {
+    /// Offsets to commit: the visible tick's position for `parts` (all assigned when `None`),
+    /// only where it moved past what was committed.
+    fn to_commit(
+        &self,
+        only: Option<&BTreeSet<Part>>,
+    ) -> Option<(TopicPartitionList, Vec<(Part, i64)>)> {
+        let visible = (self.visible)()?;
+        let mut st = lock(&self.state);
+        let (pos, _) = st.at(visible)?.clone();
+        st.applied_tick = visible;
+        let mut tpl = TopicPartitionList::new();
+        let mut list = Vec::new();
+        for (part, (off, _)) in pos.iter() {
+            let wanted = only.map_or_else(|| st.assigned.contains(part), |o| o.contains(part));
+            if wanted
+                && st.committed.get(part).is_none_or(|c| c < off)
+                && tpl
+                    .add_partition_offset(&part.0, part.1, Offset::Offset(*off))
+                    .is_ok()
+            {
+                list.push((part.clone(), *off));
+            }
+        }
+        (!list.is_empty()).then_some((tpl, list))
+    }
+
+    fn committed(&self, list: &[(Part, i64)]) {
+        let mut st = lock(&self.state);
+        for (part, off) in list {
+            st.committed.insert(part.clone(), *off);
+            self.stats
+                .partition(&part.0, part.1, |s| s.committed = *off);
+        }
+    }
+}
+
+/// librdkafka callbacks: rebalances, statistics.
+struct Ctx {
+    shared: Arc<Shared>,
+    dead: Arc<DeadLetterProducer>,
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (pid, p) in &t.partitions {
+                if *pid >= 0 && p.hi_offset >= 0 {
+                    self.shared
+                        .stats
+                        .partition(topic, *pid, |s| s.high = p.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.shared.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut fresh = Vec::new();
+                {
+                    let mut st = lock(&self.shared.state);
+                    st.ever_assigned = true;
+                    for e in tpl.elements() {
+                        let part: Part = (st.intern(e.topic()), e.partition());
+                        st.assigned.insert(part.clone());
+                        if !st.targets.contains_key(&part) && !st.read.contains_key(&part) {
+                            fresh.push(part);
+                        }
+                    }
+                }
+                let mut offsets = Vec::new();
+                {
+                    let st = lock(&self.shared.state);
+                    for e in tpl.elements() {
+                        let at = st
+                            .read
+                            .iter()
+                            .find(|((t, p), _)| &**t == e.topic() && *p == e.partition())
+                            .map(|(_, (o, _))| *o);
+                        offsets.push((e.topic().to_string(), e.partition(), at));
+                    }
+                }
+                for (topic, p, at) in offsets {
+                    let offset = at.map_or(Offset::Beginning, Offset::Offset);
+                    if let Err(e) = tpl.set_partition_offset(&topic, p, offset) {
+                        tracing::warn!(%topic, partition = p, error = %e, "Could not set the start offset.");
+                    }
+                }
+                // the catch-up target: what the broker holds now
+                for part in fresh {
+                    let high = consumer
+                        .fetch_watermarks(&part.0, part.1, Duration::from_secs(5))
+                        .map(|(_, h)| h)
+                        .unwrap_or(0);
+                    self.shared
+                        .stats
+                        .partition(&part.0, part.1, |s| s.high = s.high.max(high));
+                    lock(&self.shared.state).targets.insert(part, high);
+                }
+                tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading each from where this process was, or from the beginning.");
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "Assigning partitions failed.");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let revoked: BTreeSet<Part> = {
+                    let mut st = lock(&self.shared.state);
+                    tpl.elements()
+                        .iter()
+                        .map(|e| (st.intern(e.topic()), e.partition()))
+                        .collect()
+                };
+                // hand over what is applied; the rest will be re-read by the next owner
+                if self.dead.flush(Duration::from_secs(5)) {
+                    if let Some((commit, list)) = self.shared.to_commit(Some(&revoked)) {
+                        match consumer.commit(&commit, CommitMode::Sync) {
+                            Ok(()) => self.shared.committed(&list),
+                            Err(e) => {
+                                self.shared
+                                    .stats
+                                    .commit_failures
+                                    .fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, "Committing revoked partitions failed.");
+                            }
+                        }
+                    }
+                }
+                {
+                    let mut st = lock(&self.shared.state);
+                    for p in &revoked {
+                        st.assigned.remove(p);
+                        st.targets.remove(p);
+                    }
+                }
+                tracing::info!(partitions = revoked.len(), "Kafka partitions revoked.");
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "Unassigning partitions failed.");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "Kafka rebalance error.");
+                let _ = consumer.unassign();
+                lock(&self.shared.state).assigned.clear();
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.shared
+                    .stats
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "An offset commit failed; the next one retries.");
+            }
+        }
+    }
+}
+
+/// A running Kafka source.
+pub struct KafkaSource {
+    /// Counters and positions (`lpm_kafka_*`).
+    pub stats: Arc<KafkaStats>,
+    /// The engine feed.
+    pub feed: Arc<KafkaFeed>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    started: Instant,
+    config: KafkaConfig,
+}
+
+impl KafkaSource {
+    /// Where the source stood at `tick`.
+    pub fn position_at(&self, tick: Tick) -> TickPosition {
+        let st = lock(&self.shared.state);
+        st.at(tick)
+            .map(|(pos, records)| TickPosition {
+                offsets: pos
+                    .iter()
+                    .map(|((t, p), (o, _))| (t.to_string(), *p, *o))
+                    .collect(),
+                records: *records,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether every partition assigned at start has been applied up to the high watermark it
+    /// had then (or no partition was assigned within 15 s: nothing to catch up with).
+    pub fn caught_up(&self) -> bool {
+        let visible = (self.shared.visible)();
+        let st = lock(&self.shared.state);
+        if !st.ever_assigned {
+            return self.started.elapsed() > Duration::from_secs(15);
+        }
+        let applied = visible.and_then(|v| st.at(v)).map(|(p, _)| p.clone());
+        st.targets.iter().all(|(part, high)| {
+            *high <= 0
+                || applied
+                    .as_ref()
+                    .and_then(|a| a.get(part))
+                    .is_some_and(|(o, _)| o >= high)
+        })
+    }
+
+    /// How many partitions are assigned to this consumer now.
+    pub fn assigned(&self) -> usize {
+        lock(&self.shared.state).assigned.len()
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Stops polling, commits what is visible, ends the feed and waits for the thread.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the consumer thread owns.
+struct Runner {
+    consumer: BaseConsumer<Ctx>,
+    shared: Arc<Shared>,
+    feed: Arc<KafkaFeed>,
+    dead: Arc<DeadLetterProducer>,
+    stop: Arc<AtomicBool>,
+    heartbeat_topic: Option<String>,
+    config: KafkaConfig,
+    on_tick: OnTick,
+}
+
+/// Starts the source: creates the consumer and the dead-letter producer, subscribes, and
+/// spawns the consumer thread. `visible()` is the engine's last complete tick; `on_tick` is
+/// told each tick handed to the engine with a sample of its records' Kafka timestamps.
+pub fn start(
+    config: KafkaConfig,
+    workers: usize,
+    catalog: Arc<Catalog>,
+    decode_stats: Arc<DecodeStats>,
+    visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
+    on_tick: OnTick,
+) -> Result<KafkaSource, KafkaError> {
+    let stats = Arc::new(KafkaStats::new(config.heartbeat_topic.is_some()));
+    let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
+    ensure_topic(&config, dead.topic());
+    let feed = Arc::new(KafkaFeed::new(
+        workers,
+        catalog.clone(),
+        decode_stats,
+        stats.clone(),
+        dead.clone(),
+    ));
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        stats: stats.clone(),
+        visible,
+    });
+    let consumer: BaseConsumer<Ctx> = config.consumer_config().create_with_context(Ctx {
+        shared: shared.clone(),
+        dead: dead.clone(),
+    })?;
+    let subs = config.subscription(&catalog);
+    let refs: Vec<&str> = subs.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)?;
+    tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs, "Subscribed to Kafka.");
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = Runner {
+        consumer,
+        shared: shared.clone(),
+        feed: feed.clone(),
+        dead,
+        stop: stop.clone(),
+        heartbeat_topic: config.heartbeat_topic.clone(),
+        config: config.clone(),
+        on_tick,
+    };
+    let thread = std::thread::Builder::new()
+        .name("lpm-kafka".into())
+        .spawn(move || runner.run())
+        .map_err(KafkaError::Thread)?;
+    Ok(KafkaSource {
+        stats,
+        feed,
+        shared,
+        stop,
+        thread: Mutex::new(Some(thread)),
+        started: Instant::now(),
+        config,
+    })
+}
+
+/// Creates the dead-letter topic when the broker has an admin API and it is missing (brokers
+/// without auto-creation, such as tansu, refuse to produce to an unknown topic).
+fn ensure_topic(config: &KafkaConfig, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = match config.producer_config().create() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "No admin client; the dead-letter topic must exist.");
+            return;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(3)))
+        .request_timeout(Some(Duration::from_secs(3)));
+    match rt.block_on(admin.create_topics([&new], &opts)) {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(t) => tracing::info!(topic = %t, "Created the dead-letter topic."),
+                    Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                        tracing::debug!(topic = %t, "The dead-letter topic exists.")
+                    }
+                    Err((t, e)) => {
+                        tracing::warn!(topic = %t, error = %e, "Could not create the dead-letter topic; it must exist or be auto-created.")
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not create the dead-letter topic; it must exist or be auto-created.")
+        }
+    }
+}
+
+impl Runner {
+    fn run(mut self) {
+        let workers = self.feed.workers();
+        let mut open: Vec<Vec<RawRecord>> = vec![Vec::new(); workers];
+        let mut open_count = 0usize;
+        let mut open_since = Instant::now();
+        let mut stamps: Vec<i64> = Vec::new();
+        let mut next_tick: Tick = 1;
+        let mut seq = 0u64;
+        let mut records = 0u64;
+        let mut last_commit = Instant::now();
+        let mut last_publish = Instant::now();
+        let mut last_error_log: Option<Instant> = None;
+        loop {
+            let stopping = self.stop.load(Ordering::SeqCst);
+            let close = open_count > 0
+                && (stopping
+                    || open_count >= self.config.max_tick_records
+                    || open_since.elapsed() >= self.config.tick_interval);
+            if close {
+                let tick = next_tick;
+                next_tick += 1;
+                let slices = std::mem::replace(&mut open, vec![Vec::new(); workers]);
+                {
+                    let mut st = lock(&self.shared.state);
+                    let pos = Arc::new(st.read.clone());
+                    st.ticks.insert(tick, (pos, records));
+                    while st.ticks.len() > 4096 {
+                        st.ticks.pop_first();
+                    }
+                }
+                self.feed.push_tick(tick, slices);
+                (self.on_tick)(tick, &stamps);
+                stamps.clear();
+                open_count = 0;
+            }
+            if stopping {
+                break;
+            }
+            if last_publish.elapsed() >= Duration::from_millis(100) {
+                self.publish_applied();
+                last_publish = Instant::now();
+            }
+            if last_commit.elapsed() >= self.config.commit_interval {
+                self.commit(CommitMode::Async);
+                last_commit = Instant::now();
+            }
+            // backpressure: too many ticks not yet visible
+            let visible = (self.shared.visible)().unwrap_or(0);
+            if self.feed.closed() > visible + self.config.max_ticks_in_flight {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            let wait = if open_count > 0 {
+                self.config
+                    .tick_interval
+                    .saturating_sub(open_since.elapsed())
+                    .max(Duration::from_millis(1))
+            } else {
+                Duration::from_millis(50)
+            };
+            match self.consumer.poll(wait) {
+                None => {}
+                Some(Err(e)) => {
+                    self.shared
+                        .stats
+                        .consumer_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, "Kafka consumer error (retrying).");
+                        last_error_log = Some(Instant::now());
+                    }
+                }
+                Some(Ok(m)) => {
+                    let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+                    let part = {
+                        let mut st = lock(&self.shared.state);
+                        let part = (st.intern(topic), partition);
+                        // a record below what we read: a re-fetch after a seek; drop it
+                        if st.read.get(&part).is_some_and(|(next, _)| offset < *next) {
+                            continue;
+                        }
+                        let ts = match m.timestamp() {
+                            Timestamp::CreateTime(ts) | Timestamp::LogAppendTime(ts) => ts,
+                            Timestamp::NotAvailable => -1,
+                        };
+                        st.read.insert(part.clone(), (offset + 1, ts));
+                        part
+                    };
+                    self.shared
+                        .stats
+                        .partition(topic, partition, |s| s.read = offset + 1);
+                    if open_count == 0 {
+                        open_since = Instant::now();
+                    }
+                    open_count += 1;
+                    records += 1;
+                    if self.heartbeat_topic.as_deref() == Some(topic) {
+                        self.shared.stats.heartbeat_read();
+                        continue;
+                    }
+                    self.shared.stats.record_read();
+                    if let Timestamp::CreateTime(ts) | Timestamp::LogAppendTime(ts) = m.timestamp()
+                    {
+                        if stamps.len() < 64 || records.is_multiple_of(64) {
+                            stamps.push(ts);
+                        }
+                    }
+                    seq += 1;
+                    let w = self.feed.worker_of(topic, partition);
+                    open[w].push(RawRecord {
+                        topic: part.0,
+                        partition,
+                        offset,
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        seq,
+                    });
+                }
+            }
+        }
+        // wait (bounded) for the last ticks to become visible, then commit them
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (self.shared.visible)().unwrap_or(0) < self.feed.closed() && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.commit(CommitMode::Sync);
+        self.feed.end();
+        self.consumer.unsubscribe();
+        tracing::info!("Kafka source stopped.");
+    }
+
+    /// Commits the visible tick's offsets (after the dead letters before them are delivered),
+    /// and publishes applied positions.
+    fn commit(&mut self, mode: CommitMode) {
+        self.publish_applied();
+        let timeout = if matches!(mode, CommitMode::Sync) {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(500)
+        };
+        if !self.dead.flush(timeout) {
+            return;
+        }
+        if let Some((tpl, list)) = self.shared.to_commit(None) {
+            match self.consumer.commit(&tpl, mode) {
+                Ok(()) => self.shared.committed(&list),
+                Err(e) => {
+                    self.shared
+                        .stats
+                        .commit_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "Committing offsets failed; the next interval retries.");
+                }
+            }
+        }
+    }
+
+    fn publish_applied(&self) {
+        let Some(visible) = (self.shared.visible)() else {
+            return;
+        };
+        let pos = {
+            let st = lock(&self.shared.state);
+            st.at(visible).map(|(p, _)| p.clone())
+        };
+        if let Some(pos) = pos {
+            let now = chrono::Utc::now().timestamp_millis();
+            for ((t, p), (o, ts)) in pos.iter() {
+                self.shared.stats.partition(t, *p, |s| {
+                    if s.applied != *o && *ts >= 0 {
+                        let delay = Duration::from_millis(now.saturating_sub(*ts).max(0) as u64);
+                        s.freshness = Some((*ts, delay));
+                    }
+                    s.applied = *o;
+                });
+            }
+        }
+    }
+}

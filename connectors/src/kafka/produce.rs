@@ -1,0 +1,161 @@
+//! Loads a `kcat -C -J` topic dump into a broker: every record to its topic and partition,
+//! with its key, in file order (so each partition gets the dump's order). Topics missing on the
+//! broker are created with enough partitions (when the broker has an admin API).
+//!
+//! Used by `lpm kafka produce` (staging, demos, load tests) and by the Kafka tests.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+use super::KafkaError;
+
+/// What was produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProduceReport {
+    /// Records produced.
+    pub records: u64,
+    /// Partitions per topic (the highest partition in the dump + 1).
+    pub topics: BTreeMap<String, i32>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    topic: String,
+    #[serde(default)]
+    partition: i32,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+}
+
+fn read_lines(path: &Path) -> Result<Vec<Line>, KafkaError> {
+    let err = |detail: String| KafkaError::Dump {
+        path: path.display().to_string(),
+        detail,
+    };
+    let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(f)))
+    } else {
+        Box::new(BufReader::new(f))
+    };
+    let mut out = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| err(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line =
+            serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", n + 1)))?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Creates `topics` (name -> partitions) that do not exist yet. Brokers without an admin API
+/// (librdkafka's mock cluster) time out here; topics must then exist or be auto-created.
+pub fn create_topics(
+    config: &ClientConfig,
+    topics: &BTreeMap<String, i32>,
+    compacted: bool,
+) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(KafkaError::Thread)?;
+    let news: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, n)| {
+            let topic = NewTopic::new(t, (*n).max(1), TopicReplication::Fixed(1));
+            if compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(5)))
+        .request_timeout(Some(Duration::from_secs(5)));
+    for r in rt.block_on(admin.create_topics(news.iter(), &opts))? {
+        match r {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => {
+                return Err(KafkaError::Config(format!("creating topic {t}: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Produces every record of the dump at `path` to `brokers`. With `create`, missing topics
+/// are created first (compacted, as Debezium's change topics should be).
+pub fn produce_dump(
+    brokers: &str,
+    path: &Path,
+    create: bool,
+    options: &[(String, String)],
+) -> Result<ProduceReport, KafkaError> {
+    let lines = read_lines(path)?;
+    let mut report = ProduceReport::default();
+    for l in &lines {
+        let n = report.topics.entry(l.topic.clone()).or_insert(1);
+        *n = (*n).max(l.partition + 1);
+    }
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "false")
+        .set("queue.buffering.max.messages", "200000");
+    for (k, v) in options {
+        config.set(k, v);
+    }
+    if create {
+        create_topics(&config, &report.topics, true)?;
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = config.create()?;
+    for l in &lines {
+        let payload = match &l.payload {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let mut record: BaseRecord<'_, str, str> = BaseRecord::to(&l.topic).partition(l.partition);
+        if let Some(k) = &l.key {
+            record = record.key(k.as_str());
+        }
+        if let Some(p) = &payload {
+            record = record.payload(p.as_str());
+        }
+        let mut record = record;
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        report.records += 1;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(report)
+}
