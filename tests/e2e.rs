@@ -13,3 +13,5 @@ mod generated;
 mod serve;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
+// `lpm serve --kafka` against a broker process (tansu): kill -9, commits vs applied, oracle
+mod kafka;

@@ -348,7 +348,9 @@ pub fn start(
 ) -> Result<KafkaSource, KafkaError> {
     let stats = Arc::new(KafkaStats::new(config.heartbeat_topic.is_some()));
     let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
-    ensure_topic(&config, dead.topic());
+    // on its own thread: the caller may be inside an async runtime, and the admin API blocks
+    let (c, t) = (config.clone(), dead.topic().to_string());
+    let _ = std::thread::spawn(move || ensure_topic(&c, &t)).join();
     let feed = Arc::new(KafkaFeed::new(
         workers,
         catalog.clone(),

@@ -98,12 +98,13 @@ pub fn create_topics(
     Ok(())
 }
 
-/// Produces every record of the dump at `path` to `brokers`. With `create`, missing topics
-/// are created first (compacted, as Debezium's change topics should be).
+/// Produces every record of the dump at `path` to `brokers`. With `create = Some(n)`, missing
+/// topics are created first with at least `n` partitions (compacted, as Debezium's change
+/// topics should be).
 pub fn produce_dump(
     brokers: &str,
     path: &Path,
-    create: bool,
+    create: Option<i32>,
     options: &[(String, String)],
 ) -> Result<ProduceReport, KafkaError> {
     let lines = read_lines(path)?;
@@ -121,8 +122,13 @@ pub fn produce_dump(
     for (k, v) in options {
         config.set(k, v);
     }
-    if create {
-        create_topics(&config, &report.topics, true)?;
+    if let Some(min) = create {
+        let sized = report
+            .topics
+            .iter()
+            .map(|(t, n)| (t.clone(), (*n).max(min)))
+            .collect();
+        create_topics(&config, &sized, true)?;
     }
     let producer: ThreadedProducer<DefaultProducerContext> = config.create()?;
     for l in &lines {

@@ -1,0 +1,410 @@
+//! `lpm serve --kafka` against a Kafka-protocol broker in its own process (tansu, started by
+//! `scripts/tansu.sh`; the test command exports `LPM_TEST_KAFKA_BROKERS`).
+//!
+//! A generated dump (3 partitions per topic, snapshot, duplicates, deletes) is produced into the
+//! broker with its keys and partitions; `lpm serve -w 2` consumes it while the second half is
+//! still being produced; it is killed with SIGKILL mid-stream and restarted. Throughout, the
+//! group's committed offsets never run ahead of the offsets the views cover; at the end the
+//! views equal the reference model's (and `oracle.py`'s when `../shared` is present), and the
+//! undecodable records are in the dead-letter topic, counted.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lpm_testkit::gen::{generate, GenOptions};
+use lpm_testkit::reference;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+const TZ: &str = "America/Guayaquil";
+const TABLES: [&str; 5] = [
+    "persons_lost",
+    "case_cases",
+    "case_actions",
+    "case_responsible_history",
+    "responsible_contacts",
+];
+
+fn brokers() -> String {
+    let b = std::env::var("LPM_TEST_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!(
+            "LPM_TEST_KAFKA_BROKERS is not set: start a broker with `bash scripts/tansu.sh start` \
+             and export LPM_TEST_KAFKA_BROKERS=$(bash scripts/tansu.sh url) (scripts/test.sh does both)"
+        )
+    });
+    if std::net::TcpStream::connect_timeout(
+        &b.parse()
+            .unwrap_or_else(|e| panic!("LPM_TEST_KAFKA_BROKERS={b}: {e}")),
+        Duration::from_secs(2),
+    )
+    .is_err()
+    {
+        panic!("no broker listens on {b}: run `bash scripts/tansu.sh start`");
+    }
+    b
+}
+
+fn lpm(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lpm"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lpm");
+    assert!(
+        out.status.success(),
+        "lpm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path, brokers: &str, prefix: &str, group: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--kafka",
+                brokers,
+                "--kafka-prefix",
+                prefix,
+                "--kafka-group",
+                group,
+            ])
+            .args([
+                "--kafka-dead-letter-topic",
+                &format!("{prefix}.dead-letter"),
+            ])
+            .args(["--kafka-heartbeat-topic", "none"])
+            .env("LPM_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn lpm serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("lpm serve printed its address");
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default().to_string();
+                return Server { child, addr };
+            }
+        }
+    }
+
+    fn get(&self, path: &str, token: &str) -> Result<(u16, String), String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut r = agent
+            .get(format!("http://{}{path}", self.addr))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// `(views, offsets per (topic, partition))` at one tick.
+    fn views(&self, token: &str) -> Option<(Value, BTreeMap<(String, i32), i64>)> {
+        let (status, body) = self.get("/api/v1/views", token).ok()?;
+        if status != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let mut offsets = BTreeMap::new();
+        for p in v["positions"].as_array()? {
+            for o in p["offsets"].as_array().into_iter().flatten() {
+                offsets.insert(
+                    (
+                        o["topic"].as_str()?.to_string(),
+                        o["partition"].as_i64()? as i32,
+                    ),
+                    o["offset"].as_i64()?,
+                );
+            }
+        }
+        Some((v["views"].clone(), offsets))
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The group's committed offsets for `parts` (absent = none committed).
+fn committed(brokers: &str, group: &str, parts: &[(String, i32)]) -> BTreeMap<(String, i32), i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in parts {
+        tpl.add_partition(t, *p);
+    }
+    let out = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    let mut map = BTreeMap::new();
+    for e in out.elements() {
+        if let Offset::Offset(o) = e.offset() {
+            map.insert((e.topic().to_string(), e.partition()), o);
+        }
+    }
+    drop(out); // before the consumer (a live list makes its drop hang)
+    map
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut f = std::fs::File::create(path).expect("create");
+    for l in lines {
+        writeln!(f, "{l}").expect("write");
+    }
+}
+
+#[test]
+fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_oracle() {
+    let brokers = brokers();
+    let run = format!(
+        "t{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis() % 100_000
+    );
+    let (prefix, group) = (run.clone(), format!("{run}-group"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = GenOptions {
+        seed: 7,
+        persons: 2500,
+        partitions: 3,
+        ..GenOptions::default()
+    };
+    let mut dump = Vec::new();
+    let truth = generate(&opts, &mut dump).expect("generate");
+    let text = String::from_utf8(dump).expect("utf8");
+    // our own topic names: the broker outlives test runs
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.replace(
+                "\"lpm.lost_persons_db.",
+                &format!("\"{prefix}.lost_persons_db."),
+            )
+        })
+        .collect();
+    let mut per_partition: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).expect("dump line");
+        let key = (
+            v["topic"].as_str().expect("topic").to_string(),
+            v["partition"].as_i64().expect("partition") as i32,
+        );
+        *per_partition.entry(key).or_default() += 1;
+    }
+    // every topic gets all 3 partitions (the produce step sizes topics from the dump)
+    for t in TABLES {
+        for p in 0..3 {
+            per_partition
+                .entry((format!("{prefix}.lost_persons_db.{t}"), p))
+                .or_insert(0);
+        }
+    }
+    // two undecodable records, first in partition 0 of persons_lost
+    let bad_topic = format!("{prefix}.lost_persons_db.persons_lost");
+    let bad: Vec<String> = (0..2)
+        .map(|i| {
+            serde_json::json!({"topic": bad_topic, "partition": 0, "key": format!("{{\"id\":{}}}", 900_000 + i), "payload": "{broken json"})
+                .to_string()
+        })
+        .collect();
+    *per_partition.entry((bad_topic.clone(), 0)).or_default() += 2;
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let mut first_with_bad = bad.clone();
+    first_with_bad.extend_from_slice(first);
+    // the first produce creates every topic with 3 partitions (the rest only appends)
+    let f1 = dir.path().join("first.jsonl");
+    let f2 = dir.path().join("second.jsonl");
+    write_lines(&f1, &first_with_bad);
+    write_lines(&f2, second);
+    let created = lpm(&[
+        "kafka",
+        "produce",
+        "--brokers",
+        &brokers,
+        "--partitions",
+        "3",
+        f1.to_str().expect("path"),
+    ]);
+    assert!(created.contains("\"records\""), "{created}");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let token = lpm(&[
+        "token",
+        "create",
+        "kafka-test",
+        "--data-dir",
+        data.to_str().expect("p"),
+    ]);
+    let mut server = Server::start(&data, &brokers, &prefix, &group);
+
+    // produce the second half while lpm consumes; watch commits vs applied; kill -9 mid-way
+    let producing = {
+        let (brokers, f2) = (brokers.clone(), f2.clone());
+        thread::spawn(move || {
+            lpm(&[
+                "kafka",
+                "produce",
+                "--brokers",
+                &brokers,
+                "--partitions",
+                "3",
+                f2.to_str().expect("path"),
+            ])
+        })
+    };
+    let parts: Vec<(String, i32)> = per_partition.keys().cloned().collect();
+    let mut checks = 0;
+    let mut killed_at = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while killed_at.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "lpm never applied half of the records"
+        );
+        // committed first, then the views: applied offsets only grow, so this order makes
+        // "committed <= applied" a fair check
+        let c = committed(&brokers, &group, &parts);
+        if let Some((_, applied)) = server.views(&token) {
+            for (tp, off) in &c {
+                let a = applied.get(tp).copied().unwrap_or(0);
+                assert!(
+                    *off <= a,
+                    "{tp:?}: committed {off} ran ahead of the views' offset {a}"
+                );
+            }
+            checks += 1;
+            let applied_total: i64 = applied.values().sum();
+            if applied_total > lines.len() as i64 * 6 / 10 {
+                server.kill9();
+                killed_at = Some(applied_total);
+            }
+        }
+        thread::sleep(Duration::from_millis(30));
+    }
+    assert!(checks >= 2, "commits were checked {checks} times");
+    let produced = producing.join().expect("producer thread");
+    assert!(produced.contains("\"records\""), "{produced}");
+    // after the kill: what was committed is still at most what the total holds
+    let after_kill = committed(&brokers, &group, &parts);
+    for (tp, off) in &after_kill {
+        assert!(
+            *off <= per_partition[tp],
+            "{tp:?}: committed {off} beyond the topic's end"
+        );
+    }
+
+    // restart: the state is rebuilt from the beginning of the topics
+    let server = Server::start(&data, &brokers, &prefix, &group);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let views = loop {
+        assert!(
+            Instant::now() < deadline,
+            "lpm did not catch up after the restart"
+        );
+        if let Some((views, applied)) = server.views(&token) {
+            let done = per_partition
+                .iter()
+                .all(|(tp, n)| *n == 0 || applied.get(tp) == Some(n));
+            if done {
+                break views;
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let expected = reference::views(&truth.rows, opts.tz);
+    let diffs = reference::compare(&expected, &views);
+    assert!(
+        diffs.is_empty(),
+        "{} differences, first: {:?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(10)]
+    );
+    if let Some(script) = crate::support::oracle_script() {
+        let raw = dir.path().join("raw.jsonl");
+        std::fs::write(&raw, &text).expect("write raw dump");
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(&raw)
+            .args(["--tz", TZ])
+            .output()
+            .expect("oracle.py");
+        assert!(
+            out.status.success(),
+            "oracle.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle json");
+        crate::serve::assert_same_views(
+            "lpm serve --kafka",
+            ("oracle.py", &oracle),
+            ("lpm", &views),
+        );
+    } else {
+        eprintln!(
+            "NOTE: ../shared/bench/oracle.py not found: compared with the reference model only"
+        );
+    }
+    // dead letters counted on /metrics
+    let (_, metrics) = server.get("/metrics", &token).expect("metrics");
+    let dead: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("lpm_kafka_dead_letters_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        dead, 2.0,
+        "dead letters after the restart (re-read from the start): {metrics}"
+    );
+    assert!(
+        metrics.contains("lpm_kafka_partition_lag{"),
+        "per-partition lag exported"
+    );
+    assert!(killed_at.is_some());
+}
