@@ -13,3 +13,5 @@ mod generated;
 mod serve;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
+// docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
+mod compose;
