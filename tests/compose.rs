@@ -125,7 +125,11 @@ fn var_refs(s: &str) -> Result<Vec<VarRef>, String> {
                 });
                 i += 1 + end;
             }
-            _ => return Err(format!("a lone `$` in {s:?} (write `$$` for a literal one)")),
+            _ => {
+                return Err(format!(
+                    "a lone `$` in {s:?} (write `$$` for a literal one)"
+                ))
+            }
         }
     }
     Ok(out)
@@ -258,7 +262,9 @@ fn lpm_services(compose: &Value) -> Vec<(&String, &Value)> {
 /// The port of lpm's `LPM_LISTEN` in the compose file.
 fn lpm_port(compose: &Value) -> u16 {
     let env = environment(service(compose, LPM_SERVICE));
-    let listen = env.get("LPM_LISTEN").expect("the lpm service sets LPM_LISTEN");
+    let listen = env
+        .get("LPM_LISTEN")
+        .expect("the lpm service sets LPM_LISTEN");
     listen
         .rsplit(':')
         .next()
@@ -282,7 +288,10 @@ fn compose_paths_exist() {
                     ),
                 };
                 let context = repo_path(&context);
-                assert!(context.is_dir(), "{name}: build context {context:?} is missing");
+                assert!(
+                    context.is_dir(),
+                    "{name}: build context {context:?} is missing"
+                );
                 let file = context.join(&dockerfile);
                 assert!(file.is_file(), "{name}: Dockerfile {file:?} is missing");
                 checked += 2;
@@ -395,10 +404,7 @@ fn published_ports(compose: &Value, env: &BTreeMap<String, String>) -> Vec<(Stri
 #[test]
 fn compose_published_ports_are_unique_and_only_the_user_facing_ones() {
     let compose = compose();
-    for (label, env) in [
-        ("defaults", BTreeMap::new()),
-        (ENV_EXAMPLE, env_example()),
-    ] {
+    for (label, env) in [("defaults", BTreeMap::new()), (ENV_EXAMPLE, env_example())] {
         let ports = published_ports(&compose, &env);
         let mut seen = HashMap::new();
         for (svc, host, _) in &ports {
@@ -440,7 +446,11 @@ fn compose_variables_have_defaults_or_are_in_env_example() {
         missing.is_empty(),
         "variables with no default and not in {ENV_EXAMPLE}: {missing:?}"
     );
-    assert!(used.len() >= 10, "only {} variables found: {used:?}", used.len());
+    assert!(
+        used.len() >= 10,
+        "only {} variables found: {used:?}",
+        used.len()
+    );
     let unused: Vec<&String> = example.keys().filter(|k| !used.contains(*k)).collect();
     assert!(
         unused.is_empty(),
@@ -512,10 +522,16 @@ fn compose_start_order_is_sound() {
         );
     }
     for svc in ["mysql", "kafka", "connect", LPM_SERVICE] {
-        assert!(has_healthcheck(service(&compose, svc)), "{svc} has no healthcheck");
+        assert!(
+            has_healthcheck(service(&compose, svc)),
+            "{svc} has no healthcheck"
+        );
     }
     let lpm_check = strings_of(&service(&compose, LPM_SERVICE)["healthcheck"]["test"]).join(" ");
-    assert!(lpm_check.contains("/readyz"), "lpm's healthcheck: {lpm_check}");
+    assert!(
+        lpm_check.contains("/readyz"),
+        "lpm's healthcheck: {lpm_check}"
+    );
     let migrate = depends_on(service(&compose, "lpm-migrate"));
     assert!(migrate.contains(&("mysql".into(), "service_healthy".into())));
 }
@@ -595,7 +611,10 @@ fn catalog_tables() -> BTreeSet<String> {
         .map(|t| t.trim_matches('`').to_string())
         .collect();
     for t in &tables {
-        assert!(catalog.table(t).is_some(), "Catalog::lpm() has no table {t}");
+        assert!(
+            catalog.table(t).is_some(),
+            "Catalog::lpm() has no table {t}"
+        );
     }
     tables
 }
@@ -674,8 +693,10 @@ fn debezium_connector_matches_the_catalog_and_lpm() {
             connector_str(&c, &format!("{side}.converter")),
             "org.apache.kafka.connect.json.JsonConverter"
         );
-        assert!(["true", "false"]
-            .contains(&connector_str(&c, &format!("{side}.converter.schemas.enable"))));
+        assert!(["true", "false"].contains(&connector_str(
+            &c,
+            &format!("{side}.converter.schemas.enable")
+        )));
     }
     assert_eq!(connector_str(&c, "database.hostname"), "mysql");
     service(&compose, "mysql");
@@ -689,7 +710,9 @@ fn debezium_connector_matches_the_catalog_and_lpm() {
     let connect_env = environment(service(&compose, "connect"));
     assert!(connect_env.contains_key(var), "connect does not set {var}");
     assert_eq!(
-        connect_env.get("CONNECT_CONFIG_PROVIDERS").map(String::as_str),
+        connect_env
+            .get("CONNECT_CONFIG_PROVIDERS")
+            .map(String::as_str),
         Some("env")
     );
 
@@ -705,7 +728,10 @@ fn debezium_connector_matches_the_catalog_and_lpm() {
     // The dead-letter topic kafka-init creates is the one lpm writes.
     let dead = setting("LPM_KAFKA_DEAD_LETTER_TOPIC", "lpm.dead-letter");
     let init = strings_of(&service(&compose, "kafka-init")["command"]);
-    assert!(init.contains(&dead), "kafka-init creates {init:?}, lpm writes {dead}");
+    assert!(
+        init.contains(&dead),
+        "kafka-init creates {init:?}, lpm writes {dead}"
+    );
 }
 
 #[test]
@@ -724,7 +750,10 @@ fn prometheus_scrapes_lpm() {
         .flatten()
         .find(|j| strings_of(&j["static_configs"]).contains(&want))
         .unwrap_or_else(|| panic!("no scrape job targets {want}"));
-    assert_eq!(job["metrics_path"].as_str().unwrap_or("/metrics"), "/metrics");
+    assert_eq!(
+        job["metrics_path"].as_str().unwrap_or("/metrics"),
+        "/metrics"
+    );
 }
 
 #[test]
@@ -752,7 +781,10 @@ fn grafana_is_provisioned_from_the_repo() {
         let doc = yaml(&rel.to_string_lossy());
         for ds in doc["datasources"].as_array().into_iter().flatten() {
             let uid = ds["uid"].as_str().expect("every data source has a uid");
-            assert!(uids.insert(uid.to_string()), "duplicate data source uid {uid}");
+            assert!(
+                uids.insert(uid.to_string()),
+                "duplicate data source uid {uid}"
+            );
             match ds["type"].as_str() {
                 Some("yesoreyeram-infinity-datasource") => {
                     infinity += 1;
@@ -760,7 +792,11 @@ fn grafana_is_provisioned_from_the_repo() {
                     assert!(strings_of(&ds["jsonData"]["allowedHosts"]).contains(&lpm_url));
                     for s in strings_of(&ds["secureJsonData"]) {
                         for r in var_refs(&s).unwrap_or_default() {
-                            assert!(grafana_env.contains_key(&r.name), "grafana lacks {}", r.name);
+                            assert!(
+                                grafana_env.contains_key(&r.name),
+                                "grafana lacks {}",
+                                r.name
+                            );
                         }
                     }
                 }
@@ -781,7 +817,12 @@ fn grafana_is_provisioned_from_the_repo() {
         let rel = path.strip_prefix(root()).expect("inside the repo");
         let doc = yaml(&rel.to_string_lossy());
         for p in doc["providers"].as_array().into_iter().flatten() {
-            paths.push(p["options"]["path"].as_str().expect("provider path").to_string());
+            paths.push(
+                p["options"]["path"]
+                    .as_str()
+                    .expect("provider path")
+                    .to_string(),
+            );
         }
     }
     assert!(!paths.is_empty(), "no dashboard provider");
@@ -809,7 +850,9 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
             continue;
         }
         current.push_str(t);
-        let (op, args) = current.split_once(char::is_whitespace).unwrap_or((&current, ""));
+        let (op, args) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((&current, ""));
         out.push((op.to_ascii_uppercase(), args.trim().to_string()));
         current.clear();
     }
@@ -885,7 +928,10 @@ fn dockerfile_is_multi_stage_and_runs_lpm_as_non_root() {
         }
     }
     assert!(copies >= 2, "only {copies} COPY sources found");
-    assert!(ignored.iter().any(|i| i == "target"), ".dockerignore keeps target/ out");
+    assert!(
+        ignored.iter().any(|i| i == "target"),
+        ".dockerignore keeps target/ out"
+    );
 
     let last_stage = &ins[last..];
     let has = |op: &str, args: &str| last_stage.iter().any(|(o, a)| o == op && a == args);
