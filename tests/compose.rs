@@ -884,8 +884,7 @@ fn dockerfile_is_multi_stage_and_runs_lpm_as_non_root() {
     let last = *stages.last().unwrap_or(&0);
     let user = ins[last..]
         .iter()
-        .filter(|(op, _)| op == "USER")
-        .next_back()
+        .rfind(|(op, _)| op == "USER")
         .map(|(_, u)| u.clone())
         .expect("the final stage sets USER");
     let who = user.split(':').next().unwrap_or("");
@@ -968,11 +967,15 @@ fn docker_compose_config_is_valid() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !plugin {
-        eprintln!(
+        // Straight to the stderr handle, not eprintln!: libtest captures the macros' output of
+        // passing tests, and this must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n==================================================================\n\
              NOT RUN: `docker compose config -q` (no `docker compose` plugin on\n\
              this machine). docker-compose.yml was checked by parsing only.\n\
-             ==================================================================\n"
+             =================================================================="
         );
         return;
     }
@@ -1016,4 +1019,104 @@ fn var_refs_and_interpolation_follow_compose() {
     assert!(var_refs("cost $5").is_err());
     let env: BTreeMap<String, String> = [("A".to_string(), "1".to_string())].into();
     assert_eq!(interpolate("${A:-9}:${B:-8}:$$x", &env), "1:8:$x");
+}
+
+/// A fake Kafka Connect on loopback: answers 503 once, then serves the plugin list, records
+/// the PUT, and reports the connector RUNNING before its task is.
+fn fake_connect(listener: std::net::TcpListener) -> Vec<(String, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut seen = Vec::new();
+    let mut status_calls = 0;
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { break };
+        let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() {
+            continue;
+        }
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        let request: Vec<&str> = line.split_whitespace().take(2).collect();
+        let request = request.join(" ");
+        seen.push((request.clone(), String::from_utf8_lossy(&body).into_owned()));
+        let (code, reply) = match request.as_str() {
+            "GET /connector-plugins" if seen.len() == 1 => ("503 Unavailable", String::new()),
+            "GET /connector-plugins" => (
+                "200 OK",
+                r#"[{"class":"io.debezium.connector.mysql.MySqlConnector"}]"#.to_string(),
+            ),
+            "PUT /connectors/lost-persons-mysql/config" => ("201 Created", "{}".to_string()),
+            "GET /connectors/lost-persons-mysql/status" => {
+                status_calls += 1;
+                let task = if status_calls == 1 {
+                    "[]"
+                } else {
+                    r#"[{"id":0,"state":"RUNNING"}]"#
+                };
+                (
+                    "200 OK",
+                    format!(r#"{{"connector":{{"state":"RUNNING"}},"tasks":{task}}}"#),
+                )
+            }
+            _ => ("404 Not Found", String::new()),
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {code}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        if status_calls == 2 {
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn register_script_puts_the_connector_and_waits_for_running() {
+    assert!(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "register.sh needs curl: install it (apt-get install curl)"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    let server = std::thread::spawn(move || fake_connect(listener));
+    let out = Command::new("sh")
+        .arg(repo_path("deploy/debezium/register.sh"))
+        .env("CONNECT_URL", format!("http://127.0.0.1:{port}"))
+        .env("CONNECTOR_CONFIG", repo_path(CONNECTOR_JSON))
+        .env("REGISTER_TRIES", "5")
+        .output()
+        .expect("running register.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "register.sh failed: {stderr}");
+    let seen = server.join().expect("fake Connect thread");
+    let requests: Vec<&str> = seen.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /connector-plugins",
+            "GET /connector-plugins",
+            "PUT /connectors/lost-persons-mysql/config",
+            "GET /connectors/lost-persons-mysql/status",
+            "GET /connectors/lost-persons-mysql/status",
+        ],
+        "{stderr}"
+    );
+    let sent: Value = serde_json::from_str(&seen[2].1).expect("the PUT body is JSON");
+    assert_eq!(
+        sent,
+        Value::Object(connector()),
+        "the PUT body is the repo's JSON"
+    );
 }
