@@ -15,6 +15,8 @@ tries=${REGISTER_TRIES:-90}
 name=$(basename "$config" .json)
 
 say() { printf 'register: %s\n' "$*" >&2; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 
 [ -r "$config" ] || { say "cannot read $config"; exit 1; }
 
@@ -29,7 +31,7 @@ done
 # 2. Create or update (idempotent).
 n=0
 while :; do
-  code=$(curl -sS -o /tmp/register.out -w '%{http_code}' -X PUT \
+  code=$(curl -sS -o "$out" -w '%{http_code}' -X PUT \
     -H 'Content-Type: application/json' --data-binary "@$config" \
     "$connect_url/connectors/$name/config" || echo 000)
   case $code in
@@ -39,7 +41,7 @@ while :; do
   # 409: a rebalance is in progress; 5xx/000: Connect not ready yet. Anything else is final.
   case $code in
     409 | 5?? | 000) ;;
-    *) say "PUT failed with HTTP $code: $(cat /tmp/register.out 2>/dev/null)"; exit 1 ;;
+    *) say "PUT failed with HTTP $code: $(cat "$out")"; exit 1 ;;
   esac
   [ "$n" -lt "$tries" ] || { say "PUT kept failing (last HTTP $code)"; exit 1; }
   sleep 2
