@@ -15,3 +15,5 @@ mod serve;
 mod capture;
 // `lpm serve --kafka` against a broker process (tansu): kill -9, commits vs applied, oracle
 mod kafka;
+// docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
+mod compose;

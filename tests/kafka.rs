@@ -65,6 +65,9 @@ fn lpm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Next offset per (topic, partition).
+type Offsets = BTreeMap<(String, i32), i64>;
+
 struct Server {
     child: Child,
     addr: String,
@@ -72,6 +75,7 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, brokers: &str, prefix: &str, group: &str) -> Server {
+        #[allow(clippy::zombie_processes)] // reaped in Drop
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .args(["serve", "--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
             .arg("--data-dir")
@@ -133,7 +137,7 @@ impl Server {
     }
 
     /// `(views, offsets per (topic, partition))` at one tick.
-    fn views(&self, token: &str) -> Option<(Value, BTreeMap<(String, i32), i64>)> {
+    fn views(&self, token: &str) -> Option<(Value, Offsets)> {
         let (status, body) = self.get("/api/v1/views", token).ok()?;
         if status != 200 {
             return None;
