@@ -3,6 +3,7 @@
 //! behaviour is testable without a process.
 
 mod capture;
+mod migrate;
 mod replay;
 mod serve;
 
@@ -33,6 +34,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Capture a MySQL/MariaDB binlog as Debezium MySQL-connector events (a kcat-style dump).
     Capture(capture::CaptureArgs),
+    /// Create or upgrade the MySQL schema (versioned migrations compiled into lpm).
+    Migrate(migrate::MigrateArgs),
     /// Manage users.
     #[command(subcommand)]
     User(serve::UserCommand),
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Capture(args) => capture::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::User(cmd) => serve::user(cmd),
         Command::Token(cmd) => serve::token(cmd),
         Command::Log(cmd) => serve::log(cmd),
