@@ -21,7 +21,10 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let done = rt.block_on(migrate::migrate(&args.mysql, &database))?;
+    // the message says it all: no cause chain (the driver repeats its I/O error in it)
+    let done = rt
+        .block_on(migrate::migrate(&args.mysql, &database))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if done.created_database {
         println!("Created database {}.", done.database);
     }

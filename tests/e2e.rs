@@ -13,3 +13,5 @@ mod generated;
 mod serve;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
+// MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
+mod mysql_sor;

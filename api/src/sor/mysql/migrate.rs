@@ -67,12 +67,12 @@ pub enum MigrateError {
     #[error("{0}")]
     Config(String),
     /// MySQL cannot be reached.
-    #[error("cannot connect to MySQL at {address}: {source}")]
+    #[error("cannot connect to MySQL at {address}: {reason}")]
     Connect {
         /// `host:port`.
         address: String,
-        /// Why.
-        source: MysqlError,
+        /// Why (the innermost cause, e.g. `Connection refused`).
+        reason: String,
     },
     /// An applied migration differs from the binary's.
     #[error(
@@ -97,7 +97,7 @@ pub enum MigrateError {
         database: String,
     },
     /// A statement failed.
-    #[error("migration {label} failed at statement {index} ({statement}): {source}")]
+    #[error("migration {label} failed at statement {index} ({statement}): {error}")]
     Statement {
         /// The migration.
         label: String,
@@ -106,7 +106,8 @@ pub enum MigrateError {
         /// Its first line.
         statement: String,
         /// Why.
-        source: mysql_async::Error,
+        #[source]
+        error: mysql_async::Error,
     },
     /// Any other MySQL failure.
     #[error("MySQL: {0}")]
@@ -213,6 +214,15 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// The innermost cause of `e` (driver errors wrap the same I/O error several times).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 /// Connects to the server named by `url` without selecting a database (it may not exist yet).
 async fn connect(url: &str) -> Result<Conn, MigrateError> {
     let opts = Opts::from_url(url).map_err(|e| MigrateError::Config(format!("--mysql: {e}")))?;
@@ -225,11 +235,11 @@ async fn connect(url: &str) -> Result<Conn, MigrateError> {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(MigrateError::Connect {
             address,
-            source: MysqlError::Mysql(e),
+            reason: root_cause(&e),
         }),
         Err(_) => Err(MigrateError::Connect {
             address,
-            source: MysqlError::Timeout(Duration::from_secs(10)),
+            reason: MysqlError::Timeout(Duration::from_secs(10)).to_string(),
         }),
     }
 }
@@ -330,11 +340,11 @@ async fn apply_pending(
         for (i, stmt) in statements(m.sql).iter().enumerate() {
             conn.query_drop(stmt.as_str())
                 .await
-                .map_err(|source| MigrateError::Statement {
+                .map_err(|error| MigrateError::Statement {
                     label: m.label(),
                     index: i + 1,
                     statement: stmt.lines().next().unwrap_or_default().to_string(),
-                    source,
+                    error,
                 })?;
         }
         conn.exec_drop(
