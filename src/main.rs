@@ -4,6 +4,7 @@
 
 mod capture;
 mod kafka;
+mod migrate;
 mod replay;
 mod serve;
 
@@ -37,6 +38,8 @@ enum Command {
     /// Kafka tools (load a topic dump into a broker).
     #[command(subcommand)]
     Kafka(kafka::KafkaCommand),
+    /// Create or upgrade the MySQL schema (versioned migrations compiled into lpm).
+    Migrate(migrate::MigrateArgs),
     /// Manage users.
     #[command(subcommand)]
     User(serve::UserCommand),
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Capture(args) => capture::run(args),
         Command::Kafka(cmd) => kafka::run(cmd),
+        Command::Migrate(args) => migrate::run(args),
         Command::User(cmd) => serve::user(cmd),
         Command::Token(cmd) => serve::token(cmd),
         Command::Log(cmd) => serve::log(cmd),

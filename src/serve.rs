@@ -38,13 +38,26 @@ pub struct ServeArgs {
     #[arg(long, env = "LPM_VISIBLE_TIMEOUT_MS", default_value_t = 5000)]
     visible_timeout_ms: u64,
     /// Feed the engine from this MySQL/MariaDB binlog (`mysql://user:pass@host:port`) instead of
-    /// the embedded log: a consistent snapshot at start, then streaming. The API is read-only.
+    /// the embedded log: a consistent snapshot at start, then streaming. The API is read-only
+    /// unless `--mysql` sends writes to MySQL.
     #[arg(long, env = "LPM_CAPTURE")]
     capture: Option<String>,
     #[command(flatten)]
     capture_options: crate::capture::CaptureOptions,
     #[command(flatten)]
     kafka: crate::kafka::KafkaOptions,
+    /// Write to this MySQL/MariaDB (`mysql://user:pass@host:port/database`) instead of the
+    /// embedded log. Needs a source that shows MySQL's changes to the engine (`--capture`) and a
+    /// migrated database (`lpm migrate`).
+    #[arg(long, env = "LPM_MYSQL_URL")]
+    mysql: Option<String>,
+    /// Largest number of pooled MySQL connections.
+    #[arg(long, env = "LPM_MYSQL_POOL_MAX", default_value_t = 16)]
+    mysql_pool_max: usize,
+    /// Bound of one MySQL write attempt (connect, statements, commit), in ms; an unreachable
+    /// MySQL answers 503 after about this long.
+    #[arg(long, env = "LPM_MYSQL_TIMEOUT_MS", default_value_t = 3000)]
+    mysql_timeout_ms: u64,
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -73,6 +86,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|url| args.capture_options.config(url)),
         kafka: args.kafka.config()?,
+        mysql: args.mysql.map(|url| lpm_api::sor::mysql::MysqlConfig {
+            pool_max: args.mysql_pool_max.max(1),
+            timeout: Duration::from_millis(args.mysql_timeout_ms.max(100)),
+            ..lpm_api::sor::mysql::MysqlConfig::new(url)
+        }),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,3 +17,5 @@ mod capture;
 mod kafka;
 // docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
 mod compose;
+// MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
+mod mysql_sor;

@@ -36,7 +36,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Polls `f` every 20 ms until it answers `Ok`, panicking with its last error after `timeout`.
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match f() {
@@ -53,19 +57,25 @@ fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T,
 // the server process
 
 /// A running `lpm serve`; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// `lpm serve` with `extra` flags (`--capture`, `--mysql`, ...).
+    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
+            .args(extra)
             .env("LPM_LOG", "warn")
             .env_remove("LPM_DEMO")
             .stdin(Stdio::null())
@@ -132,7 +142,7 @@ impl Server {
         server
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         lock(&self.stderr).clone()
     }
 
@@ -174,27 +184,28 @@ fn lpm_ok(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
 // HTTP
 
 #[derive(Clone)]
-enum Auth {
+pub(crate) enum Auth {
     None,
     Cookie(String),
     Bearer(String),
 }
 
 #[derive(Clone)]
-struct Http {
+pub(crate) struct Http {
     agent: ureq::Agent,
     base: String,
     auth: Auth,
 }
 
-struct Resp {
-    status: u16,
-    body: Value,
-    location: Option<String>,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) location: Option<String>,
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Http {
-    fn new(addr: &str, auth: Auth) -> Http {
+    pub(crate) fn new(addr: &str, auth: Auth) -> Http {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
@@ -206,7 +217,7 @@ impl Http {
         }
     }
 
-    fn with_auth(&self, auth: Auth) -> Http {
+    pub(crate) fn with_auth(&self, auth: Auth) -> Http {
         Http {
             auth,
             ..self.clone()
@@ -214,7 +225,12 @@ impl Http {
     }
 
     /// One request; `Err` only for transport failures (any HTTP status is `Ok`).
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Resp, String> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Resp, String> {
         let mut b = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -240,6 +256,11 @@ impl Http {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = resp
             .body_mut()
             .read_to_string()
@@ -253,11 +274,18 @@ impl Http {
             status,
             body,
             location,
+            retry_after,
         })
     }
 
     /// A request that must succeed with `want`.
-    fn expect(&self, method: &str, path: &str, body: Option<&Value>, want: u16) -> Value {
+    pub(crate) fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        want: u16,
+    ) -> Value {
         let r = self
             .call(method, path, body)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -270,7 +298,7 @@ impl Http {
     }
 
     /// Signs in as the admin; the `lpm_session` cookie as a `Cookie` header value.
-    fn sign_in(&self) -> String {
+    pub(crate) fn sign_in(&self) -> String {
         let body = json!({"username": ADMIN, "password": PASSWORD});
         let req = ureq::http::Request::builder()
             .method("POST")
@@ -1075,7 +1103,7 @@ fn check_against_replay(what: &str, rest: &Value, dump: &Path, oracle: Option<&P
 // the tests
 
 /// An admin (`lpm user add`) and a reader token (`lpm token create`) in `data`; the token.
-fn init_data_dir(data: &Path) -> String {
+pub(crate) fn init_data_dir(data: &Path) -> String {
     let data = data.to_str().expect("utf-8 path");
     lpm_ok(
         &["user", "add", ADMIN, "--role", "admin", "--data-dir", data],

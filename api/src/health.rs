@@ -1,5 +1,7 @@
 //! `/healthz` (the process answers) and `/readyz` (state rebuilt from the log and the engine
-//! caught up with it; 503 before that and while shutting down).
+//! caught up with it; 503 before that and while shutting down). With `--mysql` the body also
+//! says whether MySQL answers (`"mysql": {"up": …}`), without failing readiness: reads are
+//! served from the engine either way.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,11 +18,16 @@ pub async fn healthz() -> impl IntoResponse {
 /// `GET /readyz`.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ready = state.health.is_ready();
-    let body = Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "ready": ready,
         "tick": state.engine.store().tick(),
         "stopping": state.health.is_stopping(),
-    }));
+    });
+    // MySQL down stops writes, not reads: reported here, readiness unchanged
+    if let Some(m) = &state.mysql {
+        body["mysql"] = m.health().json();
+    }
+    let body = Json(body);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -252,6 +252,14 @@ impl Metrics {
         let _ = self.kafka.set((stats, idle_after, stall_after));
     }
 
+    /// Registers an instrument owned elsewhere (the MySQL system of record's, only when it runs).
+    pub fn register(
+        &self,
+        c: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(c)
+    }
+
     /// Adds the binlog capture's metrics (`lpm_capture_*`) to the exposition.
     pub fn set_capture(&self, stats: Arc<lpm_connectors::capture::CaptureStats>) {
         let _ = self.capture.set(stats);

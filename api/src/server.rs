@@ -35,10 +35,12 @@ pub struct ServeConfig {
     /// Serving options.
     pub api: ApiConfig,
     /// Feed the engine from a MySQL/MariaDB binlog capture instead of the embedded log (the
-    /// server is then read-only).
+    /// server is then read-only unless `mysql` is set).
     pub capture: Option<lpm_connectors::capture::CaptureConfig>,
     /// Feed the engine from Debezium topics on Kafka instead of the embedded log.
     pub kafka: Option<lpm_connectors::kafka::KafkaConfig>,
+    /// Write to MySQL instead of the embedded log (needs a source that reads MySQL).
+    pub mysql: Option<crate::sor::mysql::MysqlConfig>,
 }
 
 /// Why the server could not start.
@@ -59,6 +61,9 @@ pub enum ServeError {
     /// The Kafka source cannot start.
     #[error("kafka: {0}")]
     Kafka(#[from] lpm_connectors::kafka::KafkaError),
+    /// `--mysql` is misconfigured or its database is not migrated.
+    #[error("--mysql: {0}")]
+    Mysql(String),
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -122,6 +127,7 @@ pub async fn run(
     if let Some(k) = &kafka {
         k.attach(engine.handle().store().clone());
     }
+    check_mysql_source(&cfg)?;
     let (cases_tx, cases_rx) = std::sync::mpsc::channel();
     // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
     let mut sor = None;
@@ -176,11 +182,16 @@ pub async fn run(
         let c = k.source.config();
         metrics.set_kafka(k.source.stats.clone(), c.idle_after, c.stall_after);
     }
+    let mysql = match &cfg.mysql {
+        Some(m) => Some(start_mysql(m, &handle, &cfg.api, &metrics).await?),
+        None => None,
+    };
     let health = Arc::new(Health::default());
     let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
     let state = AppState {
         engine: handle.clone(),
         sor: sor.clone(),
+        mysql: mysql.clone(),
         capture: capture_source.clone(),
         kafka: kafka.clone(),
         auth,
@@ -243,6 +254,9 @@ pub async fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     spawn_metrics_loop(state.clone(), stop.clone());
+    if let Some(m) = &mysql {
+        m.spawn_probe(Duration::from_secs(2), stop.clone());
+    }
     let mut trickle = None;
     if let (true, Some(sor)) = (cfg.demo, &sor) {
         let now = chrono::Utc::now().timestamp_millis();
@@ -294,11 +308,96 @@ pub async fn run(
     if let Some(sor) = &sor {
         sor.close();
     }
+    if let Some(m) = &mysql {
+        m.close().await;
+    }
     feed.close();
     drop(state);
     drop(handle);
     let _ = tokio::task::spawn_blocking(move || engine.join()).await;
     served.map_err(|source| ServeError::Listen { addr, source })
+}
+
+// ---- MySQL as the system of record (`--mysql`) ----------------------------------------------
+
+/// What feeds the engine. Writes to MySQL reach the engine only through a source that reads
+/// MySQL's changes; a new source is one more variant here and one arm in
+/// [`check_mysql_source`].
+enum EngineSource {
+    /// The embedded log: holds only the API's own writes.
+    Embedded,
+    /// The binlog capture (`--capture`).
+    Capture(lpm_connectors::capture::CaptureConfig),
+    /// Debezium topics on Kafka (`--kafka`).
+    Kafka(lpm_connectors::kafka::KafkaConfig),
+}
+
+impl EngineSource {
+    fn of(cfg: &ServeConfig) -> EngineSource {
+        match (&cfg.kafka, &cfg.capture) {
+            (Some(k), _) => EngineSource::Kafka(k.clone()),
+            (None, Some(c)) => EngineSource::Capture(c.clone()),
+            (None, None) => EngineSource::Embedded,
+        }
+    }
+}
+
+/// Refuses `--mysql` without a source that shows MySQL's changes, or whose source does not
+/// read the database the writes go to (they would never become visible).
+fn check_mysql_source(cfg: &ServeConfig) -> Result<(), ServeError> {
+    let Some(m) = &cfg.mysql else { return Ok(()) };
+    if cfg.demo {
+        return Err(ServeError::Mysql(
+            "--demo writes its own data to the embedded log and cannot be combined with --mysql"
+                .into(),
+        ));
+    }
+    let database = m.database().map_err(|e| ServeError::Mysql(e.to_string()))?;
+    match EngineSource::of(cfg) {
+        EngineSource::Capture(c) if c.databases.contains(&database) => Ok(()),
+        EngineSource::Capture(c) => Err(ServeError::Mysql(format!(
+            "writes go to database {database}, but --capture reads {:?}; add --database {database}",
+            c.databases
+        ))),
+        EngineSource::Kafka(k) => match &k.topics {
+            lpm_connectors::kafka::TopicSelection::Debezium { database: d, .. } if *d != database => {
+                Err(ServeError::Mysql(format!(
+                    "writes go to database {database}, but --kafka reads topics of {d}; set --kafka-database {database}"
+                )))
+            }
+            _ => Ok(()),
+        },
+        EngineSource::Embedded => Err(ServeError::Mysql(
+            "the engine must be fed from MySQL's changes to show writes made there: add \
+             --capture URL or --kafka BROKERS (the embedded log only holds writes made without --mysql)"
+                .into(),
+        )),
+    }
+}
+
+/// Opens the MySQL pool and checks the database is migrated.
+async fn start_mysql(
+    m: &crate::sor::mysql::MysqlConfig,
+    engine: &lpm_engine::EngineHandle,
+    api: &ApiConfig,
+    metrics: &Metrics,
+) -> Result<Arc<crate::sor::mysql::MysqlSor>, ServeError> {
+    let sor = crate::sor::mysql::MysqlSor::new(
+        m.clone(),
+        engine.clone(),
+        api.visible_timeout,
+        api.read_timeout,
+        metrics,
+    )
+    .map_err(|e| ServeError::Mysql(e.to_string()))?;
+    sor.check_schema()
+        .await
+        .map_err(|e| ServeError::Mysql(e.to_string()))?;
+    tracing::info!(
+        database = sor.database(),
+        "Writes go to MySQL (the system of record)."
+    );
+    Ok(Arc::new(sor))
 }
 
 /// Updates the gauges and histograms that watch the engine (tick, freshness, staleness, state

@@ -12,7 +12,7 @@ use lpm_engine::EngineHandle;
 use crate::auth::AuthState;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::sor::EmbeddedSor;
+use crate::sor::{EmbeddedSor, Writer};
 
 /// Serving options.
 #[derive(Clone, Debug)]
@@ -80,6 +80,8 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// Writes (the embedded system of record); `None` when the data comes from a MySQL capture.
     pub sor: Option<Arc<EmbeddedSor>>,
+    /// Writes to MySQL instead (`lpm serve --mysql`); `sor` is then `None`.
+    pub mysql: Option<Arc<crate::sor::mysql::MysqlSor>>,
     /// The binlog capture feeding the engine (`lpm serve --capture`).
     pub capture: Option<Arc<crate::capture::CaptureSource>>,
     /// The Kafka source feeding the engine (`lpm serve --kafka`).
@@ -103,15 +105,20 @@ impl FromRef<AppState> for AuthState {
 }
 
 impl AppState {
-    /// The system of record writes go to; a capture-fed server is read-only (its rows belong
-    /// to MySQL), so writes answer 503 naming why.
-    pub fn writer(&self) -> ApiResult<&Arc<EmbeddedSor>> {
-        self.sor.as_ref().ok_or_else(|| ApiError::Unavailable {
-            message: "this server shows data read from MySQL (--capture) or Kafka (--kafka) \
-                      and takes no writes; write to MySQL instead"
-                .into(),
-            retry_after: 3600,
-        })
+    /// The system of record writes go to: the embedded log, or MySQL with `--mysql`; a
+    /// capture-fed server without `--mysql` is read-only, so writes answer 503 naming why.
+    pub fn writer(&self) -> ApiResult<Writer> {
+        match (&self.sor, &self.mysql) {
+            (Some(sor), _) => Ok(Writer::Embedded(sor.clone())),
+            (None, Some(mysql)) => Ok(Writer::Mysql(mysql.clone())),
+            (None, None) => Err(ApiError::Unavailable {
+                message:
+                    "this server shows data read from MySQL (--capture) or Kafka (--kafka) \
+                          and takes no writes; write to MySQL instead, or start it with --mysql URL"
+                        .into(),
+                retry_after: 3600,
+            }),
+        }
     }
 
     /// Where the source stood at `tick`.

@@ -1480,6 +1480,7 @@ mod serve {
             api: ApiConfig::default(),
             kafka: None,
             capture: Some(capture_config(&k.url, ID_SERVE)),
+            mysql: None,
         };
 
         // the server, on its own runtime (default size, as `lpm serve`)

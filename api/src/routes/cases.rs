@@ -18,6 +18,7 @@ use crate::auth::{Caller, RequireWriter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::sor::ledger::{Command, NewAction, NewReport};
+use crate::sor::Visibility;
 use crate::state::{engine_error, AppState};
 
 /// The case routes.
@@ -246,14 +247,15 @@ async fn write_case(
     created: bool,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let committed = state.writer()?.submit_async(cmd, who).await?;
+    let committed = state.writer()?.submit(cmd, who).await?;
     let case_id = committed.case_id;
     let location = format!("/api/v1/cases/{case_id}");
     let st = state.clone();
+    let (tick, not_yet) = (committed.tick, committed.visibility == Visibility::NotYet);
     let detail = state
         .blocking(move || {
             let store = st.engine.store().clone();
-            if !store.wait_for(committed.tick, st.config.visible_timeout) {
+            if not_yet || !store.wait_for(tick, st.config.visible_timeout) {
                 return Ok(None);
             }
             st.engine

@@ -1,7 +1,9 @@
 //! Responsible contacts: list, create, update, deactivate.
 //!
-//! The list comes from the system of record's current rows joined with the engine's
-//! `responsible_load` view (open cases per contact) at the view store's tick.
+//! The list comes from the system of record's current rows (the embedded ledger, or MySQL
+//! with `--mysql`: 503 with `Retry-After` while MySQL is down) joined with the engine's
+//! `responsible_load` view (open cases per contact) at the view store's tick. Writes answer
+//! with the row as written.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -161,6 +163,7 @@ pub async fn list_responsibles(
     let items = state
         .writer()?
         .responsibles()
+        .await?
         .into_iter()
         .filter(|r| f.active.is_none_or(|a| a == r.active))
         .map(|r| ResponsibleWithLoad {
@@ -178,11 +181,10 @@ async fn write(
     status: StatusCode,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let sor = state.writer()?;
-    let committed = sor.submit_async(cmd, who).await?;
-    let r = sor
-        .responsible(committed.id)
-        .ok_or_else(|| ApiError::Internal("written responsible is missing".into()))?;
+    let committed = state.writer()?.submit(cmd, who).await?;
+    let Some(lpm_engine::model::Row::Responsible(r)) = committed.row else {
+        return Err(ApiError::Internal("written responsible is missing".into()));
+    };
     Ok((status, axum::Json(ResponsibleOut::new(&r, true))).into_response())
 }
 

@@ -131,6 +131,32 @@ pub struct Plan {
     pub version: Option<i64>,
 }
 
+impl Command {
+    /// The table of the row a command is about (the one [`Plan::id`] names).
+    pub(crate) fn main_table(&self) -> lpm_engine::model::Table {
+        use lpm_engine::model::Table as T;
+        match self {
+            Command::CreateReport(_) | Command::UpdateCase { .. } | Command::Assign { .. } => {
+                T::CaseCases
+            }
+            Command::LogAction { .. } => T::CaseActions,
+            Command::CreateResponsible(_) | Command::UpdateResponsible { .. } => {
+                T::ResponsibleContacts
+            }
+        }
+    }
+}
+
+impl Plan {
+    /// The written version of row `id` of `table`, if the plan writes it.
+    pub(crate) fn row(&self, table: lpm_engine::model::Table, id: Key) -> Option<&Row> {
+        self.rows
+            .iter()
+            .map(|(_, after)| after)
+            .find(|r| r.table() == table && r.key() == id)
+    }
+}
+
 /// The current rows writes depend on.
 #[derive(Default)]
 pub struct Ledger {
@@ -194,6 +220,13 @@ impl Ledger {
             T::CaseResponsibleHistory => self.open_assignment.retain(|_, h| h.id != key),
             T::CaseActions => {}
         }
+    }
+
+    /// Makes the next id of `table` larger than `max_id` (MySQL mode seeds a scratch ledger
+    /// with each table's `MAX(id)`).
+    pub(crate) fn seed_max_id(&mut self, table: lpm_engine::model::Table, max_id: Key) {
+        let n = &mut self.next_id[table.index()];
+        *n = (*n).max(max_id + 1);
     }
 
     /// The current case.

@@ -11,8 +11,15 @@
 //!
 //! Restart: [`EmbeddedSor::open`] replays the log into the ledger and the feed, so the engine
 //! and the write model are rebuilt from the same bytes.
+//!
+//! The other system of record is MySQL ([`mysql`], `lpm serve --mysql`); routes reach either
+//! through one [`Writer`].
 
 pub mod ledger;
+pub mod mysql;
+pub mod writer;
+
+pub use writer::Writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,8 +110,34 @@ pub struct Committed {
     pub version: Option<i64>,
     /// The log record.
     pub seq: u64,
-    /// The engine tick that shows it.
+    /// The engine tick that shows it (see `visibility`).
     pub tick: Tick,
+    /// The main row as written (the case, the action or the responsible).
+    pub row: Option<Row>,
+    /// Whether the engine shows the write.
+    pub visibility: Visibility,
+}
+
+/// What [`Committed::tick`] means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// The engine shows the write once its store reaches `tick` (embedded mode: the writer
+    /// pushed it as that tick).
+    AtTick,
+    /// The engine showed the write at `tick` (MySQL mode, after waiting for it).
+    Shown,
+    /// The engine did not show it within the wait; `tick` is the next one (answer 202).
+    NotYet,
+}
+
+/// The case a command concerns, when it names one (a new report's case is the plan's id).
+pub(crate) fn case_of_command(cmd: &Command) -> Option<Key> {
+    match cmd {
+        Command::UpdateCase { case_id, .. }
+        | Command::Assign { case_id, .. }
+        | Command::LogAction { case_id, .. } => Some(*case_id),
+        _ => None,
+    }
 }
 
 /// Remembers which log record each tick ends at (bounded: old ticks fold into the newest
@@ -360,12 +393,8 @@ impl EmbeddedSor {
         actor: &str,
         now: EpochMs,
     ) -> Result<Committed, SorError> {
-        let case_of_cmd = match &cmd {
-            Command::UpdateCase { case_id, .. }
-            | Command::Assign { case_id, .. }
-            | Command::LogAction { case_id, .. } => Some(*case_id),
-            _ => None,
-        };
+        let case_of_cmd = case_of_command(&cmd);
+        let main_table = cmd.main_table();
         let mut outcome = None;
         let appended = self.writer.try_append_as(Some(actor), |seq| {
             let plan = lock(&self.ledger).execute(cmd, now)?;
@@ -377,10 +406,14 @@ impl EmbeddedSor {
                     .map_err(|e| SorError::Unavailable(format!("encoding: {e}")))?;
                 events.push(ev);
             }
-            outcome = Some((plan.id, plan.version));
+            outcome = Some((
+                plan.id,
+                plan.version,
+                plan.row(main_table, plan.id).cloned(),
+            ));
             Ok::<_, SorError>(events)
         })?;
-        let (id, version) = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
+        let (id, version, row) = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
         let tick = lock(&self.ticks)
             .tick_of_seq
             .get(&appended.seq)
@@ -393,6 +426,8 @@ impl EmbeddedSor {
             version,
             seq: appended.seq,
             tick,
+            row,
+            visibility: Visibility::AtTick,
         })
     }
 

@@ -199,6 +199,7 @@ impl App {
         let state = AppState {
             engine: handle,
             sor: Some(Arc::new(sor)),
+            mysql: None,
             capture: None,
             kafka: None,
             auth,
