@@ -43,6 +43,8 @@ pub struct ServeArgs {
     capture: Option<String>,
     #[command(flatten)]
     capture_options: crate::capture::CaptureOptions,
+    #[command(flatten)]
+    sink: crate::sink::SinkOptions,
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -70,6 +72,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .capture
             .as_deref()
             .map(|url| args.capture_options.config(url)),
+        sink: args.sink.config(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

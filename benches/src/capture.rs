@@ -1479,6 +1479,7 @@ mod serve {
             secure_cookies: false,
             api: ApiConfig::default(),
             capture: Some(capture_config(&k.url, ID_SERVE)),
+            sink: None,
         };
 
         // the server, on its own runtime (default size, as `lpm serve`)

@@ -419,6 +419,7 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
         secure_cookies: false,
         api: ApiConfig::default(),
         capture: None,
+        sink: None,
     };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
