@@ -13,3 +13,5 @@ mod generated;
 mod serve;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
+// `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing
+mod sink;

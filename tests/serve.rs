@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support;
 
-const TZ: &str = "America/Guayaquil";
+pub(crate) const TZ: &str = "America/Guayaquil";
 const ADMIN: &str = "ana";
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -36,7 +36,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Polls `f` every 20 ms until it answers `Ok`, panicking with its last error after `timeout`.
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match f() {
@@ -53,19 +53,25 @@ fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T,
 // the server process
 
 /// A running `lpm serve`; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// [`Server::start`] with extra `lpm serve` flags.
+    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
+            .args(extra)
             .env("LPM_LOG", "warn")
             .env_remove("LPM_DEMO")
             .stdin(Stdio::null())
@@ -132,12 +138,12 @@ impl Server {
         server
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         lock(&self.stderr).clone()
     }
 
     /// SIGKILL (what `Child::kill` sends on unix), and reap.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("kill -9 lpm serve");
         self.child.wait().expect("reap lpm serve");
     }
@@ -174,27 +180,27 @@ fn lpm_ok(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
 // HTTP
 
 #[derive(Clone)]
-enum Auth {
+pub(crate) enum Auth {
     None,
     Cookie(String),
     Bearer(String),
 }
 
 #[derive(Clone)]
-struct Http {
+pub(crate) struct Http {
     agent: ureq::Agent,
     base: String,
     auth: Auth,
 }
 
-struct Resp {
-    status: u16,
-    body: Value,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
     location: Option<String>,
 }
 
 impl Http {
-    fn new(addr: &str, auth: Auth) -> Http {
+    pub(crate) fn new(addr: &str, auth: Auth) -> Http {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
@@ -214,7 +220,7 @@ impl Http {
     }
 
     /// One request; `Err` only for transport failures (any HTTP status is `Ok`).
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Resp, String> {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Resp, String> {
         let mut b = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -257,7 +263,7 @@ impl Http {
     }
 
     /// A request that must succeed with `want`.
-    fn expect(&self, method: &str, path: &str, body: Option<&Value>, want: u16) -> Value {
+    pub(crate) fn expect(&self, method: &str, path: &str, body: Option<&Value>, want: u16) -> Value {
         let r = self
             .call(method, path, body)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -292,7 +298,7 @@ impl Http {
     }
 
     /// `GET /api/v1/views`: tick, log position and views.
-    fn views(&self) -> (u64, u64, Value) {
+    pub(crate) fn views(&self) -> (u64, u64, Value) {
         let b = self.expect("GET", "/api/v1/views", None, 200);
         let tick = b["tick"].as_u64().expect("views at a tick");
         let seq = b["positions"][0]["log_seq"].as_u64().unwrap_or(0);
@@ -728,7 +734,7 @@ impl Book {
     }
 }
 
-fn case_id_of(r: &Resp) -> Option<i64> {
+pub(crate) fn case_id_of(r: &Resp) -> Option<i64> {
     r.location
         .as_deref()
         .and_then(|l| l.rsplit('/').next())
@@ -736,7 +742,7 @@ fn case_id_of(r: &Resp) -> Option<i64> {
         .or_else(|| r.body["case"]["id"].as_i64())
 }
 
-fn version_of(r: &Resp) -> Option<i64> {
+pub(crate) fn version_of(r: &Resp) -> Option<i64> {
     r.body["case"]["version"]
         .as_i64()
         .or_else(|| r.body["version"].as_i64())
@@ -1075,7 +1081,7 @@ fn check_against_replay(what: &str, rest: &Value, dump: &Path, oracle: Option<&P
 // the tests
 
 /// An admin (`lpm user add`) and a reader token (`lpm token create`) in `data`; the token.
-fn init_data_dir(data: &Path) -> String {
+pub(crate) fn init_data_dir(data: &Path) -> String {
     let data = data.to_str().expect("utf-8 path");
     lpm_ok(
         &["user", "add", ADMIN, "--role", "admin", "--data-dir", data],
@@ -1088,14 +1094,14 @@ fn init_data_dir(data: &Path) -> String {
 }
 
 /// The signed-in admin (session cookie) and the reader (Bearer token).
-fn clients(server: &Server, token: &str) -> (Http, Http) {
+pub(crate) fn clients(server: &Server, token: &str) -> (Http, Http) {
     let anon = Http::new(&server.addr, Auth::None);
     let admin = anon.with_auth(Auth::Cookie(anon.sign_in()));
     let reader = anon.with_auth(Auth::Bearer(token.to_string()));
     (admin, reader)
 }
 
-fn create_responsibles(admin: &Http) -> Vec<i64> {
+pub(crate) fn create_responsibles(admin: &Http) -> Vec<i64> {
     (1..=3)
         .map(|i| {
             let b = admin.expect(
