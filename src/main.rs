@@ -7,6 +7,7 @@ mod kafka;
 mod migrate;
 mod replay;
 mod serve;
+mod sink;
 
 /// mimalloc: the decode path allocates many short-lived strings per record; measured faster
 /// than the system allocator in `benches/` (see docs/operations.md).

@@ -47,7 +47,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     kafka: crate::kafka::KafkaOptions,
     /// Write to this MySQL/MariaDB (`mysql://user:pass@host:port/database`) instead of the
-    /// embedded log. Needs a source that shows MySQL's changes to the engine (`--capture`) and a
+    /// embedded log. Needs a source that shows MySQL's changes to the engine (`--capture` or `--kafka`) and a
     /// migrated database (`lpm migrate`).
     #[arg(long, env = "LPM_MYSQL_URL")]
     mysql: Option<String>,
@@ -58,6 +58,8 @@ pub struct ServeArgs {
     /// MySQL answers 503 after about this long.
     #[arg(long, env = "LPM_MYSQL_TIMEOUT_MS", default_value_t = 3000)]
     mysql_timeout_ms: u64,
+    #[command(flatten)]
+    sink: crate::sink::SinkOptions,
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -91,6 +93,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_millis(args.mysql_timeout_ms.max(100)),
             ..lpm_api::sor::mysql::MysqlConfig::new(url)
         }),
+        sink: args.sink.config(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

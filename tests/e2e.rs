@@ -19,3 +19,5 @@ mod kafka;
 mod compose;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
 mod mysql_sor;
+// `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing
+mod sink;

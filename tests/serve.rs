@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support;
 
-const TZ: &str = "America/Guayaquil";
+pub(crate) const TZ: &str = "America/Guayaquil";
 const ADMIN: &str = "ana";
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -147,7 +147,7 @@ impl Server {
     }
 
     /// SIGKILL (what `Child::kill` sends on unix), and reap.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("kill -9 lpm serve");
         self.child.wait().expect("reap lpm serve");
     }
@@ -320,7 +320,7 @@ impl Http {
     }
 
     /// `GET /api/v1/views`: tick, log position and views.
-    fn views(&self) -> (u64, u64, Value) {
+    pub(crate) fn views(&self) -> (u64, u64, Value) {
         let b = self.expect("GET", "/api/v1/views", None, 200);
         let tick = b["tick"].as_u64().expect("views at a tick");
         let seq = b["positions"][0]["log_seq"].as_u64().unwrap_or(0);
@@ -756,7 +756,7 @@ impl Book {
     }
 }
 
-fn case_id_of(r: &Resp) -> Option<i64> {
+pub(crate) fn case_id_of(r: &Resp) -> Option<i64> {
     r.location
         .as_deref()
         .and_then(|l| l.rsplit('/').next())
@@ -764,7 +764,7 @@ fn case_id_of(r: &Resp) -> Option<i64> {
         .or_else(|| r.body["case"]["id"].as_i64())
 }
 
-fn version_of(r: &Resp) -> Option<i64> {
+pub(crate) fn version_of(r: &Resp) -> Option<i64> {
     r.body["case"]["version"]
         .as_i64()
         .or_else(|| r.body["version"].as_i64())
@@ -1116,14 +1116,14 @@ pub(crate) fn init_data_dir(data: &Path) -> String {
 }
 
 /// The signed-in admin (session cookie) and the reader (Bearer token).
-fn clients(server: &Server, token: &str) -> (Http, Http) {
+pub(crate) fn clients(server: &Server, token: &str) -> (Http, Http) {
     let anon = Http::new(&server.addr, Auth::None);
     let admin = anon.with_auth(Auth::Cookie(anon.sign_in()));
     let reader = anon.with_auth(Auth::Bearer(token.to_string()));
     (admin, reader)
 }
 
-fn create_responsibles(admin: &Http) -> Vec<i64> {
+pub(crate) fn create_responsibles(admin: &Http) -> Vec<i64> {
     (1..=3)
         .map(|i| {
             let b = admin.expect(

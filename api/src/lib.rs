@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod sink;
 pub mod sor;
 pub mod state;
 pub mod stream;

@@ -260,6 +260,11 @@ impl Metrics {
         self.registry.register(c)
     }
 
+    /// The registry, for components that register their own instruments (the sink).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Adds the binlog capture's metrics (`lpm_capture_*`) to the exposition.
     pub fn set_capture(&self, stats: Arc<lpm_connectors::capture::CaptureStats>) {
         let _ = self.capture.set(stats);

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub kafka: Option<lpm_connectors::kafka::KafkaConfig>,
     /// Write to MySQL instead of the embedded log (needs a source that reads MySQL).
     pub mysql: Option<crate::sor::mysql::MysqlConfig>,
+    /// Keep `agg_*` tables in this MySQL database equal to the views (`--sink`).
+    pub sink: Option<crate::sink::SinkConfig>,
 }
 
 /// Why the server could not start.
@@ -64,6 +66,9 @@ pub enum ServeError {
     /// `--mysql` is misconfigured or its database is not migrated.
     #[error("--mysql: {0}")]
     Mysql(String),
+    /// The aggregate sink cannot start (a bad URL; MySQL being down is retried instead).
+    #[error("sink: {0}")]
+    Sink(#[from] crate::sink::SinkError),
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -201,6 +206,33 @@ pub async fn run(
         hub: hub.clone(),
     };
 
+    // --- aggregate sink (docs/sink.md): follows the view store, never holds the engine handle
+    let sink = match &cfg.sink {
+        Some(scfg) => {
+            let (ps, pc) = (sor.clone(), capture_source.clone());
+            let position: crate::sink::PositionFn = Arc::new(move |t| match (&ps, &pc) {
+                (Some(sor), _) => sor.position_at(t),
+                (None, Some(c)) => c.position_at(t),
+                (None, None) => crate::routes::views::SourcePosition {
+                    source: "none".into(),
+                    log_seq: 0,
+                    binlog: None,
+                    offsets: Vec::new(),
+                },
+            });
+            let sink_metrics = crate::sink::SinkMetrics::register(metrics.registry())?;
+            tracing::info!(sink_id = %scfg.sink_id, "Starting the aggregate sink.");
+            Some(crate::sink::start(
+                scfg.clone(),
+                handle.store().clone(),
+                position,
+                sink_metrics,
+            )?)
+        }
+        None => None,
+    };
+    // --- end aggregate sink
+
     // readiness: the engine has applied everything the log held (or the capture's snapshot)
     {
         let (store, health, metrics) = (handle.store().clone(), health.clone(), metrics.clone());
@@ -315,6 +347,10 @@ pub async fn run(
     drop(state);
     drop(handle);
     let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    // the views are final now: the sink writes the last tick (bounded wait) and ends
+    if let Some(sink) = sink {
+        let _ = tokio::task::spawn_blocking(move || sink.stop()).await;
+    }
     served.map_err(|source| ServeError::Listen { addr, source })
 }
 

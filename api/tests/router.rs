@@ -2517,6 +2517,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         kafka: None,
         capture: None,
         mysql: None,
+        sink: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

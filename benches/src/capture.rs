@@ -1481,6 +1481,7 @@ mod serve {
             kafka: None,
             capture: Some(capture_config(&k.url, ID_SERVE)),
             mysql: None,
+            sink: None,
         };
 
         // the server, on its own runtime (default size, as `lpm serve`)

@@ -421,6 +421,7 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
         kafka: None,
         capture: None,
         mysql: None,
+        sink: None,
     };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
