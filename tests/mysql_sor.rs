@@ -672,12 +672,13 @@ fn mysql_stopped_mid_run_answers_503_and_writes_resume_when_it_is_back() {
         },
     );
     wait_until("the action in the engine", Duration::from_secs(60), || {
-        let c = reader.call("GET", &case_path, None)?;
+        // notes are personal data: the admin sees them, a read-only token does not
+        let c = admin.call("GET", &case_path, None)?;
         c.body["actions"]
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x["notes"] == "after the restart"))
             .then_some(())
-            .ok_or(format!("{}", c.body))
+            .ok_or(format!("{}\nlpm serve's log:\n{}", c.body, server.stderr()))
     });
     let patched = admin.expect(
         "PATCH",

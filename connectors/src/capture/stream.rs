@@ -143,7 +143,17 @@ pub async fn run(
         };
         let Some(ev) = next else {
             reader.flush(sink, stats)?;
-            return Ok(()); // end of binlog (non-blocking mode)
+            if cfg.stop_at_end {
+                return Ok(()); // end of binlog (non-blocking mode)
+            }
+            // a blocking dump only ends when the server closes it (shutdown, restart, KILL):
+            // a connection failure, so the capture reconnects instead of ending silently
+            return Err(CaptureError::Mysql(mysql_async::Error::Io(
+                mysql_async::IoError::Io(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the server closed the binlog stream",
+                )),
+            )));
         };
         let ev = ev.map_err(|e| lost(&reader.position, e))?;
         stats.event_seen();
