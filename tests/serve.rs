@@ -36,7 +36,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Polls `f` every 20 ms until it answers `Ok`, panicking with its last error after `timeout`.
-pub(crate) fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match f() {
@@ -220,7 +224,12 @@ impl Http {
     }
 
     /// One request; `Err` only for transport failures (any HTTP status is `Ok`).
-    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Resp, String> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Resp, String> {
         let mut b = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -263,7 +272,13 @@ impl Http {
     }
 
     /// A request that must succeed with `want`.
-    pub(crate) fn expect(&self, method: &str, path: &str, body: Option<&Value>, want: u16) -> Value {
+    pub(crate) fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        want: u16,
+    ) -> Value {
         let r = self
             .call(method, path, body)
             .unwrap_or_else(|e| panic!("{e}"));

@@ -47,12 +47,14 @@ impl SinkDb {
             .expect("runtime");
         let url = base_url();
         let opts = mysql_async::Opts::from_url(&url).expect("LPM_TEST_MYSQL_URL parses");
-        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap_or_else(|e| {
-            panic!(
-                "no MariaDB at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
+        let conn = rt
+            .block_on(mysql_async::Conn::new(opts))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no MariaDB at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
                  (scripts/test.sh does) or set LPM_TEST_MYSQL_URL"
-            )
-        });
+                )
+            });
         let name = format!("lpm_sink_{tag}_{}", std::process::id());
         let mut db = SinkDb {
             rt,
@@ -123,11 +125,35 @@ impl SinkDb {
         for (view, table, key, col, numeric) in [
             ("age_group", "agg_age_group", "age_group", "persons", false),
             ("gender", "agg_gender", "gender", "persons", false),
-            ("hour_of_day", "agg_hour_of_day", "hour_of_day", "persons", true),
+            (
+                "hour_of_day",
+                "agg_hour_of_day",
+                "hour_of_day",
+                "persons",
+                true,
+            ),
             ("hourly", "agg_hourly", "hour_start", "persons", true),
-            ("cases_by_status", "agg_cases_by_status", "status", "cases", false),
-            ("open_by_priority", "agg_open_by_priority", "priority", "cases", false),
-            ("row_counts", "agg_row_counts", "table_name", "row_count", false),
+            (
+                "cases_by_status",
+                "agg_cases_by_status",
+                "status",
+                "cases",
+                false,
+            ),
+            (
+                "open_by_priority",
+                "agg_open_by_priority",
+                "priority",
+                "cases",
+                false,
+            ),
+            (
+                "row_counts",
+                "agg_row_counts",
+                "table_name",
+                "row_count",
+                false,
+            ),
         ] {
             let mut m = Map::new();
             for r in self.rows(&format!("SELECT `{key}`, `{col}` FROM `{db}`.`{table}`")) {
@@ -162,9 +188,9 @@ impl SinkDb {
                     json!(text.parse::<f64>().expect("decimal"))
                 }
                 Some(text) => {
-                    let int = text.strip_suffix(".000000").unwrap_or_else(|| {
-                        panic!("agg_kpi.{name} = {text} is not a whole number")
-                    });
+                    let int = text
+                        .strip_suffix(".000000")
+                        .unwrap_or_else(|| panic!("agg_kpi.{name} = {text} is not a whole number"));
                     json!(int.parse::<i64>().expect("integer"))
                 }
             };
@@ -290,21 +316,36 @@ fn write_some(admin: &Http, responsibles: &[i64], n: usize, tag: &str) {
                 let r = admin
                     .call("PATCH", &format!("/api/v1/cases/{id}"), Some(&b))
                     .expect("PATCH");
-                assert!((200..300).contains(&r.status), "PATCH: {} {}", r.status, r.body);
+                assert!(
+                    (200..300).contains(&r.status),
+                    "PATCH: {} {}",
+                    r.status,
+                    r.body
+                );
             }
             1 => {
                 let b = json!({"version": version, "responsible_id": responsibles[(i + 1) % responsibles.len()]});
                 let r = admin
                     .call("POST", &format!("/api/v1/cases/{id}/assignment"), Some(&b))
                     .expect("assign");
-                assert!((200..300).contains(&r.status), "assign: {} {}", r.status, r.body);
+                assert!(
+                    (200..300).contains(&r.status),
+                    "assign: {} {}",
+                    r.status,
+                    r.body
+                );
             }
             _ => {
                 let b = json!({"action_type": "search", "notes": format!("note {tag} {i}")});
                 let r = admin
                     .call("POST", &format!("/api/v1/cases/{id}/actions"), Some(&b))
                     .expect("action");
-                assert!((200..300).contains(&r.status), "action: {} {}", r.status, r.body);
+                assert!(
+                    (200..300).contains(&r.status),
+                    "action: {} {}",
+                    r.status,
+                    r.body
+                );
             }
         }
     }
@@ -313,19 +354,25 @@ fn write_some(admin: &Http, responsibles: &[i64], n: usize, tag: &str) {
 /// Waits until the tables equal the views (no writes may be running), then asserts it and
 /// that the stored position is the one the views cover.
 fn assert_converged(what: &str, db: &mut SinkDb, reader: &Http) {
-    let (_, seq, _) = reader.views();
-    wait_until(
-        &format!("{what}: the sink to store log_seq {seq}"),
-        Duration::from_secs(60),
-        || match db.state() {
-            Some((_, p, _)) if p["log_seq"].as_u64() >= Some(seq) => Ok(()),
-            other => Err(format!("stored: {other:?}")),
-        },
-    );
-    let (_, seq2, views) = reader.views();
+    let (_, seq, views) = reader.views();
+    // the stored position alone is not enough: a test may have stored one that is ahead
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let stored = db.state().and_then(|s| s.1["log_seq"].as_u64());
+        if stored == Some(seq) && db.views() == views {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (_, seq2, views2) = reader.views();
     assert_eq!(seq, seq2, "{what}: the views moved while no one wrote");
+    assert_eq!(views, views2, "{what}: the views moved while no one wrote");
     let tables = db.views();
-    assert_same_views(what, ("GET /api/v1/views", &views), ("agg_* tables", &tables));
+    assert_same_views(
+        what,
+        ("GET /api/v1/views", &views),
+        ("agg_* tables", &tables),
+    );
     let (_, position, rows) = db.state().expect("a stored state");
     assert_eq!(
         position,
@@ -345,7 +392,9 @@ fn assert_converged(what: &str, db: &mut SinkDb, reader: &Http) {
     .iter()
     .map(|v| tables[*v].as_object().map_or(0, |m| m.len() as i64))
     .sum::<i64>()
-        + tables["responsible_load"].as_array().map_or(0, |a| a.len() as i64);
+        + tables["responsible_load"]
+            .as_array()
+            .map_or(0, |a| a.len() as i64);
     assert_eq!(rows, count, "{what}: agg_sink_state.rows");
 }
 
@@ -389,7 +438,9 @@ fn sink_tables_equal_the_views_after_demo_clean_stop_restart_and_api_writes() {
     );
     assert!(
         views["hourly"].as_object().is_some_and(|m| m.len() > 100)
-            && views["responsible_load"].as_array().is_some_and(|a| !a.is_empty()),
+            && views["responsible_load"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
         "the demo data should fill the views: {views}"
     );
 
@@ -468,7 +519,80 @@ fn sink_survives_kill_9_without_loss_or_double_counting() {
         seen.windows(2).all(|w| w[0] <= w[1]),
         "the stored position went backwards: {seen:?}"
     );
-    assert!(seen.len() >= 2, "the restarted sink stored nothing new: {seen:?}");
+    assert!(
+        seen.len() >= 2,
+        "the restarted sink stored nothing new: {seen:?}"
+    );
+    stop(server);
+}
+
+#[test]
+fn sink_writes_nothing_until_the_engine_covers_the_stored_position() {
+    let mut db = SinkDb::create("cover");
+    let url = db.url(None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let server = Server::start_with(&data, &["--sink", url.as_str()]);
+    let (admin, reader) = clients(&server, &token);
+    let responsibles = create_responsibles(&admin);
+    write_some(&admin, &responsibles, 5, "first");
+    assert_converged("first run", &mut db, &reader);
+    stop(server);
+
+    // pretend an earlier run got further than this log (what a restarting engine looks like
+    // while it replays): the stored position is ahead, and the tables hold rows of that state
+    let (_, stored, _) = db.state().expect("state");
+    let ahead = stored["log_seq"].as_u64().expect("log_seq") + 12;
+    let n = db.name.clone();
+    db.q(&format!(
+        "UPDATE `{n}`.agg_sink_state SET position = '{{\"source\":\"embedded-log\",\"log_seq\":{ahead}}}'"
+    ));
+    db.q(&format!(
+        "INSERT INTO `{n}`.agg_hourly (hour_start, persons) VALUES (3600, 999)"
+    ));
+    let tampered = db.views();
+
+    let server = Server::start_with(&data, &["--sink", url.as_str()]);
+    let (admin, reader) = clients(&server, &token);
+    wait_until("lpm_sink_waiting = 1", Duration::from_secs(30), || {
+        let w = metric(&reader, "lpm_sink_waiting");
+        if w == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("lpm_sink_waiting {w}"))
+        }
+    });
+    let mut rounds = 0;
+    loop {
+        let (_, seq, _) = reader.views();
+        if seq >= ahead {
+            break;
+        }
+        // behind the stored position: nothing may have been written
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            db.state().map(|s| s.1["log_seq"].as_u64()),
+            Some(Some(ahead)),
+            "the sink wrote its state while the engine (log_seq {seq}) was behind {ahead}"
+        );
+        assert_eq!(
+            db.views(),
+            tampered,
+            "the sink wrote rows while the engine (log_seq {seq}) was behind {ahead}"
+        );
+        write_some(&admin, &responsibles, 1, &format!("behind {rounds}"));
+        rounds += 1;
+    }
+    assert!(
+        rounds >= 3,
+        "expected several writes before catching up, got {rounds}"
+    );
+    // caught up: the first write reconciles (the stray hour row goes), then diffs follow
+    assert_converged("once the stored position is covered", &mut db, &reader);
+    write_some(&admin, &responsibles, 3, "after");
+    assert_converged("after catching up", &mut db, &reader);
+    assert_eq!(metric(&reader, "lpm_sink_waiting"), 0.0);
     stop(server);
 }
 
@@ -508,7 +632,11 @@ fn sink_recovers_when_mysql_refuses_it_and_converges() {
         stored["log_seq"].as_u64() < Some(seq),
         "the sink cannot have written during the outage"
     );
-    assert_ne!(db.views(), views, "the tables should be stale during the outage");
+    assert_ne!(
+        db.views(),
+        views,
+        "the tables should be stale during the outage"
+    );
 
     db.lock_user(false);
     write_some(&admin, &responsibles, 5, "after");

@@ -157,7 +157,10 @@ impl Sink {
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         // a hung MySQL must not hold the server's exit: wait a bounded time, then detach
-        match self.done.recv_timeout(self.timeout + Duration::from_secs(2)) {
+        match self
+            .done
+            .recv_timeout(self.timeout + Duration::from_secs(2))
+        {
             Ok(()) => {
                 let _ = self.thread.join();
             }
@@ -264,11 +267,18 @@ impl Worker {
                     .saturating_duration_since(now)
                     .min(Duration::from_millis(200))
             };
-            self.gather(wait, if stopping { usize::MAX } else { self.cfg.max_group });
-            let engine_tick = self.store.tick().unwrap_or(0);
-            self.metrics.lag.set(
-                engine_tick.saturating_sub(self.written_tick.unwrap_or(0)) as i64,
+            self.gather(
+                wait,
+                if stopping {
+                    usize::MAX
+                } else {
+                    self.cfg.max_group
+                },
             );
+            let engine_tick = self.store.tick().unwrap_or(0);
+            self.metrics
+                .lag
+                .set(engine_tick.saturating_sub(self.written_tick.unwrap_or(0)) as i64);
             if stopping {
                 let waiting = matches!(self.stored, Stored::Waiting(_));
                 if self.caught_up() || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -337,7 +347,10 @@ impl Worker {
                 self.seen = Some(d.tick);
             }
             Update::Resync { tick, rows } => {
-                tracing::info!(tick, "The sink fell behind the engine; the next write reconciles whole tables.");
+                tracing::info!(
+                    tick,
+                    "The sink fell behind the engine; the next write reconciles whole tables."
+                );
                 self.rows.clear();
                 for r in rows {
                     *self.rows.entry(r).or_insert(0) += 1;

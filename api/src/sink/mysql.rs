@@ -118,9 +118,7 @@ async fn keys(
     key: &str,
     kind: KeyKind,
 ) -> Result<Vec<Cell>, SinkError> {
-    let rows: Vec<Row> = tx
-        .query(format!("SELECT `{key}` FROM `{table}`"))
-        .await?;
+    let rows: Vec<Row> = tx.query(format!("SELECT `{key}` FROM `{table}`")).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let Some(v) = row.get::<Value, _>(0) else {

@@ -321,7 +321,10 @@ mod tests {
         let get = |t: usize, k: Cell| img.get(&(t, k)).cloned();
         assert_eq!(get(0, Cell::Text("12-17".into())), Some(vec![Cell::Int(3)]));
         assert_eq!(get(0, Cell::Text("60+".into())), Some(vec![Cell::Int(0)]));
-        assert_eq!(get(1, Cell::Text("unknown".into())), Some(vec![Cell::Int(0)]));
+        assert_eq!(
+            get(1, Cell::Text("unknown".into())),
+            Some(vec![Cell::Int(0)])
+        );
         assert_eq!(get(2, Cell::Int(14)), Some(vec![Cell::Int(5)]));
         assert_eq!(get(2, Cell::Int(23)), Some(vec![Cell::Int(0)]));
         assert_eq!(get(3, Cell::Int(1_794_000_000)), Some(vec![Cell::Int(4)]));
@@ -369,7 +372,10 @@ mod tests {
             img.get(&(7, Cell::Text("mean_hours_to_close".into()))),
             Some(&vec![Cell::Decimal(None)])
         );
-        assert!(!img.keys().any(|(t, _)| *t == 3), "no hourly rows when empty");
+        assert!(
+            !img.keys().any(|(t, _)| *t == 3),
+            "no hourly rows when empty"
+        );
     }
 
     #[test]
@@ -382,8 +388,14 @@ mod tests {
         rows.push(ViewRow::Count(Metric::Gender(Gender::Female), 3));
         let after = image(&views(&rows));
         let d = diff(&before, &after);
-        assert_eq!(d[1].upserts, vec![(Cell::Text("female".into()), vec![Cell::Int(3)])]);
-        assert_eq!(d[3].upserts, vec![(Cell::Int(1_794_003_600), vec![Cell::Int(1)])]);
+        assert_eq!(
+            d[1].upserts,
+            vec![(Cell::Text("female".into()), vec![Cell::Int(3)])]
+        );
+        assert_eq!(
+            d[3].upserts,
+            vec![(Cell::Int(1_794_003_600), vec![Cell::Int(1)])]
+        );
         assert_eq!(d[3].deletes, vec![Cell::Int(1_794_000_000)]);
         let written: usize = d.iter().map(TableChanges::len).sum();
         assert_eq!(written, 3);
