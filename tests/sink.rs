@@ -354,17 +354,19 @@ fn write_some(admin: &Http, responsibles: &[i64], n: usize, tag: &str) {
 /// Waits until the tables equal the views (no writes may be running), then asserts it and
 /// that the stored position is the one the views cover.
 fn assert_converged(what: &str, db: &mut SinkDb, reader: &Http) {
-    let (_, seq, _) = reader.views();
-    wait_until(
-        &format!("{what}: the sink to store log_seq {seq}"),
-        Duration::from_secs(60),
-        || match db.state() {
-            Some((_, p, _)) if p["log_seq"].as_u64() >= Some(seq) => Ok(()),
-            other => Err(format!("stored: {other:?}")),
-        },
-    );
-    let (_, seq2, views) = reader.views();
+    let (_, seq, views) = reader.views();
+    // the stored position alone is not enough: a test may have stored one that is ahead
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let stored = db.state().and_then(|s| s.1["log_seq"].as_u64());
+        if stored == Some(seq) && db.views() == views {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (_, seq2, views2) = reader.views();
     assert_eq!(seq, seq2, "{what}: the views moved while no one wrote");
+    assert_eq!(views, views2, "{what}: the views moved while no one wrote");
     let tables = db.views();
     assert_same_views(
         what,
@@ -521,6 +523,76 @@ fn sink_survives_kill_9_without_loss_or_double_counting() {
         seen.len() >= 2,
         "the restarted sink stored nothing new: {seen:?}"
     );
+    stop(server);
+}
+
+#[test]
+fn sink_writes_nothing_until_the_engine_covers_the_stored_position() {
+    let mut db = SinkDb::create("cover");
+    let url = db.url(None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let server = Server::start_with(&data, &["--sink", url.as_str()]);
+    let (admin, reader) = clients(&server, &token);
+    let responsibles = create_responsibles(&admin);
+    write_some(&admin, &responsibles, 5, "first");
+    assert_converged("first run", &mut db, &reader);
+    stop(server);
+
+    // pretend an earlier run got further than this log (what a restarting engine looks like
+    // while it replays): the stored position is ahead, and the tables hold rows of that state
+    let (_, stored, _) = db.state().expect("state");
+    let ahead = stored["log_seq"].as_u64().expect("log_seq") + 12;
+    let n = db.name.clone();
+    db.q(&format!(
+        "UPDATE `{n}`.agg_sink_state SET position = '{{\"source\":\"embedded-log\",\"log_seq\":{ahead}}}'"
+    ));
+    db.q(&format!(
+        "INSERT INTO `{n}`.agg_hourly (hour_start, persons) VALUES (3600, 999)"
+    ));
+    let tampered = db.views();
+
+    let server = Server::start_with(&data, &["--sink", url.as_str()]);
+    let (admin, reader) = clients(&server, &token);
+    wait_until("lpm_sink_waiting = 1", Duration::from_secs(30), || {
+        let w = metric(&reader, "lpm_sink_waiting");
+        if w == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("lpm_sink_waiting {w}"))
+        }
+    });
+    let mut rounds = 0;
+    loop {
+        let (_, seq, _) = reader.views();
+        if seq >= ahead {
+            break;
+        }
+        // behind the stored position: nothing may have been written
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            db.state().map(|s| s.1["log_seq"].as_u64()),
+            Some(Some(ahead)),
+            "the sink wrote its state while the engine (log_seq {seq}) was behind {ahead}"
+        );
+        assert_eq!(
+            db.views(),
+            tampered,
+            "the sink wrote rows while the engine (log_seq {seq}) was behind {ahead}"
+        );
+        write_some(&admin, &responsibles, 1, &format!("behind {rounds}"));
+        rounds += 1;
+    }
+    assert!(
+        rounds >= 3,
+        "expected several writes before catching up, got {rounds}"
+    );
+    // caught up: the first write reconciles (the stray hour row goes), then diffs follow
+    assert_converged("once the stored position is covered", &mut db, &reader);
+    write_some(&admin, &responsibles, 3, "after");
+    assert_converged("after catching up", &mut db, &reader);
+    assert_eq!(metric(&reader, "lpm_sink_waiting"), 0.0);
     stop(server);
 }
 

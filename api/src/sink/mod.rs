@@ -54,8 +54,8 @@ use tables::Image;
 pub struct SinkConfig {
     /// `mysql://user:pw@host:port/db`; the database must exist, the tables are created.
     pub url: String,
-    /// This sink's row in `agg_sink_state` (several servers may share one database with
-    /// different ids only if they also use different table sets; see docs/sink.md).
+    /// This sink's row in `agg_sink_state`. One database holds one server's `agg_*` tables;
+    /// the id names the stored position that guards them.
     pub sink_id: String,
     /// Most ticks grouped into one transaction.
     pub max_group: usize,
