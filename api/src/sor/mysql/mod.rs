@@ -61,7 +61,7 @@ impl MysqlConfig {
             url: url.into(),
             pool_max: 16,
             timeout: Duration::from_secs(3),
-            attempts: 5,
+            attempts: 8,
         }
     }
 
