@@ -81,7 +81,7 @@ impl MysqlConfig {
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
+        (Some(s), Some(at)) if at > s && url[s + 3..at].contains(':') => {
             let creds = &url[s + 3..at];
             let user = creds.split(':').next().unwrap_or_default();
             format!("{}{user}:***{}", &url[..s + 3], &url[at..])
@@ -531,6 +531,7 @@ mod tests {
         assert!(err.to_string().contains("names no database"), "{err}");
         assert_eq!(redact("mysql://lpm:pw@h:1/d"), "mysql://lpm:***@h:1/d");
         assert_eq!(redact("mysql://h:1/d"), "mysql://h:1/d");
+        assert_eq!(redact("mysql://root@h:1/d"), "mysql://root@h:1/d");
     }
 
     #[test]
