@@ -505,6 +505,43 @@ fn serve_with_mysql_writes_rows_to_mysql_and_the_engine_shows_them() {
         .collect();
     assert_eq!(names, ["Ana Tapia", "Beto Ruiz", "Carla Vega"], "{list}");
 
+    // concurrent reports race for the same new ids: duplicate keys and deadlocks are retried,
+    // every report is written once
+    let writers: Vec<_> = (0..6)
+        .map(|_| {
+            let admin = admin.clone();
+            std::thread::spawn(move || {
+                (0..4)
+                    .map(|_| {
+                        let r = admin
+                            .call("POST", "/api/v1/reports", Some(&report(Some(ana_id))))
+                            .expect("call");
+                        assert!(matches!(r.status, 201 | 202), "{} {}", r.status, r.body);
+                        r.location.expect("Location")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut locations: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer thread"))
+        .collect();
+    locations.sort();
+    locations.dedup();
+    assert_eq!(locations.len(), 24, "24 reports, 24 distinct cases");
+    assert_eq!(
+        db.one(&format!("SELECT COUNT(*) FROM `{name}`.case_cases")),
+        Some("25".to_string())
+    );
+    assert_eq!(
+        db.one(&format!(
+            "SELECT COUNT(*) FROM `{name}`.case_cases c JOIN `{name}`.persons_lost p ON p.id = c.person_id"
+        )),
+        Some("25".to_string()),
+        "each case points at its own person"
+    );
+
     // health and metrics
     let ready = reader.expect("GET", "/readyz", None, 200);
     assert_eq!(ready["mysql"]["up"], true, "{ready}");
@@ -516,6 +553,11 @@ fn serve_with_mysql_writes_rows_to_mysql_and_the_engine_shows_them() {
         .unwrap_or_default()
         .to_string();
     assert!(metrics.contains("lpm_mysql_up 1"), "{metrics}");
+    let retries = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lpm_mysql_write_retries_total "))
+        .unwrap_or("missing");
+    eprintln!("mysql_sor: 24 concurrent reports needed {retries} retries");
     drop(server);
 }
 

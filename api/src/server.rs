@@ -90,6 +90,7 @@ pub async fn run(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let started = Instant::now();
+    check_mysql_source(&cfg)?;
     let auth_store = Arc::new(AuthStore::open(&cfg.data_dir)?);
     if cfg.demo {
         let creds = auth::ensure_demo_users(&auth_store)?;
@@ -132,7 +133,6 @@ pub async fn run(
     if let Some(k) = &kafka {
         k.attach(engine.handle().store().clone());
     }
-    check_mysql_source(&cfg)?;
     let (cases_tx, cases_rx) = std::sync::mpsc::channel();
     // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
     let mut sor = None;

@@ -713,6 +713,22 @@ mod tests {
     }
 
     #[test]
+    fn seeded_ids_continue_after_the_largest_existing_one() {
+        // MySQL mode: a scratch ledger knows only the locked rows, so ids come from MAX(id)
+        let mut l = Ledger::default();
+        l.seed_max_id(lpm_engine::model::Table::PersonsLost, 41);
+        l.seed_max_id(lpm_engine::model::Table::CaseCases, 7);
+        let plan = report(&mut l, None);
+        assert_eq!(plan.id, 8);
+        assert_eq!(plan.rows[0].1.key(), 42);
+        let case = plan.row(lpm_engine::model::Table::CaseCases, 8);
+        assert!(matches!(case, Some(Row::Case(c)) if c.person_id == 42));
+        // seeding never moves a counter back
+        l.seed_max_id(lpm_engine::model::Table::CaseCases, 1);
+        assert_eq!(report(&mut l, None).id, 9);
+    }
+
+    #[test]
     fn transitions_table() {
         use Status::*;
         assert!(transition_allowed(&Open, &InProgress));

@@ -41,6 +41,9 @@ use rows::{ASSIGNMENT_COLUMNS, CASE_COLUMNS, RESPONSIBLE_COLUMNS};
 /// Seconds a client should wait before retrying a write MySQL could not take.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// Attempts per write when the connection is what fails.
+const CONNECTION_ATTEMPTS: u32 = 3;
+
 /// How `lpm serve --mysql` reaches MySQL.
 #[derive(Clone, Debug)]
 pub struct MysqlConfig {
@@ -61,7 +64,7 @@ impl MysqlConfig {
             url: url.into(),
             pool_max: 16,
             timeout: Duration::from_secs(3),
-            attempts: 5,
+            attempts: 8,
         }
     }
 
@@ -81,7 +84,7 @@ impl MysqlConfig {
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
+        (Some(s), Some(at)) if at > s && url[s + 3..at].contains(':') => {
             let creds = &url[s + 3..at];
             let user = creds.split(':').next().unwrap_or_default();
             format!("{}{user}:***{}", &url[..s + 3], &url[at..])
@@ -261,7 +264,13 @@ impl MysqlSor {
                     let kind = e.kind();
                     self.health.failed(kind);
                     let budget_left = started.elapsed() < self.config.timeout;
-                    if kind.retryable() && attempt < self.config.attempts && budget_left {
+                    // a broken connection is retried only to skip pooled connections that died
+                    // with a restart: when MySQL is down, answer 503 at once
+                    let limit = match kind {
+                        ErrorKind::Connection => self.config.attempts.min(CONNECTION_ATTEMPTS),
+                        _ => self.config.attempts,
+                    };
+                    if kind.retryable() && attempt < limit && budget_left {
                         self.health.retried();
                         let wait = 5 * (1u64 << attempt.min(6)) + jitter_ms(25);
                         tracing::debug!(error = %e, attempt, wait_ms = wait, "Retrying a MySQL write.");
@@ -531,6 +540,7 @@ mod tests {
         assert!(err.to_string().contains("names no database"), "{err}");
         assert_eq!(redact("mysql://lpm:pw@h:1/d"), "mysql://lpm:***@h:1/d");
         assert_eq!(redact("mysql://h:1/d"), "mysql://h:1/d");
+        assert_eq!(redact("mysql://root@h:1/d"), "mysql://root@h:1/d");
     }
 
     #[test]
