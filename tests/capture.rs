@@ -15,53 +15,40 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
 use crate::serve::assert_same_views;
-use crate::support;
+use crate::support::{self, MysqlSession};
 
 const TZ: &str = "America/Guayaquil";
 
 fn url() -> String {
-    std::env::var("LPM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+    crate::support::mysql_url()
 }
 
 /// A blocking MySQL session for the tests.
-struct Db {
-    rt: tokio::runtime::Runtime,
-    conn: mysql_async::Conn,
+struct Db(MysqlSession);
+
+impl std::ops::Deref for Db {
+    type Target = MysqlSession;
+    fn deref(&self) -> &MysqlSession {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut MysqlSession {
+        &mut self.0
+    }
 }
 
 impl Db {
     fn connect() -> Db {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let url = url();
-        let opts = mysql_async::Opts::from_url(&url).expect("LPM_TEST_MYSQL_URL parses");
-        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap_or_else(|e| {
-            panic!(
-                "no MariaDB with binlog at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
-                 (scripts/test.sh does) or set LPM_TEST_MYSQL_URL"
-            )
-        });
-        let mut db = Db { rt, conn };
-        db.q("SET SESSION time_zone = '+00:00'");
-        db
-    }
-
-    fn q(&mut self, sql: &str) {
-        let Db { rt, conn } = self;
-        rt.block_on(conn.query_drop(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        Db(MysqlSession::connect(&url()))
     }
 
     fn rows(&mut self, sql: &str) -> Vec<mysql_async::Row> {
-        let Db { rt, conn } = self;
-        rt.block_on(conn.exec(sql, ()))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.0.exec_rows(sql)
     }
 
     /// A fresh database with the lpm schema.

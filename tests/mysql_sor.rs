@@ -20,9 +20,10 @@ use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
 use crate::serve::{init_data_dir, wait_until, Auth, Http, Server};
+use crate::support::MysqlSession;
 
 fn url() -> String {
-    std::env::var("LPM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+    crate::support::mysql_url()
 }
 
 /// A database name of our own (other engineers' tests share the server).
@@ -31,54 +32,32 @@ fn own_db(what: &str) -> String {
 }
 
 /// A blocking MySQL session.
-struct Db {
-    rt: tokio::runtime::Runtime,
-    conn: mysql_async::Conn,
-}
+struct Db(MysqlSession);
 
 impl Db {
     fn connect(url: &str) -> Db {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let opts = mysql_async::Opts::from_url(url).expect("the MySQL URL parses");
-        let conn = rt
-            .block_on(mysql_async::Conn::new(opts))
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no MariaDB at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
-                 (scripts/test.sh does) or set LPM_TEST_MYSQL_URL"
-                )
-            });
-        let mut db = Db { rt, conn };
-        db.q("SET SESSION time_zone = '+00:00'");
-        db
+        Db(MysqlSession::connect(url))
     }
 
     fn q(&mut self, sql: &str) {
-        let Db { rt, conn } = self;
-        rt.block_on(conn.query_drop(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.0.q(sql);
     }
 
     /// The first column of the first row, as text.
     fn one(&mut self, sql: &str) -> Option<String> {
-        let Db { rt, conn } = self;
-        let row: Option<mysql_async::Row> = rt
-            .block_on(conn.query_first(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        row.and_then(|r| r.get_opt::<String, usize>(0))
+        self.0
+            .rows(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.get_opt::<String, usize>(0))
             .and_then(Result::ok)
     }
 
     /// Every row, each column as text (NULL = "NULL").
     fn rows(&mut self, sql: &str) -> Vec<Vec<String>> {
-        let Db { rt, conn } = self;
-        let rows: Vec<mysql_async::Row> = rt
-            .block_on(conn.query(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.into_iter()
+        self.0
+            .rows(sql)
+            .into_iter()
             .map(|r| {
                 r.unwrap_raw()
                     .into_iter()

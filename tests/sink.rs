@@ -17,22 +17,21 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mysql_async::prelude::Queryable;
 use serde_json::{json, Map, Value};
 
 use crate::serve::{
     assert_same_views, case_id_of, clients, create_responsibles, init_data_dir, version_of,
     wait_until, Http, Server,
 };
+use crate::support::MysqlSession;
 
 fn base_url() -> String {
-    std::env::var("LPM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+    crate::support::mysql_url()
 }
 
 /// A blocking MySQL session on a database of its own, dropped (with its user) at the end.
 struct SinkDb {
-    rt: tokio::runtime::Runtime,
-    conn: mysql_async::Conn,
+    s: MysqlSession,
     name: String,
     user: Option<String>,
     /// Whether dropping this session drops the database.
@@ -41,28 +40,9 @@ struct SinkDb {
 
 impl SinkDb {
     fn create(tag: &str) -> SinkDb {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let url = base_url();
-        let opts = mysql_async::Opts::from_url(&url).expect("LPM_TEST_MYSQL_URL parses");
-        let conn = rt
-            .block_on(mysql_async::Conn::new(opts))
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no MariaDB at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
-                 (scripts/test.sh does) or set LPM_TEST_MYSQL_URL"
-                )
-            });
-        let name = format!("lpm_sink_{tag}_{}", std::process::id());
-        let mut db = SinkDb {
-            rt,
-            conn,
-            name,
-            user: None,
-            owned: true,
-        };
+        let mut db = SinkDb::create_session();
+        db.name = format!("lpm_sink_{tag}_{}", std::process::id());
+        db.owned = true;
         let n = db.name.clone();
         db.q(&format!("DROP DATABASE IF EXISTS `{n}`"));
         db.q(&format!("CREATE DATABASE `{n}` CHARACTER SET utf8mb4"));
@@ -70,15 +50,11 @@ impl SinkDb {
     }
 
     fn q(&mut self, sql: &str) {
-        let SinkDb { rt, conn, .. } = self;
-        rt.block_on(conn.query_drop(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.s.q(sql);
     }
 
     fn rows(&mut self, sql: &str) -> Vec<mysql_async::Row> {
-        let SinkDb { rt, conn, .. } = self;
-        rt.block_on(conn.query(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.s.rows(sql)
     }
 
     /// `--sink` URL for this database as root (or as `user:pw`).
@@ -105,8 +81,7 @@ impl SinkDb {
             self.name
         );
         // the table appears when the sink first connects
-        let SinkDb { rt, conn, .. } = self;
-        let rows: Vec<mysql_async::Row> = rt.block_on(conn.query(sql)).ok()?;
+        let rows = self.s.try_rows(&sql).ok()?;
         let row = rows.into_iter().next()?;
         let tick: u64 = row.get(0).expect("tick");
         let position: String = row.get(1).expect("position");
@@ -224,8 +199,7 @@ impl SinkDb {
                 .collect();
             for id in ids {
                 // it may have gone by itself meanwhile
-                let SinkDb { rt, conn, .. } = self;
-                let _ = rt.block_on(conn.query_drop(format!("KILL {id}")));
+                let _ = self.s.try_q(&format!("KILL {id}"));
             }
         }
     }
@@ -237,10 +211,9 @@ impl Drop for SinkDb {
             return;
         }
         let n = self.name.clone();
-        let SinkDb { rt, conn, user, .. } = self;
-        let _ = rt.block_on(conn.query_drop(format!("DROP DATABASE IF EXISTS `{n}`")));
-        if let Some(u) = user {
-            let _ = rt.block_on(conn.query_drop(format!("DROP USER IF EXISTS '{u}'@'%'")));
+        let _ = self.s.try_q(&format!("DROP DATABASE IF EXISTS `{n}`"));
+        if let Some(u) = self.user.clone() {
+            let _ = self.s.try_q(&format!("DROP USER IF EXISTS '{u}'@'%'"));
         }
     }
 }
@@ -655,17 +628,8 @@ impl SinkDb {
     }
 
     fn create_session() -> SinkDb {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let opts = mysql_async::Opts::from_url(&base_url()).expect("LPM_TEST_MYSQL_URL parses");
-        let conn = rt
-            .block_on(mysql_async::Conn::new(opts))
-            .expect("a second MariaDB session");
         SinkDb {
-            rt,
-            conn,
+            s: MysqlSession::connect(&base_url()),
             name: String::new(),
             user: None,
             owned: false,

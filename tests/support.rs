@@ -136,3 +136,67 @@ pub fn oracle_script() -> Option<std::path::PathBuf> {
     );
     None
 }
+
+/// The MariaDB the MySQL tests use: `LPM_TEST_MYSQL_URL`, else the binlog-enabled instance
+/// `scripts/mariadb.sh` starts.
+pub fn mysql_url() -> String {
+    std::env::var("LPM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+}
+
+/// A blocking MySQL session for the tests (its own current-thread runtime), in UTC.
+pub struct MysqlSession {
+    rt: tokio::runtime::Runtime,
+    conn: mysql_async::Conn,
+}
+
+impl MysqlSession {
+    /// Connects, or panics naming the command that starts a server.
+    pub fn connect(url: &str) -> MysqlSession {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let opts = mysql_async::Opts::from_url(url).expect("the MySQL URL parses");
+        let conn = rt
+            .block_on(mysql_async::Conn::new(opts))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no MariaDB at {url} ({e}); start one with `bash scripts/mariadb.sh start` \
+                     (scripts/test.sh does) or set LPM_TEST_MYSQL_URL"
+                )
+            });
+        let mut s = MysqlSession { rt, conn };
+        s.q("SET SESSION time_zone = '+00:00'");
+        s
+    }
+
+    /// Runs a statement.
+    pub fn try_q(&mut self, sql: &str) -> Result<(), mysql_async::Error> {
+        use mysql_async::prelude::Queryable;
+        self.rt.block_on(self.conn.query_drop(sql))
+    }
+
+    /// Runs a statement, panicking with it on failure.
+    pub fn q(&mut self, sql: &str) {
+        self.try_q(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Every row (text protocol).
+    pub fn try_rows(&mut self, sql: &str) -> Result<Vec<mysql_async::Row>, mysql_async::Error> {
+        use mysql_async::prelude::Queryable;
+        self.rt.block_on(self.conn.query(sql))
+    }
+
+    /// Every row (text protocol), panicking on failure.
+    pub fn rows(&mut self, sql: &str) -> Vec<mysql_async::Row> {
+        self.try_rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every row of a prepared statement (binary protocol: typed values).
+    pub fn exec_rows(&mut self, sql: &str) -> Vec<mysql_async::Row> {
+        use mysql_async::prelude::Queryable;
+        self.rt
+            .block_on(self.conn.exec(sql, ()))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}

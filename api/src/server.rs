@@ -251,28 +251,25 @@ pub async fn run(
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    health.set_ready();
-                    metrics.ready.set(1);
-                    tracing::info!(ms = started.elapsed().as_millis() as u64, "Ready.");
-                    return;
-                }
-                let ready_target = match (ready_target, source) {
-                    (Some(t), _) => t,
-                    (None, Some(source)) => loop {
-                        if let Some(t) = source.snapshot_tick() {
-                            break t;
-                        }
-                        if let Some(why) = source.failed() {
-                            tracing::error!(error = %why, "Not ready: the capture failed before its snapshot completed.");
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    },
-                    (None, None) => 0,
-                };
-                while !store.wait_for(ready_target, Duration::from_secs(5)) {
-                    tracing::info!(target_tick = ready_target, tick = ?store.tick(),
-                        "Waiting for the engine to catch up with the log.");
+                } else {
+                    let ready_target = match (ready_target, source) {
+                        (Some(t), _) => t,
+                        (None, Some(source)) => loop {
+                            if let Some(t) = source.snapshot_tick() {
+                                break t;
+                            }
+                            if let Some(why) = source.failed() {
+                                tracing::error!(error = %why, "Not ready: the capture failed before its snapshot completed.");
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        },
+                        (None, None) => 0,
+                    };
+                    while !store.wait_for(ready_target, Duration::from_secs(5)) {
+                        tracing::info!(target_tick = ready_target, tick = ?store.tick(),
+                            "Waiting for the engine to catch up with the log.");
+                    }
                 }
                 health.set_ready();
                 metrics.ready.set(1);

@@ -58,8 +58,6 @@ struct State {
     ever_assigned: bool,
     /// Committed offsets (as last sent).
     committed: BTreeMap<Part, i64>,
-    /// The tick whose offsets are applied (visible) as last seen.
-    applied_tick: Tick,
     /// Topics interned.
     names: HashMap<String, Arc<str>>,
 }
@@ -94,9 +92,8 @@ impl Shared {
         only: Option<&BTreeSet<Part>>,
     ) -> Option<(TopicPartitionList, Vec<(Part, i64)>)> {
         let visible = (self.visible)()?;
-        let mut st = lock(&self.state);
+        let st = lock(&self.state);
         let (pos, _) = st.at(visible)?.clone();
-        st.applied_tick = visible;
         let mut tpl = TopicPartitionList::new();
         let mut list = Vec::new();
         for (part, (off, _)) in pos.iter() {
@@ -111,6 +108,34 @@ impl Shared {
             }
         }
         (!list.is_empty()).then_some((tpl, list))
+    }
+
+    /// Commits the visible tick's offsets for `only` (every assigned partition when `None`),
+    /// once the dead letters before them are delivered.
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        dead: &DeadLetterProducer,
+        only: Option<&BTreeSet<Part>>,
+        mode: CommitMode,
+    ) {
+        let timeout = match mode {
+            CommitMode::Sync => Duration::from_secs(5),
+            CommitMode::Async => Duration::from_millis(500),
+        };
+        if !dead.flush(timeout) {
+            return;
+        }
+        let Some((tpl, list)) = self.to_commit(only) else {
+            return;
+        };
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => self.committed(&list),
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "Committing offsets failed; the next interval retries.");
+            }
+        }
     }
 
     fn committed(&self, list: &[(Part, i64)]) {
@@ -153,32 +178,23 @@ impl ConsumerContext for Ctx {
         self.shared.stats.rebalances.fetch_add(1, Ordering::Relaxed);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // where each partition starts: where this process was, else the beginning
                 let mut fresh = Vec::new();
+                let mut starts = Vec::new();
                 {
                     let mut st = lock(&self.shared.state);
                     st.ever_assigned = true;
                     for e in tpl.elements() {
                         let part: Part = (st.intern(e.topic()), e.partition());
                         st.assigned.insert(part.clone());
-                        if !st.targets.contains_key(&part) && !st.read.contains_key(&part) {
-                            fresh.push(part);
+                        let at = st.read.get(&part).map(|(next, _)| *next);
+                        if at.is_none() && !st.targets.contains_key(&part) {
+                            fresh.push(part.clone());
                         }
+                        starts.push((part, at.map_or(Offset::Beginning, Offset::Offset)));
                     }
                 }
-                let mut offsets = Vec::new();
-                {
-                    let st = lock(&self.shared.state);
-                    for e in tpl.elements() {
-                        let at = st
-                            .read
-                            .iter()
-                            .find(|((t, p), _)| &**t == e.topic() && *p == e.partition())
-                            .map(|(_, (o, _))| *o);
-                        offsets.push((e.topic().to_string(), e.partition(), at));
-                    }
-                }
-                for (topic, p, at) in offsets {
-                    let offset = at.map_or(Offset::Beginning, Offset::Offset);
+                for ((topic, p), offset) in starts {
                     if let Err(e) = tpl.set_partition_offset(&topic, p, offset) {
                         tracing::warn!(%topic, partition = p, error = %e, "Could not set the start offset.");
                     }
@@ -208,20 +224,8 @@ impl ConsumerContext for Ctx {
                         .collect()
                 };
                 // hand over what is applied; the rest will be re-read by the next owner
-                if self.dead.flush(Duration::from_secs(5)) {
-                    if let Some((commit, list)) = self.shared.to_commit(Some(&revoked)) {
-                        match consumer.commit(&commit, CommitMode::Sync) {
-                            Ok(()) => self.shared.committed(&list),
-                            Err(e) => {
-                                self.shared
-                                    .stats
-                                    .commit_failures
-                                    .fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(error = %e, "Committing revoked partitions failed.");
-                            }
-                        }
-                    }
-                }
+                self.shared
+                    .commit(consumer, &self.dead, Some(&revoked), CommitMode::Sync);
                 {
                     let mut st = lock(&self.shared.state);
                     for p in &revoked {
@@ -348,9 +352,7 @@ pub fn start(
 ) -> Result<KafkaSource, KafkaError> {
     let stats = Arc::new(KafkaStats::new(config.heartbeat_topic.is_some()));
     let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
-    // on its own thread: the caller may be inside an async runtime, and the admin API blocks
-    let (c, t) = (config.clone(), dead.topic().to_string());
-    let _ = std::thread::spawn(move || ensure_topic(&c, &t)).join();
+    ensure_topic(&config, dead.topic());
     let feed = Arc::new(KafkaFeed::new(
         workers,
         catalog.clone(),
@@ -400,43 +402,16 @@ pub fn start(
 /// Creates the dead-letter topic when the broker has an admin API and it is missing (brokers
 /// without auto-creation, such as tansu, refuse to produce to an unknown topic).
 fn ensure_topic(config: &KafkaConfig, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = match config.producer_config().create() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e, "No admin client; the dead-letter topic must exist.");
-            return;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(_) => return,
-    };
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(3)))
-        .request_timeout(Some(Duration::from_secs(3)));
-    match rt.block_on(admin.create_topics([&new], &opts)) {
-        Ok(results) => {
-            for r in results {
-                match r {
-                    Ok(t) => tracing::info!(topic = %t, "Created the dead-letter topic."),
-                    Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
-                        tracing::debug!(topic = %t, "The dead-letter topic exists.")
-                    }
-                    Err((t, e)) => {
-                        tracing::warn!(topic = %t, error = %e, "Could not create the dead-letter topic; it must exist or be auto-created.")
-                    }
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "Could not create the dead-letter topic; it must exist or be auto-created.")
-        }
+    let topics = BTreeMap::from([(topic.to_string(), 1)]);
+    match super::broker::create_topics(
+        &config.producer_config(),
+        &topics,
+        false,
+        Duration::from_secs(3),
+    ) {
+        Ok(()) => tracing::debug!(topic, "The dead-letter topic exists."),
+        Err(e) => tracing::warn!(topic, error = %e,
+            "Could not create the dead-letter topic; it must exist or be auto-created."),
     }
 }
 
@@ -452,6 +427,7 @@ impl Runner {
         let mut records = 0u64;
         let mut last_commit = Instant::now();
         let mut last_publish = Instant::now();
+        let mut read_since_publish = 0u64;
         let mut last_error_log: Option<Instant> = None;
         loop {
             let stopping = self.stop.load(Ordering::SeqCst);
@@ -480,6 +456,9 @@ impl Runner {
                 break;
             }
             if last_publish.elapsed() >= Duration::from_millis(100) {
+                self.shared
+                    .stats
+                    .records_read(std::mem::take(&mut read_since_publish));
                 self.publish_applied();
                 last_publish = Instant::now();
             }
@@ -529,9 +508,6 @@ impl Runner {
                         st.read.insert(part.clone(), (offset + 1, ts));
                         part
                     };
-                    self.shared
-                        .stats
-                        .partition(topic, partition, |s| s.read = offset + 1);
                     if open_count == 0 {
                         open_since = Instant::now();
                     }
@@ -541,7 +517,7 @@ impl Runner {
                         self.shared.stats.heartbeat_read();
                         continue;
                     }
-                    self.shared.stats.record_read();
+                    read_since_publish += 1;
                     if let Timestamp::CreateTime(ts) | Timestamp::LogAppendTime(ts) = m.timestamp()
                     {
                         if stamps.len() < 64 || records.is_multiple_of(64) {
@@ -561,6 +537,7 @@ impl Runner {
                 }
             }
         }
+        self.shared.stats.records_read(read_since_publish);
         // wait (bounded) for the last ticks to become visible, then commit them
         let deadline = Instant::now() + Duration::from_secs(5);
         while (self.shared.visible)().unwrap_or(0) < self.feed.closed() && Instant::now() < deadline
@@ -573,40 +550,23 @@ impl Runner {
         tracing::info!("Kafka source stopped.");
     }
 
-    /// Commits the visible tick's offsets (after the dead letters before them are delivered),
-    /// and publishes applied positions.
+    /// Publishes applied positions and commits the visible tick's offsets.
     fn commit(&mut self, mode: CommitMode) {
         self.publish_applied();
-        let timeout = if matches!(mode, CommitMode::Sync) {
-            Duration::from_secs(5)
-        } else {
-            Duration::from_millis(500)
-        };
-        if !self.dead.flush(timeout) {
-            return;
-        }
-        if let Some((tpl, list)) = self.shared.to_commit(None) {
-            match self.consumer.commit(&tpl, mode) {
-                Ok(()) => self.shared.committed(&list),
-                Err(e) => {
-                    self.shared
-                        .stats
-                        .commit_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "Committing offsets failed; the next interval retries.");
-                }
-            }
-        }
+        self.shared.commit(&self.consumer, &self.dead, None, mode);
     }
 
+    /// Publishes, per partition, the next offset read and the one visible in the views.
     fn publish_applied(&self) {
-        let Some(visible) = (self.shared.visible)() else {
-            return;
-        };
-        let pos = {
+        let (read, pos) = {
             let st = lock(&self.shared.state);
-            st.at(visible).map(|(p, _)| p.clone())
+            let visible = (self.shared.visible)();
+            let pos = visible.and_then(|v| st.at(v)).map(|(p, _)| p.clone());
+            (st.read.clone(), pos)
         };
+        for ((t, p), (next, _)) in &read {
+            self.shared.stats.partition(t, *p, |s| s.read = *next);
+        }
         if let Some(pos) = pos {
             let now = chrono::Utc::now().timestamp_millis();
             for ((t, p), (o, ts)) in pos.iter() {

@@ -94,31 +94,12 @@ impl DeadLetterProducer {
         if let Some(v) = &r.value {
             record = record.payload(v.as_slice());
         }
-        let mut record = record;
-        for _ in 0..100 {
-            match self.producer.send(record) {
-                Ok(()) => return,
-                Err((e, back)) => {
-                    if matches!(
-                        e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
-                    ) {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                    self.failed.fetch_add(1, Relaxed);
-                    self.stats.dead_letter_failures.fetch_add(1, Relaxed);
-                    tracing::error!(error = %e, topic = %r.topic, partition = r.partition, offset = r.offset,
-                        "A dead letter could not be queued.");
-                    return;
-                }
-            }
+        if let Err(e) = super::broker::send(&self.producer, record, Some(Duration::from_secs(1))) {
+            self.failed.fetch_add(1, Relaxed);
+            self.stats.dead_letter_failures.fetch_add(1, Relaxed);
+            tracing::error!(error = %e, topic = %r.topic, partition = r.partition, offset = r.offset,
+                "A dead letter could not be queued.");
         }
-        self.failed.fetch_add(1, Relaxed);
-        self.stats.dead_letter_failures.fetch_add(1, Relaxed);
     }
 
     /// Waits for every queued dead letter; returns whether all so far were delivered.

@@ -22,6 +22,7 @@
 //! * **Heartbeats.** Debezium's `__debezium-heartbeat.<prefix>` records are read (never
 //!   decoded as rows): they tell an idle source (heartbeats, no changes) from a stalled one.
 
+mod broker;
 mod config;
 mod consumer;
 mod dead_letter;
@@ -29,6 +30,7 @@ mod feed;
 mod produce;
 mod stats;
 
+pub use broker::create_topics;
 pub use config::{KafkaConfig, TopicSelection};
 pub use consumer::{start, KafkaSource, OnTick, TickPosition};
 pub use dead_letter::DeadLetterProducer;

@@ -9,8 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use serde::Deserialize;
@@ -61,43 +59,6 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, KafkaError> {
     Ok(out)
 }
 
-/// Creates `topics` (name -> partitions) that do not exist yet. Brokers without an admin API
-/// (librdkafka's mock cluster) time out here; topics must then exist or be auto-created.
-pub fn create_topics(
-    config: &ClientConfig,
-    topics: &BTreeMap<String, i32>,
-    compacted: bool,
-) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = config.create()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(KafkaError::Thread)?;
-    let news: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(t, n)| {
-            let topic = NewTopic::new(t, (*n).max(1), TopicReplication::Fixed(1));
-            if compacted {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(5)))
-        .request_timeout(Some(Duration::from_secs(5)));
-    for r in rt.block_on(admin.create_topics(news.iter(), &opts))? {
-        match r {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => {
-                return Err(KafkaError::Config(format!("creating topic {t}: {e}")));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Produces every record of the dump at `path` to `brokers`. With `create = Some(n)`, missing
 /// topics are created first with at least `n` partitions (compacted, as Debezium's change
 /// topics should be).
@@ -128,7 +89,7 @@ pub fn produce_dump(
             .iter()
             .map(|(t, n)| (t.clone(), (*n).max(min)))
             .collect();
-        create_topics(&config, &sized, true)?;
+        super::broker::create_topics(&config, &sized, true, Duration::from_secs(5))?;
     }
     let producer: ThreadedProducer<DefaultProducerContext> = config.create()?;
     for l in &lines {
@@ -144,22 +105,7 @@ pub fn produce_dump(
         if let Some(p) = &payload {
             record = record.payload(p.as_str());
         }
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+        super::broker::send(&producer, record, None)?;
         report.records += 1;
     }
     producer.flush(Duration::from_secs(60))?;

@@ -132,8 +132,16 @@ impl KafkaStats {
 
     /// A change record was read.
     pub fn record_read(&self) {
-        self.records.fetch_add(1, Relaxed);
-        self.lock().last_record = Instant::now();
+        self.records_read(1);
+    }
+
+    /// `n` change records were read since the last call (the consumer reports in batches, so
+    /// the per-record path takes no lock); `0` changes nothing.
+    pub fn records_read(&self, n: u64) {
+        if n > 0 {
+            self.records.fetch_add(n, Relaxed);
+            self.lock().last_record = Instant::now();
+        }
     }
 
     /// A heartbeat was read.
