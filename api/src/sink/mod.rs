@@ -258,9 +258,13 @@ impl Worker {
                 deadline = Some(Instant::now() + self.cfg.stop_timeout);
             }
             let now = Instant::now();
+            // nothing to write until an update arrives: block on the subscription
+            let idle = self.caught_up()
+                || matches!(self.stored, Stored::Waiting(_))
+                || (self.seen.is_none() && !matches!(self.stored, Stored::Unknown));
             let wait = if stopping {
                 Duration::ZERO
-            } else if self.caught_up() || matches!(self.stored, Stored::Waiting(_)) {
+            } else if idle {
                 Duration::from_millis(200)
             } else {
                 self.retry_at
