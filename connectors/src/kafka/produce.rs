@@ -9,11 +9,36 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
 use serde::Deserialize;
 
 use super::KafkaError;
+
+/// Counts deliveries the broker refused, keeping the first reason.
+#[derive(Default)]
+struct Deliveries {
+    failed: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+struct Ctx(Arc<Deliveries>);
+
+impl ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.0.failed.fetch_add(1, Ordering::Relaxed);
+            let mut first = self.0.first.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
 
 /// What was produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,7 +116,8 @@ pub fn produce_dump(
             .collect();
         super::broker::create_topics(&config, &sized, true, Duration::from_secs(5))?;
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = config.create()?;
+    let deliveries = Arc::new(Deliveries::default());
+    let producer: ThreadedProducer<Ctx> = config.create_with_context(Ctx(deliveries.clone()))?;
     for l in &lines {
         let payload = match &l.payload {
             None | Some(serde_json::Value::Null) => None,
@@ -109,5 +135,18 @@ pub fn produce_dump(
         report.records += 1;
     }
     producer.flush(Duration::from_secs(60))?;
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let why = deliveries
+            .first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default();
+        return Err(KafkaError::Config(format!(
+            "{failed} of {} records were not delivered (first: {why})",
+            report.records
+        )));
+    }
     Ok(report)
 }
