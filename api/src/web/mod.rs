@@ -20,7 +20,7 @@
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -32,6 +32,16 @@ use crate::error::ApiError;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
+
+/// The headers every UI response carries besides its type and ETag.
+const HEADERS: [(HeaderName, &str); 5] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    // names are not content-hashed: revalidate every time (a 304 while the binary is unchanged)
+    (header::CACHE_CONTROL, "no-cache"),
+];
 
 /// One embedded file.
 pub struct Asset {
@@ -116,20 +126,9 @@ fn serve(name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
         ([(header::CONTENT_TYPE, a.content_type)], a.body).into_response()
     };
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for (name, value) in HEADERS {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     let etag = HeaderValue::from_str(etag)
         .map_err(|e| ApiError::Internal(format!("etag is not a header value: {e}")))?;
     h.insert(header::ETAG, etag);
