@@ -1,6 +1,6 @@
 //! lpm-api: the HTTP face of lpm. [`router`] is the whole app, testable without a socket:
 //! REST under `/api/v1`, the Grafana data-source protocol under `/grafana`, the WebSocket diff
-//! stream, Prometheus metrics, health, and auth.
+//! stream, Prometheus metrics, health, auth, and the responder web UI ([`web`]) at `/`.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod sink;
 pub mod sor;
 pub mod state;
 pub mod stream;
+pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::engine::router())
         .merge(auth::router())
         .merge(grafana::router())
+        .merge(web::router())
         .route("/api/v1/stream", get(stream::handler))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))

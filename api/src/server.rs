@@ -308,7 +308,7 @@ pub async fn run(
         source,
     })?;
     on_listening(addr);
-    println!("lpm is serving on http://{addr}/ (API under /api/v1, Grafana under /grafana, metrics at /metrics)");
+    println!("lpm is serving on http://{addr}/ (web UI at /, API under /api/v1, Grafana under /grafana, metrics at /metrics)");
 
     let app = crate::router(state.clone());
     let (h2, hub2) = (health.clone(), hub.clone());
