@@ -284,7 +284,13 @@ test('7. English labels on request, remembered; a reader token sees no personal 
     await page.locator('#f-to').fill('2026-01-01');
     await page.locator('[data-error-for="to"]', { hasText: 'anterior' }).waitFor();
     await page.goto(server.base + '/#/engine');
-    await page.locator('#engine-unavailable, #engine-sources').first().waitFor();
+    // the engine page shows the sizes the engine reports: the case arrangement holds every case
+    await page.locator('#engine-arrangements').waitFor();
+    const arrangements = await page.locator('#engine-arrangements').innerText();
+    assert.match(arrangements, /case_records_by_id/);
+    assert.match(await page.locator('#engine-sources').innerText(), /embedded-log/);
+    assert.match(await page.locator('#engine-upsert').innerText(), /persons_lost/);
+    assert.equal(await page.locator('#engine-unavailable').count(), 0);
   });
 
   const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
