@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{cases, dto, responsibles, views};
+use crate::routes::{cases, dto, engine, responsibles, views};
 
 /// The REST API's description.
 #[derive(OpenApi)]
@@ -15,15 +15,17 @@ use crate::routes::{cases, dto, responsibles, views};
         cases::assign, cases::log_action,
         responsibles::list_responsibles, responsibles::create_responsible,
         responsibles::update_responsible, responsibles::deactivate_responsible,
-        views::all_views, views::one_view,
+        views::all_views, views::one_view, engine::engine,
     ),
     components(schemas(ErrorBody, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
         dto::ResponsibleOut, dto::ActionOut, dto::HistoryOut, cases::ReportIn, cases::ActionIn,
         cases::CasePatch, cases::AssignIn, cases::Accepted, cases::CasePage,
         responsibles::ResponsibleIn, responsibles::ResponsibleList,
         responsibles::ResponsibleWithLoad, views::ViewsOut, views::ViewOut,
-        views::SourcePosition, views::PartitionOffset)),
-    tags((name = "cases"), (name = "responsibles"), (name = "views"))
+        views::SourcePosition, views::PartitionOffset, engine::EngineReport, engine::Freshness,
+        engine::SourceReport, engine::LagDetail, engine::UpsertReport, engine::TableRows,
+        engine::ArrangementReport)),
+    tags((name = "cases"), (name = "responsibles"), (name = "views"), (name = "engine"))
 )]
 pub struct ApiDoc;
 

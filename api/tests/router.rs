@@ -181,6 +181,8 @@ fn routes() -> Vec<Route> {
         r("GET", "/healthz", "/healthz", None, Public),
         r("GET", "/readyz", "/readyz", None, Public),
         r("GET", "/metrics", "/metrics", None, Public),
+        r("GET", "/", "/", None, Public),
+        r("GET", "/assets/{name}", "/assets/app.js", None, Public),
         r("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, Public),
         r("POST", "/api/v1/session", "/api/v1/session", Some(r#"{"username":"resp","password":"responder-password"}"#), Public),
         r("GET", "/api/v1/session", "/api/v1/session", None, Read),
@@ -1865,7 +1867,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        36,
+        39,
         "update the matrix when routes change:\n{out}"
     );
 }

@@ -10,9 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use lpm_engine::model::Table;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// The route.
@@ -21,7 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The engine page's document.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct EngineReport {
     /// The last complete tick (`null` before the first).
     pub tick: Option<u64>,
@@ -42,7 +43,7 @@ pub struct EngineReport {
 }
 
 /// Freshness percentiles.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct Freshness {
     /// Median, seconds.
     pub p50: Option<f64>,
@@ -53,7 +54,7 @@ pub struct Freshness {
 }
 
 /// One source.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct SourceReport {
     /// `embedded-log`, `mysql-binlog` or `kafka`.
     pub source: &'static str,
@@ -68,7 +69,7 @@ pub struct SourceReport {
 }
 
 /// One partition's lag.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct LagDetail {
     /// `topic/partition`.
     pub name: String,
@@ -77,7 +78,7 @@ pub struct LagDetail {
 }
 
 /// Upsert state and outcomes.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct UpsertReport {
     /// Keys held per table.
     pub tables: Vec<TableRows>,
@@ -92,7 +93,7 @@ pub struct UpsertReport {
 }
 
 /// Keys held for one table.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct TableRows {
     /// The source table.
     pub table: &'static str,
@@ -101,7 +102,7 @@ pub struct TableRows {
 }
 
 /// One arrangement's size.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, ToSchema)]
 pub struct ArrangementReport {
     /// Operator name (`case_records_by_id`, `view.responsible_load`, ...).
     pub name: String,
@@ -113,7 +114,10 @@ pub struct ArrangementReport {
     pub batches: i64,
 }
 
-async fn engine(
+/// The engine's state for data engineers; no personal data, so any caller.
+#[utoipa::path(get, path = "/api/v1/engine", tag = "engine",
+    responses((status = 200, body = EngineReport), (status = 401, body = ErrorBody)))]
+pub async fn engine(
     State(state): State<AppState>,
     Caller(_who): Caller,
 ) -> ApiResult<Json<EngineReport>> {
