@@ -800,6 +800,21 @@ fn grafana_is_provisioned_from_the_repo() {
                         }
                     }
                 }
+                Some("simpod-json-datasource") => {
+                    assert_eq!(
+                        ds["url"].as_str(),
+                        Some(format!("{lpm_url}/grafana").as_str())
+                    );
+                    for s in strings_of(&ds["secureJsonData"]) {
+                        for r in var_refs(&s).unwrap_or_default() {
+                            assert!(
+                                grafana_env.contains_key(&r.name),
+                                "grafana lacks {}",
+                                r.name
+                            );
+                        }
+                    }
+                }
                 Some("prometheus") => {
                     assert_eq!(ds["url"].as_str(), Some("http://prometheus:9090"));
                 }
@@ -808,7 +823,7 @@ fn grafana_is_provisioned_from_the_repo() {
         }
     }
     assert_eq!(infinity, 1, "one Infinity data source");
-    assert_eq!(uids.len(), 2);
+    assert_eq!(uids.len(), 3, "Infinity, simpod JSON and Prometheus");
 
     // The dashboard provider reads the folder the dashboards mount brings in.
     let mut paths = Vec::new();

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub upsert_rows: IntGaugeVec,
     /// `lpm_ready` (1 when ready).
     pub ready: IntGauge,
+    /// `lpm_memory_limit_bytes{source}`: the memory this process may use (cgroup limit, else
+    /// the host's RAM), set once at start; the "RSS near limit" alert divides by it.
+    pub memory_limit: IntGaugeVec,
     stats: Arc<DecodeStats>,
 }
 
@@ -200,9 +203,24 @@ impl Metrics {
                 r,
                 IntGauge::new("lpm_ready", "1 when the service is ready.")?,
             )?,
+            memory_limit: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lpm_memory_limit_bytes",
+                        "Memory this process may use: the cgroup limit, else the host's RAM.",
+                    ),
+                    &["source"],
+                )?,
+            )?,
             registry,
             stats,
         };
+        if let Some((bytes, source)) = crate::memory_limit::detect() {
+            m.memory_limit
+                .with_label_values(&[source.as_str()])
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         #[cfg(target_os = "linux")]
         m.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -306,4 +324,27 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         .with_label_values(&[&route, &method])
         .observe(took.as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_the_memory_limit() {
+        let m = Metrics::new(Arc::new(DecodeStats::default())).expect("metrics");
+        let text = m.render();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("lpm_memory_limit_bytes{"))
+            .unwrap_or_else(|| panic!("no lpm_memory_limit_bytes sample in:\n{text}"));
+        let (bytes, source) = crate::memory_limit::detect().expect("a limit on Linux");
+        assert_eq!(
+            line,
+            format!(
+                "lpm_memory_limit_bytes{{source=\"{}\"}} {bytes}",
+                source.as_str()
+            )
+        );
+    }
 }
