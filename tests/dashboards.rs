@@ -420,6 +420,19 @@ const PROMQL_KEYWORDS: [&str; 12] = [
     "atan2",
 ];
 
+/// Whether the word at `at` is `by` or `without` followed by `(`: the word before it is an
+/// aggregation operator (`sum by (le) (...)`).
+fn next_word_is_grouping(chars: &[char], at: usize) -> bool {
+    let end = (at..chars.len())
+        .find(|&j| !is_ident(chars[j]))
+        .unwrap_or(chars.len());
+    let word: String = chars[at..end].iter().collect();
+    let after = (end..chars.len())
+        .find(|&j| !chars[j].is_whitespace())
+        .map(|j| chars[j]);
+    matches!(word.to_ascii_lowercase().as_str(), "by" | "without") && after == Some('(')
+}
+
 /// The metric names a PromQL expression selects: identifiers that are not functions or
 /// aggregations (followed by `(`), keywords, label lists after `by`/`without`/`on`/
 /// `ignoring`/`group_*`, label matchers (`{...}`), ranges and durations (`[...]`, after
@@ -544,8 +557,8 @@ pub(crate) fn promql_metric_names(expr: &str) -> BTreeSet<String> {
                     // by (...), on (...): label names
                     i = skip_group(next);
                 }
-            } else if chars.get(next) == Some(&'(') {
-                // a function or an aggregation
+            } else if chars.get(next) == Some(&'(') || next_word_is_grouping(&chars, next) {
+                // a function, or an aggregation (`sum(...)`, `sum by (x) (...)`)
             } else if lower == "inf" || lower == "nan" {
                 // numbers
             } else {
@@ -858,15 +871,24 @@ fn infinity_call(
         .as_array()
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| panic!("{place}: declare the columns"));
-    for row in rows {
-        for c in columns {
-            let sel = c["selector"].as_str().unwrap_or_default();
-            let kind = c["type"].as_str().unwrap_or("string");
+    // every row has every column, of the declared type or null (an unassigned case's
+    // responsible); a column that is null in every row is a wrong selector
+    for c in columns {
+        let sel = c["selector"].as_str().unwrap_or_default();
+        let kind = c["type"].as_str().unwrap_or("string");
+        for row in rows {
+            let v = row
+                .get(sel)
+                .unwrap_or_else(|| panic!("{place}: no column {sel} in {row}"));
             assert!(
-                has_type(&row[sel], kind),
+                v.is_null() || has_type(v, kind),
                 "{place}: column {sel} is not a {kind} in {row}"
             );
         }
+        assert!(
+            rows.is_empty() || rows.iter().any(|r| !r[sel].is_null()),
+            "{place}: column {sel} is null in every row"
+        );
     }
     if q["format"] == "timeseries" {
         assert!(
@@ -933,17 +955,28 @@ fn frame_rows(e: &Value) -> Result<usize, String> {
     Err(format!("Unsupported data format: {e}"))
 }
 
+/// Where a dashboard's queries go: the server, the dashboard, its time range (epoch ms).
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    http: &'a Http,
+    dashboard: &'a Value,
+    range: (i64, i64),
+}
+
 /// Sends a simpod target as Grafana's `/query` would; the number of rows/points it drew.
 fn simpod_call(
-    http: &Http,
+    on: &Sent<'_>,
     place: &str,
-    dashboard: &Value,
     panel: &Value,
     t: &Value,
     vars: &Vars,
     filters: &Value,
-    range: (i64, i64),
 ) -> usize {
+    let Sent {
+        http,
+        dashboard,
+        range,
+    } = *on;
     let target = t["target"]
         .as_str()
         .unwrap_or_else(|| panic!("{place}: no target"));
@@ -1113,21 +1146,15 @@ fn every_dashboard_query_is_answered_by_a_demo_server() {
                         "{}: /grafana/metrics does not list {target}",
                         q.place
                     );
-                    let drawn = simpod_call(
-                        &http,
-                        &q.place,
-                        &d,
-                        panel,
-                        q.query,
-                        &defaults,
-                        &json!([]),
+                    let on = Sent {
+                        http: &http,
+                        dashboard: &d,
                         range,
-                    );
+                    };
+                    let drawn = simpod_call(&on, &q.place, panel, q.query, &defaults, &json!([]));
                     assert!(drawn > 0, "{}: {target} drew no rows or points", q.place);
                     for filters in &filter_sets {
-                        simpod_call(
-                            &http, &q.place, &d, panel, q.query, &concrete, filters, range,
-                        );
+                        simpod_call(&on, &q.place, panel, q.query, &concrete, filters);
                     }
                     simpod += 1;
                 }
@@ -1151,10 +1178,16 @@ fn promql_names_only_exposed_metrics_and_promtool_accepts_the_scrape() {
     for _ in 0..3 {
         http.call("GET", "/readyz", None).expect("GET /readyz");
     }
-    let scrape = match http.expect("GET", "/metrics", None, 200) {
-        Value::String(s) => s,
-        other => panic!("/metrics is not text: {other}"),
-    };
+    // the state sizes are mirrored by a loop every 250 ms: wait for its first pass
+    let scrape = wait_until(
+        "the state-size gauges on /metrics",
+        Duration::from_secs(20),
+        || match http.call("GET", "/metrics", None)?.body {
+            Value::String(s) if s.contains("\nlpm_upsert_state_rows{") => Ok(s),
+            Value::String(_) => Err("no lpm_upsert_state_rows yet".into()),
+            other => Err(format!("/metrics is not text: {other}")),
+        },
+    );
     let (ok, out) = promtool(&["check", "metrics"], Some(&scrape));
     assert!(ok, "promtool check metrics rejects /metrics:\n{out}");
 

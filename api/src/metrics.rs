@@ -216,6 +216,11 @@ impl Metrics {
             registry,
             stats,
         };
+        // Every decode-error reason starts at 0, so the first bad record is an increase that
+        // rate()/increase() (the LpmDecodeErrors alert) see, not a series born at 1.
+        for reason in lpm_connectors::stats::ERROR_REASONS {
+            m.decode_errors.with_label_values(&[reason]);
+        }
         if let Some((bytes, source)) = crate::memory_limit::detect() {
             m.memory_limit
                 .with_label_values(&[source.as_str()])
@@ -329,6 +334,16 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_error_reasons_start_at_zero() {
+        let m = Metrics::new(Arc::new(DecodeStats::default())).expect("metrics");
+        let text = m.render();
+        for reason in lpm_connectors::stats::ERROR_REASONS {
+            let want = format!("lpm_decode_errors_total{{reason=\"{reason}\"}} 0");
+            assert!(text.lines().any(|l| l == want), "no `{want}` in:\n{text}");
+        }
+    }
 
     #[test]
     fn exposes_the_memory_limit() {
