@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::compose::{read, root, yaml};
 use crate::serve::{wait_until, Auth, Http, Server};
 
 const INFINITY: &str = "yesoreyeram-infinity-datasource";
@@ -39,19 +40,6 @@ const PROM_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RUNBOOK: &str = "docs/runbook.md";
 /// Series Prometheus makes itself for every target; not on `/metrics`.
 const PROMETHEUS_MADE: [&str; 1] = ["up"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    let path = root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn yaml(rel: &str) -> Value {
-    serde_norway::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"))
-}
 
 fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -420,6 +408,19 @@ const PROMQL_KEYWORDS: [&str; 12] = [
     "atan2",
 ];
 
+/// The index after the string literal opening at `open` (escapes respected).
+fn skip_string(chars: &[char], open: usize) -> usize {
+    let quote = chars[open];
+    let mut j = open + 1;
+    while j < chars.len() && chars[j] != quote {
+        if chars[j] == '\\' {
+            j += 1;
+        }
+        j += 1;
+    }
+    (j + 1).min(chars.len())
+}
+
 /// Whether the word at `at` is `by` or `without` followed by `(`: the word before it is an
 /// aggregation operator (`sum by (le) (...)`).
 fn next_word_is_grouping(chars: &[char], at: usize) -> bool {
@@ -465,13 +466,7 @@ pub(crate) fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         while j < chars.len() {
             let ch = chars[j];
             if ch == '"' || ch == '\'' || ch == '`' {
-                j += 1;
-                while j < chars.len() && chars[j] != ch {
-                    if chars[j] == '\\' {
-                        j += 1;
-                    }
-                    j += 1;
-                }
+                j = skip_string(&chars, j) - 1;
             } else if ch == o {
                 depth += 1;
             } else if ch == c {
@@ -488,14 +483,7 @@ pub(crate) fn promql_metric_names(expr: &str) -> BTreeSet<String> {
     while i < chars.len() {
         let c = chars[i];
         if c == '"' || c == '\'' || c == '`' {
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
+            i = skip_string(&chars, i);
             after_name = false;
         } else if c == '{' {
             let end = skip_group(i);
@@ -1250,6 +1238,15 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The value of the first sample of an instant-query result (0 when empty).
+fn first_value(result: &[Value]) -> f64 {
+    result
+        .first()
+        .and_then(|s| s["value"][1].as_str())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 #[test]
 fn a_real_prometheus_scrapes_the_demo_server() {
     let prometheus = tool("prometheus");
@@ -1308,12 +1305,7 @@ fn a_real_prometheus_scrapes_the_demo_server() {
     // two scrapes of lpm: two samples of its `up` series
     wait_until("two scrapes of lpm", Duration::from_secs(60), || {
         early_exit(&mut prom);
-        let r = query("count_over_time(up{job=\"lpm\"}[1m])")?;
-        let n = r
-            .first()
-            .and_then(|s| s["value"][1].as_str())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let n = first_value(&query("count_over_time(up{job=\"lpm\"}[1m])")?);
         if n >= 2.0 {
             Ok(())
         } else {
@@ -1332,12 +1324,7 @@ fn a_real_prometheus_scrapes_the_demo_server() {
         let r = query(
             "histogram_quantile(0.99, sum by (le) (rate(lpm_freshness_seconds_bucket{job=\"lpm\"}[1m])))",
         )?;
-        let count = query("sum(lpm_freshness_seconds_count{job=\"lpm\"})")?;
-        let observed = count
-            .first()
-            .and_then(|s| s["value"][1].as_str())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let observed = first_value(&query("sum(lpm_freshness_seconds_count{job=\"lpm\"})")?);
         if r.is_empty() || observed < 1.0 {
             Err(format!("quantile {r:?}, {observed} observations"))
         } else {
