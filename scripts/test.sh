@@ -18,6 +18,11 @@ python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches th
 # promtool (rule checks and tests) and the Prometheus server (tests/dashboards.rs runs its own
 # on a loopback port; the package's system service is not used)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_apt+=(prometheus)
+# the web UI tests: headless Chromium (driven by playwright-core, never `playwright install`)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -61,6 +66,15 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 
 say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
+
+say "web UI in headless Chromium (tests/browser, against target/release/lpm serve --demo)"
+# npm ci is idempotent: it reinstalls exactly the pinned playwright-core from package-lock.json
+# only when node_modules does not match the lock file
+if ! (cd tests/browser && npm ls --depth=0 >/dev/null 2>&1); then
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+cargo build --release --bin lpm # already built by cargo test --release; a no-op then
+node --test tests/browser/
 
 say "oracle cross-check"
 bash scripts/oracle-check.sh

@@ -1,6 +1,6 @@
 //! lpm-api: the HTTP face of lpm. [`router`] is the whole app, testable without a socket:
 //! REST under `/api/v1`, the Grafana data-source protocol under `/grafana`, the WebSocket diff
-//! stream, Prometheus metrics, health, and auth.
+//! stream, Prometheus metrics, health, auth, and the responder web UI ([`web`]) at `/`.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -14,12 +14,14 @@ pub mod kafka;
 pub mod memory_limit;
 pub mod metrics;
 pub mod openapi;
+pub mod recent;
 pub mod routes;
 pub mod server;
 pub mod sink;
 pub mod sor;
 pub mod state;
 pub mod stream;
+pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -34,8 +36,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::cases::router())
         .merge(routes::responsibles::router())
         .merge(routes::views::router())
+        .merge(routes::engine::router())
         .merge(auth::router())
         .merge(grafana::router())
+        .merge(web::router())
         .route("/api/v1/stream", get(stream::handler))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))

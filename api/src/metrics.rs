@@ -53,11 +53,17 @@ pub struct Metrics {
     pub upsert_events: IntCounterVec,
     /// `lpm_upsert_state_rows{table}`.
     pub upsert_rows: IntGaugeVec,
+    /// `lpm_arrangement_records{arrangement}`: updates held, summed over workers.
+    pub arrangement_records: IntGaugeVec,
+    /// `lpm_arrangement_batches{arrangement}`: batches held, summed over workers.
+    pub arrangement_batches: IntGaugeVec,
     /// `lpm_ready` (1 when ready).
     pub ready: IntGauge,
     /// `lpm_memory_limit_bytes{source}`: the memory this process may use (cgroup limit, else
     /// the host's RAM), set once at start; the "RSS near limit" alert divides by it.
     pub memory_limit: IntGaugeVec,
+    /// The last minute of ticks and freshness samples, for the engine page.
+    pub recent: crate::recent::RecentWindow,
     stats: Arc<DecodeStats>,
 }
 
@@ -199,6 +205,26 @@ impl Metrics {
                     &["table"],
                 )?,
             )?,
+            arrangement_records: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lpm_arrangement_records",
+                        "Updates held by the dataflow's arrangements, by operator name.",
+                    ),
+                    &["arrangement"],
+                )?,
+            )?,
+            arrangement_batches: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lpm_arrangement_batches",
+                        "Batches held by the dataflow's arrangements, by operator name.",
+                    ),
+                    &["arrangement"],
+                )?,
+            )?,
             ready: reg(
                 r,
                 IntGauge::new("lpm_ready", "1 when the service is ready.")?,
@@ -213,6 +239,7 @@ impl Metrics {
                     &["source"],
                 )?,
             )?,
+            recent: crate::recent::RecentWindow::default(),
             registry,
             stats,
         };
@@ -273,6 +300,12 @@ impl Metrics {
         stall_after: std::time::Duration,
     ) {
         let _ = self.kafka.set((stats, idle_after, stall_after));
+    }
+
+    /// The Kafka source's status (live, idle, stalled), classified as on `/metrics`.
+    pub fn kafka_status(&self) -> Option<lpm_connectors::kafka::SourceStatus> {
+        let (k, idle, stall) = self.kafka.get()?;
+        Some(k.status(*idle, *stall))
     }
 
     /// Registers an instrument owned elsewhere (the MySQL system of record's, only when it runs).

@@ -127,6 +127,7 @@ pub async fn run(
             case_model: true,
             collect_rows: false,
             max_ticks_in_flight: 2,
+            arrangement_log: true,
         },
         engine_feed,
     )?;
@@ -307,7 +308,7 @@ pub async fn run(
         source,
     })?;
     on_listening(addr);
-    println!("lpm is serving on http://{addr}/ (API under /api/v1, Grafana under /grafana, metrics at /metrics)");
+    println!("lpm is serving on http://{addr}/ (web UI at /, API under /api/v1, Grafana under /grafana, metrics at /metrics)");
 
     let app = crate::router(state.clone());
     let (h2, hub2) = (health.clone(), hub.clone());
@@ -453,7 +454,9 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                 for t in visible {
                     m.tick_duration.observe(t.pushed.elapsed().as_secs_f64());
                     for c in t.committed {
-                        m.freshness.observe(((now_ms - c).max(0) as f64) / 1000.0);
+                        let seconds = ((now_ms - c).max(0) as f64) / 1000.0;
+                        m.freshness.observe(seconds);
+                        m.recent.freshness(seconds);
                     }
                 }
                 let stale = waiting.map_or(0.0, |at| at.elapsed().as_secs_f64());
@@ -462,6 +465,7 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                 }
                 if let Some(t) = tick {
                     m.tick.set(t as i64);
+                    m.recent.tick(t);
                 }
                 if sizes_at.elapsed() < Duration::from_millis(250) {
                     continue;
@@ -472,6 +476,14 @@ fn spawn_metrics_loop(state: AppState, stop: Arc<AtomicBool>) {
                     m.upsert_rows
                         .with_label_values(&[table.name()])
                         .set(es.entries[table.index()] as i64);
+                }
+                for a in &es.arrangements {
+                    m.arrangement_records
+                        .with_label_values(&[&a.name])
+                        .set(a.records);
+                    m.arrangement_batches
+                        .with_label_values(&[&a.name])
+                        .set(a.batches);
                 }
                 let u = es.upsert;
                 for (outcome, n) in [

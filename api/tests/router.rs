@@ -197,6 +197,7 @@ fn routes() -> Vec<Route> {
         r("DELETE", "/api/v1/responsibles/{id}", "/api/v1/responsibles/{spare}?version={spare_v}", None, Write),
         r("GET", "/api/v1/views", "/api/v1/views", None, Read),
         r("GET", "/api/v1/views/{name}", "/api/v1/views/kpi", None, Read),
+        r("GET", "/api/v1/engine", "/api/v1/engine", None, Read),
         r("GET", "/api/v1/stream", "/api/v1/stream", None, Stream),
         r("GET", "/api/v1/users", "/api/v1/users", None, Admin),
         r("POST", "/api/v1/users", "/api/v1/users", Some(r#"{"username":"user{uniq}","password":"long-enough-password","role":"responder"}"#), Admin),
@@ -2545,4 +2546,63 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
     assert_eq!(last, Some(200), "/readyz of a fresh, empty data directory");
+}
+
+/// The engine page's document: sizes that follow the data, for a reader too.
+#[tokio::test]
+async fn engine_report_shows_state_and_arrangement_sizes() {
+    let app = App::start().await;
+    let before = app.get(Who::Reader, "/api/v1/engine").await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.text);
+    let rows_of = |v: &Value, name: &str| -> i64 {
+        v["arrangements"]
+            .as_array()
+            .expect("arrangements")
+            .iter()
+            .filter(|a| a["name"] == name)
+            .map(|a| a["records"].as_i64().expect("records"))
+            .sum()
+    };
+    let records_before = rows_of(&before.json, "case_records_by_id");
+    for i in 0..3 {
+        app.file_report(json!({
+            "full_name": format!("Engine Page {i}"), "gender": "female",
+            "last_seen_at": "2026-11-20T10:00", "last_seen_place": "Quito"
+        }))
+        .await;
+    }
+    // the workers publish their tallies after each batch: poll briefly
+    let mut after = before;
+    for _ in 0..100 {
+        after = app.get(Who::Reader, "/api/v1/engine").await;
+        if rows_of(&after.json, "case_records_by_id") >= records_before + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v = &after.json;
+    assert!(v["workers"].as_u64().expect("workers") >= 1);
+    assert!(v["tick"].as_u64().is_some(), "{v}");
+    assert!(
+        rows_of(v, "case_records_by_id") >= records_before + 3,
+        "three new cases are three more updates in the case arrangement: {v}"
+    );
+    let persons = v["upsert"]["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "persons_lost")
+        .expect("persons_lost")["rows"]
+        .as_u64()
+        .expect("rows");
+    assert!(persons >= 3, "{v}");
+    assert!(v["upsert"]["applied"].as_u64().expect("applied") >= 6);
+    let sources = v["sources"].as_array().expect("sources");
+    assert_eq!(sources[0]["source"], "embedded-log", "{v}");
+    assert!(v["arrangements"]
+        .as_array()
+        .expect("arrangements")
+        .iter()
+        .all(|a| a["batches"].as_i64().expect("batches") >= 0
+            && a["records"].as_i64().expect("records") >= 0));
 }

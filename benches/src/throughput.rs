@@ -223,7 +223,11 @@ struct EngineRun {
     applied: u64,
 }
 
-fn run_engine(batches: Batches, workers: usize) -> Result<EngineRun, String> {
+fn run_engine(
+    batches: Batches,
+    workers: usize,
+    arrangement_log: bool,
+) -> Result<EngineRun, String> {
     let feed = Arc::new(PreDecoded {
         batches: Mutex::new(batches.into_iter()),
     });
@@ -232,6 +236,7 @@ fn run_engine(batches: Batches, workers: usize) -> Result<EngineRun, String> {
         tz: TZ,
         case_model: false,
         collect_rows: false,
+        arrangement_log,
         ..EngineConfig::default()
     };
     let started = Instant::now();
@@ -418,17 +423,24 @@ fn main() {
                 floor_eps = median(&times).map(|s| events as f64 / s);
                 // the engine
                 let mut engine_views: Vec<(String, Views, u64)> = Vec::new();
-                for workers in [1, 2] {
+                // each worker count with differential's arrangement log on (as `lpm serve`
+                // runs) and off, to show what the arrangement-size figures cost
+                for (workers, arrangement_log) in [(1, true), (1, false), (2, true), (2, false)] {
+                    let label = if arrangement_log {
+                        "engine only (pre-decoded)"
+                    } else {
+                        "engine only, arrangement log off"
+                    };
                     let mut secs = Vec::new();
                     let mut firsts = Vec::new();
                     let mut error = None;
                     for i in 0..runs {
-                        eprintln!("bench: engine only workers={workers} run {}/{runs}", i + 1);
-                        match run_engine(batches.clone(), workers) {
+                        eprintln!("bench: {label} workers={workers} run {}/{runs}", i + 1);
+                        match run_engine(batches.clone(), workers, arrangement_log) {
                             Ok(r) => {
                                 secs.push(r.seconds);
                                 firsts.extend(r.first_tick_ms);
-                                if i == 0 {
+                                if i == 0 && arrangement_log {
                                     engine_views.push((
                                         format!("engine only, {workers} worker(s)"),
                                         r.views,
@@ -446,7 +458,7 @@ fn main() {
                         (None, Some(s)) => {
                             let eps = events as f64 / s;
                             Row {
-                                benchmark: "engine only (pre-decoded)".into(),
+                                benchmark: label.into(),
                                 dump: dump.label(),
                                 workers: workers.to_string(),
                                 eps: Some(eps),
@@ -458,7 +470,7 @@ fn main() {
                             }
                         }
                         (e, _) => Row::error(
-                            "engine only (pre-decoded)",
+                            label,
                             &dump.label(),
                             &workers.to_string(),
                             e.unwrap_or_else(|| "no run".into()),

@@ -5,6 +5,7 @@
 //! through a [`Feed`]; readers use an [`EngineHandle`].
 #![deny(missing_docs)]
 
+pub mod arrangements;
 pub mod change;
 pub mod dataflow;
 pub mod error;

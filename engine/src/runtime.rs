@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use timely::progress::frontier::Antichain;
 
+use crate::arrangements::{self, ArrangementSize, Tally};
 use crate::change::{Change, RowChange};
 use crate::dataflow::{self, Built, CaseRecord, CaseTraces, Control, DataflowConfig, Tick};
 use crate::error::EngineError;
@@ -34,6 +35,9 @@ pub struct EngineConfig {
     pub collect_rows: bool,
     /// How many ticks may be in flight before a worker stops taking input.
     pub max_ticks_in_flight: u64,
+    /// Read differential's arrangement log for [`EngineStats::arrangements`] (see
+    /// [`crate::arrangements`]); off only to measure what it costs.
+    pub arrangement_log: bool,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +48,7 @@ impl Default for EngineConfig {
             case_model: true,
             collect_rows: false,
             max_ticks_in_flight: 2,
+            arrangement_log: true,
         }
     }
 }
@@ -160,6 +165,8 @@ pub struct EngineStats {
     pub upsert: UpsertCounters,
     /// Upsert state entries per table (indexed by `Table::index`).
     pub entries: [usize; 5],
+    /// Arrangement sizes by operator name (summed over workers by [`EngineHandle::stats`]).
+    pub arrangements: Vec<ArrangementSize>,
 }
 
 /// A cloneable handle for reads while the engine runs.
@@ -177,6 +184,11 @@ impl EngineHandle {
         &self.store
     }
 
+    /// How many workers the engine runs.
+    pub fn workers(&self) -> usize {
+        self.queries.len()
+    }
+
     /// Upsert counters and state sizes, summed over workers.
     pub fn stats(&self) -> EngineStats {
         let per_worker = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -187,6 +199,7 @@ impl EngineHandle {
                 *t += n;
             }
         }
+        total.arrangements = arrangements::merge(per_worker.iter().map(|w| w.arrangements.clone()));
         total
     }
 
@@ -323,6 +336,11 @@ fn run_worker(
         store: store.clone(),
     };
     let state = Rc::new(RefCell::new(UpsertState::new()));
+    let tally = if config.arrangement_log {
+        arrangements::register(worker)
+    } else {
+        Rc::default()
+    };
     let df_config = DataflowConfig {
         tz: config.tz,
         case_model: config.case_model,
@@ -362,7 +380,7 @@ fn run_worker(
             }
             FeedItem::End => input_open = false,
         }
-        publish_stats(&stats, index, &state.borrow());
+        publish_stats(&stats, index, &state.borrow(), &tally);
         reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     drop(changes);
@@ -396,11 +414,20 @@ type WorkerShared = (
     Arc<Mutex<Vec<EngineStats>>>,
 );
 
-fn publish_stats(stats: &Mutex<Vec<EngineStats>>, index: usize, st: &UpsertState) {
+fn publish_stats(
+    stats: &Mutex<Vec<EngineStats>>,
+    index: usize,
+    st: &UpsertState,
+    tally: &RefCell<Tally>,
+) {
+    let sizes = tally.borrow_mut().take_changed();
     if let Ok(mut all) = stats.lock() {
         if let Some(mine) = all.get_mut(index) {
             mine.upsert = st.counters;
             mine.entries = st.entries_by_table();
+            if let Some(sizes) = sizes {
+                mine.arrangements = sizes;
+            }
         }
     }
 }

@@ -405,6 +405,7 @@ fn check(ticks: &[Vec<Change>], workers: usize, split: u64) -> Result<(), TestCa
         case_model: true,
         collect_rows: true,
         max_ticks_in_flight: 2,
+        arrangement_log: true,
     };
     let engine = Engine::start(config, feed.clone())
         .map_err(|e| TestCaseError::fail(format!("start: {e}")))?;

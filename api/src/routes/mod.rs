@@ -2,5 +2,6 @@
 
 pub mod cases;
 pub mod dto;
+pub mod engine;
 pub mod responsibles;
 pub mod views;

@@ -1,0 +1,213 @@
+//! `GET /api/v1/engine`: what a data engineer tunes by. The tick and its rate, freshness over
+//! the last minute, where each source stands, the upsert state and the size of every
+//! arrangement, as one JSON document (the web UI's engine page polls it).
+//!
+//! It carries no personal data, so any authenticated caller (readers too) may read it. The
+//! same figures are on `/metrics` for Prometheus; this route exists for people without one.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use lpm_engine::model::Table;
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// The route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/engine", get(engine))
+}
+
+/// The engine page's document.
+#[derive(Serialize, Debug)]
+pub struct EngineReport {
+    /// The last complete tick (`null` before the first).
+    pub tick: Option<u64>,
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Ticks completed per second over the last minute.
+    pub ticks_per_second: f64,
+    /// Source commit to visible in the views, over the last minute.
+    pub freshness_seconds: Freshness,
+    /// How long the oldest pushed-but-not-visible tick has waited (0 when caught up).
+    pub staleness_seconds: f64,
+    /// Where each source stands.
+    pub sources: Vec<SourceReport>,
+    /// The per-key upsert state in front of the dataflow.
+    pub upsert: UpsertReport,
+    /// Every arrangement, by operator name, summed over workers.
+    pub arrangements: Vec<ArrangementReport>,
+}
+
+/// Freshness percentiles.
+#[derive(Serialize, Debug)]
+pub struct Freshness {
+    /// Median, seconds.
+    pub p50: Option<f64>,
+    /// 99th percentile, seconds.
+    pub p99: Option<f64>,
+    /// Samples in the window.
+    pub samples: usize,
+}
+
+/// One source.
+#[derive(Serialize, Debug)]
+pub struct SourceReport {
+    /// `embedded-log`, `mysql-binlog` or `kafka`.
+    pub source: &'static str,
+    /// `live`, `idle`, `stalled` (Kafka), `connected`/`disconnected` (binlog), `live` (log).
+    pub status: &'static str,
+    /// How far behind: records for Kafka, seconds of staleness otherwise.
+    pub lag: f64,
+    /// The unit of `lag`.
+    pub lag_unit: &'static str,
+    /// Per partition for Kafka (`topic/partition`); empty otherwise.
+    pub detail: Vec<LagDetail>,
+}
+
+/// One partition's lag.
+#[derive(Serialize, Debug)]
+pub struct LagDetail {
+    /// `topic/partition`.
+    pub name: String,
+    /// Records on the broker not yet visible.
+    pub lag: i64,
+}
+
+/// Upsert state and outcomes.
+#[derive(Serialize, Debug)]
+pub struct UpsertReport {
+    /// Keys held per table.
+    pub tables: Vec<TableRows>,
+    /// Changes applied.
+    pub applied: u64,
+    /// Exact duplicates dropped (replays, redeliveries).
+    pub duplicates: u64,
+    /// Changes older than what the key holds, dropped.
+    pub stale: u64,
+    /// Deletes of keys never seen.
+    pub unknown_deletes: u64,
+}
+
+/// Keys held for one table.
+#[derive(Serialize, Debug)]
+pub struct TableRows {
+    /// The source table.
+    pub table: &'static str,
+    /// Keys held.
+    pub rows: usize,
+}
+
+/// One arrangement's size.
+#[derive(Serialize, Debug)]
+pub struct ArrangementReport {
+    /// Operator name (`case_records_by_id`, `view.responsible_load`, ...).
+    pub name: String,
+    /// Operators of that name (per worker).
+    pub operators: usize,
+    /// Updates held, over all workers.
+    pub records: i64,
+    /// Batches held, over all workers.
+    pub batches: i64,
+}
+
+async fn engine(
+    State(state): State<AppState>,
+    Caller(_who): Caller,
+) -> ApiResult<Json<EngineReport>> {
+    let stats = state.engine.stats();
+    let recent = state.metrics.recent.summary();
+    let staleness_seconds = crate::routes::views::VIEW_NAMES.first().map_or(0.0, |v| {
+        state.metrics.staleness.with_label_values(&[v]).get()
+    });
+    let upsert = UpsertReport {
+        tables: Table::ALL
+            .iter()
+            .map(|t| TableRows {
+                table: t.name(),
+                rows: stats.entries[t.index()],
+            })
+            .collect(),
+        applied: stats.upsert.applied,
+        duplicates: stats.upsert.duplicates,
+        stale: stats.upsert.stale,
+        unknown_deletes: stats.upsert.unknown_deletes,
+    };
+    Ok(Json(EngineReport {
+        tick: state.engine.store().tick(),
+        workers: state.engine.workers(),
+        ticks_per_second: recent.ticks_per_second,
+        freshness_seconds: Freshness {
+            p50: recent.freshness_p50,
+            p99: recent.freshness_p99,
+            samples: recent.freshness_samples,
+        },
+        staleness_seconds,
+        sources: sources(&state, staleness_seconds),
+        upsert,
+        arrangements: stats
+            .arrangements
+            .into_iter()
+            .map(|a| ArrangementReport {
+                name: a.name,
+                operators: a.operators,
+                records: a.records,
+                batches: a.batches,
+            })
+            .collect(),
+    }))
+}
+
+fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
+    let mut out = Vec::new();
+    if let Some(k) = &state.kafka {
+        let stats = &k.source.stats;
+        out.push(SourceReport {
+            source: "kafka",
+            status: state
+                .metrics
+                .kafka_status()
+                .map_or("unknown", |s| s.as_str()),
+            lag: stats.lag() as f64,
+            lag_unit: "records",
+            detail: stats
+                .partitions()
+                .into_iter()
+                .map(|((topic, partition), p)| LagDetail {
+                    name: format!("{topic}/{partition}"),
+                    lag: if p.high >= 0 {
+                        (p.high - p.applied.max(0)).max(0)
+                    } else {
+                        0
+                    },
+                })
+                .collect(),
+        });
+    }
+    if let Some(c) = &state.capture {
+        let snap = c.stats.snapshot();
+        out.push(SourceReport {
+            source: "mysql-binlog",
+            status: if snap.connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            lag: staleness,
+            lag_unit: "seconds",
+            detail: Vec::new(),
+        });
+    }
+    if state.sor.is_some() {
+        out.push(SourceReport {
+            source: "embedded-log",
+            status: "live",
+            lag: staleness,
+            lag_unit: "seconds",
+            detail: Vec::new(),
+        });
+    }
+    out
+}

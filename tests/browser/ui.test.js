@@ -1,0 +1,320 @@
+// The lpm web UI in headless Chromium against a real `lpm serve --demo` (see support.js).
+// Run: (cd tests/browser && npm ci) && cargo build --release && node --test tests/browser/
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startServer, launchBrowser, httpClient, withScreenshot, snap, signIn, ADMIN, RESPONDER } from './support.js';
+
+let server;
+let browser;
+let desktop; // a context + page for the desktop flows
+let page;
+let other; // a second client over plain HTTP, signed in separately
+let readerToken;
+const unique = Date.now().toString(36);
+const NAME = `Prueba Navegador ${unique}`;
+const PLACE = `Parque de Pruebas ${unique}`;
+const PHONE = '+593 99 555 0101';
+let caseId;
+
+before(async () => {
+  server = await startServer();
+  console.log(`# lpm serve --demo ready in ${server.startupMs} ms at ${server.base}`);
+  browser = await launchBrowser();
+  desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await desktop.newPage();
+  other = await httpClient(server.base, RESPONDER);
+  const admin = await httpClient(server.base, ADMIN);
+  const tok = await admin('/api/v1/tokens', { method: 'POST', body: { label: 'browser-test-reader' } });
+  assert.equal(tok.status, 201, tok.text);
+  readerToken = tok.json.token;
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const reportBody = (n) => ({
+  full_name: `Otro Cliente ${unique} ${n}`, age: 9, gender: 'female', last_seen_at: '2026-11-20T14:30',
+  last_seen_place: 'Quito, La Carolina', priority: 'high',
+});
+
+test('1. sign in (a wrong password is refused, the right one opens the dashboard)', () => withScreenshot('1-sign-in', () => page, async () => {
+  await page.goto(server.base + '/');
+  await page.waitForURL(/#\/signin$/);
+  const html = await page.request.get(server.base + '/');
+  assert.match(html.headers()['content-security-policy'], /script-src 'self'/);
+  assert.equal(await page.locator('html').getAttribute('lang'), 'es');
+  await page.locator('#f-username').fill(RESPONDER.username);
+  await page.locator('#f-password').fill('not-the-password');
+  await page.locator('#signin-form button[type=submit]').click();
+  await assert.doesNotReject(page.locator('#signin-form .form-status', { hasText: 'Usuario o contraseña incorrectos' }).waitFor());
+  await signIn(page, server.base, RESPONDER);
+  await page.locator('#who', { hasText: 'responder' }).waitFor();
+  assert.equal(await page.locator('#nav a[href="#/report"]').isVisible(), true);
+}));
+
+test('2. file a report: client and server field errors, then the case and the list', () => withScreenshot('2-report', () => page, async () => {
+  let posts = 0;
+  page.on('request', (r) => { if (r.url().endsWith('/api/v1/reports') && r.method() === 'POST') posts += 1; });
+  await page.goto(server.base + '/#/report');
+  await page.locator('#report-form').waitFor();
+  // empty form: the client refuses it, next to the field, without a request
+  await page.locator('#report-form button[type=submit]').click();
+  const nameError = page.locator('[data-field="full_name"] [data-error-for="full_name"]');
+  assert.equal(await nameError.innerText(), 'Obligatorio');
+  assert.equal(await page.locator('#f-full_name').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('[data-field="last_seen_place"] .field-error').innerText(), 'Obligatorio');
+  assert.equal(posts, 0, 'nothing is sent while the form is invalid');
+  await page.locator('#f-full_name').fill(NAME);
+  await page.locator('#f-age').fill('151');
+  await page.locator('#report-form button[type=submit]').click();
+  assert.equal(await page.locator('[data-error-for="age"]').innerText(), 'Un número entero entre 0 y 150');
+  // a rule the server checks: an out-of-range age slipped into the request answers 422 {field: "age"}
+  await page.locator('#f-age').fill('7');
+  await page.locator('#f-gender').selectOption('male');
+  await page.locator('#f-last_seen_place').fill(PLACE);
+  await page.locator('#f-latitude').fill('-0.180653');
+  await page.locator('#f-longitude').fill('-78.467838');
+  await page.locator('#f-description').fill('Camiseta roja, zapatos azules');
+  await page.locator('#f-reporter_name').fill('Vecina de Pruebas');
+  await page.locator('#f-reporter_phone').fill(PHONE);
+  await page.locator('#f-priority').selectOption('critical');
+  await page.route('**/api/v1/reports', (route) => {
+    const body = JSON.parse(route.request().postData());
+    body.age = 200;
+    route.continue({ postData: JSON.stringify(body) });
+  });
+  await page.locator('#report-form button[type=submit]').click();
+  const ageError = page.locator('[data-field="age"] [data-error-for="age"]');
+  await ageError.filter({ hasText: 'between 0 and 150' }).waitFor();
+  assert.equal(posts, 1);
+  await page.unroute('**/api/v1/reports');
+  // the valid report: the new case opens
+  await page.locator('#report-form button[type=submit]').click();
+  await page.waitForURL(/#\/cases\/\d+$/);
+  caseId = Number(page.url().split('/').pop());
+  await page.locator('#case-title', { hasText: NAME }).waitFor();
+  assert.equal(await page.locator('.case-head .badge.priority-critical').innerText(), 'Crítica');
+  assert.equal(await page.locator('.case-head .tag-minor').count(), 1, 'a 7-year-old is marked as a minor');
+  // and it is in the list, found by text search, flagged unassigned and minor
+  await page.goto(server.base + `/#/cases?q=${encodeURIComponent(unique)}`);
+  const row = page.locator(`tr[data-case-id="${caseId}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), new RegExp(NAME));
+  assert.match((await row.getAttribute('class')) || '', /unassigned/);
+  assert.match((await row.getAttribute('class')) || '', /minor/);
+  // filters: a status filter that excludes it
+  await page.goto(server.base + `/#/cases?q=${encodeURIComponent(unique)}&status=closed`);
+  await page.locator('#case-results .notice').waitFor();
+  assert.equal(await page.locator(`tr[data-case-id="${caseId}"]`).count(), 0);
+}));
+
+test('3. on the case: assign, change status, log an action, see them in the timeline; a 409 is shown', () => withScreenshot('3-case', () => page, async () => {
+  assert.ok(caseId, 'flow 2 created the case');
+  await page.goto(server.base + `/#/cases/${caseId}`);
+  await page.locator('#assign-form').waitFor();
+  const option = page.locator('#f-responsible_id option:not([value=""])').first();
+  const respName = (await option.innerText()).split(' · ')[0];
+  await page.locator('#f-responsible_id').selectOption(await option.getAttribute('value'));
+  await page.locator('#assign-form button[type=submit]').click();
+  await page.locator('#case-notice', { hasText: 'Responsable asignado' }).waitFor();
+  await page.locator('#timeline li', { hasText: `Asignado a ${respName}` }).waitFor();
+  assert.equal(await page.locator('.case-head .tag-unassigned').count(), 0);
+
+  await page.locator('#status-form #f-status').selectOption('in_progress');
+  await page.locator('#status-form button[type=submit]').click();
+  await page.locator('#case-notice', { hasText: 'Cambios guardados' }).waitFor();
+  assert.equal(await page.locator('.case-head .badge.status-in_progress').innerText(), 'En curso');
+  await page.locator('#timeline li', { hasText: 'Cambio de estado' }).waitFor();
+
+  const notes = `Rastreo con drones ${unique}`;
+  await page.locator('#action-form #f-action_type').selectOption('search');
+  await page.locator('#action-form #f-notes').fill(notes);
+  await page.locator('#action-form button[type=submit]').click();
+  await page.locator('#case-notice', { hasText: 'Acción registrada' }).waitFor();
+  const searchItem = page.locator('#timeline li', { hasText: notes });
+  await searchItem.waitFor();
+  assert.match(await searchItem.innerText(), /Búsqueda/);
+
+  // someone else changes the case; the stale form answers 409, says so and reloads
+  const fresh = await other(`/api/v1/cases/${caseId}`);
+  const bumped = await other(`/api/v1/cases/${caseId}`, { method: 'PATCH', body: { version: fresh.json.case.version, priority: 'low' } });
+  assert.equal(bumped.status, 200, bumped.text);
+  await page.locator('#status-form #f-status').selectOption('open');
+  await page.locator('#status-form button[type=submit]').click();
+  await page.locator('#case-notice.error', { hasText: `versión actual ${bumped.json.case.version}` }).waitFor();
+  assert.equal(await page.locator('.case-head .badge.priority-low').innerText(), 'Baja', 'the reload shows the other change');
+  assert.equal(await page.locator('.case-head .badge.status-in_progress').count(), 1, 'the stale change was not applied');
+  await snap(page, 'case-desktop');
+}));
+
+test('4. the dashboard follows another client live, without reloading, and resumes with since=', () => withScreenshot('4-dashboard', () => page, async () => {
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  await page.goto(server.base + '/#/dashboard');
+  await page.locator('#live-mode.live-live').waitFor();
+  const tile = page.locator('[data-kpi="total_reports"] .tile-value');
+  await page.waitForFunction(() => /\d/.test(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent));
+  const digits = async () => Number((await tile.innerText()).replace(/\D/g, ''));
+  const chartTotal = async (id) => Number(await page.locator(`#${id}`).getAttribute('data-total'));
+  const before = await digits();
+  const ageBefore = await chartTotal('chart-age_group');
+  const minorsBefore = Number((await page.locator('[data-kpi="open_minor_cases"] .tile-value').innerText()).replace(/\D/g, ''));
+  assert.equal(before, ageBefore, 'every report is in one age band');
+  await page.evaluate(() => { window.__noReload = 'still here'; });
+  for (let i = 0; i < 3; i += 1) {
+    const r = await other('/api/v1/reports', { method: 'POST', body: reportBody(i) });
+    assert.ok([201, 202].includes(r.status), r.text);
+  }
+  await page.waitForFunction((b) => Number(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent.replace(/\D/g, '')) >= b + 3, before);
+  await page.waitForFunction((b) => Number(document.getElementById('chart-age_group').getAttribute('data-total')) >= b + 3, ageBefore);
+  const bar = Number(await page.locator('#chart-age_group .bar[data-label="0–11"]').getAttribute('data-value'));
+  assert.ok(bar >= 3, 'the 0-11 bar holds the three 9-year-olds');
+  const minorsAfter = Number((await page.locator('[data-kpi="open_minor_cases"] .tile-value').innerText()).replace(/\D/g, ''));
+  assert.ok(minorsAfter >= minorsBefore + 3, `open minors ${minorsBefore} -> ${minorsAfter}`);
+  assert.equal(await page.evaluate(() => window.__noReload), 'still here', 'no navigation happened');
+  assert.match(await page.locator('#live-freshness').innerText(), /último mensaje hace \d+ s/);
+  assert.match(await page.locator('#live-tick').innerText(), /\d/);
+  // drop the socket: it reconnects with since=<tick> and keeps applying diffs
+  const tickBefore = Number((await page.locator('#live-tick').innerText()).replace(/\D/g, ''));
+  const [ws] = await Promise.all([
+    page.waitForEvent('websocket', { predicate: (w) => /since=\d+/.test(w.url()), timeout: 20000 }),
+    page.locator('#live-reconnect').click(),
+  ]);
+  const resumed = ws.url();
+  assert.equal(sockets.length, 2, `one socket, then one reconnect: ${sockets.join(', ')}`);
+  await page.waitForFunction(() => document.getElementById('live-mode').classList.contains('live-live'));
+  assert.ok(Number(/since=(\d+)/.exec(resumed)[1]) >= tickBefore - 1);
+  const mid = await digits();
+  const r = await other('/api/v1/reports', { method: 'POST', body: reportBody(9) });
+  assert.ok([201, 202].includes(r.status), r.text);
+  await page.waitForFunction((b) => Number(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent.replace(/\D/g, '')) >= b + 1, mid);
+  // what the page shows equals what the server's views say (diffs applied exactly)
+  const views = (await other('/api/v1/views')).json;
+  await page.waitForFunction((want) => Number(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent.replace(/\D/g, '')) >= want, views.views.kpi.total_reports);
+  assert.equal(await page.evaluate(() => window.__noReload), 'still here');
+  await snap(page, 'dashboard-desktop');
+}));
+
+test('5. the case PDF link (downloads a %PDF when the route exists)', () => withScreenshot('5-pdf', () => page, async () => {
+  await page.goto(server.base + `/#/cases/${caseId}`);
+  const link = page.locator('#case-pdf');
+  await link.waitFor();
+  const href = await link.getAttribute('href');
+  assert.equal(href, `/api/v1/cases/${caseId}/report.pdf?lang=es`);
+  const probe = await other(href);
+  if (probe.status === 404 && probe.json && probe.json.error === 'route not found') {
+    console.log('# TODO: GET /api/v1/cases/{id}/report.pdf is not in this branch yet: only the link was checked');
+    return;
+  }
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const bytes = readFileSync(await download.path());
+  assert.equal(bytes.subarray(0, 4).toString('latin1'), '%PDF');
+}));
+
+test('6. the same flow on a phone (360x740, touch)', async () => {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const p = await phone.newPage();
+  try {
+    await withScreenshot('6-phone', () => p, async () => {
+      await signIn(p, server.base, RESPONDER);
+      const noOverflow = async () => assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no horizontal scrolling');
+      const toggle = p.locator('#nav-toggle');
+      assert.equal(await toggle.isVisible(), true);
+      assert.equal(await p.locator('#nav a[href="#/report"]').isVisible(), false, 'the menu starts collapsed');
+      await toggle.tap();
+      assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+      await p.locator('#nav a[href="#/report"]').tap();
+      await p.locator('#report-form').waitFor();
+      assert.equal(await p.locator('#nav a[href="#/report"]').isVisible(), false, 'the menu closes after navigating');
+      await noOverflow();
+      await p.locator('#report-form button[type=submit]').tap();
+      assert.equal(await p.locator('[data-error-for="full_name"]').innerText(), 'Obligatorio');
+      await p.locator('#f-full_name').fill(`Movil ${NAME}`);
+      await p.locator('#f-gender').selectOption('female');
+      await p.locator('#f-last_seen_place').fill(PLACE);
+      await p.locator('#report-form button[type=submit]').tap();
+      await p.waitForURL(/#\/cases\/\d+$/);
+      const id = Number(p.url().split('/').pop());
+      await p.locator('#case-title', { hasText: 'Movil' }).waitFor();
+      await p.locator('#action-form #f-action_type').selectOption('call');
+      await p.locator('#action-form #f-notes').fill('Llamada desde el móvil');
+      await p.locator('#action-form button[type=submit]').tap();
+      await p.locator('#timeline li', { hasText: 'Llamada desde el móvil' }).waitFor();
+      await noOverflow();
+      await snap(p, 'case-phone');
+      await p.goto(server.base + `/#/cases?q=${encodeURIComponent('Movil')}`);
+      await p.locator(`tr[data-case-id="${id}"]`).waitFor();
+      await noOverflow();
+      await p.goto(server.base + '/#/dashboard');
+      await p.locator('#live-mode.live-live').waitFor();
+      await p.waitForFunction(() => /\d/.test(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent));
+      await noOverflow();
+      await snap(p, 'dashboard-phone');
+    });
+  } finally {
+    await phone.close();
+  }
+});
+
+test('7. English labels on request, remembered; a reader token sees no personal data', async () => {
+  await withScreenshot('7-language', () => page, async () => {
+    await page.goto(server.base + '/#/cases');
+    await page.locator('h1', { hasText: 'Casos' }).waitFor();
+    await page.locator('#lang-select').selectOption('en');
+    await page.locator('h1', { hasText: 'Cases' }).waitFor();
+    assert.equal(await page.locator('#nav a[href="#/report"]').innerText(), 'New report');
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    await page.reload();
+    await page.locator('#nav a[href="#/dashboard"]', { hasText: 'Dashboard' }).waitFor();
+    await page.goto(server.base + `/#/cases/${caseId}`);
+    await page.locator('#case-title', { hasText: `Case ${caseId}` }).waitFor();
+    assert.equal(await page.locator('#case-pdf').getAttribute('href'), `/api/v1/cases/${caseId}/report.pdf?lang=en`);
+    assert.match(await page.locator('#timeline').innerText(), /Search/);
+    await page.goto(server.base + '/?lang=es#/reports');
+    await page.locator('h1', { hasText: 'Informes' }).waitFor();
+    const links = await page.locator('#report-links a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.equal(links.length, 4);
+    for (const [i, kind] of ['operational', 'demographic', 'hourly', 'sensitive'].entries()) {
+      assert.match(links[i], new RegExp(`^/api/v1/reports/${kind}\\.pdf\\?from=\\d{4}-\\d\\d-\\d\\d&to=\\d{4}-\\d\\d-\\d\\d&lang=es$`));
+    }
+    await page.locator('#f-from').fill('2026-12-31');
+    await page.locator('#f-to').fill('2026-01-01');
+    await page.locator('[data-error-for="to"]', { hasText: 'anterior' }).waitFor();
+    await page.goto(server.base + '/#/engine');
+    await page.locator('#engine-unavailable, #engine-sources').first().waitFor();
+  });
+
+  const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const r = await readerCtx.newPage();
+  try {
+    await withScreenshot('7-reader', () => r, async () => {
+      await r.goto(server.base + '/#/signin');
+      await r.locator('#f-token').fill(readerToken);
+      await r.locator('#token-form button[type=submit]').click();
+      await r.waitForURL(/#\/dashboard$/);
+      await r.locator('#who', { hasText: 'lectura' }).waitFor();
+      assert.equal(await r.locator('#nav a[href="#/report"]').isVisible(), false, 'no report form for readers');
+      await r.locator('#live-mode.live-polling').waitFor();
+      await r.waitForFunction(() => /\d/.test(document.querySelector('[data-kpi="total_reports"] .tile-value').textContent));
+      await r.goto(server.base + '/#/cases');
+      await r.locator('tr.case-row').first().waitFor();
+      assert.equal(await r.locator('#f-q').count(), 0, 'no text search for readers');
+      await r.goto(server.base + `/#/cases/${caseId}`);
+      await r.locator('#case-title').waitFor();
+      const text = await r.locator('main').innerText();
+      for (const secret of [NAME, PLACE, PHONE, 'Camiseta roja', 'Vecina de Pruebas', 'Rastreo con drones', '-0.180653']) {
+        assert.ok(!text.includes(secret), `a reader sees ${secret}`);
+      }
+      assert.match(text, /Los datos personales no se muestran/);
+      assert.equal(await r.locator('#status-form, #assign-form, #action-form').count(), 0, 'no write controls');
+      await r.goto(server.base + '/#/report');
+      await r.locator('main .notice', { hasText: 'solo lectura' }).waitFor();
+      assert.equal(await r.locator('#report-form').count(), 0);
+    });
+  } finally {
+    await readerCtx.close();
+  }
+});
