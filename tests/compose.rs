@@ -24,16 +24,16 @@ const LPM_SERVICE: &str = "lpm";
 const CONNECTOR_JSON: &str = "deploy/debezium/lost-persons-mysql.json";
 const ENV_EXAMPLE: &str = "deploy/.env.example";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read(rel: &str) -> String {
+pub(crate) fn read(rel: &str) -> String {
     let path = root().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-fn yaml(rel: &str) -> Value {
+pub(crate) fn yaml(rel: &str) -> Value {
     serde_norway::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"))
 }
 
@@ -785,20 +785,27 @@ fn grafana_is_provisioned_from_the_repo() {
                 uids.insert(uid.to_string()),
                 "duplicate data source uid {uid}"
             );
+            // secrets ($LPM_GRAFANA_TOKEN) come from grafana's environment
+            for s in strings_of(&ds["secureJsonData"]) {
+                for r in var_refs(&s).unwrap_or_default() {
+                    assert!(
+                        grafana_env.contains_key(&r.name),
+                        "grafana lacks {}",
+                        r.name
+                    );
+                }
+            }
             match ds["type"].as_str() {
                 Some("yesoreyeram-infinity-datasource") => {
                     infinity += 1;
                     assert_eq!(ds["url"].as_str(), Some(lpm_url.as_str()));
                     assert!(strings_of(&ds["jsonData"]["allowedHosts"]).contains(&lpm_url));
-                    for s in strings_of(&ds["secureJsonData"]) {
-                        for r in var_refs(&s).unwrap_or_default() {
-                            assert!(
-                                grafana_env.contains_key(&r.name),
-                                "grafana lacks {}",
-                                r.name
-                            );
-                        }
-                    }
+                }
+                Some("simpod-json-datasource") => {
+                    assert_eq!(
+                        ds["url"].as_str(),
+                        Some(format!("{lpm_url}/grafana").as_str())
+                    );
                 }
                 Some("prometheus") => {
                     assert_eq!(ds["url"].as_str(), Some("http://prometheus:9090"));
@@ -808,7 +815,7 @@ fn grafana_is_provisioned_from_the_repo() {
         }
     }
     assert_eq!(infinity, 1, "one Infinity data source");
-    assert_eq!(uids.len(), 2);
+    assert_eq!(uids.len(), 3, "Infinity, simpod JSON and Prometheus");
 
     // The dashboard provider reads the folder the dashboards mount brings in.
     let mut paths = Vec::new();

@@ -17,6 +17,8 @@ mod capture;
 mod kafka;
 // docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
 mod compose;
+// bundled Grafana dashboards and Prometheus rules against `lpm serve --demo` and promtool
+mod dashboards;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
 mod mysql_sor;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing

@@ -60,6 +60,8 @@ pub(crate) fn wait_until<T>(
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) addr: String,
+    /// What it printed before its address (the demo credentials with `--demo`).
+    pub(crate) banner: Vec<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -111,6 +113,7 @@ impl Server {
         let mut server = Server {
             child,
             addr: String::new(),
+            banner: Vec::new(),
             stderr: log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,6 +134,7 @@ impl Server {
                 ),
             }
         }
+        server.banner = printed;
         let http = Http::new(&server.addr, Auth::None);
         wait_until("GET /readyz = 200", Duration::from_secs(30), || match http
             .call("GET", "/readyz", None)

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod grafana;
 pub mod health;
 pub mod kafka;
+pub mod memory_limit;
 pub mod metrics;
 pub mod openapi;
 pub mod recent;

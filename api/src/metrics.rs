@@ -59,6 +59,9 @@ pub struct Metrics {
     pub arrangement_batches: IntGaugeVec,
     /// `lpm_ready` (1 when ready).
     pub ready: IntGauge,
+    /// `lpm_memory_limit_bytes{source}`: the memory this process may use (cgroup limit, else
+    /// the host's RAM), set once at start; the "RSS near limit" alert divides by it.
+    pub memory_limit: IntGaugeVec,
     /// The last minute of ticks and freshness samples, for the engine page.
     pub recent: crate::recent::RecentWindow,
     stats: Arc<DecodeStats>,
@@ -226,10 +229,30 @@ impl Metrics {
                 r,
                 IntGauge::new("lpm_ready", "1 when the service is ready.")?,
             )?,
+            memory_limit: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lpm_memory_limit_bytes",
+                        "Memory this process may use: the cgroup limit, else the host's RAM.",
+                    ),
+                    &["source"],
+                )?,
+            )?,
             recent: crate::recent::RecentWindow::default(),
             registry,
             stats,
         };
+        // Every decode-error reason starts at 0, so the first bad record is an increase that
+        // rate()/increase() (the LpmDecodeErrors alert) see, not a series born at 1.
+        for reason in lpm_connectors::stats::ERROR_REASONS {
+            m.decode_errors.with_label_values(&[reason]);
+        }
+        if let Some((bytes, source)) = crate::memory_limit::detect() {
+            m.memory_limit
+                .with_label_values(&[source.as_str()])
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         #[cfg(target_os = "linux")]
         m.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -339,4 +362,37 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         .with_label_values(&[&route, &method])
         .observe(took.as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_error_reasons_start_at_zero() {
+        let m = Metrics::new(Arc::new(DecodeStats::default())).expect("metrics");
+        let text = m.render();
+        for reason in lpm_connectors::stats::ERROR_REASONS {
+            let want = format!("lpm_decode_errors_total{{reason=\"{reason}\"}} 0");
+            assert!(text.lines().any(|l| l == want), "no `{want}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn exposes_the_memory_limit() {
+        let m = Metrics::new(Arc::new(DecodeStats::default())).expect("metrics");
+        let text = m.render();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("lpm_memory_limit_bytes{"))
+            .unwrap_or_else(|| panic!("no lpm_memory_limit_bytes sample in:\n{text}"));
+        let (bytes, source) = crate::memory_limit::detect().expect("a limit on Linux");
+        assert_eq!(
+            line,
+            format!(
+                "lpm_memory_limit_bytes{{source=\"{}\"}} {bytes}",
+                source.as_str()
+            )
+        );
+    }
 }
