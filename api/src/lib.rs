@@ -13,6 +13,7 @@ pub mod health;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;
+pub mod pdf;
 pub mod routes;
 pub mod server;
 pub mod sink;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::cases::router())
         .merge(routes::responsibles::router())
         .merge(routes::views::router())
+        .merge(routes::reports::router())
         .merge(auth::router())
         .merge(grafana::router())
         .route("/api/v1/stream", get(stream::handler))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{cases, dto, responsibles, views};
+use crate::routes::{cases, dto, reports, responsibles, views};
 
 /// The REST API's description.
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use crate::routes::{cases, dto, responsibles, views};
         responsibles::list_responsibles, responsibles::create_responsible,
         responsibles::update_responsible, responsibles::deactivate_responsible,
         views::all_views, views::one_view,
+        reports::case_report, reports::analytics_report,
     ),
     components(schemas(ErrorBody, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
         dto::ResponsibleOut, dto::ActionOut, dto::HistoryOut, cases::ReportIn, cases::ActionIn,
@@ -23,7 +24,7 @@ use crate::routes::{cases, dto, responsibles, views};
         responsibles::ResponsibleIn, responsibles::ResponsibleList,
         responsibles::ResponsibleWithLoad, views::ViewsOut, views::ViewOut,
         views::SourcePosition, views::PartitionOffset)),
-    tags((name = "cases"), (name = "responsibles"), (name = "views"))
+    tags((name = "cases"), (name = "responsibles"), (name = "views"), (name = "reports"))
 )]
 pub struct ApiDoc;
 

@@ -152,7 +152,12 @@ impl DemographicReport {
     pub fn layout(&self) -> Result<Doc, ReportError> {
         let s = &self.stamp;
         let tr = s.tr();
-        let mut d = begin(s, Key::DemographicTitle, &self.range, Key::SelectionReported)?;
+        let mut d = begin(
+            s,
+            Key::DemographicTitle,
+            &self.range,
+            Key::SelectionReported,
+        )?;
         let cell = |b: usize, g: usize| -> u64 {
             self.counts
                 .get(b)
@@ -447,7 +452,9 @@ mod tests {
             },
             cases: Some(vec![line]),
         };
-        assert!(texts(r.layout().expect("layout")).iter().any(|t| t == "Niña Núñez"));
+        assert!(texts(r.layout().expect("layout"))
+            .iter()
+            .any(|t| t == "Niña Núñez"));
         r.cases = None;
         let t = texts(r.layout().expect("layout"));
         assert!(!t.iter().any(|t| t.contains("Núñez")));
@@ -457,7 +464,9 @@ mod tests {
     #[test]
     fn hourly_lists_every_hour_and_day() {
         let days: Vec<(NaiveDate, u64)> = (1..=40)
-            .filter_map(|i| NaiveDate::from_ymd_opt(2026, 10, 1)?.checked_add_days(chrono::Days::new(i)))
+            .filter_map(|i| {
+                NaiveDate::from_ymd_opt(2026, 10, 1)?.checked_add_days(chrono::Days::new(i))
+            })
             .map(|d| (d, 2))
             .collect();
         let r = HourlyReport {

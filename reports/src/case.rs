@@ -261,9 +261,9 @@ impl CaseReport {
             &[
                 Column::right("#", 0.5),
                 Column::left(tr.t(Key::Date), 1.4),
-                Column::left(tr.t(Key::ActionType), 1.2),
+                Column::left(tr.t(Key::ActionType), 1.6),
                 Column::left(tr.t(Key::By), 1.8),
-                Column::left(tr.t(Key::Notes), 3.6),
+                Column::left(tr.t(Key::Notes), 3.4),
             ],
             &rows,
         );
@@ -340,7 +340,7 @@ mod tests {
         assert!(es.iter().any(|t| t == "Íñigo Muñoz Peñalver"));
         for i in 0..80 {
             let note = format!("búsqueda en el río, tramo {i}");
-            assert!(es.iter().any(|t| *t == note), "{note} missing");
+            assert!(es.contains(&note), "{note} missing");
         }
         let en = texts(&report(Lang::En, 1));
         assert!(en.iter().any(|t| t == "in progress"));

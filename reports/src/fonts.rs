@@ -60,11 +60,20 @@ impl Fonts {
     pub fn width(&self, text: &str, size: f32, face: Face) -> f32 {
         let f = self.face(face);
         let upm = f32::from(f.font_metrics.units_per_em.max(1));
+        // glyphs without an outline (the space) are missing from printpdf's decoded glyph
+        // records and report no advance: take the font's space width for them
+        let space = f.get_space_width().unwrap_or(0) as u32;
         let units: u32 = text
             .chars()
             .map(|c| {
-                f.lookup_glyph_index(c as u32)
-                    .map_or(0, |g| u32::from(f.get_horizontal_advance(g)))
+                match f
+                    .lookup_glyph_index(c as u32)
+                    .map(|g| u32::from(f.get_horizontal_advance(g)))
+                {
+                    Some(0) | None if c.is_whitespace() => space,
+                    Some(w) => w,
+                    None => 0,
+                }
             })
             .sum();
         units as f32 * size / upm
@@ -90,5 +99,9 @@ mod tests {
         let b = fonts.width("Muñoz Peñalver", 10.0, Face::Regular);
         assert!(a > 10.0 && b > a, "{a} {b}");
         assert!(fonts.width("Muñoz", 10.0, Face::Bold) > a);
+        // a space has a width (DejaVu Sans: 651/2048 em)
+        let space =
+            fonts.width("a b", 10.0, Face::Regular) - fonts.width("ab", 10.0, Face::Regular);
+        assert!((space - 3.18).abs() < 0.05, "space is {space} pt");
     }
 }

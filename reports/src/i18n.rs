@@ -131,8 +131,8 @@ keys! {
     Person => "Persona", "Person";
     LastAction => "Última acción", "Last action";
     Never => "nunca", "never";
-    SelectionOpened => "Casos cuyo `opened_at` cae en el periodo, en su estado en el tick indicado.", "Cases whose `opened_at` falls in the period, as they are at the stamped tick.";
-    SelectionReported => "Denuncias (personas) cuyo `reported_at` cae en el periodo.", "Reports (persons) whose `reported_at` falls in the period.";
+    SelectionOpened => "Casos cuyo opened_at cae en el periodo, en su estado en el tick indicado.", "Cases whose opened_at falls in the period, as they are at the stamped tick.";
+    SelectionReported => "Denuncias (personas) cuyo reported_at cae en el periodo.", "Reports (persons) whose reported_at falls in the period.";
     ByAgeBand => "Denuncias por grupo de edad", "Reports by age group";
     ByGender => "Denuncias por género", "Reports by gender";
     AgeByGender => "Grupo de edad × género", "Age group × gender";
@@ -401,7 +401,13 @@ mod tests {
         let codes: [(Code, &[&str]); 5] = [
             (
                 Code::Status,
-                &["open", "in_progress", "found_alive", "found_deceased", "closed"],
+                &[
+                    "open",
+                    "in_progress",
+                    "found_alive",
+                    "found_deceased",
+                    "closed",
+                ],
             ),
             (Code::Priority, &["low", "medium", "high", "critical"]),
             (Code::Gender, &["female", "male", "other", "unknown"]),
@@ -433,7 +439,10 @@ mod tests {
     #[test]
     fn dates_use_the_language_month_and_day_names() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
-        assert_eq!(Tr::new(Lang::Es).long_date(d), "lunes, 23 de noviembre de 2026");
+        assert_eq!(
+            Tr::new(Lang::Es).long_date(d),
+            "lunes, 23 de noviembre de 2026"
+        );
         assert_eq!(Tr::new(Lang::En).long_date(d), "Monday, 23 November 2026");
         assert_eq!(Tr::new(Lang::Es).short_day(d), "lun 23 nov 2026");
         let tz: Tz = "America/Guayaquil".parse().expect("tz");

@@ -9,8 +9,8 @@
 //! what went where without parsing a PDF.
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfPage, PdfSaveOptions,
-    Point, Polygon, PolygonRing, Pt, Rgb, TextItem, WindingOrder,
+    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfPage, PdfSaveOptions, Point,
+    Polygon, PolygonRing, Pt, Rgb, TextItem, WindingOrder,
 };
 
 use crate::fonts::{Face, Fonts};
@@ -166,7 +166,14 @@ impl Doc {
         self.pages.push(Page::default());
         let (title, stamp) = (self.title.clone(), self.stamp.clone());
         self.text_at(MARGIN_X, TOP, 13.0, Face::Bold, &title, grey(0.1));
-        self.text_at(MARGIN_X, TOP - 14.0, SMALL_SIZE, Face::Regular, &stamp, grey(0.35));
+        self.text_at(
+            MARGIN_X,
+            TOP - 14.0,
+            SMALL_SIZE,
+            Face::Regular,
+            &stamp,
+            grey(0.35),
+        );
         self.hline(TOP - 22.0, 0.6, grey(0.6));
         self.y = BODY_TOP;
     }
@@ -318,18 +325,33 @@ impl Doc {
         let lines = self.wrap(text, BODY_SIZE, Face::Regular, BODY_W);
         for l in lines {
             self.ensure(12.0);
-            self.text_at(MARGIN_X, self.y - 9.0, BODY_SIZE, Face::Regular, &l, grey(0.1));
+            self.text_at(
+                MARGIN_X,
+                self.y - 9.0,
+                BODY_SIZE,
+                Face::Regular,
+                &l,
+                grey(0.1),
+            );
             self.y -= 12.0;
         }
         self.y -= 3.0;
     }
 
-    /// A `label: value` row; the value wraps in its own column.
+    /// A `label: value` row; the value wraps in its own column, which starts after the label
+    /// when the label is longer than the usual label column.
     pub fn field(&mut self, label: &str, value: &str) {
-        let label_w = 150.0;
+        let label_w = (self.width(label, BODY_SIZE, Face::Bold) + 14.0).max(150.0);
         let lines = self.wrap(value, BODY_SIZE, Face::Regular, BODY_W - label_w);
         self.ensure(12.0);
-        self.text_at(MARGIN_X, self.y - 9.0, BODY_SIZE, Face::Bold, label, grey(0.25));
+        self.text_at(
+            MARGIN_X,
+            self.y - 9.0,
+            BODY_SIZE,
+            Face::Bold,
+            label,
+            grey(0.25),
+        );
         for (i, l) in lines.iter().enumerate() {
             if i > 0 {
                 self.ensure(12.0);
@@ -465,14 +487,7 @@ impl Doc {
             .map(|(l, _)| self.width(l, SMALL_SIZE, Face::Regular))
             .fold(0.0f32, f32::max);
         let every = ((widest + 4.0) / slot).ceil().max(1.0) as usize;
-        self.line(
-            MARGIN_X,
-            base,
-            PAGE_W - MARGIN_X,
-            base,
-            0.6,
-            grey(0.4),
-        );
+        self.line(MARGIN_X, base, PAGE_W - MARGIN_X, base, 0.6, grey(0.4));
         for (i, (label, v)) in bars.iter().enumerate() {
             let x = MARGIN_X + i as f32 * slot + (slot - bar_w) / 2.0;
             let h = (chart_h - 14.0) * (*v as f32) / (max as f32);
@@ -524,13 +539,7 @@ impl Doc {
                 &footer,
                 grey(0.35),
             );
-            let n = format!(
-                "{} {} {} {}",
-                tr.t(Key::Page),
-                i + 1,
-                tr.t(Key::Of),
-                total
-            );
+            let n = format!("{} {} {} {}", tr.t(Key::Page), i + 1, tr.t(Key::Of), total);
             let w = self.width(&n, SMALL_SIZE, Face::Regular);
             self.text_at(
                 PAGE_W - MARGIN_X - w,
@@ -540,7 +549,7 @@ impl Doc {
                 &n,
                 grey(0.2),
             );
-            out.extend(self.pages.drain(..));
+            out.append(&mut self.pages);
         }
         (self.doc, out)
     }
@@ -582,8 +591,14 @@ mod tests {
         let pages = d.into_pages();
         assert!(pages.len() >= 3, "150 rows fit on {} pages", pages.len());
         for (i, p) in pages.iter().enumerate() {
-            assert!(p.texts.iter().any(|t| t == "Columna A"), "page {i} has no header row");
-            assert!(p.texts.iter().any(|t| t == "Título"), "page {i} has no title");
+            assert!(
+                p.texts.iter().any(|t| t == "Columna A"),
+                "page {i} has no header row"
+            );
+            assert!(
+                p.texts.iter().any(|t| t == "Título"),
+                "page {i} has no title"
+            );
         }
         // every row exactly once, in order
         let seen: Vec<&String> = pages
@@ -607,7 +622,11 @@ mod tests {
             assert!(m >= 3);
             for (i, p) in pages.iter().enumerate() {
                 let want = format!("{word} {} {of} {m}", i + 1);
-                assert!(p.texts.contains(&want), "page {i} lacks {want:?}: {:?}", p.texts);
+                assert!(
+                    p.texts.contains(&want),
+                    "page {i} lacks {want:?}: {:?}",
+                    p.texts
+                );
             }
         }
     }
@@ -622,7 +641,10 @@ mod tests {
             assert!(d.width(l, 9.0, Face::Regular) <= 200.0, "{l:?} too wide");
         }
         let joined = lines.join(" ");
-        assert_eq!(joined.split_whitespace().count(), text.split_whitespace().count());
+        assert_eq!(
+            joined.split_whitespace().count(),
+            text.split_whitespace().count()
+        );
         // one unbreakable word is cut rather than overflowing
         let long = "x".repeat(400);
         for l in d.wrap(&long, 9.0, Face::Regular, 100.0) {

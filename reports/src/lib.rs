@@ -16,8 +16,7 @@ pub mod layout;
 pub mod stamp;
 
 pub use analytics::{
-    CaseLine, DemographicReport, HourlyReport, OperationalReport, SensitiveCounts,
-    SensitiveReport,
+    CaseLine, DemographicReport, HourlyReport, OperationalReport, SensitiveCounts, SensitiveReport,
 };
 pub use case::{ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo};
 pub use i18n::{Lang, Tr};

@@ -71,9 +71,7 @@ impl DateRange {
     pub fn bounds(&self, tz: &Tz) -> (Option<i64>, Option<i64>) {
         (
             self.from.map(|d| day_start(d, tz)),
-            self.to
-                .and_then(|d| d.succ_opt())
-                .map(|d| day_start(d, tz)),
+            self.to.and_then(|d| d.succ_opt()).map(|d| day_start(d, tz)),
         )
     }
 
@@ -133,7 +131,10 @@ mod tests {
             lang: Lang::Es,
         };
         let l = s.line();
-        assert!(l.contains("lunes, 23 de noviembre de 2026, 14:30:05 (America/Guayaquil)"), "{l}");
+        assert!(
+            l.contains("lunes, 23 de noviembre de 2026, 14:30:05 (America/Guayaquil)"),
+            "{l}"
+        );
         assert!(l.contains("2026-11-23T19:30:05Z (UTC)"), "{l}");
         assert!(l.contains("Tick del motor: 42"), "{l}");
     }

@@ -2,5 +2,6 @@
 
 pub mod cases;
 pub mod dto;
+pub mod reports;
 pub mod responsibles;
 pub mod views;
