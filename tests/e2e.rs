@@ -23,3 +23,5 @@ mod dashboards;
 mod mysql_sor;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing
 mod sink;
+// PDF reports read back with poppler: case report rows and words, analytics totals = views
+mod reports;

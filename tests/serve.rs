@@ -303,7 +303,12 @@ impl Http {
 
     /// Signs in as the admin; the `lpm_session` cookie as a `Cookie` header value.
     pub(crate) fn sign_in(&self) -> String {
-        let body = json!({"username": ADMIN, "password": PASSWORD});
+        self.sign_in_as(ADMIN, PASSWORD)
+    }
+
+    /// Signs `user` in; the `lpm_session` cookie as a `Cookie` header value.
+    pub(crate) fn sign_in_as(&self, user: &str, password: &str) -> String {
+        let body = json!({"username": user, "password": password});
         let req = ureq::http::Request::builder()
             .method("POST")
             .uri(format!("{}/api/v1/session", self.base))
@@ -311,7 +316,7 @@ impl Http {
             .body(body.to_string())
             .expect("request");
         let resp = self.agent.run(req).expect("POST /api/v1/session");
-        assert_eq!(resp.status().as_u16(), 200, "sign-in failed");
+        assert_eq!(resp.status().as_u16(), 200, "sign-in of {user} failed");
         resp.headers()
             .get_all("set-cookie")
             .iter()

@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod memory_limit;
 pub mod metrics;
 pub mod openapi;
+pub mod pdf;
 pub mod recent;
 pub mod routes;
 pub mod server;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::responsibles::router())
         .merge(routes::views::router())
         .merge(routes::engine::router())
+        .merge(routes::reports::router())
         .merge(auth::router())
         .merge(grafana::router())
         .merge(web::router())

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{cases, dto, engine, responsibles, views};
+use crate::routes::{cases, dto, engine, reports, responsibles, views};
 
 /// The REST API's description.
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use crate::routes::{cases, dto, engine, responsibles, views};
         responsibles::list_responsibles, responsibles::create_responsible,
         responsibles::update_responsible, responsibles::deactivate_responsible,
         views::all_views, views::one_view, engine::engine,
+        reports::case_report, reports::analytics_report,
     ),
     components(schemas(ErrorBody, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
         dto::ResponsibleOut, dto::ActionOut, dto::HistoryOut, cases::ReportIn, cases::ActionIn,
@@ -25,7 +26,8 @@ use crate::routes::{cases, dto, engine, responsibles, views};
         views::SourcePosition, views::PartitionOffset, engine::EngineReport, engine::Freshness,
         engine::SourceReport, engine::LagDetail, engine::UpsertReport, engine::TableRows,
         engine::ArrangementReport)),
-    tags((name = "cases"), (name = "responsibles"), (name = "views"), (name = "engine"))
+    tags((name = "cases"), (name = "responsibles"), (name = "views"), (name = "engine"),
+        (name = "reports"))
 )]
 pub struct ApiDoc;
 

@@ -31,27 +31,9 @@ fn values_at<V: Ord + Clone + 'static>(
     key: Key,
     tick: Tick,
 ) -> Vec<V> {
-    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
-        return Vec::new();
-    };
-    let (mut cursor, storage) = cursor_list(batches);
-    cursor.seek_key(&storage, &key);
-    let mut out = Vec::new();
-    if cursor.get_key(&storage) == Some(&key) {
-        while let Some(v) = cursor.get_val(&storage) {
-            let mut n = 0isize;
-            cursor.map_times(&storage, |t, d| {
-                if *t <= tick {
-                    n += *d;
-                }
-            });
-            for _ in 0..n.max(0) {
-                out.push(v.clone());
-            }
-            cursor.step_val(&storage);
-        }
-    }
-    out
+    values_for_keys(trace, &[key], tick)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// Reads case `id` at `tick`; `None` if this worker does not hold it or it does not exist.
@@ -69,6 +51,68 @@ pub fn case(traces: &mut CaseTraces, id: Key, tick: Tick) -> Option<CaseDetail> 
         actions,
         history,
     })
+}
+
+/// The values of each of `keys` (sorted ascending) at `tick`, from one cursor pass
+/// (accumulated multiplicities, positive ones repeated).
+fn values_for_keys<V: Ord + Clone + 'static>(
+    trace: &mut TraceAgent<ValSpine<Key, V, Tick, isize>>,
+    keys: &[Key],
+    tick: Tick,
+) -> Vec<Vec<V>> {
+    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
+        return vec![Vec::new(); keys.len()];
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    keys.iter()
+        .map(|key| {
+            cursor.seek_key(&storage, key);
+            let mut out = Vec::new();
+            if cursor.get_key(&storage) == Some(key) {
+                while let Some(v) = cursor.get_val(&storage) {
+                    let mut n = 0isize;
+                    cursor.map_times(&storage, |t, d| {
+                        if *t <= tick {
+                            n += *d;
+                        }
+                    });
+                    for _ in 0..n.max(0) {
+                        out.push(v.clone());
+                    }
+                    cursor.step_val(&storage);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Every case on this worker that satisfies `filter`, with its actions and history, at
+/// `tick` (for reports that need both, such as "no action in the last 24 h").
+pub fn details(
+    traces: &mut CaseTraces,
+    tick: Tick,
+    filter: &dyn Fn(&CaseRecord) -> bool,
+) -> Vec<CaseDetail> {
+    let mut records = cases(traces, tick, filter);
+    records.sort_by_key(|r| r.case.id);
+    let ids: Vec<Key> = records.iter().map(|r| r.case.id).collect();
+    let actions = values_for_keys(&mut traces.actions, &ids, tick);
+    let history = values_for_keys(&mut traces.history, &ids, tick);
+    records
+        .into_iter()
+        .zip(actions.into_iter().zip(history))
+        .map(|(record, (mut actions, mut history))| {
+            actions.sort_by_key(|a| (a.created_at, a.id));
+            history.sort_by_key(|h| (h.assigned_at, h.id));
+            CaseDetail {
+                tick,
+                record,
+                actions,
+                history,
+            }
+        })
+        .collect()
 }
 
 /// Every case record at `tick` on this worker that satisfies `filter`.

@@ -102,12 +102,19 @@ enum Query {
         tick: Tick,
         reply: Sender<Vec<CaseRecord>>,
     },
+    Details {
+        filter: CasePredicate,
+        tick: Tick,
+        reply: Sender<Vec<CaseDetail>>,
+    },
 }
 
 impl Query {
     fn tick(&self) -> Tick {
         match self {
-            Query::Case { tick, .. } | Query::Cases { tick, .. } => *tick,
+            Query::Case { tick, .. } | Query::Cases { tick, .. } | Query::Details { tick, .. } => {
+                *tick
+            }
         }
     }
 }
@@ -216,6 +223,21 @@ impl EngineHandle {
         timeout: Duration,
     ) -> Result<(Tick, Vec<CaseRecord>), EngineError> {
         let (tick, parts) = self.ask(timeout, |tick, reply| Query::Cases {
+            filter: filter.clone(),
+            tick,
+            reply,
+        })?;
+        Ok((tick, parts.into_iter().flatten().collect()))
+    }
+
+    /// Every case matching `filter` with its actions and history, all at one tick (returned
+    /// with it), unordered.
+    pub fn case_details(
+        &self,
+        filter: CasePredicate,
+        timeout: Duration,
+    ) -> Result<(Tick, Vec<CaseDetail>), EngineError> {
+        let (tick, parts) = self.ask(timeout, |tick, reply| Query::Details {
             filter: filter.clone(),
             tick,
             reply,
@@ -490,6 +512,7 @@ impl Reads {
                 match q {
                     Query::Case { reply, .. } => drop(reply.send(None)),
                     Query::Cases { reply, .. } => drop(reply.send(Vec::new())),
+                    Query::Details { reply, .. } => drop(reply.send(Vec::new())),
                 }
             }
             return;
@@ -517,6 +540,11 @@ impl Reads {
                     tick,
                     reply,
                 } => drop(reply.send(read::cases(cases, tick, &*filter))),
+                Query::Details {
+                    filter,
+                    tick,
+                    reply,
+                } => drop(reply.send(read::details(cases, tick, &*filter))),
             }
         }
         *pending = waiting;

@@ -206,6 +206,25 @@ fn case_reads_join_person_responsible_actions_and_history() {
             .case(12, Duration::from_secs(10))
             .expect("read")
             .is_none());
+        // every case with its timeline at one tick equals the one-case reads
+        let (tick, mut all) = handle
+            .case_details(Arc::new(|_| true), Duration::from_secs(10))
+            .expect("details read");
+        all.sort_by_key(|d| d.record.case.id);
+        assert_eq!(all.len(), 2, "workers {workers}");
+        assert!(all.iter().all(|d| d.tick == tick));
+        assert_eq!(all[0], detail);
+        assert_eq!(all[1], orphan);
+        let (_, open) = handle
+            .case_details(
+                Arc::new(|r| r.case.responsible_id.is_none()),
+                Duration::from_secs(10),
+            )
+            .expect("filtered read");
+        assert_eq!(
+            open.iter().map(|d| d.record.case.id).collect::<Vec<_>>(),
+            vec![11]
+        );
         let (_, views) = handle.store().read();
         assert_eq!(views.kpi.open_minor_cases, 1, "workers {workers}");
         assert_eq!(views.kpi.cases_without_person, 1);

@@ -3,5 +3,6 @@
 pub mod cases;
 pub mod dto;
 pub mod engine;
+pub mod reports;
 pub mod responsibles;
 pub mod views;
