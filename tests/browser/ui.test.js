@@ -126,6 +126,9 @@ test('3. on the case: assign, change status, log an action, see them in the time
   await page.locator('#status-form #f-status').selectOption('in_progress');
   await page.locator('#status-form button[type=submit]').click();
   await page.locator('#case-notice', { hasText: 'Cambios guardados' }).waitFor();
+  // the ledger's own status note is shown in the reader's language, not as `open -> in_progress`
+  await page.locator('#timeline li', { hasText: 'Abierto → En curso' }).waitFor();
+  assert.doesNotMatch(await page.locator('#timeline').innerText(), /open -> in_progress|assigned to/);
   assert.equal(await page.locator('.case-head .badge.status-in_progress').innerText(), 'En curso');
   await page.locator('#timeline li', { hasText: 'Cambio de estado' }).waitFor();
 

@@ -12,13 +12,29 @@ function dl(pairs) {
     .map(([k, v]) => [h('dt', { 'data-i18n': k }), h('dd', {}, v)]));
 }
 
+/**
+ * The ledger writes its own notes for status changes (`open -> in_progress`) and assignments
+ * (`Asignado a / assigned to NAME`); they are shown in the reader's language. Typed notes are
+ * shown as typed.
+ */
+function actionNote(a) {
+  const n = a.notes;
+  if (!n) return null;
+  const change = a.action_type === 'status_change' && /^(\w+) -> (\w+)$/.exec(n);
+  if (change) return t('status.' + change[1]) + ' → ' + t('status.' + change[2]);
+  const prefix = 'Asignado a / assigned to ';
+  // "Asignación: NAME"; the history line next to it says "Asignado a NAME"
+  if (a.action_type === 'assignment' && n.startsWith(prefix)) return n.slice(prefix.length);
+  return n;
+}
+
 /** Actions and responsible history, newest first. */
 export function timeline(detail, names) {
   const items = [];
   for (const a of detail.actions) {
     items.push({ at: a.created_at, kind: 'action', node: [
       h('span', { class: 'event-type', 'data-i18n': 'action.' + a.action_type }),
-      a.notes ? [': ', h('span', { class: 'notes' }, a.notes)] : null,
+      a.notes ? [': ', h('span', { class: 'notes' }, actionNote(a))] : null,
       a.responsible_name ? [' · ', h('span', { class: 'by' }, a.responsible_name)] : null] });
   }
   for (const r of detail.history) {
