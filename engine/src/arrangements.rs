@@ -67,21 +67,45 @@ impl Tally {
 
     /// The sizes on this worker, one entry per name, sorted by name.
     pub fn snapshot(&self) -> Vec<ArrangementSize> {
-        let mut by_name: HashMap<&str, ArrangementSize> = HashMap::new();
-        for (op, (records, batches)) in &self.sizes {
-            let name = self.names.get(op).map_or("unnamed", String::as_str);
-            let e = by_name.entry(name).or_insert_with(|| ArrangementSize {
-                name: name.to_string(),
-                ..ArrangementSize::default()
+        let per_operator = self
+            .sizes
+            .iter()
+            .map(|(op, (records, batches))| ArrangementSize {
+                name: self
+                    .names
+                    .get(op)
+                    .map_or("unnamed", String::as_str)
+                    .to_string(),
+                operators: 1,
+                records: *records,
+                batches: *batches,
             });
-            e.operators += 1;
-            e.records += records;
-            e.batches += batches;
-        }
-        let mut out: Vec<_> = by_name.into_values().collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        // on one worker, operators of one name are distinct operators: count them all
+        by_name(per_operator, |a, b| a + b)
     }
+}
+
+/// Sums sizes by name, combining operator counts with `operators`; sorted by name.
+fn by_name(
+    sizes: impl IntoIterator<Item = ArrangementSize>,
+    operators: impl Fn(usize, usize) -> usize,
+) -> Vec<ArrangementSize> {
+    let mut by_name: HashMap<String, ArrangementSize> = HashMap::new();
+    for s in sizes {
+        match by_name.get_mut(&s.name) {
+            Some(e) => {
+                e.operators = operators(e.operators, s.operators);
+                e.records += s.records;
+                e.batches += s.batches;
+            }
+            None => {
+                by_name.insert(s.name.clone(), s);
+            }
+        }
+    }
+    let mut out: Vec<_> = by_name.into_values().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 fn to_i64(n: usize) -> i64 {
@@ -90,24 +114,8 @@ fn to_i64(n: usize) -> i64 {
 
 /// Sums per-worker snapshots by name.
 pub fn merge(per_worker: impl IntoIterator<Item = Vec<ArrangementSize>>) -> Vec<ArrangementSize> {
-    let mut by_name: HashMap<String, ArrangementSize> = HashMap::new();
-    for sizes in per_worker {
-        for s in sizes {
-            let e = by_name
-                .entry(s.name.clone())
-                .or_insert_with(|| ArrangementSize {
-                    name: s.name.clone(),
-                    ..ArrangementSize::default()
-                });
-            // every worker builds the same operators: count them once
-            e.operators = e.operators.max(s.operators);
-            e.records += s.records;
-            e.batches += s.batches;
-        }
-    }
-    let mut out: Vec<_> = by_name.into_values().collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    // every worker builds the same operators: count them once
+    by_name(per_worker.into_iter().flatten(), usize::max)
 }
 
 /// Registers both loggers on `worker`; call before building the dataflow.

@@ -181,11 +181,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
                 .into_iter()
                 .map(|((topic, partition), p)| LagDetail {
                     name: format!("{topic}/{partition}"),
-                    lag: if p.high >= 0 {
-                        (p.high - p.applied.max(0)).max(0)
-                    } else {
-                        0
-                    },
+                    lag: p.lag().unwrap_or(0),
                 })
                 .collect(),
         });

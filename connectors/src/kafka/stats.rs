@@ -22,6 +22,14 @@ pub struct PartitionStat {
     pub freshness: Option<(i64, Duration)>,
 }
 
+impl PartitionStat {
+    /// Records on the broker not yet visible in the views; `None` until the high watermark is
+    /// known.
+    pub fn lag(&self) -> Option<i64> {
+        (self.high >= 0).then(|| (self.high - self.applied.max(0)).max(0))
+    }
+}
+
 /// What the source is doing, as an operator reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceStatus {
@@ -169,8 +177,7 @@ impl KafkaStats {
         self.lock()
             .partitions
             .values()
-            .filter(|p| p.high >= 0)
-            .map(|p| (p.high - p.applied.max(0)).max(0))
+            .filter_map(PartitionStat::lag)
             .sum()
     }
 
@@ -297,7 +304,7 @@ impl KafkaStats {
             out,
             "lpm_kafka_partition_lag",
             "Records on the broker not yet visible in the views.",
-            &|s| (s.high >= 0).then_some((s.high - s.applied.max(0)).max(0) as f64),
+            &|s| s.lag().map(|l| l as f64),
         );
         gauge(out, "lpm_kafka_partition_freshness_seconds", "For the last visible record of the partition: from its Kafka timestamp to visible in the views.", &|s| s.freshness.map(|(_, d)| d.as_secs_f64()));
         let inner = self.lock();
