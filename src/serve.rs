@@ -63,6 +63,34 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
+    /// Start even when the embedded log is corrupt before its end: cut it at the bad record,
+    /// dropping the valid records after it (saved beside the log as `*.cut-<offset>`). Without
+    /// it such a start is refused; `lpm_log_records_dropped` counts what was dropped.
+    #[arg(long, env = "LPM_ALLOW_LOG_CUT")]
+    allow_log_cut: bool,
+    /// A request's headers must arrive within this many ms, or the connection is closed.
+    #[arg(long, env = "LPM_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    http_header_timeout_ms: u64,
+    /// A connection that moves no byte for this many ms is closed.
+    #[arg(long, env = "LPM_HTTP_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    http_idle_timeout_ms: u64,
+    /// Most open connections (WebSockets included); more wait in the listen backlog. Lowered to
+    /// fit the open-files limit, which is raised to its hard limit at start.
+    #[arg(long, env = "LPM_HTTP_MAX_CONNECTIONS", default_value_t = 4096)]
+    http_max_connections: usize,
+    /// WebSocket heartbeat (a heartbeat message and a ping) interval, in ms.
+    #[arg(long, env = "LPM_WS_HEARTBEAT_MS", default_value_t = 15_000)]
+    ws_heartbeat_ms: u64,
+    /// A WebSocket client that does not take a frame within this many ms is closed.
+    #[arg(long, env = "LPM_WS_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    ws_send_timeout_ms: u64,
+    /// A WebSocket client that answers no ping for this many ms is closed.
+    #[arg(long, env = "LPM_WS_PONG_TIMEOUT_MS", default_value_t = 45_000)]
+    ws_pong_timeout_ms: u64,
+    /// Origins besides the server's own that may open the WebSocket stream, comma-separated
+    /// (e.g. `https://lpm.example.org` behind a reverse proxy).
+    #[arg(long, env = "LPM_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -81,7 +109,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tz,
             visible_timeout: Duration::from_millis(args.visible_timeout_ms),
             max_body_bytes: args.max_body_bytes,
+            heartbeat: Duration::from_millis(args.ws_heartbeat_ms.max(10)),
+            ws_send_timeout: Duration::from_millis(args.ws_send_timeout_ms.max(10)),
+            ws_pong_timeout: Duration::from_millis(args.ws_pong_timeout_ms.max(10)),
+            allowed_origins: args
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
             ..ApiConfig::default()
+        },
+        allow_log_cut: args.allow_log_cut,
+        http: lpm_api::listen::HttpLimits {
+            header_read_timeout: Duration::from_millis(args.http_header_timeout_ms.max(10)),
+            idle_timeout: Duration::from_millis(args.http_idle_timeout_ms.max(10)),
+            max_connections: args.http_max_connections.max(1),
+            ..lpm_api::listen::HttpLimits::default()
         },
         capture: args
             .capture

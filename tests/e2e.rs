@@ -11,6 +11,8 @@ mod replay;
 mod generated;
 // `lpm serve` over real sockets: WebSocket diffs = REST = replay = oracle, and kill -9
 mod serve;
+// the hardening review's findings: data-dir lock, corrupt log, idle connections, WebSockets
+mod hardening;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
 // `lpm serve --kafka` against a broker process (tansu): kill -9, commits vs applied, oracle

@@ -28,8 +28,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::support;
 
 pub(crate) const TZ: &str = "America/Guayaquil";
-const ADMIN: &str = "ana";
-const PASSWORD: &str = "correct-horse-battery";
+pub(crate) const ADMIN: &str = "ana";
+pub(crate) const PASSWORD: &str = "correct-horse-battery";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -165,7 +165,7 @@ impl Drop for Server {
 }
 
 /// Runs `lpm ARGS` with `envs`, asserting success; stdout and stderr.
-fn lpm_ok(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
+pub(crate) fn lpm_ok(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lpm"));
     cmd.args(args).stdin(Stdio::null());
     for (k, v) in envs {

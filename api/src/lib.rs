@@ -9,8 +9,10 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod grafana;
+pub mod headers;
 pub mod health;
 pub mod kafka;
+pub mod listen;
 pub mod memory_limit;
 pub mod metrics;
 pub mod openapi;
@@ -47,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound("route".into()) })
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::map_response(headers::protect));
     let metrics = state.metrics.clone();
     let tracked = api.route_layer(axum::middleware::from_fn_with_state(
         metrics.clone(),

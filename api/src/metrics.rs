@@ -62,6 +62,19 @@ pub struct Metrics {
     /// `lpm_memory_limit_bytes{source}`: the memory this process may use (cgroup limit, else
     /// the host's RAM), set once at start; the "RSS near limit" alert divides by it.
     pub memory_limit: IntGaugeVec,
+    /// `lpm_log_records_dropped`: valid records this start's recovery cut from the embedded
+    /// log (only with `--allow-log-cut`; a start without it refuses instead). Non-zero fires
+    /// the `LpmLogRecordsDropped` alert.
+    pub log_records_dropped: IntGauge,
+    /// `lpm_http_connections`: open HTTP connections (WebSockets included).
+    pub http_connections: IntGauge,
+    /// `lpm_http_accept_errors_total`: failed `accept` calls (e.g. out of file descriptors).
+    pub http_accept_errors: prometheus::IntCounter,
+    /// `lpm_http_connection_limit_waits_total`: times the accept loop paused at the connection cap.
+    pub http_connection_limit_waits: prometheus::IntCounter,
+    /// `lpm_ws_closed_total{reason}`: WebSocket clients the server closed (`send_timeout`: it
+    /// stopped reading; `pong_timeout`: it stopped answering pings).
+    pub ws_closed: IntCounterVec,
     /// The last minute of ticks and freshness samples, for the engine page.
     pub recent: crate::recent::RecentWindow,
     stats: Arc<DecodeStats>,
@@ -239,6 +252,41 @@ impl Metrics {
                     &["source"],
                 )?,
             )?,
+            log_records_dropped: reg(
+                r,
+                IntGauge::new(
+                    "lpm_log_records_dropped",
+                    "Valid records cut from the embedded log by this start's recovery (--allow-log-cut).",
+                )?,
+            )?,
+            http_connections: reg(
+                r,
+                IntGauge::new("lpm_http_connections", "Open HTTP connections.")?,
+            )?,
+            http_accept_errors: reg(
+                r,
+                prometheus::IntCounter::new(
+                    "lpm_http_accept_errors_total",
+                    "Failed accepts of new connections (e.g. out of file descriptors).",
+                )?,
+            )?,
+            http_connection_limit_waits: reg(
+                r,
+                prometheus::IntCounter::new(
+                    "lpm_http_connection_limit_waits_total",
+                    "Times the accept loop paused because the connection cap was reached.",
+                )?,
+            )?,
+            ws_closed: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lpm_ws_closed_total",
+                        "WebSocket clients closed by the server, by reason.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
             recent: crate::recent::RecentWindow::default(),
             registry,
             stats,
@@ -247,6 +295,9 @@ impl Metrics {
         // rate()/increase() (the LpmDecodeErrors alert) see, not a series born at 1.
         for reason in lpm_connectors::stats::ERROR_REASONS {
             m.decode_errors.with_label_values(&[reason]);
+        }
+        for reason in crate::stream::CLOSE_REASONS {
+            m.ws_closed.with_label_values(&[reason]);
         }
         if let Some((bytes, source)) = crate::memory_limit::detect() {
             m.memory_limit

@@ -43,11 +43,19 @@ pub struct ServeConfig {
     pub mysql: Option<crate::sor::mysql::MysqlConfig>,
     /// Keep `agg_*` tables in this MySQL database equal to the views (`--sink`).
     pub sink: Option<crate::sink::SinkConfig>,
+    /// Start even if the embedded log is corrupt before its end, cutting the valid records
+    /// after the bad one (`--allow-log-cut`); without it such a start is refused.
+    pub allow_log_cut: bool,
+    /// Timeouts and the connection cap.
+    pub http: crate::listen::HttpLimits,
 }
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// Another process holds the data directory.
+    #[error("{0}")]
+    Lock(#[from] lpm_connectors::lock::LockError),
     /// Auth store.
     #[error("auth: {0}")]
     Auth(#[from] auth::AuthError),
@@ -91,6 +99,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let started = Instant::now();
     check_mysql_source(&cfg)?;
+    // held until this function returns, after the log writer and the engine have stopped
+    let data_dir_lock = lpm_connectors::lock::DataDirLock::acquire(&cfg.data_dir)?;
     let auth_store = Arc::new(AuthStore::open(&cfg.data_dir)?);
     if cfg.demo {
         let creds = auth::ensure_demo_users(&auth_store)?;
@@ -138,6 +148,7 @@ pub async fn run(
     // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
     let mut sor = None;
     let mut capture = None;
+    let mut log_records_dropped = 0;
     let ready_target;
     if let Some(k) = &kafka {
         tracing::info!(brokers = %k.source.config().brokers, "Feeding the engine from Kafka (read-only API).");
@@ -163,13 +174,26 @@ pub async fn run(
     } else {
         let log_dir = cfg.data_dir.join("log");
         tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
-        let (opened_sor, opened) =
-            EmbeddedSor::open(&log_dir, feed.clone(), stats.clone(), Some(cases_tx), |n| {
+        let on_mid_log = if cfg.allow_log_cut {
+            lpm_connectors::log::MidLogCorruption::CutAndDrop
+        } else {
+            lpm_connectors::log::MidLogCorruption::Refuse
+        };
+        let (opened_sor, opened) = EmbeddedSor::open(
+            &log_dir,
+            on_mid_log,
+            feed.clone(),
+            stats.clone(),
+            Some(cases_tx),
+            |n| {
                 tracing::info!(records = n, "Replaying the embedded log.");
-            })?;
+            },
+        )?;
         if let Some(cut) = &opened.recovery.cut {
             tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
+                records_dropped = cut.records_dropped,
                 "The embedded log had a torn or corrupt tail; it was cut there.");
+            log_records_dropped = cut.records_dropped;
         }
         tracing::info!(
             records = opened.records,
@@ -181,6 +205,9 @@ pub async fn run(
     let capture_source = capture.as_ref().map(|(s, _)| s.clone());
     let handle = engine.handle();
     let metrics = Arc::new(Metrics::new(stats)?);
+    metrics
+        .log_records_dropped
+        .set(i64::try_from(log_records_dropped).unwrap_or(i64::MAX));
     if let Some(c) = &capture_source {
         metrics.set_capture(c.stats.clone());
     }
@@ -318,12 +345,7 @@ pub async fn run(
         h2.set_stopping();
         hub2.shutdown();
     };
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(graceful)
-    .await;
+    crate::listen::serve(listener, app, cfg.http.clone(), metrics.clone(), graceful).await;
     stop.store(true, Ordering::SeqCst);
     if let Some(t) = trickle {
         let _ = t.join();
@@ -349,7 +371,8 @@ pub async fn run(
     if let Some(sink) = sink {
         let _ = tokio::task::spawn_blocking(move || sink.stop()).await;
     }
-    served.map_err(|source| ServeError::Listen { addr, source })
+    drop(data_dir_lock);
+    Ok(())
 }
 
 // ---- MySQL as the system of record (`--mysql`) ----------------------------------------------

@@ -29,6 +29,13 @@ pub struct ApiConfig {
     pub heartbeat: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// A WebSocket frame the client does not take within this closes it (it stopped reading).
+    pub ws_send_timeout: Duration,
+    /// A WebSocket client that answers no ping for this long is closed.
+    pub ws_pong_timeout: Duration,
+    /// Origins besides the server's own that may open the WebSocket stream
+    /// (`--allowed-origins`, e.g. `https://lpm.example.org` behind a reverse proxy).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +47,9 @@ impl Default for ApiConfig {
             ws_queue: 64,
             heartbeat: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
+            ws_send_timeout: Duration::from_secs(10),
+            ws_pong_timeout: Duration::from_secs(45),
+            allowed_origins: Vec::new(),
         }
     }
 }

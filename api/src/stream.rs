@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use lpm_engine::model::{Priority, Status, Table};
@@ -319,8 +320,10 @@ pub async fn handler(
     State(state): State<AppState>,
     Caller(_who): Caller,
     Query(p): Query<StreamParams>,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    check_origin(&headers, &state.config.allowed_origins)?;
     let ws = ws.map_err(|r| ApiError::BadRequest {
         field: None,
         message: format!("a WebSocket upgrade is required: {}", r.body_text()),
@@ -344,18 +347,80 @@ pub async fn handler(
     }
     let hub = state.hub.clone();
     let metrics = state.metrics.clone();
-    let heartbeat = state.config.heartbeat;
+    let timing = Timing::of(&state.config);
     Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
         let resyncs = metrics.ws_resyncs.clone();
-        serve_client(hub, topics, p.since, heartbeat, sink, stream, move || {
+        let closed = serve_client(hub, topics, p.since, timing, sink, stream, move || {
             resyncs.inc()
         })
         .await;
+        if let Some(reason) = closed {
+            metrics.ws_closed.with_label_values(&[reason]).inc();
+        }
         metrics.ws_clients.dec();
     }))
 }
+
+/// Refuses a WebSocket upgrade from a browser page of another origin: the stream accepts the
+/// session cookie, which a page elsewhere would send along (cross-site WebSocket hijacking).
+/// Allowed: no `Origin` (not a browser: curl, Grafana's backend, websocat), an origin whose
+/// host and port are the request's `Host` (the web UI served by lpm), or one listed in
+/// `--allowed-origins` (a reverse proxy's public name, a separate front end).
+pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim();
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let authority = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !authority.is_empty() && authority.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "Origin {origin:?} may not open the stream: only the server's own origin and \
+         --allowed-origins may"
+    )))
+}
+
+/// The client loop's clocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// How often a heartbeat message and a ping are sent.
+    pub heartbeat: Duration,
+    /// A frame not written within this closes the client (`send_timeout`): it stopped reading.
+    pub send_timeout: Duration,
+    /// Nothing heard (no pong, no frame) for this long closes the client (`pong_timeout`).
+    pub pong_timeout: Duration,
+}
+
+impl Timing {
+    /// From the serving options.
+    pub fn of(c: &crate::state::ApiConfig) -> Timing {
+        Timing {
+            heartbeat: c.heartbeat,
+            send_timeout: c.ws_send_timeout,
+            pong_timeout: c.ws_pong_timeout,
+        }
+    }
+}
+
+/// Why the server closed a client (`lpm_ws_closed_total{reason}`).
+pub const CLOSE_REASONS: [&str; 2] = ["send_timeout", "pong_timeout"];
 
 fn text(m: &ServerMessage) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())
@@ -404,56 +469,94 @@ fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
     }
 }
 
+/// Why a send failed: the client went away, or it stopped reading.
+enum SendError {
+    Gone,
+    Timeout,
+}
+
+/// Sends one frame, bounded by `limit`: a client whose socket buffer stays full that long
+/// does not read, and is closed rather than holding a task and a buffer forever.
+async fn send<S>(sink: &mut S, m: Message, limit: Duration) -> Result<(), SendError>
+where
+    S: Sink<Message> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(m)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SendError::Gone),
+        Err(_) => Err(SendError::Timeout),
+    }
+}
+
+/// The close reason for a failed send (`None`: the client left on its own).
+fn closed_by(e: SendError) -> Option<&'static str> {
+    match e {
+        SendError::Gone => None,
+        SendError::Timeout => Some(CLOSE_REASONS[0]),
+    }
+}
+
 /// The client loop, generic over the socket halves so tests can drive it with channels.
+/// Returns why the server closed the client, or `None` when the client left (or shutdown).
+///
+/// Bounds: a client that falls behind the fan-out channel gets a fresh snapshot (a resync);
+/// a frame it does not take within `timing.send_timeout` closes it; a client that answers
+/// no ping (and sends nothing) for `timing.pong_timeout` is closed.
 pub async fn serve_client<S, R>(
     hub: Arc<Hub>,
     topics: Topics,
     since: Option<Tick>,
-    heartbeat: Duration,
+    timing: Timing,
     mut sink: S,
     mut stream: R,
     on_resync: impl Fn(),
-) where
+) -> Option<&'static str>
+where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     // subscribe before reading the state, so nothing falls between the two
     let mut rx = hub.sender.subscribe();
     let mut shutdown = hub.shutdown.subscribe();
+    let limit = timing.send_timeout;
     let mut at: Tick;
     let resumed = since.and_then(|s| hub.since(s).map(|evs| (s, evs)));
     match resumed {
         Some((s, events)) => {
             at = s;
             for p in events {
-                if wants(&p.0, topics) && sink.send(Message::Text(p.1.clone())).await.is_err() {
-                    return;
+                if wants(&p.0, topics) {
+                    if let Err(e) = send(&mut sink, Message::Text(p.1.clone()), limit).await {
+                        return closed_by(e);
+                    }
                 }
                 at = at.max(p.0.tick());
             }
         }
         None => {
-            // wait (bounded) for the first tick if the engine is still starting
             let mut tries = 0;
             loop {
                 if let Some((tick, m)) = snapshot(&hub.store) {
-                    if topics.views && sink.send(text(&m)).await.is_err() {
-                        return;
+                    if topics.views {
+                        if let Err(e) = send(&mut sink, text(&m), limit).await {
+                            return closed_by(e);
+                        }
                     }
                     at = tick;
                     break;
                 }
                 tries += 1;
                 if tries > 600 {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return;
+                    let _ = send(&mut sink, Message::Close(None), limit).await;
+                    return None;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
-    let mut beat = tokio::time::interval(heartbeat);
+    let mut beat = tokio::time::interval(timing.heartbeat);
     beat.tick().await;
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -463,8 +566,10 @@ pub async fn serve_client<S, R>(
                     if matches!(e, Event::Views(_)) && e.tick() <= at {
                         continue;
                     }
-                    if wants(e, topics) && sink.send(Message::Text(p.1.clone())).await.is_err() {
-                        return;
+                    if wants(e, topics) {
+                        if let Err(e) = send(&mut sink, Message::Text(p.1.clone()), limit).await {
+                            return closed_by(e);
+                        }
                     }
                     if matches!(e, Event::Views(_)) {
                         at = e.tick();
@@ -473,32 +578,45 @@ pub async fn serve_client<S, R>(
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     on_resync();
                     if let Some((tick, m)) = snapshot(&hub.store) {
-                        if topics.views && sink.send(text(&m)).await.is_err() {
-                            return;
+                        if topics.views {
+                            if let Err(e) = send(&mut sink, text(&m), limit).await {
+                                return closed_by(e);
+                            }
                         }
                         at = tick;
                     }
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => return None,
             },
             _ = beat.tick() => {
+                if heard.elapsed() > timing.pong_timeout {
+                    let frame = axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::POLICY,
+                        reason: "no pong: the client stopped answering pings".into(),
+                    };
+                    let _ = send(&mut sink, Message::Close(Some(frame)), limit).await;
+                    return Some(CLOSE_REASONS[1]);
+                }
                 let m = ServerMessage::Heartbeat { tick: hub.store.tick() };
-                if sink.send(text(&m)).await.is_err() {
-                    return;
+                if let Err(e) = send(&mut sink, text(&m), limit).await {
+                    return closed_by(e);
+                }
+                if let Err(e) = send(&mut sink, Message::Ping(Default::default()), limit).await {
+                    return closed_by(e);
                 }
             }
             msg = stream.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                // a pong, or anything else the client sends, shows it is reading
+                Some(Ok(_)) => heard = tokio::time::Instant::now(),
             },
             _ = shutdown.changed() => {
-                let _ = sink
-                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                        code: axum::extract::ws::close_code::AWAY,
-                        reason: "server shutting down".into(),
-                    })))
-                    .await;
-                return;
+                let frame = axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::AWAY,
+                    reason: "server shutting down".into(),
+                };
+                let _ = send(&mut sink, Message::Close(Some(frame)), limit).await;
+                return None;
             }
         }
     }

@@ -1482,6 +1482,8 @@ mod serve {
             capture: Some(capture_config(&k.url, ID_SERVE)),
             mysql: None,
             sink: None,
+            allow_log_cut: false,
+            http: Default::default(),
         };
 
         // the server, on its own runtime (default size, as `lpm serve`)

@@ -205,8 +205,15 @@ fn build_child() -> Result<(), String> {
         })
     };
     let stats = Arc::new(DecodeStats::default());
-    let (sor, _opened) = EmbeddedSor::open(&log_dir, feed.clone(), stats.clone(), None, |_| {})
-        .map_err(|e| format!("opening the log: {e}"))?;
+    let (sor, _opened) = EmbeddedSor::open(
+        &log_dir,
+        lpm_connectors::log::MidLogCorruption::Refuse,
+        feed.clone(),
+        stats.clone(),
+        None,
+        |_| {},
+    )
+    .map_err(|e| format!("opening the log: {e}"))?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let days = 60;
     let commands = lpm_api::demo::load(
@@ -422,6 +429,8 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
         capture: None,
         mysql: None,
         sink: None,
+        allow_log_cut: false,
+        http: Default::default(),
     };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

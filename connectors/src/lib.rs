@@ -11,6 +11,7 @@ pub mod dump;
 pub mod error;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod lock;
 pub mod log;
 pub mod stats;
 

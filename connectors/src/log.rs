@@ -55,8 +55,13 @@
 //! error level), and every cut byte is first copied to `lpm-log.000001.cut-<offset>` beside the
 //! segment, so nothing is destroyed without a copy.
 //!
-//! Two processes must not open the same directory: there is no lock file yet (std's `File::lock`
-//! is newer than the workspace's MSRV).
+//! Dropping valid, acknowledged records is an operator's decision, not a start-up default:
+//! [`EmbeddedLog::open`] refuses such a log with [`LogError::CorruptBeforeEnd`] and leaves the
+//! file untouched; [`EmbeddedLog::open_with`] and [`MidLogCorruption::CutAndDrop`] (the
+//! `--allow-log-cut` flag of `lpm serve`) cut it as described. A torn tail is always cut.
+//!
+//! Two processes must not open the same directory: `lpm serve` holds the data directory's lock
+//! ([`crate::lock::DataDirLock`]) for its whole life.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -292,6 +297,24 @@ pub enum LogError {
     /// The writer thread is gone (it panicked, e.g. in the `on_durable` hook).
     #[error("the log writer thread stopped")]
     Closed,
+    /// A bad record is followed by valid ones (media corruption, not a torn tail) and the
+    /// caller did not allow cutting them off; the file was left as it was.
+    #[error(
+        "{path} is corrupt before its end: the record at byte {offset} is bad ({reason}) and \
+         {records_dropped} valid records follow it; refusing to start, which would drop them. \
+         Keep a copy of the file, then start with --allow-log-cut to cut the log at that record \
+         (the cut bytes are saved beside it), or restore the file from a backup"
+    )]
+    CorruptBeforeEnd {
+        /// The segment.
+        path: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong with it.
+        reason: CutReason,
+        /// Valid records after it.
+        records_dropped: u64,
+    },
 }
 
 fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LogError + 'a {
@@ -503,10 +526,28 @@ pub struct EmbeddedLog {
     next_seq: u64,
 }
 
+/// What [`EmbeddedLog::open_with`] does when a bad record is followed by valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MidLogCorruption {
+    /// Fail with [`LogError::CorruptBeforeEnd`] and leave the file untouched.
+    #[default]
+    Refuse,
+    /// Cut at the bad record, dropping the valid ones after it (saved beside the segment).
+    CutAndDrop,
+}
+
 impl EmbeddedLog {
-    /// Opens (creating if needed) the log in `dir`, verifies every record and truncates a bad
-    /// tail; see the module docs for what is cut and why.
+    /// Opens (creating if needed) the log in `dir`, verifies every record and truncates a torn
+    /// tail, refusing a log that is corrupt before its end; see the module docs.
     pub fn open(dir: &Path) -> Result<(EmbeddedLog, Recovery), LogError> {
+        EmbeddedLog::open_with(dir, MidLogCorruption::Refuse)
+    }
+
+    /// [`EmbeddedLog::open`] with an explicit policy for corruption before the end.
+    pub fn open_with(
+        dir: &Path,
+        on_mid_log: MidLogCorruption,
+    ) -> Result<(EmbeddedLog, Recovery), LogError> {
         fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
         check_layout(dir)?;
         let path = dir.join(SEGMENT);
@@ -554,6 +595,14 @@ impl EmbeddedLog {
                 }
                 None => (0, None),
             };
+            if records_dropped > 0 && on_mid_log == MidLogCorruption::Refuse {
+                return Err(LogError::CorruptBeforeEnd {
+                    path,
+                    offset,
+                    reason,
+                    records_dropped,
+                });
+            }
             // never reuse the seq (= `source.pos`) of a dropped record that was acknowledged
             next_seq = next_seq.max(dropped_max_seq.map_or(0, |s| s + 1));
             let saved = dir.join(format!("{SEGMENT}.cut-{offset}"));
@@ -1298,8 +1347,51 @@ mod tests {
     fn open_bytes(bytes: &[u8]) -> (tempfile::TempDir, EmbeddedLog, Recovery) {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join(SEGMENT), bytes).expect("write");
-        let (log, rec) = EmbeddedLog::open(dir.path()).expect("open");
+        let (log, rec) =
+            EmbeddedLog::open_with(dir.path(), MidLogCorruption::CutAndDrop).expect("open");
         (dir, log, rec)
+    }
+
+    #[test]
+    fn corruption_before_the_end_is_refused_by_default_and_the_file_left_alone() {
+        let (_src, bytes, offsets) = log_of(5);
+        let mut mid = bytes.clone();
+        mid[offsets[1] as usize + HEADER + 5] ^= 0x40;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(SEGMENT);
+        fs::write(&path, &mid).expect("write");
+        let err = EmbeddedLog::open(dir.path()).expect_err("a mid-log corruption is refused");
+        match &err {
+            LogError::CorruptBeforeEnd {
+                offset,
+                records_dropped,
+                reason,
+                ..
+            } => {
+                assert_eq!((*offset, *records_dropped), (offsets[1], 3));
+                assert_eq!(reason.label(), "crc_mismatch");
+            }
+            other => panic!("expected CorruptBeforeEnd, got {other:?}"),
+        }
+        assert!(err.to_string().contains("--allow-log-cut"), "{err}");
+        assert_eq!(fs::read(&path).expect("read"), mid, "nothing was cut");
+        let cut_files = fs::read_dir(dir.path())
+            .expect("list")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().contains(".cut-"))
+            })
+            .count();
+        assert_eq!(cut_files, 0, "nothing was saved aside either");
+        // a torn tail is still cut without asking: it loses nothing acknowledged
+        let mut torn = bytes.clone();
+        torn.truncate(offsets[4] as usize + 7);
+        fs::write(&path, &torn).expect("write");
+        let (_log, rec) = EmbeddedLog::open(dir.path()).expect("a torn tail opens");
+        assert_eq!(
+            (rec.records, rec.cut.map(|c| c.records_dropped)),
+            (4, Some(0))
+        );
     }
 
     #[test]

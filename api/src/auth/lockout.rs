@@ -1,4 +1,5 @@
-//! Brute-force lockout: failed sign-ins counted per (user name, client address).
+//! Brute-force lockout: failed sign-ins counted per (user name, client address), and per client
+//! address alone (user [`ANY_USER`], with [`LockoutPolicy::per_client`]).
 //!
 //! 5 failures within 15 minutes lock that pair for 15 minutes; while it is locked every
 //! attempt is refused with the time left, even one with the right password. A success clears
@@ -37,6 +38,22 @@ impl Default for LockoutPolicy {
         }
     }
 }
+
+impl LockoutPolicy {
+    /// The per-address budget, whatever the user name: 30 failures in 15 minutes lock the
+    /// address for 15 minutes. Higher than the per-user limit so that an office behind one
+    /// NAT address survives a few people mistyping, low enough that guessing across names
+    /// from one address stops after 30 tries.
+    pub fn per_client() -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: 30,
+            ..LockoutPolicy::default()
+        }
+    }
+}
+
+/// The key [`Lockout::begin`] takes as the user for a per-address lockout.
+pub const ANY_USER: &str = "";
 
 /// The lockout key for a client address: the IPv4 address, the /64 of an IPv6 address (one
 /// host usually owns a whole /64), or `unknown` when the server has no peer address.

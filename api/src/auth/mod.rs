@@ -179,8 +179,12 @@ pub struct AuthState {
     pub store: Arc<AuthStore>,
     /// Signed-in UI sessions.
     pub sessions: Arc<SessionStore>,
-    /// Failed sign-in counters.
+    /// Failed sign-in counters per (user name, client address).
     pub lockout: Arc<Lockout>,
+    /// Failed sign-in counters per client address, whatever the user name: without it, one
+    /// address trying random names never locks anything and keeps the hashing permits busy
+    /// (540 attempts in 9 s slowed real sign-ins from 18 ms to 1.1 s in the hardening review).
+    pub client_lockout: Arc<Lockout>,
     /// Add `Secure` to the session cookie (set when serving over TLS).
     pub secure_cookies: bool,
     /// Bounds concurrent password hashing (each argon2 run holds 19 MiB).
@@ -206,7 +210,8 @@ impl AuthState {
         AuthState {
             store,
             sessions: Arc::new(SessionStore::new(clock.clone())),
-            lockout: Arc::new(Lockout::new(clock, LockoutPolicy::default())),
+            lockout: Arc::new(Lockout::new(clock.clone(), LockoutPolicy::default())),
+            client_lockout: Arc::new(Lockout::new(clock, LockoutPolicy::per_client())),
             secure_cookies,
             hash_permits: Arc::new(Semaphore::new(permits)),
         }

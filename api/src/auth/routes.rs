@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::extract::{Caller, ClientAddr, RequireAdmin};
-use super::lockout::client_key;
+use super::lockout::{client_key, ANY_USER};
 use super::session::{expired_session_cookie, session_cookie, session_ids};
 use super::{AuthError, AuthState, Role};
 use crate::error::ApiError;
@@ -102,6 +102,13 @@ async fn sign_in(
     no_other_fields(&map)?;
 
     let client = client_key(ip);
+    let from_client = match auth.client_lockout.begin(ANY_USER, &client) {
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            tracing::info!(%client, "Sign-in refused: too many failures from this address.");
+            return Err(AuthError::Locked { retry_after }.into());
+        }
+    };
     let attempt = match auth.lockout.begin(&username, &client) {
         Ok(attempt) => attempt,
         Err(retry_after) => {
@@ -117,6 +124,8 @@ async fn sign_in(
     match verified {
         Ok(principal) => {
             attempt.succeeded();
+            // the address's failures stand: one valid account must not unlock guessing others
+            drop(from_client);
             let id = auth.sessions.create(principal.clone())?;
             tracing::info!(user = %principal.name, role = %principal.role, %client, "Signed in.");
             let body = json!({"user": principal.name, "role": principal.role});
@@ -125,12 +134,16 @@ async fn sign_in(
                 &session_cookie(&id, auth.secure_cookies),
             )
         }
-        Err(AuthError::BadCredentials) => match attempt.failed() {
-            Some(retry_after) => {
+        Err(AuthError::BadCredentials) => match (attempt.failed(), from_client.failed()) {
+            (None, Some(_)) => {
+                tracing::warn!(%client, "Sign-ins from this address locked after repeated failures.");
+                Err(AuthError::BadCredentials.into())
+            }
+            (Some(retry_after), _) => {
                 tracing::warn!(user = %username, %client, "Sign-in locked after repeated failures.");
                 Err(AuthError::Locked { retry_after }.into())
             }
-            None => {
+            (None, None) => {
                 tracing::info!(user = %username, %client, "Sign-in failed.");
                 Err(AuthError::BadCredentials.into())
             }

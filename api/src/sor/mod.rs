@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lpm_connectors::debezium::encode::{encode, EventSource};
 use lpm_connectors::debezium::rows::RowShape;
 use lpm_connectors::debezium::Decoder;
-use lpm_connectors::log::{EmbeddedLog, LogError, LogRecord, LogWriter, Recovery};
+use lpm_connectors::log::{
+    EmbeddedLog, LogError, LogRecord, LogWriter, MidLogCorruption, Recovery,
+};
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick};
@@ -288,9 +290,11 @@ pub struct Opened {
 
 impl EmbeddedSor {
     /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed`, and starts
-    /// the writer. `progress(records)` is called every 10 000 records.
+    /// the writer. `progress(records)` is called every 10 000 records. A log that is corrupt
+    /// before its end is refused unless `on_mid_log` allows cutting it (`--allow-log-cut`).
     pub fn open(
         dir: &Path,
+        on_mid_log: MidLogCorruption,
         feed: Arc<PushFeed>,
         stats: Arc<DecodeStats>,
         cases_tx: Option<std::sync::mpsc::Sender<(Tick, Vec<Key>)>>,
@@ -298,7 +302,7 @@ impl EmbeddedSor {
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SorError::Unavailable(format!("creating {}: {e}", dir.display())))?;
-        let (log, recovery) = EmbeddedLog::open(dir)?;
+        let (log, recovery) = EmbeddedLog::open_with(dir, on_mid_log)?;
         let mut decoding = Decoding {
             decoder: Decoder::new(Arc::new(Catalog::lpm())),
             stats,
@@ -582,9 +586,15 @@ mod tests {
         let log_dir = dir.path().join("log");
         let stats = Arc::new(DecodeStats::default());
         {
-            let (sor, opened) =
-                EmbeddedSor::open(&log_dir, drained_feed(), stats.clone(), None, |_| {})
-                    .expect("open");
+            let (sor, opened) = EmbeddedSor::open(
+                &log_dir,
+                MidLogCorruption::Refuse,
+                drained_feed(),
+                stats.clone(),
+                None,
+                |_| {},
+            )
+            .expect("open");
             assert_eq!(opened.records, 0);
             let r = sor
                 .submit(
@@ -612,8 +622,15 @@ mod tests {
             assert_eq!(u.version, Some(2));
             assert!(sor.position_at(u.tick).log_seq >= u.seq);
         }
-        let (sor, opened) =
-            EmbeddedSor::open(&log_dir, drained_feed(), stats, None, |_| {}).expect("reopen");
+        let (sor, opened) = EmbeddedSor::open(
+            &log_dir,
+            MidLogCorruption::Refuse,
+            drained_feed(),
+            stats,
+            None,
+            |_| {},
+        )
+        .expect("reopen");
         assert_eq!(opened.records, 3);
         let case = sor
             .with_ledger(|l| l.case(1).cloned())

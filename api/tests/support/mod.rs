@@ -173,6 +173,7 @@ impl App {
         let (cases_tx, cases_rx) = std::sync::mpsc::channel();
         let (sor, _opened) = EmbeddedSor::open(
             &dir.path().join("log"),
+            lpm_connectors::log::MidLogCorruption::Refuse,
             feed,
             stats.clone(),
             Some(cases_tx),
