@@ -38,7 +38,7 @@ enum Query {
 }
 
 /// Variable name -> the text it stands for.
-type Vars = Vec<(String, String)>;
+pub type Vars = Vec<(String, String)>;
 
 fn default_vars(dashboard: &Value) -> Vars {
     let mut vars = Vec::new();
@@ -183,9 +183,60 @@ pub struct Poll {
     pub error: Option<String>,
 }
 
+/// The wall: one thread per dashboard, as each dashboard is its own browser tab.
+pub struct Wall {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<Poll>>>,
+}
+
+impl Wall {
+    /// Starts refreshing `panels` (from [`load`]) every `every`; a panel's index in `panels`
+    /// is its `Poll::panel`.
+    pub fn start(
+        client: &Client,
+        panels: Vec<(Panel, Vars)>,
+        every: Duration,
+        epoch: Instant,
+    ) -> std::io::Result<Wall> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut groups: Vec<(usize, Vec<(Panel, Vars)>)> = Vec::new();
+        for (i, p) in panels.into_iter().enumerate() {
+            match groups.last_mut() {
+                Some((_, g)) if g.first().is_some_and(|q| q.0.dashboard == p.0.dashboard) => {
+                    g.push(p)
+                }
+                _ => groups.push((i, vec![p])),
+            }
+        }
+        let mut threads = Vec::new();
+        for (offset, group) in groups {
+            let (client, stop) = (client.clone(), stop.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("soak-wall".into())
+                    .spawn(move || run(client, group, offset, every, stop, epoch))?,
+            );
+        }
+        Ok(Wall { stop, threads })
+    }
+
+    /// Stops after the requests under way; returns every request, in time order.
+    pub fn stop(self) -> Vec<Poll> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut polls: Vec<Poll> = self
+            .threads
+            .into_iter()
+            .filter_map(|t| t.join().ok())
+            .flatten()
+            .collect();
+        polls.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        polls
+    }
+}
+
 /// Refreshes `panels` every `every` until `stop`: each refresh sends every panel once, in
 /// order, over the 7 days ending now. Returns every request.
-pub fn run(
+fn run(
     client: Client,
     panels: Vec<(Panel, Vars)>,
     offset: usize,

@@ -43,6 +43,9 @@ pub struct ClientOut {
     pub last_tick: u64,
     pub bytes: u64,
     pub error: Option<String>,
+    /// The server ended the stream (a close frame, a reset, or the end of the connection)
+    /// before the client closed it.
+    pub dropped: bool,
     /// Row hash -> multiplicity.
     pub state: HashMap<u64, i64>,
     /// The rows themselves (sampled clients only).
@@ -221,16 +224,19 @@ async fn client(
                 }
                 Some(Ok(Message::Close(f))) => {
                     out.error.get_or_insert_with(|| format!("server closed the stream: {f:?}"));
+                    out.dropped = true;
                     progress.closed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     out.error.get_or_insert_with(|| format!("read: {e}"));
+                    out.dropped = true;
                     break;
                 }
                 None => {
                     out.error.get_or_insert_with(|| "the stream ended without a close frame".into());
+                    out.dropped = true;
                     progress.closed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
