@@ -41,7 +41,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod machine;
 mod report;
 use machine::{cpu_model, load_average};
-use report::{cores, cpu_seconds, env_usize, f2, median, replace_section};
+use report::{cores, cpu_seconds, env_usize, f2, median, replace_section, workspace_and_target};
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
@@ -997,23 +997,6 @@ struct Results {
     library: Vec<Lat>,
     serve: Vec<Lat>,
     errors: Vec<String>,
-}
-
-fn workspace_and_target() -> (PathBuf, PathBuf) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| {
-            if t.is_absolute() {
-                t
-            } else {
-                workspace.join(t)
-            }
-        })
-        .unwrap_or_else(|| workspace.join("target"));
-    (workspace, target)
 }
 
 fn main() {

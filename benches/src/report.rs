@@ -14,6 +14,30 @@ pub fn env_usize(name: &str, default: usize) -> usize {
     }
 }
 
+/// A number from the environment (`1.5`, `100_000`), or `default` with a note when unset or bad.
+pub fn env_f64(name: &str, default: f64) -> f64 {
+    match std::env::var(name) {
+        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
+            eprintln!("bench: ignoring {name}={v:?} (not a number); using {default}");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+/// The least-squares slope of `y` over `x` (`None` with fewer than two distinct `x`).
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 /// The median of the finite values, `None` when there are none.
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
@@ -31,7 +55,13 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// CPU time (user + system) of this process, in seconds (at the usual 100 ticks a second).
 pub fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
+    process_cpu_seconds("self")
+}
+
+/// CPU time (user + system) of process `pid` (a number or `self`), in seconds; NaN when it is
+/// gone.
+pub fn process_cpu_seconds(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let rest = &s[s.rfind(')')? + 2..];
@@ -40,6 +70,41 @@ pub fn cpu_seconds() -> f64 {
             Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
         })
         .unwrap_or(f64::NAN)
+}
+
+/// A `/proc/<pid>/status` size such as `VmRSS:` or `VmHWM:` of process `pid` (a number or
+/// `self`), in bytes; 0 when it is gone.
+pub fn proc_status(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The workspace root and its target directory (`CARGO_TARGET_DIR` when set).
+pub fn workspace_and_target() -> (std::path::PathBuf, std::path::PathBuf) {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                workspace.join(t)
+            }
+        })
+        .unwrap_or_else(|| workspace.join("target"));
+    (workspace, target)
 }
 
 /// The cores this process may use.

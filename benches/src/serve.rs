@@ -44,7 +44,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod machine;
 mod report;
-use report::{cores, cpu_seconds, env_usize, f2, replace_section};
+use report::{cores, cpu_seconds, env_usize, f2, replace_section, workspace_and_target};
 mod serve_http;
 use machine::{cpu_model, load_average};
 mod serve_ws;
@@ -84,15 +84,7 @@ fn env_path(name: &str) -> Result<PathBuf, String> {
 
 /// `VmRSS` / `VmHWM` of this process, in bytes.
 fn proc_status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    report::proc_status("self", field)
 }
 
 fn rss() -> u64 {
@@ -866,31 +858,8 @@ fn load_run(started: Instant) -> Result<LoadOut, String> {
     let settled: std::cell::RefCell<Option<(Value, f64)>> = std::cell::RefCell::new(None);
     let settle = || {
         phase("settling");
-        let t = Instant::now();
-        let mut last_tick = None;
-        loop {
-            let Ok(v) = get_json(&reader, "/api/v1/views") else {
-                std::thread::sleep(Duration::from_millis(250));
-                continue;
-            };
-            let tick = v["tick"].as_u64();
-            let quiet = fleet.quiet_for();
-            let (behind, _) = fleet.behind();
-            let done = quiet >= Duration::from_secs(1)
-                && tick == last_tick
-                && (behind == 0 || quiet >= Duration::from_secs(10));
-            if done || t.elapsed() > Duration::from_secs(180) {
-                if !done {
-                    eprintln!(
-                        "bench serve: WARNING: streams not settled after 180 s; comparing anyway"
-                    );
-                }
-                *settled.borrow_mut() = Some((v, t.elapsed().as_secs_f64()));
-                return;
-            }
-            last_tick = tick;
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let views = || get_json(&reader, "/api/v1/views").ok();
+        *settled.borrow_mut() = fleet.settle(&views, Duration::from_secs(180));
     };
     passes.push(write_pass(
         &base, &cookie, &reader, &probes, &mut owned, &built, ws_n, started, &settle,
@@ -946,23 +915,6 @@ fn load_run(started: Instant) -> Result<LoadOut, String> {
 
 // ---------------------------------------------------------------------------------------------
 // the parent: data sets, children, report
-
-fn workspace_and_target() -> (PathBuf, PathBuf) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| {
-            if t.is_absolute() {
-                t
-            } else {
-                workspace.join(t)
-            }
-        })
-        .unwrap_or_else(|| workspace.join("target"));
-    (workspace, target)
-}
 
 fn child(role: &str, envs: &[(&str, String)]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;

@@ -1,5 +1,7 @@
-//! The HTTP side of the serve bench: a keep-alive client, latency statistics, the paced
-//! writer, and reading Prometheus histograms from `/metrics`.
+//! The HTTP side of the serve and soak benches: a keep-alive client, latency statistics, the
+//! paced writer and its request bodies, and reading Prometheus histograms from `/metrics`.
+// each bench target compiles this module and uses a different subset of it
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -156,7 +158,8 @@ pub struct Probe {
     pub check: fn(&Value) -> Result<(), String>,
 }
 
-fn grafana_body(from_ms: i64, to_ms: i64, targets: Value) -> String {
+/// A simpod `POST /grafana/query` body as Grafana sends it, over `[from_ms, to_ms]`.
+pub fn grafana_body(from_ms: i64, to_ms: i64, targets: Value) -> String {
     let iso = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -403,17 +406,18 @@ pub struct WriteResult {
     pub by_kind: Vec<(String, Lat)>,
 }
 
-struct Rng(u64);
+/// splitmix64: a seeded, dependency-free generator for the writers' choices.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
@@ -435,7 +439,9 @@ const PLACES: [(&str, f64, f64); 4] = [
     ("Manta, Playa Murciélago", -0.9427, -80.7301),
 ];
 
-fn report_body(rng: &mut Rng, responsibles: &[i64], tz: chrono_tz::Tz) -> String {
+/// A new report: a random person last seen up to 36 h ago; 70% name a responsible (when there
+/// are any), half carry a first action.
+pub fn report_body(rng: &mut Rng, responsibles: &[i64], tz: chrono_tz::Tz) -> Value {
     let (place, lat, lon) = PLACES[rng.below(PLACES.len() as u64) as usize];
     let seen = chrono::Utc::now().with_timezone(&tz)
         - chrono::Duration::minutes(rng.below(36 * 60) as i64 + 5);
@@ -464,10 +470,12 @@ fn report_body(rng: &mut Rng, responsibles: &[i64], tz: chrono_tz::Tz) -> String
         body["first_action"] =
             json!({"action_type": "note", "notes": "Denuncia recibida por el bench."});
     }
-    body.to_string()
+    body
 }
 
-fn next_status(rng: &mut Rng, from: &str) -> &'static str {
+/// A valid next status: open -> in_progress -> found_alive (70%) or back to open; a closed
+/// case is reopened.
+pub fn next_status(rng: &mut Rng, from: &str) -> &'static str {
     match from {
         "open" => "in_progress",
         "in_progress" if rng.below(10) < 7 => "found_alive",
@@ -487,8 +495,54 @@ fn learn(case: &mut OwnedCase, body: &str) {
     }
 }
 
-/// Writes at `rate` per second for `seconds` from `threads` keep-alive connections: write `k`
-/// is due at `start + k / rate`; a free thread takes the next due write. The mix, by `k % 4`:
+/// A fixed write rate shared by several threads: write `k` is due at `start + k / rate`, and a
+/// free thread takes the next due write, so one slow answer delays no other write (an open
+/// model: the offered rate does not drop when the server slows down).
+pub struct Schedule {
+    start: Instant,
+    rate: f64,
+    total: u64,
+    next: AtomicU64,
+}
+
+impl Schedule {
+    /// `rate * seconds` writes from 50 ms from now.
+    pub fn new(rate: f64, seconds: f64) -> Schedule {
+        Schedule {
+            start: Instant::now() + Duration::from_millis(50),
+            rate: rate.max(1e-3),
+            total: (rate * seconds).round() as u64,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// When the first write is due.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The next write's number and due time, once it is due (this sleeps until then); `None`
+    /// when every write was taken or [`Schedule::stop`] was called.
+    pub fn take(&self) -> Option<(u64, Instant)> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k >= self.total {
+            return None;
+        }
+        let due = self.start + Duration::from_secs_f64(k as f64 / self.rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        Some((k, due))
+    }
+
+    /// No further writes are handed out (those under way finish).
+    pub fn stop(&self) {
+        self.next.store(self.total, Ordering::Relaxed);
+    }
+}
+
+/// Writes at `rate` per second for `seconds` from `threads` keep-alive connections, paced by a
+/// [`Schedule`]. The mix, by `k % 4`:
 /// a new report (0, 2), a status change (1), an action (3). Status changes and actions go to
 /// cases the thread owns (`owned[thread]`); their answers carry the new version.
 #[allow(clippy::too_many_arguments)]
@@ -502,15 +556,14 @@ pub fn write_load(
     responsibles: Vec<i64>,
     tz: chrono_tz::Tz,
 ) -> WriteResult {
-    let total = (rate * seconds).round() as u64;
-    let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now() + Duration::from_millis(50);
+    let schedule = Arc::new(Schedule::new(rate, seconds));
+    let start = schedule.start();
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let responsibles = Arc::new(responsibles);
     let mut handles = Vec::new();
     for (t, mut cases) in std::mem::take(owned).into_iter().enumerate().take(threads) {
         let client = Client::new(base, ("Cookie", cookie.to_string()));
-        let next = next.clone();
+        let schedule = schedule.clone();
         let first_error = first_error.clone();
         let responsibles = responsibles.clone();
         let h = std::thread::Builder::new()
@@ -521,15 +574,7 @@ pub fn write_load(
                 let mut out: Vec<(u8, f64, f64)> = Vec::new();
                 let mut counts = [0u64; 4]; // visible, 202, 409, error
                 let mut last_answer = start;
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= total {
-                        break;
-                    }
-                    let due = start + Duration::from_secs_f64(k as f64 / rate);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
+                while let Some((k, due)) = schedule.take() {
                     let mut kind = (k % 4) as u8;
                     if cases.is_empty() && kind % 2 == 1 {
                         kind = 0;
@@ -565,7 +610,7 @@ pub fn write_load(
                         _ => client.send(
                             "POST",
                             "/api/v1/reports",
-                            &report_body(&mut rng, &responsibles, tz),
+                            &report_body(&mut rng, &responsibles, tz).to_string(),
                         ),
                     };
                     let now = Instant::now();
@@ -710,6 +755,25 @@ pub fn parse_scalar(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The sum of every series of `name` (any labels, or none); `None` when there is no series.
+pub fn sum_series(text: &str, name: &str) -> Option<f64> {
+    let mut sum = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let value = if rest.starts_with('{') {
+            rest.rsplit_once("} ").map(|(_, v)| v)
+        } else {
+            rest.strip_prefix(' ')
+        };
+        if let Some(v) = value.and_then(|v| v.trim().parse::<f64>().ok()) {
+            *sum.get_or_insert(0.0) += v;
+        }
+    }
+    sum
 }
 
 impl Hist {

@@ -1,5 +1,6 @@
-//! The WebSocket side of the serve bench: many `/api/v1/stream?topics=views` clients on one
-//! small tokio runtime, each rebuilding the view rows from the snapshot and the diffs.
+//! The WebSocket side of the serve and soak benches: many `/api/v1/stream?topics=views`
+//! clients on one small tokio runtime, each rebuilding the view rows from the snapshot and the
+//! diffs.
 //!
 //! Every client keeps its rows as a multiset of 64-bit row hashes (compact: 500 clients hold
 //! ~1 500 rows each); a sample of clients also keeps the rows themselves, which are turned back
@@ -9,6 +10,8 @@
 //! A lost diff shows as a removal of a row the client does not hold (every count change is a
 //! removal of the old row and an insertion of the new one). Snapshots after the first are
 //! resyncs the server announced (the client fell behind); they replace the state.
+// each bench target compiles this module and uses a different subset of it
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -40,6 +43,9 @@ pub struct ClientOut {
     pub last_tick: u64,
     pub bytes: u64,
     pub error: Option<String>,
+    /// The server ended the stream (a close frame, a reset, or the end of the connection)
+    /// before the client closed it.
+    pub dropped: bool,
     /// Row hash -> multiplicity.
     pub state: HashMap<u64, i64>,
     /// The rows themselves (sampled clients only).
@@ -163,6 +169,23 @@ pub struct Progress {
     pub activity: AtomicU64,
 }
 
+/// Opens `url` with `Authorization: Bearer <token>` (a read-only token, as a dashboard has).
+pub async fn connect(
+    url: String,
+    token: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let mut req = url.into_client_request()?;
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        req.headers_mut().insert("authorization", v);
+    }
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
 async fn client(
     index: usize,
     url: String,
@@ -177,18 +200,8 @@ async fn client(
         rows: sample.then(BTreeMap::new),
         ..ClientOut::default()
     };
-    let req = url.into_client_request().map(|mut r| {
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-            r.headers_mut().insert("authorization", v);
-        }
-        r
-    });
-    let ws = match req {
-        Ok(r) => tokio_tungstenite::connect_async(r).await,
-        Err(e) => Err(e),
-    };
-    let mut ws = match ws {
-        Ok((ws, _)) => ws,
+    let mut ws = match connect(url, &token).await {
+        Ok(ws) => ws,
         Err(e) => {
             out.error = Some(format!("connect: {e}"));
             progress.ended.fetch_add(1, Ordering::Relaxed);
@@ -211,16 +224,19 @@ async fn client(
                 }
                 Some(Ok(Message::Close(f))) => {
                     out.error.get_or_insert_with(|| format!("server closed the stream: {f:?}"));
+                    out.dropped = true;
                     progress.closed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     out.error.get_or_insert_with(|| format!("read: {e}"));
+                    out.dropped = true;
                     break;
                 }
                 None => {
                     out.error.get_or_insert_with(|| "the stream ended without a close frame".into());
+                    out.dropped = true;
                     progress.closed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -349,6 +365,43 @@ impl Fleet {
             .collect();
         let max = ticks.iter().copied().max().unwrap_or(0);
         (ticks.iter().filter(|t| **t < max).count(), max)
+    }
+
+    /// Waits until the streams are quiet after the writes stopped: no view message for 1 s, the
+    /// server's tick (`views()`: `GET /api/v1/views`) unchanged, and every client at the newest
+    /// tick (or 10 s of quiet). Returns the views read then and the seconds it took; gives up
+    /// after `timeout` with a warning and returns the last views read (`None` if none could be).
+    pub fn settle(
+        &self,
+        views: &dyn Fn() -> Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Option<(serde_json::Value, f64)> {
+        let t = Instant::now();
+        let mut last_tick = None;
+        let mut last_views = None;
+        loop {
+            if let Some(v) = views() {
+                let tick = v["tick"].as_u64();
+                let quiet = self.quiet_for();
+                let (behind, _) = self.behind();
+                let done = quiet >= Duration::from_secs(1)
+                    && tick == last_tick
+                    && (behind == 0 || quiet >= Duration::from_secs(10));
+                if done {
+                    return Some((v, t.elapsed().as_secs_f64()));
+                }
+                last_tick = tick;
+                last_views = Some(v);
+            }
+            if t.elapsed() > timeout {
+                eprintln!(
+                    "bench: WARNING: streams not settled after {} s; comparing anyway",
+                    timeout.as_secs()
+                );
+                return last_views.map(|v| (v, t.elapsed().as_secs_f64()));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// Closes every client and returns what each saw.
