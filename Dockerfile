@@ -9,20 +9,27 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc g++ make pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The whole workspace: cargo loads every member's manifest, even to build one binary.
+# The whole workspace: cargo loads every member's manifest (all of `[workspace] members`), even
+# to build one binary, and `include_str!` reads migrations/ (the MySQL schema). `cargo test
+# --test e2e dockerfile` checks the build on exactly what these lines copy.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
 COPY engine ./engine
 COPY connectors ./connectors
 COPY api ./api
+COPY reports ./reports
 COPY testkit ./testkit
 COPY benches ./benches
+COPY migrations ./migrations
 # Cache mounts keep the crate registry and the target dir between builds; the binary is copied
-# out of the cached target dir because cache mounts are not part of the image.
+# out of the cached target dir because cache mounts are not part of the image. The image's
+# binary carries no symbols or line tables (the workspace profile keeps line tables for local
+# backtraces and profiling): 25 MB instead of 216 MB.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
+    CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
     cargo build --release --locked --bin lpm \
  && install -m 0755 target/release/lpm /usr/local/bin/lpm
 

@@ -69,7 +69,7 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
 
-say "web UI in headless Chromium (tests/browser, against target/release/lpm serve --demo)"
+say "web UI in headless Chromium (tests/browser, against the release lpm serve --demo)"
 # npm ci is idempotent: it reinstalls exactly the pinned playwright-core from package-lock.json
 # only when node_modules does not match the lock file
 if ! (cd tests/browser && npm ls --depth=0 >/dev/null 2>&1); then

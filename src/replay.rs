@@ -44,6 +44,11 @@ pub struct ReplayArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Accept an input that cannot be read to its end (a truncated or corrupt gzip, an I/O
+    /// error): print the views of the records read before the error, and say how many.
+    /// Without it such an input fails the command, because the views would silently miss the rest.
+    #[arg(long)]
+    allow_truncated: bool,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -100,6 +105,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     feed.finish();
     let elapsed = started.elapsed();
 
+    // A partial input fails before any output: views of part of a dump look like real views.
+    let read_error = feed.read_error();
+    if let (Some(e), false) = (read_error, args.allow_truncated) {
+        bail!(
+            "{e}; no views written (--allow-truncated accepts the records read before the error)"
+        );
+    }
+
     let json = serde_json::to_value(&views)?;
     let text = if args.pretty {
         serde_json::to_string_pretty(&json)?
@@ -137,6 +150,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     );
     for (reason, n) in stats.error_counts() {
         eprintln!("lpm replay: {n} records dead-lettered: {reason}");
+    }
+    if let Some(lpm_connectors::DumpError::Truncated {
+        path,
+        records,
+        source,
+    }) = read_error
+    {
+        eprintln!("lpm replay: input truncated: read {records} records of {path}, then: {source}");
     }
     Ok(())
 }

@@ -843,7 +843,7 @@ fn grafana_is_provisioned_from_the_repo() {
 }
 
 /// Dockerfile instructions, continuation lines joined, comments dropped.
-fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
+pub(crate) fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in text.lines() {

@@ -19,6 +19,8 @@ mod capture;
 mod kafka;
 // docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
 mod compose;
+// the Dockerfile's builder stage checked by `cargo check` on exactly what it copies
+mod dockerfile;
 // bundled Grafana dashboards and Prometheus rules against `lpm serve --demo` and promtool
 mod dashboards;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped

@@ -359,3 +359,96 @@ fn dropping_free_text_for_views_changes_no_view() {
     assert_eq!(lean, full);
     assert_eq!(lean, model);
 }
+
+/// A generated dump gzipped into `dir`: its path and its record count.
+fn gzipped_dump(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let opts = lpm_testkit::gen::GenOptions {
+        persons: 300,
+        ..Default::default()
+    };
+    let plain = dir.join("changelog.jsonl");
+    let truth = {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&plain).expect("create"));
+        lpm_testkit::gen::generate(&opts, &mut f).expect("generate")
+    };
+    let status = std::process::Command::new("gzip")
+        .arg(&plain)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success());
+    (dir.join("changelog.jsonl.gz"), truth.records)
+}
+
+/// `lpm replay` on a dump the reader cannot finish: exit 2, no views, the read error on stderr.
+fn assert_read_failure(path: &std::path::Path, error: &str) {
+    let out = lpm(
+        &["replay", path.to_str().expect("path"), "--no-progress"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "no views from a partial input");
+    assert!(stderr.contains(error), "{stderr}");
+    assert!(stderr.contains("--allow-truncated"), "{stderr}");
+}
+
+/// The record count in `lpm replay: input truncated: read N records`.
+fn records_read(stderr: &str) -> u64 {
+    let tail = stderr
+        .split("input truncated: read ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no truncation note: {stderr}"));
+    tail.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count: {stderr}"))
+}
+
+#[test]
+fn truncated_gzip_fails_unless_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gz, records) = gzipped_dump(dir.path());
+    let bytes = std::fs::read(&gz).expect("gz");
+    let cut = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    assert_read_failure(&cut, "incomplete deflate stream");
+
+    let (views, stderr) = replay(&[cut.to_str().expect("path"), "--allow-truncated"]);
+    let read = records_read(&stderr);
+    assert!(read > 0 && read < records, "{read} of {records}: {stderr}");
+    assert!(stderr.contains("incomplete deflate stream"), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("lpm replay: {read} records")),
+        "{stderr}"
+    );
+    assert!(views["kpi"]["total_reports"].as_u64().unwrap_or(0) > 0);
+
+    // the whole file: no truncation note, every record read
+    let (_, stderr) = replay(&[gz.to_str().expect("path"), "--allow-truncated"]);
+    assert!(!stderr.contains("truncated:"), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("lpm replay: {records} records")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn corrupt_gzip_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gz, _) = gzipped_dump(dir.path());
+    let mut bytes = std::fs::read(&gz).expect("gz");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b = !*b;
+    }
+    std::fs::write(&gz, &bytes).expect("write");
+    assert_read_failure(&gz, "corrupt");
+}
+
+#[test]
+fn an_io_error_fails() {
+    // a directory where the dump should be: it opens, and every read fails (EISDIR)
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("changelog.jsonl")).expect("mkdir");
+    assert_read_failure(dir.path(), "Is a directory");
+}

@@ -3,7 +3,7 @@
 //! history row, page numbers, readers refused) and the analytics reports (totals equal to the
 //! views at the stamped tick; a narrower period gives the subset computed from
 //! `/api/v1/cases`). One rendered page of the case and demographic reports is kept in
-//! `target/pdf-artifacts/`; render times are printed (not asserted).
+//! `<target dir>/pdf-artifacts/`; render times are printed (not asserted).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn read_pdf(dir: &Path, name: &str, bytes: &[u8]) -> Pdf {
 }
 
 fn keep_artifact(png: &Path, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pdf-artifacts");
+    let dir = crate::support::target_dir().join("pdf-artifacts");
     std::fs::create_dir_all(&dir).expect("artifact dir");
     std::fs::copy(png, dir.join(name)).expect("copy artifact");
 }

@@ -75,6 +75,16 @@ pub fn write_dump(path: &Path, lines: &[String]) {
     }
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `./target`): the one holding the `lpm`
+/// binary under test, `<target>/release/lpm`.
+pub fn target_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_lpm"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the lpm binary sits in <target>/<profile>/")
+        .to_path_buf()
+}
+
 /// Runs `lpm` with `args` (and optional stdin).
 pub fn lpm(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lpm"));

@@ -162,9 +162,13 @@ fn lpm_replay(path: &std::path::Path) -> Result<f64, String> {
         .map_err(|e| e.to_string())?,
     );
     let started = Instant::now();
-    let engine = Engine::start(engine_config(), feed).map_err(|e| e.to_string())?;
+    let engine = Engine::start(engine_config(), feed.clone()).map_err(|e| e.to_string())?;
     engine.join().map_err(|e| e.to_string())?;
-    Ok(started.elapsed().as_secs_f64())
+    let secs = started.elapsed().as_secs_f64();
+    match feed.read_error() {
+        Some(e) => Err(e.to_string()),
+        None => Ok(secs),
+    }
 }
 
 fn main() {

@@ -187,6 +187,9 @@ fn decode(dump: &Dump) -> Result<(Batches, u64), String> {
             FeedItem::End => break,
         }
     }
+    if let Some(e) = feed.read_error() {
+        return Err(e.to_string());
+    }
     let errors = stats.errors_total();
     if errors > 0 {
         eprintln!(

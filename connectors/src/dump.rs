@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lpm_engine::{Feed, FeedItem};
 use serde::Deserialize;
@@ -102,6 +102,11 @@ pub struct DumpFeed {
     /// Total input size in bytes when known (for progress).
     pub total_bytes: Option<u64>,
     compressed_read: Arc<AtomicU64>,
+    /// The input as named by the options, for errors.
+    path: String,
+    /// Why reading stopped early, if it did. The feed still ends normally (the engine finishes
+    /// the records it has), so the caller decides whether a partial input is acceptable.
+    read_error: OnceLock<DumpError>,
 }
 
 /// Counts bytes as they are read from the file (compressed bytes for `.gz`).
@@ -180,6 +185,8 @@ impl DumpFeed {
             stats,
             total_bytes: total,
             compressed_read: counter,
+            path: options.path.display().to_string(),
+            read_error: OnceLock::new(),
         })
     }
 
@@ -203,8 +210,15 @@ impl DumpFeed {
                     break;
                 }
                 Ok(_) => lines.push(line),
-                Err(error) => {
-                    tracing::error!(%error, "Reading the dump failed; treating it as its end.");
+                Err(source) => {
+                    // The partial line in `line` is dropped: only complete records count.
+                    let records = st.next_seq - 1 + lines.len() as u64;
+                    tracing::debug!(%source, records, "Reading the dump failed; the feed ends here.");
+                    let _ = self.read_error.set(DumpError::Truncated {
+                        path: self.path.clone(),
+                        records,
+                        source,
+                    });
                     st.eof = true;
                     break;
                 }
@@ -233,6 +247,13 @@ impl DumpFeed {
     /// Flushes the dead-letter sink.
     pub fn finish(&self) {
         self.dead.flush();
+    }
+
+    /// Why the feed ended before the end of its input (a truncated or corrupt gzip, an I/O
+    /// error), once it has ended. A read error ends the feed like the end of the file would, so
+    /// every consumer must ask here before it treats what it got as the whole dump.
+    pub fn read_error(&self) -> Option<&DumpError> {
+        self.read_error.get()
     }
 }
 
@@ -429,5 +450,46 @@ mod tests {
             vec![(t, "c", 1), (t, "r", 1), (t, "u", 1)]
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Drains a feed over `bytes` written to `name`; returns the records read and the error.
+    fn drain(dir: &std::path::Path, name: &str, bytes: &[u8]) -> (u64, Option<String>) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let stats = Arc::new(DecodeStats::default());
+        let mut options = DumpOptions::new(&path);
+        options.chunk_records = 7;
+        let feed = DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats.clone()).expect("open");
+        while let FeedItem::Batch { .. } = feed.next(0) {}
+        (
+            stats.records.load(Relaxed),
+            feed.read_error().map(ToString::to_string),
+        )
+    }
+
+    #[test]
+    fn a_truncated_gzip_ends_the_feed_with_a_read_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text: String = (0..5000)
+            .map(|i| {
+                format!(
+                    "{{\"topic\":\"t{i}\",\"payload\":null,\"pad\":{}}}\n",
+                    i * 7919
+                )
+            })
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+
+        assert_eq!(drain(dir.path(), "whole.jsonl.gz", &gz), (5000, None));
+        let (records, error) = drain(dir.path(), "cut.jsonl.gz", &gz[..gz.len() / 2]);
+        let error = error.expect("a read error");
+        assert!(records > 0 && records < 5000, "{records}");
+        assert!(
+            error.contains(&format!("failed after {records} records")),
+            "{error}"
+        );
+        assert!(error.contains("cut.jsonl.gz"), "{error}");
     }
 }

@@ -87,7 +87,7 @@ impl DecodeError {
     }
 }
 
-/// A topic dump that cannot be read at all.
+/// A topic dump that cannot be read, or not to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
     /// The file cannot be opened or read.
@@ -95,6 +95,19 @@ pub enum DumpError {
     Io {
         /// The path.
         path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Reading stopped at an error before the end of the input: a truncated or corrupt gzip,
+    /// or an I/O error. The records before it were delivered; the rest of the input was not.
+    #[error(
+        "reading {path} failed after {records} records (truncated or corrupt input): {source}"
+    )]
+    Truncated {
+        /// The path (`-` for stdin).
+        path: String,
+        /// Complete records (lines) read before the error.
+        records: u64,
         /// The error.
         source: std::io::Error,
     },

@@ -1,7 +1,7 @@
 // Shared by the browser tests: a real `lpm serve --demo` on a free port with a temporary data
 // directory, headless Chromium through playwright-core, HTTP helpers for a second client, and
-// screenshots under target/browser-artifacts/.
-import { spawn } from 'node:child_process';
+// screenshots under <cargo target dir>/browser-artifacts/.
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -9,8 +9,29 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
-const BINARY = process.env.LPM_BIN || join(ROOT, 'target', 'release', 'lpm');
+
+/**
+ * Cargo's target directory, found the way cargo finds it (`CARGO_TARGET_DIR`, a config file's
+ * `build.target-dir`, else `<workspace>/target`): `cargo metadata --no-deps` answers without
+ * building or resolving anything. It runs in our working directory, so a relative
+ * `CARGO_TARGET_DIR` means what it meant to the `cargo build` run from the same place.
+ */
+export function targetDir() {
+  try {
+    const out = execFileSync('cargo', ['metadata', '--format-version', '1', '--no-deps', '--offline',
+      '--manifest-path', join(ROOT, 'Cargo.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return JSON.parse(out).target_directory;
+  } catch (e) {
+    // no cargo on PATH (LPM_BIN set by hand, say): the same rule without config files
+    if (e.code !== 'ENOENT') throw new Error(`cargo metadata failed: ${e.stderr || e.message}`);
+    const env = process.env.CARGO_TARGET_DIR;
+    return env ? resolve(env) : join(ROOT, 'target');
+  }
+}
+
+const TARGET = targetDir();
+export const ARTIFACTS = join(TARGET, 'browser-artifacts');
+const BINARY = process.env.LPM_BIN || join(TARGET, 'release', 'lpm');
 const CHROMIUM = process.env.LPM_CHROMIUM || '/usr/bin/chromium';
 
 export const ADMIN = { username: 'admin', password: 'admin-demo-password' };
