@@ -33,6 +33,10 @@
 //!   guessable secrets; a 256-bit secret cannot be guessed, so tokens are hashed with argon2id at
 //!   its minimum cost (8 KiB, 1 pass, which is a Blake2b-based hash taking microseconds). That
 //!   keeps per-request verification cheap without a cache and without another crypto crate.
+//! - **Per-address budget**: 30 failures within 15 minutes from one client address, whatever
+//!   the user names, lock that address for 15 minutes ([`LockoutPolicy::per_client`]); without
+//!   it one address cycling through random names never tripped a per-user lock and kept the
+//!   hashing permits busy for everyone.
 //! - **Lockout** counts failures per (user name, client address): 5 failures within 15 minutes
 //!   lock that pair for 15 minutes, and while locked even the right password answers 429 with
 //!   `Retry-After`. Scoping it to the pair means an attacker cannot lock a responder out from
