@@ -9,18 +9,23 @@ use lpm_engine::Views;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::budget::{Budget, Fields};
 use super::catalog::{self, Dim, TableView, View};
-use super::params::{choose_grain, parse_count, parse_instant, parse_tz, AdhocFilter, DimFilter};
+use super::params::{
+    asked_grain, choose_grain, parse_count, parse_instant, parse_tz, AdhocFilter, DimFilter,
+};
+use super::plan::{self, SeriesAsk};
 use super::request::{
     fetch_sensitive, nullable, payload_map, read_knobs, require_tick, with_tick, JsonBody,
 };
 use super::tables::{self, TableCtx};
-use super::timeseries::{self, Calendar, Line, SeriesQuery};
+use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Zero-fill limit when a request carries no `maxDataPoints`.
+/// Zero-fill limit when a request carries no `maxDataPoints` (a larger one is capped by
+/// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).
 const DEFAULT_MAX_POINTS: usize = 10_000;
 
 /// Grafana's data-query request. Unknown fields (`app`, `requestId`, `scopedVars`,
@@ -145,14 +150,22 @@ pub async fn query(
     adhoc.add_adhoc(&req.filters)?;
     adhoc.add_adhoc(&req.adhoc_filters)?;
 
+    let visible: Vec<(usize, &Target, &str)> = req
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let metric = t.target.as_deref().map(str::trim).unwrap_or_default();
+            (t.hide != Some(true) && !metric.is_empty()).then_some((i, t, metric))
+        })
+        .collect();
+    Budget::check_targets(visible.len(), "targets")?;
+    let mut budget = Budget::default();
+
     let mut views: Option<Arc<Views>> = None;
     let mut sensitive = None;
     let mut out = Vec::new();
-    for (i, target) in req.targets.iter().enumerate() {
-        let metric = target.target.as_deref().map(str::trim).unwrap_or_default();
-        if target.hide == Some(true) || metric.is_empty() {
-            continue;
-        }
+    for (i, target, metric) in visible {
         let ref_id = target.ref_id.clone().unwrap_or_default();
         let field = |k: &str| format!("targets[{i}].payload.{k}");
         let view = View::parse(metric).ok_or_else(|| {
@@ -165,24 +178,32 @@ pub async fn query(
         let knobs = read_knobs(&payload, &field, request_tz, st.default_tz, adhoc.clone())?;
         match view {
             View::Series(kind) => {
-                let grain = choose_grain(knobs.bucket, interval_ms, max_points, range);
-                let q = SeriesQuery {
+                let ask = SeriesAsk {
                     kind,
-                    range,
-                    calendar: Calendar {
-                        tz: knobs.tz,
-                        grain,
-                    },
+                    from: range.map(|r| r.0),
+                    to: range.map(|r| r.1),
+                    tz: knobs.tz,
+                    asked: asked_grain(knobs.bucket, interval_ms),
+                    explicit: knobs.bucket.is_some(),
+                    grain: choose_grain(knobs.bucket, interval_ms, max_points, range),
                     filter: knobs.filter,
                     split: knobs.split,
                     fill_limit: max_points.unwrap_or(DEFAULT_MAX_POINTS),
                 };
-                let (t, scanned) = st
-                    .store
-                    .with_series(|t, series| (t, timeseries::scan(series, &q)));
-                tick = tick.max(t.unwrap_or(tick));
-                let lines = timeseries::finish(scanned, &q);
-                out.extend(series_elements(view.name(), &ref_id, knobs.split, &lines));
+                let fields = Fields {
+                    range: "range".into(),
+                    split: field("split_by"),
+                    targets: "targets".into(),
+                };
+                let served = plan::answer(&st.store, &ask, &mut budget, &fields)?;
+                tick = tick.max(served.tick.unwrap_or(tick));
+                out.extend(series_elements(
+                    view.name(),
+                    &ref_id,
+                    knobs.split,
+                    &served.lines,
+                    served.notice.as_deref(),
+                ));
             }
             View::Table(table) => {
                 let views = match &views {
@@ -209,13 +230,21 @@ pub async fn query(
     Ok(with_tick(Some(tick), Value::Array(out)))
 }
 
-/// simpod time-series elements: `{target, refId, datapoints: [[value, epoch_ms], ...], tags}`.
-fn series_elements(name: &str, ref_id: &str, split: Option<Dim>, lines: &[Line]) -> Vec<Value> {
+/// simpod time-series elements: `{target, refId, datapoints: [[value, epoch_ms], ...], tags}`,
+/// with `meta.notices` (Grafana shows them on the panel) when the grain served is not the one
+/// asked for.
+fn series_elements(
+    name: &str,
+    ref_id: &str,
+    split: Option<Dim>,
+    lines: &[Line],
+    notice: Option<&str>,
+) -> Vec<Value> {
     lines
         .iter()
         .map(|line| {
             let datapoints: Vec<Value> = line.points.iter().map(|(t, n)| json!([n, t])).collect();
-            match (split, &line.label) {
+            let mut element = match (split, &line.label) {
                 (Some(dim), Some(label)) => json!({
                     "target": format!("{name} {label}"),
                     "refId": ref_id,
@@ -223,7 +252,11 @@ fn series_elements(name: &str, ref_id: &str, split: Option<Dim>, lines: &[Line])
                     "tags": {dim.name(): label},
                 }),
                 _ => json!({"target": name, "refId": ref_id, "datapoints": datapoints}),
+            };
+            if let Some(text) = notice {
+                element["meta"] = json!({"notices": [{"severity": "info", "text": text}]});
             }
+            element
         })
         .collect()
 }
