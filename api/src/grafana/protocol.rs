@@ -1,12 +1,14 @@
 //! The simpod JSON data-source endpoints under `/grafana` (`shared/grafana.md` 3a).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use lpm_engine::Views;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::budget::{Budget, Fields};
@@ -203,7 +205,7 @@ pub async fn query(
                     knobs.split,
                     &served.lines,
                     served.notice.as_deref(),
-                ));
+                )?);
             }
             View::Table(table) => {
                 let views = match &views {
@@ -223,42 +225,72 @@ pub async fn query(
                     personal: principal.sees_personal_data(),
                     cases: sensitive.as_deref().unwrap_or_default(),
                 };
-                out.push(tables::build(table, &views, &ctx).to_grafana(&ref_id));
+                out.push(raw(&tables::build(table, &views, &ctx).to_grafana(&ref_id))?);
             }
         }
     }
-    Ok(with_tick(Some(tick), Value::Array(out)))
+    Ok(with_tick(Some(tick), out))
 }
 
 /// simpod time-series elements: `{target, refId, datapoints: [[value, epoch_ms], ...], tags}`,
 /// with `meta.notices` (Grafana shows them on the panel) when the grain served is not the one
-/// asked for.
+/// asked for. Each is written to JSON text at once (no `Value` per point), so a request costs
+/// about its answer's bytes.
 fn series_elements(
     name: &str,
     ref_id: &str,
     split: Option<Dim>,
     lines: &[Line],
     notice: Option<&str>,
-) -> Vec<Value> {
+) -> Result<Vec<Box<RawValue>>, ApiError> {
+    let meta = notice.map(|text| json!({"notices": [{"severity": "info", "text": text}]}));
     lines
         .iter()
         .map(|line| {
-            let datapoints: Vec<Value> = line.points.iter().map(|(t, n)| json!([n, t])).collect();
-            let mut element = match (split, &line.label) {
-                (Some(dim), Some(label)) => json!({
-                    "target": format!("{name} {label}"),
-                    "refId": ref_id,
-                    "datapoints": datapoints,
-                    "tags": {dim.name(): label},
-                }),
-                _ => json!({"target": name, "refId": ref_id, "datapoints": datapoints}),
+            let (target, tags) = match (split, &line.label) {
+                (Some(dim), Some(label)) => (
+                    format!("{name} {label}"),
+                    Some(BTreeMap::from([(dim.name(), label.as_str())])),
+                ),
+                _ => (name.to_string(), None),
             };
-            if let Some(text) = notice {
-                element["meta"] = json!({"notices": [{"severity": "info", "text": text}]});
-            }
-            element
+            raw(&SeriesElement {
+                target,
+                ref_id,
+                datapoints: Datapoints(&line.points),
+                tags,
+                meta: meta.as_ref(),
+            })
         })
         .collect()
+}
+
+/// One simpod time-series element.
+#[derive(Serialize)]
+struct SeriesElement<'a> {
+    target: String,
+    #[serde(rename = "refId")]
+    ref_id: &'a str,
+    datapoints: Datapoints<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<BTreeMap<&'static str, &'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a Value>,
+}
+
+/// `(period start, count)` points as simpod's `[[count, epoch_ms], ...]` (the value first).
+struct Datapoints<'a>(&'a [(i64, i64)]);
+
+impl Serialize for Datapoints<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(t, n)| [n, t]))
+    }
+}
+
+/// One answer element as JSON text.
+fn raw(element: &impl Serialize) -> Result<Box<RawValue>, ApiError> {
+    serde_json::value::to_raw_value(element)
+        .map_err(|e| ApiError::Internal(format!("serializing a /query element: {e}")))
 }
 
 /// `/variable` body: `{payload: {target: ..} | "..", range}`.

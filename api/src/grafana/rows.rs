@@ -7,16 +7,20 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
+use chrono_tz::Tz;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::budget::{Budget, Fields};
-use super::catalog::View;
+use super::catalog::{Dim, View};
 use super::params::{
     asked_grain, choose_grain, iso, parse_count, parse_instant, DimFilter, MAX_MS, MIN_MS,
 };
 use super::plan::{self, SeriesAsk};
 use super::request::{fetch_sensitive, read_knobs, require_tick, with_tick, JsonBody};
 use super::tables::{self, TableCtx};
+use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -124,28 +128,21 @@ async fn rows(
                 targets: "split_by".into(),
             };
             let served = plan::answer(&st.store, &ask, &mut Budget::default(), &fields)?;
-            let lines = served.lines;
             // long format: by time, then by split value in display order
-            let mut points: Vec<(i64, usize, i64)> = lines
+            let mut points: Vec<(i64, usize, i64)> = served
+                .lines
                 .iter()
                 .enumerate()
                 .flat_map(|(i, l)| l.points.iter().map(move |(t, n)| (*t, i, *n)))
                 .collect();
             points.sort_unstable();
-            let rows = points
-                .into_iter()
-                .map(|(time, i, value)| {
-                    let mut obj = Map::new();
-                    obj.insert("time".into(), json!(time));
-                    obj.insert("time_iso".into(), json!(iso(time, &knobs.tz)));
-                    obj.insert("value".into(), json!(value));
-                    if let (Some(dim), Some(label)) = (knobs.split, &lines[i].label) {
-                        obj.insert(dim.name().into(), json!(label));
-                    }
-                    Value::Object(obj)
-                })
-                .collect();
-            let mut response = with_tick(Some(served.tick.unwrap_or(tick)), Value::Array(rows));
+            let rows = SeriesRows {
+                points: &points,
+                lines: &served.lines,
+                split: knobs.split,
+                tz: &knobs.tz,
+            };
+            let mut response = with_tick(Some(served.tick.unwrap_or(tick)), rows);
             let headers = response.headers_mut();
             headers.insert(BUCKET_HEADER, HeaderValue::from_static(served.grain.name()));
             if let Some(text) = served.notice {
@@ -176,5 +173,55 @@ async fn rows(
                 Value::Array(data.to_rows(&knobs.tz)),
             ))
         }
+    }
+}
+
+/// Long-format time-series rows, `{time, time_iso, value}` plus the split dimension's key,
+/// written straight to JSON: no map of strings per row, so the largest answer the budget
+/// allows costs about its bytes.
+struct SeriesRows<'a> {
+    /// `(time, line index, value)`, in row order.
+    points: &'a [(i64, usize, i64)],
+    lines: &'a [Line],
+    split: Option<Dim>,
+    tz: &'a Tz,
+}
+
+impl Serialize for SeriesRows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.points.len()))?;
+        for &(time, i, value) in self.points {
+            let label = self.lines.get(i).and_then(|l| l.label.as_deref());
+            let split = self.split.zip(label).map(|(dim, l)| (dim.name(), l));
+            seq.serialize_element(&SeriesRow {
+                time,
+                value,
+                tz: self.tz,
+                split,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One row; keys in sorted order, as a JSON object map writes them (every dimension name sorts
+/// before `time`).
+struct SeriesRow<'a> {
+    time: i64,
+    value: i64,
+    tz: &'a Tz,
+    split: Option<(&'static str, &'a str)>,
+}
+
+impl Serialize for SeriesRow<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3 + usize::from(self.split.is_some())))?;
+        if let Some((key, label)) = self.split {
+            map.serialize_entry(key, label)?;
+        }
+        map.serialize_entry("time", &self.time)?;
+        map.serialize_entry("time_iso", &iso(self.time, self.tz))?;
+        map.serialize_entry("value", &self.value)?;
+        map.end()
     }
 }
