@@ -156,8 +156,13 @@ fn choose(
     if lines > budget.series_left() {
         return Err(budget.too_many_series(lines, split, fields));
     }
+    if widest.is_none() {
+        // an empty range (every plan's span is empty alike): only the lines `finish` adds
+        return Ok((0, Vec::new()));
+    }
     let mut refusal = Refusal::Points;
     for (i, plan) in plans.iter().enumerate() {
+        // every span is empty alike (checked above), so none is skipped here
         let Some(span) = plan.span else { continue };
         if let Some(starts) = &plan.starts {
             // zero-filled: its cost is known before the scan

@@ -1813,6 +1813,40 @@ async fn targets_cap_edges() {
     assert!(error_text(&r).contains("at most 20"), "{}", r.body);
 }
 
+#[tokio::test]
+async fn empty_ranges_answer_empty_lines() {
+    // from == to, and a kind without any fact (the dense data has no closed case)
+    let r = get(&format!(
+        "/api/v1/rows/reports?from={BASE}&to={BASE}&split_by=gender"
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, json!([]));
+    let r = dense("GET", "/api/v1/rows/cases_closed", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, json!([]));
+    let answer = query(json!({
+        "range": {"from": BASE, "to": BASE},
+        "targets": [target("A", "reports", json!({"split_by": "gender"}))]
+    }))
+    .await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(4));
+    assert!(answer
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|e| points(e).is_empty()));
+    let r = dense(
+        "POST",
+        "/grafana/query",
+        Some(json!({"targets": [target("A", "cases_closed", json!({}))]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(points(&r.body[0]), vec![]);
+}
+
 #[test]
 fn dense_fixture_is_what_the_budget_tests_assume() {
     let store = dense_app().grafana.store;
