@@ -57,7 +57,8 @@ fn is_integer(v: &Value) -> bool {
 
 /// A time series element: `target` a string; `datapoints` `[[finite value, integer epoch
 /// ms], ...]` with strictly ascending times (the single time field of the frame); `tags`, if
-/// any, an object of strings.
+/// any, an object of strings; `meta`, if any, a `QueryResultMeta` whose `notices` are
+/// `{severity: info|warning|error, text}`.
 pub fn check_time_series(value: &Value) -> Result<(), String> {
     let target = value.get("target").and_then(Value::as_str);
     if target.is_none_or(str::is_empty) {
@@ -94,6 +95,33 @@ pub fn check_time_series(value: &Value) -> Result<(), String> {
             .is_some_and(|o| o.values().all(Value::is_string));
         if !ok {
             return Err(format!("tags must be an object of strings: {tags}"));
+        }
+    }
+    if let Some(meta) = value.get("meta") {
+        check_meta(meta)?;
+    }
+    Ok(())
+}
+
+/// `QueryResultMeta` as far as we send it: an object whose `notices`, if any, are
+/// `[{severity: "info"|"warning"|"error", text: non-empty string}]`.
+fn check_meta(meta: &Value) -> Result<(), String> {
+    let object = meta
+        .as_object()
+        .ok_or_else(|| format!("meta is not an object: {meta}"))?;
+    let Some(notices) = object.get("notices") else {
+        return Ok(());
+    };
+    let notices = notices
+        .as_array()
+        .ok_or_else(|| format!("meta.notices is not an array: {meta}"))?;
+    for n in notices {
+        let severity = n.get("severity").and_then(Value::as_str);
+        let text = n.get("text").and_then(Value::as_str);
+        let ok = matches!(severity, Some("info" | "warning" | "error"))
+            && text.is_some_and(|t| !t.is_empty());
+        if !ok {
+            return Err(format!("bad notice {n}"));
         }
     }
     Ok(())
@@ -202,6 +230,9 @@ mod tests {
     fn catches_malformed_series_and_tables() {
         let ok = json!({"target": "a", "datapoints": [[1, 1000], [2.5, 2000]]});
         assert_eq!(check_element(&ok), Ok(Kind::TimeSeries));
+        let noticed = json!({"target": "a", "datapoints": [],
+            "meta": {"notices": [{"severity": "info", "text": "served per day"}]}});
+        assert_eq!(check_element(&noticed), Ok(Kind::TimeSeries));
         for bad in [
             json!({"target": "a", "datapoints": [[1, 2000], [2, 1000]]}),
             json!({"target": "a", "datapoints": [[1, 1000], [2, 1000]]}),
@@ -210,6 +241,10 @@ mod tests {
             json!({"target": "a", "datapoints": [[null, 1000]]}),
             json!({"target": "a", "datapoints": [[1, 1000]], "tags": {"g": 1}}),
             json!({"datapoints": [[1, 1000]]}),
+            json!({"target": "a", "datapoints": [], "meta": []}),
+            json!({"target": "a", "datapoints": [], "meta": {"notices": [{"text": "x"}]}}),
+            json!({"target": "a", "datapoints": [],
+                   "meta": {"notices": [{"severity": "loud", "text": "x"}]}}),
         ] {
             assert!(check_element(&bad).is_err(), "{bad}");
         }

@@ -67,12 +67,37 @@
 //! exceed `maxDataPoints` is coarsened to days. Periods are whole: the first may start before
 //! `range.from` and the last end after `range.to`, so every point is a complete count. When
 //! the range holds at most `maxDataPoints` periods (10 000 without it; 50 000, or `max_points`,
-//! for rows), every period gets a point, zeros included, so Grafana draws no false gaps;
-//! otherwise only periods with data are sent. A missing range means all the data there is.
+//! for rows; never more than [`MAX_POINTS_PER_SERIES`]), every period gets a point, zeros
+//! included, so Grafana draws no false gaps; otherwise only periods with data are sent. A
+//! missing range (or, for rows, a missing `from` or `to`) means from the first or to the last
+//! data there is.
 //!
 //! Each query is one range scan over the facts of its kind (`Series` is ordered by kind, then
-//! bucket), so it costs O(facts in the range + points), whatever the number of rows ingested;
-//! the zone is consulted once per period, not per fact.
+//! bucket), so it costs O(facts in the range + points), whatever the number of rows ingested
+//! (a status or priority split adds one counting pass, below); the zone is consulted once per
+//! period, not per fact.
+//!
+//! # Work budget
+//!
+//! One request may not make the server compute or send more than (`budget.rs`, the only place
+//! these numbers live; each 422 repeats its cap):
+//!
+//! | cap | value | over it |
+//! |---|---|---|
+//! | [`MAX_TARGETS_PER_REQUEST`] visible simpod targets | 20 | 422 naming `targets` |
+//! | [`MAX_SERIES_PER_REQUEST`] series (a split target counts one per value) | 100 | 422 naming the target's `split_by` (`targets` unsplit) |
+//! | [`MAX_POINTS_PER_SERIES`] points per series (zero-fill limit, and periods with data of a sparse series) | 50 000 | hours served as days, else 422 naming `range` (rows: `from`) |
+//! | [`MAX_POINTS_PER_REQUEST`] points over all series (a zero-filled series counts periods x lines) | 200 000 | hours served as days, else 422 naming `split_by` (`targets` unsplit) |
+//!
+//! The number of lines is counted before any is built (a status or priority split counts the
+//! values present in the range in one bounded pass), a zero-filled series is charged before
+//! its scan, and a sparse series' scan stops at the first point over the caps, so what a
+//! request allocates is bounded by the caps whatever its range, `maxDataPoints` or `split_by`.
+//! Targets are charged in order. When the budget serves hours as days, or an explicit `bucket:
+//! hour` is served as days because of `maxDataPoints`, the answer says so: every simpod element
+//! of that target carries `meta: {notices: [{severity: "info", text}]}` (shown on the panel),
+//! and rows carry an `X-Lpm-Notice` header; rows always carry the grain served in
+//! `X-Lpm-Bucket` (`hour` or `day`).
 //!
 //! # Infinity rows
 //!
@@ -87,9 +112,11 @@
 //! Every data answer carries the engine tick in `X-Lpm-Tick`; before the first tick, data
 //! routes answer 503 with `Retry-After`.
 
+mod budget;
 mod cases;
 mod catalog;
 pub(crate) mod params;
+mod plan;
 mod protocol;
 mod request;
 mod rows;
@@ -111,9 +138,13 @@ use lpm_engine::ViewStore;
 
 use crate::auth::AuthState;
 
+pub use budget::{
+    MAX_POINTS_PER_REQUEST, MAX_POINTS_PER_SERIES, MAX_SERIES_PER_REQUEST, MAX_TARGETS_PER_REQUEST,
+};
 pub use cases::{CaseSource, SensitiveCase, StaticCases};
 pub use catalog::{Dim, TableView, View};
 pub use request::TICK_HEADER;
+pub use rows::{BUCKET_HEADER, NOTICE_HEADER};
 
 /// What the Grafana routes read.
 #[derive(Clone)]

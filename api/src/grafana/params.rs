@@ -26,6 +26,14 @@ pub enum Grain {
 }
 
 impl Grain {
+    /// The wire name (`hour`, `day`), as in `bucket`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+        }
+    }
+
     /// The nominal length, for estimating point counts.
     pub fn nominal_ms(self) -> i64 {
         match self {
@@ -51,18 +59,24 @@ pub fn parse_bucket(raw: Option<&str>, field: &str) -> Result<Option<Grain>, Api
     }
 }
 
-/// Picks the grain: the explicit one, else `day` when the interval is at least a day, else
-/// `hour`; then coarsens `hour` to `day` when the range would hold more than `max_points`.
+/// The grain asked for: the explicit one, else `day` when the interval is at least a day, else
+/// `hour` (never finer).
+pub fn asked_grain(explicit: Option<Grain>, interval_ms: Option<i64>) -> Grain {
+    explicit.unwrap_or(match interval_ms {
+        Some(ms) if ms >= Grain::Day.nominal_ms() => Grain::Day,
+        _ => Grain::Hour,
+    })
+}
+
+/// Picks the grain: [`asked_grain`], then `hour` coarsened to `day` when the range would hold
+/// more than `max_points`. (The work budget may coarsen it further, see `plan`.)
 pub fn choose_grain(
     explicit: Option<Grain>,
     interval_ms: Option<i64>,
     max_points: Option<usize>,
     range: Option<(i64, i64)>,
 ) -> Grain {
-    let grain = explicit.unwrap_or(match interval_ms {
-        Some(ms) if ms >= Grain::Day.nominal_ms() => Grain::Day,
-        _ => Grain::Hour,
-    });
+    let grain = asked_grain(explicit, interval_ms);
     match (grain, max_points, range) {
         (Grain::Hour, Some(max), Some((from, to)))
             if estimate_points(from, to, Grain::Hour) > max =>
@@ -74,7 +88,7 @@ pub fn choose_grain(
 }
 
 /// An upper estimate of the number of periods of `grain` meeting `[from, to)`.
-pub fn estimate_points(from: i64, to: i64, grain: Grain) -> usize {
+fn estimate_points(from: i64, to: i64, grain: Grain) -> usize {
     let span = to.saturating_sub(from).max(0);
     usize::try_from(span / grain.nominal_ms() + 2).unwrap_or(usize::MAX)
 }

@@ -1,26 +1,33 @@
 //! The simpod JSON data-source endpoints under `/grafana` (`shared/grafana.md` 3a).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use lpm_engine::Views;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::budget::{Budget, Fields};
 use super::catalog::{self, Dim, TableView, View};
-use super::params::{choose_grain, parse_count, parse_instant, parse_tz, AdhocFilter, DimFilter};
+use super::params::{
+    asked_grain, choose_grain, parse_count, parse_instant, parse_tz, AdhocFilter, DimFilter,
+};
+use super::plan::{self, SeriesAsk};
 use super::request::{
     fetch_sensitive, nullable, payload_map, read_knobs, require_tick, with_tick, JsonBody,
 };
 use super::tables::{self, TableCtx};
-use super::timeseries::{self, Calendar, Line, SeriesQuery};
+use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Zero-fill limit when a request carries no `maxDataPoints`.
+/// Zero-fill limit when a request carries no `maxDataPoints` (a larger one is capped by
+/// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).
 const DEFAULT_MAX_POINTS: usize = 10_000;
 
 /// Grafana's data-query request. Unknown fields (`app`, `requestId`, `scopedVars`,
@@ -145,14 +152,22 @@ pub async fn query(
     adhoc.add_adhoc(&req.filters)?;
     adhoc.add_adhoc(&req.adhoc_filters)?;
 
+    let visible: Vec<(usize, &Target, &str)> = req
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let metric = t.target.as_deref().map(str::trim).unwrap_or_default();
+            (t.hide != Some(true) && !metric.is_empty()).then_some((i, t, metric))
+        })
+        .collect();
+    Budget::check_targets(visible.len(), "targets")?;
+    let mut budget = Budget::default();
+
     let mut views: Option<Arc<Views>> = None;
     let mut sensitive = None;
     let mut out = Vec::new();
-    for (i, target) in req.targets.iter().enumerate() {
-        let metric = target.target.as_deref().map(str::trim).unwrap_or_default();
-        if target.hide == Some(true) || metric.is_empty() {
-            continue;
-        }
+    for (i, target, metric) in visible {
         let ref_id = target.ref_id.clone().unwrap_or_default();
         let field = |k: &str| format!("targets[{i}].payload.{k}");
         let view = View::parse(metric).ok_or_else(|| {
@@ -165,24 +180,32 @@ pub async fn query(
         let knobs = read_knobs(&payload, &field, request_tz, st.default_tz, adhoc.clone())?;
         match view {
             View::Series(kind) => {
-                let grain = choose_grain(knobs.bucket, interval_ms, max_points, range);
-                let q = SeriesQuery {
+                let ask = SeriesAsk {
                     kind,
-                    range,
-                    calendar: Calendar {
-                        tz: knobs.tz,
-                        grain,
-                    },
+                    from: range.map(|r| r.0),
+                    to: range.map(|r| r.1),
+                    tz: knobs.tz,
+                    asked: asked_grain(knobs.bucket, interval_ms),
+                    explicit: knobs.bucket.is_some(),
+                    grain: choose_grain(knobs.bucket, interval_ms, max_points, range),
                     filter: knobs.filter,
                     split: knobs.split,
                     fill_limit: max_points.unwrap_or(DEFAULT_MAX_POINTS),
                 };
-                let (t, scanned) = st
-                    .store
-                    .with_series(|t, series| (t, timeseries::scan(series, &q)));
-                tick = tick.max(t.unwrap_or(tick));
-                let lines = timeseries::finish(scanned, &q);
-                out.extend(series_elements(view.name(), &ref_id, knobs.split, &lines));
+                let fields = Fields {
+                    range: "range".into(),
+                    split: field("split_by"),
+                    targets: "targets".into(),
+                };
+                let served = plan::answer(&st.store, &ask, &mut budget, &fields)?;
+                tick = tick.max(served.tick.unwrap_or(tick));
+                out.extend(series_elements(
+                    view.name(),
+                    &ref_id,
+                    knobs.split,
+                    &served.lines,
+                    served.notice.as_deref(),
+                )?);
             }
             View::Table(table) => {
                 let views = match &views {
@@ -202,30 +225,72 @@ pub async fn query(
                     personal: principal.sees_personal_data(),
                     cases: sensitive.as_deref().unwrap_or_default(),
                 };
-                out.push(tables::build(table, &views, &ctx).to_grafana(&ref_id));
+                out.push(raw(&tables::build(table, &views, &ctx).to_grafana(&ref_id))?);
             }
         }
     }
-    Ok(with_tick(Some(tick), Value::Array(out)))
+    Ok(with_tick(Some(tick), out))
 }
 
-/// simpod time-series elements: `{target, refId, datapoints: [[value, epoch_ms], ...], tags}`.
-fn series_elements(name: &str, ref_id: &str, split: Option<Dim>, lines: &[Line]) -> Vec<Value> {
+/// simpod time-series elements: `{target, refId, datapoints: [[value, epoch_ms], ...], tags}`,
+/// with `meta.notices` (Grafana shows them on the panel) when the grain served is not the one
+/// asked for. Each is written to JSON text at once (no `Value` per point), so a request costs
+/// about its answer's bytes.
+fn series_elements(
+    name: &str,
+    ref_id: &str,
+    split: Option<Dim>,
+    lines: &[Line],
+    notice: Option<&str>,
+) -> Result<Vec<Box<RawValue>>, ApiError> {
+    let meta = notice.map(|text| json!({"notices": [{"severity": "info", "text": text}]}));
     lines
         .iter()
         .map(|line| {
-            let datapoints: Vec<Value> = line.points.iter().map(|(t, n)| json!([n, t])).collect();
-            match (split, &line.label) {
-                (Some(dim), Some(label)) => json!({
-                    "target": format!("{name} {label}"),
-                    "refId": ref_id,
-                    "datapoints": datapoints,
-                    "tags": {dim.name(): label},
-                }),
-                _ => json!({"target": name, "refId": ref_id, "datapoints": datapoints}),
-            }
+            let (target, tags) = match (split, &line.label) {
+                (Some(dim), Some(label)) => (
+                    format!("{name} {label}"),
+                    Some(BTreeMap::from([(dim.name(), label.as_str())])),
+                ),
+                _ => (name.to_string(), None),
+            };
+            raw(&SeriesElement {
+                target,
+                ref_id,
+                datapoints: Datapoints(&line.points),
+                tags,
+                meta: meta.as_ref(),
+            })
         })
         .collect()
+}
+
+/// One simpod time-series element.
+#[derive(Serialize)]
+struct SeriesElement<'a> {
+    target: String,
+    #[serde(rename = "refId")]
+    ref_id: &'a str,
+    datapoints: Datapoints<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<BTreeMap<&'static str, &'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a Value>,
+}
+
+/// `(period start, count)` points as simpod's `[[count, epoch_ms], ...]` (the value first).
+struct Datapoints<'a>(&'a [(i64, i64)]);
+
+impl Serialize for Datapoints<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(t, n)| [n, t]))
+    }
+}
+
+/// One answer element as JSON text.
+fn raw(element: &impl Serialize) -> Result<Box<RawValue>, ApiError> {
+    serde_json::value::to_raw_value(element)
+        .map_err(|e| ApiError::Internal(format!("serializing a /query element: {e}")))
 }
 
 /// `/variable` body: `{payload: {target: ..} | "..", range}`.

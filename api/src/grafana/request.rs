@@ -12,7 +12,7 @@ use axum::Json;
 use chrono_tz::Tz;
 use lpm_engine::dataflow::Tick;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::cases::{CaseSource, SensitiveCase};
@@ -142,8 +142,9 @@ pub fn read_knobs(
     })
 }
 
-/// A JSON response with `X-Lpm-Tick` when the tick is known.
-pub fn with_tick(tick: Option<Tick>, body: Value) -> Response {
+/// A JSON response with `X-Lpm-Tick` when the tick is known. The body is written straight to
+/// the response bytes (large answers need not be a `Value` tree first).
+pub fn with_tick(tick: Option<Tick>, body: impl Serialize) -> Response {
     let mut response = Json(body).into_response();
     if let Some(t) = tick {
         response

@@ -5,20 +5,35 @@
 //! The engine tick is in the `X-Lpm-Tick` header.
 
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
+use chrono_tz::Tz;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::catalog::View;
-use super::params::{choose_grain, iso, parse_count, parse_instant, DimFilter, MAX_MS, MIN_MS};
+use super::budget::{Budget, Fields};
+use super::catalog::{Dim, View};
+use super::params::{
+    asked_grain, choose_grain, iso, parse_count, parse_instant, DimFilter, MAX_MS, MIN_MS,
+};
+use super::plan::{self, SeriesAsk};
 use super::request::{fetch_sensitive, read_knobs, require_tick, with_tick, JsonBody};
 use super::tables::{self, TableCtx};
-use super::timeseries::{self, Calendar, SeriesQuery};
+use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Zero-fill limit for row requests without `max_points`.
+/// Zero-fill limit for row requests without `max_points` (a larger one is capped by
+/// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).
 const ROWS_FILL_LIMIT: usize = 50_000;
+
+/// The grain of time-series rows (`hour` or `day`): it may be coarser than `bucket` asked.
+pub const BUCKET_HEADER: HeaderName = HeaderName::from_static("x-lpm-bucket");
+
+/// Why the answer is not what was asked for (a coarser grain), when it is not.
+pub const NOTICE_HEADER: HeaderName = HeaderName::from_static("x-lpm-notice");
 
 /// `GET /api/v1/rows/{view}?from=&to=&bucket=&tz=&gender=&age_band=&status=&priority=&split_by=`.
 /// A repeated parameter (`gender=female&gender=male`) is a multi value, like `gender=female,male`.
@@ -69,16 +84,15 @@ async fn rows(
             Some(v) => parse_instant(v, k).map(Some),
         }
     };
-    let range = match (instant("from")?, instant("to")?) {
-        (None, None) => None,
-        (from, to) => {
-            let (from, to) = (from.unwrap_or(MIN_MS), to.unwrap_or(MAX_MS));
-            if to < from {
-                return Err(ApiError::bad("to", "`to` is before `from`"));
-            }
-            Some((from, to))
+    let (from, to) = (instant("from")?, instant("to")?);
+    if let (Some(from), Some(to)) = (from, to) {
+        if to < from {
+            return Err(ApiError::bad("to", "`to` is before `from`"));
         }
-    };
+    }
+    // tables filter on a closed range; series read a missing end as the data's first / last
+    let range =
+        (from.is_some() || to.is_some()).then(|| (from.unwrap_or(MIN_MS), to.unwrap_or(MAX_MS)));
     let max_points = parse_count(
         params
             .get("max_points")
@@ -96,42 +110,48 @@ async fn rows(
     )?;
     match view {
         View::Series(kind) => {
-            let q = SeriesQuery {
+            let ask = SeriesAsk {
                 kind,
-                range,
-                calendar: Calendar {
-                    tz: knobs.tz,
-                    grain: choose_grain(knobs.bucket, None, max_points, range),
-                },
+                from,
+                to,
+                tz: knobs.tz,
+                asked: asked_grain(knobs.bucket, None),
+                explicit: knobs.bucket.is_some(),
+                grain: choose_grain(knobs.bucket, None, max_points, range),
                 filter: knobs.filter,
                 split: knobs.split,
                 fill_limit: max_points.unwrap_or(ROWS_FILL_LIMIT),
             };
-            let (t, scanned) = st
-                .store
-                .with_series(|t, series| (t, timeseries::scan(series, &q)));
-            let lines = timeseries::finish(scanned, &q);
+            let fields = Fields {
+                range: "from".into(),
+                split: "split_by".into(),
+                targets: "split_by".into(),
+            };
+            let served = plan::answer(&st.store, &ask, &mut Budget::default(), &fields)?;
             // long format: by time, then by split value in display order
-            let mut points: Vec<(i64, usize, i64)> = lines
+            let mut points: Vec<(i64, usize, i64)> = served
+                .lines
                 .iter()
                 .enumerate()
                 .flat_map(|(i, l)| l.points.iter().map(move |(t, n)| (*t, i, *n)))
                 .collect();
             points.sort_unstable();
-            let rows = points
-                .into_iter()
-                .map(|(time, i, value)| {
-                    let mut obj = Map::new();
-                    obj.insert("time".into(), json!(time));
-                    obj.insert("time_iso".into(), json!(iso(time, &knobs.tz)));
-                    obj.insert("value".into(), json!(value));
-                    if let (Some(dim), Some(label)) = (knobs.split, &lines[i].label) {
-                        obj.insert(dim.name().into(), json!(label));
-                    }
-                    Value::Object(obj)
-                })
-                .collect();
-            Ok(with_tick(Some(t.unwrap_or(tick)), Value::Array(rows)))
+            let rows = SeriesRows {
+                points: &points,
+                lines: &served.lines,
+                split: knobs.split,
+                tz: &knobs.tz,
+            };
+            let mut response = with_tick(Some(served.tick.unwrap_or(tick)), rows);
+            let headers = response.headers_mut();
+            headers.insert(BUCKET_HEADER, HeaderValue::from_static(served.grain.name()));
+            if let Some(text) = served.notice {
+                // the notice is ASCII text of ours; never fail the answer over it
+                if let Ok(value) = HeaderValue::from_str(&text) {
+                    headers.insert(NOTICE_HEADER, value);
+                }
+            }
+            Ok(response)
         }
         View::Table(table) => {
             let (t, views) = st.store.read_shared();
@@ -153,5 +173,55 @@ async fn rows(
                 Value::Array(data.to_rows(&knobs.tz)),
             ))
         }
+    }
+}
+
+/// Long-format time-series rows, `{time, time_iso, value}` plus the split dimension's key,
+/// written straight to JSON: no map of strings per row, so the largest answer the budget
+/// allows costs about its bytes.
+struct SeriesRows<'a> {
+    /// `(time, line index, value)`, in row order.
+    points: &'a [(i64, usize, i64)],
+    lines: &'a [Line],
+    split: Option<Dim>,
+    tz: &'a Tz,
+}
+
+impl Serialize for SeriesRows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.points.len()))?;
+        for &(time, i, value) in self.points {
+            let label = self.lines.get(i).and_then(|l| l.label.as_deref());
+            let split = self.split.zip(label).map(|(dim, l)| (dim.name(), l));
+            seq.serialize_element(&SeriesRow {
+                time,
+                value,
+                tz: self.tz,
+                split,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One row; keys in sorted order, as a JSON object map writes them (every dimension name sorts
+/// before `time`).
+struct SeriesRow<'a> {
+    time: i64,
+    value: i64,
+    tz: &'a Tz,
+    split: Option<(&'static str, &'a str)>,
+}
+
+impl Serialize for SeriesRow<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3 + usize::from(self.split.is_some())))?;
+        if let Some((key, label)) = self.split {
+            map.serialize_entry(key, label)?;
+        }
+        map.serialize_entry("time", &self.time)?;
+        map.serialize_entry("time_iso", &iso(self.time, self.tz))?;
+        map.serialize_entry("value", &self.value)?;
+        map.end()
     }
 }

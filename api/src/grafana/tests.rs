@@ -19,6 +19,9 @@ use lpm_engine::{
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use super::budget::{
+    MAX_POINTS_PER_REQUEST, MAX_POINTS_PER_SERIES, MAX_SERIES_PER_REQUEST, MAX_TARGETS_PER_REQUEST,
+};
 use super::frame_oracle::{check_response, Kind};
 use super::{router, GrafanaState, SensitiveCase, StaticCases};
 use crate::auth::{AuthState, AuthStore, Principal, Role, Via, SESSION_COOKIE};
@@ -161,7 +164,12 @@ impl Feed for OnceFeed {
 }
 
 fn engine_store() -> Arc<ViewStore> {
-    let changes = rows()
+    store_of(rows())
+}
+
+/// Runs `rows` through a one-worker engine and returns its store.
+fn store_of(rows: Vec<Row>) -> Arc<ViewStore> {
+    let changes = rows
         .into_iter()
         .enumerate()
         .map(|(seq, row)| {
@@ -306,6 +314,8 @@ struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+    /// The body's size on the wire.
+    bytes: usize,
 }
 
 async fn send_to(app: App, method: &str, uri: &str, body: Option<&str>, who: Who) -> Reply {
@@ -340,6 +350,7 @@ async fn send_to(app: App, method: &str, uri: &str, body: Option<&str>, who: Who
     Reply {
         status,
         headers,
+        bytes: bytes.len(),
         body,
     }
 }
@@ -1408,4 +1419,443 @@ fn fixture_counts_are_what_the_tests_assume() {
     assert_eq!(v.kpi.total_reports, TOTAL_REPORTS);
     assert_eq!(v.row_counts[Table::CaseCases.name()], 31);
     assert_eq!(v.kpi.cases_without_person, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work budget: no request makes the server build more than the caps (issue 14)
+// ---------------------------------------------------------------------------------------------
+
+const DAY: i64 = 24 * H;
+/// 1950-01-01T00:00:00Z: the dense data starts here.
+const DENSE_START: i64 = -631_152_000_000;
+/// Days of the dense data, each with a report at 01:00 UTC: one more than a series may hold.
+const DENSE_DAYS: i64 = MAX_POINTS_PER_SERIES as i64 + 1;
+/// The first days also have a report at 13:00 UTC: more hours with data than a series may hold,
+/// in fewer days than it may hold.
+const DOUBLE_DAYS: i64 = MAX_POINTS_PER_SERIES as i64 / 2 + 1;
+/// Cases with statuses of their own: more values than a request may split into.
+const ODD_STATUSES: i64 = MAX_SERIES_PER_REQUEST as i64 + 20;
+/// 1970-01-01 and 2100-01-01 (the range of issue 14's requests), in epoch ms.
+const Y1970: i64 = 0;
+const Y2100: i64 = 4_102_444_800_000;
+
+fn dense_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut id = 0;
+    for d in 0..DENSE_DAYS {
+        let hours: &[i64] = if d < DOUBLE_DAYS { &[1, 13] } else { &[1] };
+        for hour in hours {
+            id += 1;
+            rows.push(person(
+                id,
+                DENSE_START + d * DAY + hour * H,
+                "female",
+                Some(30),
+            ));
+        }
+    }
+    for k in 0..ODD_STATUSES {
+        let status = format!("odd_{k}");
+        rows.push(Row::Case(Arc::new(case(
+            1_000_000 + k,
+            k + 1,
+            &status,
+            "low",
+            DENSE_START + k * DAY,
+        ))));
+    }
+    rows
+}
+
+/// The Grafana routes over the dense data (same callers as [`fixture`]).
+fn dense_app() -> App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| App {
+        grafana: GrafanaState {
+            store: store_of(dense_rows()),
+            default_tz: chrono_tz::UTC,
+            cases: Arc::new(StaticCases(Vec::new())),
+        },
+        auth: fixture().app.auth.clone(),
+    })
+    .clone()
+}
+
+async fn dense(method: &str, uri: &str, body: Option<Value>) -> Reply {
+    let text = body.map(|b| b.to_string());
+    send_to(dense_app(), method, uri, text.as_deref(), Who::Reader).await
+}
+
+/// Reports of the dense data from 1970 on (each in an hour of its own).
+fn dense_reports_since_1970() -> i64 {
+    let first = (Y1970 - DENSE_START) / DAY;
+    2 * (DOUBLE_DAYS - first) + (DENSE_DAYS - DOUBLE_DAYS)
+}
+
+/// Issue 14's first request: every hour from year 1 to 9999, a billion points allowed.
+fn all_of_time() -> Value {
+    json!({
+        "range": {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"},
+        "intervalMs": 1,
+        "maxDataPoints": 1_000_000_000,
+        "targets": [{"refId": "A", "target": "reports"}]
+    })
+}
+
+/// Issue 14's second request: ten targets split by age band over 1970-2100.
+fn ten_split_targets() -> Value {
+    let targets: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({"refId": format!("T{i}"), "target": "reports",
+                   "payload": {"split_by": "age_band"}})
+        })
+        .collect();
+    json!({
+        "range": {"from": "1970-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"},
+        "intervalMs": 1,
+        "maxDataPoints": 1_000_000_000,
+        "targets": targets
+    })
+}
+
+/// Issue 14's third request: rows per hour over 1970-2100, a billion points allowed.
+const HOURS_1970_2100: &str =
+    "/api/v1/rows/reports?from=0&to=4102444800000&bucket=hour&max_points=1000000000";
+
+fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {
+    r.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn notice(element: &Value) -> Option<&str> {
+    element["meta"]["notices"][0]["text"].as_str()
+}
+
+fn error_text(r: &Reply) -> &str {
+    r.body["error"].as_str().unwrap_or_default()
+}
+
+fn row_values(body: &Value) -> Vec<(i64, i64)> {
+    body.as_array()
+        .expect("rows")
+        .iter()
+        .map(|o| {
+            (
+                o["time"].as_i64().expect("time"),
+                o["value"].as_i64().expect("value"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_hour_of_all_time_is_bounded() {
+    // little data: the hours with data, not 87 million zero-filled hours
+    let r = post("/grafana/query", all_of_time()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    check_response(&r.body).unwrap_or_else(|e| panic!("{e}"));
+    let p = points(&r.body[0]);
+    assert!(p.iter().all(|(_, n)| *n > 0), "sparse: {p:?}");
+    assert_eq!(total(&r.body[0]), TOTAL_REPORTS);
+    assert!(r.bytes < 64 * 1024, "{} bytes", r.bytes);
+    // more days with data than a series may hold, even per day: a 422 naming the range
+    let r = dense("POST", "/grafana/query", Some(all_of_time())).await;
+    assert_error(&r, 422, "range");
+    assert!(
+        error_text(&r).contains("50000 points per series"),
+        "{}",
+        r.body
+    );
+    assert!(r.bytes < 1024, "{} bytes", r.bytes);
+}
+
+#[tokio::test]
+async fn ten_split_targets_over_130_years_are_bounded() {
+    let r = post("/grafana/query", ten_split_targets()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    check_response(&r.body).unwrap_or_else(|e| panic!("{e}"));
+    let elements = r.body.as_array().expect("array");
+    assert_eq!(elements.len(), 10 * 7);
+    assert!(elements
+        .iter()
+        .all(|e| points(e).iter().all(|(_, n)| *n > 0)));
+    let all: i64 = elements.iter().map(total).sum();
+    assert_eq!(all, 10 * TOTAL_REPORTS);
+    assert!(r.bytes < 256 * 1024, "{} bytes", r.bytes);
+    // dense data: the hours with data since 1970 pass the series cap, and 130 years of
+    // zero-filled days x 7 age bands pass the request's points
+    assert!(dense_reports_since_1970() > MAX_POINTS_PER_SERIES as i64);
+    assert!(7 * (Y2100 - Y1970) / DAY > MAX_POINTS_PER_REQUEST as i64);
+    let r = dense("POST", "/grafana/query", Some(ten_split_targets())).await;
+    assert_error(&r, 422, "targets[0].payload.split_by");
+    assert!(error_text(&r).contains("200000 points"), "{}", r.body);
+    assert!(r.bytes < 1024, "{} bytes", r.bytes);
+}
+
+#[tokio::test]
+async fn rows_per_hour_over_130_years_are_bounded() {
+    let r = get(HOURS_1970_2100).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rows = row_values(&r.body);
+    assert!(rows.iter().all(|(_, n)| *n > 0), "sparse");
+    assert_eq!(rows.iter().map(|(_, n)| n).sum::<i64>(), TOTAL_REPORTS);
+    assert_eq!(header(&r, "x-lpm-bucket"), Some("hour"));
+    assert_eq!(header(&r, "x-lpm-notice"), None);
+    assert!(r.bytes < 64 * 1024, "{} bytes", r.bytes);
+    // dense data: more hours with data than a series may hold, so days, and the answer says so
+    let r = dense("GET", HOURS_1970_2100, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(header(&r, "x-lpm-bucket"), Some("day"));
+    let text = header(&r, "x-lpm-notice").expect("a notice");
+    assert!(
+        text.contains("hour") && text.contains("work budget"),
+        "{text}"
+    );
+    // every day of 1970-2100 (within the series cap), zeros included
+    let rows = row_values(&r.body);
+    assert_eq!(rows.len() as i64, (Y2100 - Y1970) / DAY);
+    assert!(rows.windows(2).all(|w| w[1].0 - w[0].0 == DAY));
+    assert_eq!(
+        rows.iter().map(|(_, n)| n).sum::<i64>(),
+        dense_reports_since_1970()
+    );
+    assert!(r.bytes < 5 * 1024 * 1024, "{} bytes", r.bytes);
+}
+
+#[tokio::test]
+async fn zero_filling_stops_at_the_series_cap() {
+    let body = |hours: i64| {
+        json!({
+            "range": {"from": BASE, "to": BASE + hours * H},
+            "timezone": "utc",
+            "maxDataPoints": 1_000_000_000,
+            "targets": [target("A", "reports", json!({"bucket": "hour"}))]
+        })
+    };
+    let cap = MAX_POINTS_PER_SERIES as i64;
+    // exactly the cap: every hour, zeros included
+    let answer = query(body(cap)).await;
+    let p = points(&answer[0]);
+    assert_eq!(p.len() as i64, cap);
+    assert!(p.windows(2).all(|w| w[1].0 - w[0].0 == H));
+    assert_eq!(total(&answer[0]), TOTAL_REPORTS);
+    assert!(answer[0].get("meta").is_none());
+    // one over: only the hours with data, whatever maxDataPoints allows
+    let answer = query(body(cap + 1)).await;
+    let p = points(&answer[0]);
+    assert!(p.len() < 100 && p.iter().all(|(_, n)| *n > 0), "{p:?}");
+    assert_eq!(total(&answer[0]), TOTAL_REPORTS);
+    // rows: the same cap on max_points
+    let uri = |hours: i64| {
+        format!(
+            "/api/v1/rows/reports?from={BASE}&to={}&bucket=hour&tz=UTC&max_points=1000000000",
+            BASE + hours * H
+        )
+    };
+    let r = get(&uri(cap)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(row_values(&r.body).len() as i64, cap);
+    let r = get(&uri(cap + 1)).await;
+    assert!(row_values(&r.body).iter().all(|(_, n)| *n > 0));
+}
+
+#[tokio::test]
+async fn request_points_cap_edges() {
+    // a split by age band (7 lines) and one more line, zero-filled per day: 8 x days points
+    let body = |days: i64| {
+        json!({
+            "range": {"from": BASE, "to": BASE + days * DAY},
+            "timezone": "utc",
+            "maxDataPoints": MAX_POINTS_PER_SERIES,
+            "targets": [
+                target("A", "reports", json!({"bucket": "day", "split_by": "age_band"})),
+                target("B", "cases_opened", json!({"bucket": "day"})),
+            ]
+        })
+    };
+    let days = MAX_POINTS_PER_REQUEST as i64 / 8;
+    let answer = query(body(days)).await;
+    let elements = answer.as_array().expect("array");
+    assert_eq!(elements.len(), 8);
+    assert!(elements.iter().all(|e| points(e).len() as i64 == days));
+    let r = post("/grafana/query", body(days + 1)).await;
+    assert_error(&r, 422, "targets");
+    assert!(error_text(&r).contains("200000 points"), "{}", r.body);
+    // rows: one series of 7 lines
+    let uri = |days: i64| {
+        format!(
+            "/api/v1/rows/reports?from={BASE}&to={}&bucket=day&tz=UTC&split_by=age_band",
+            BASE + days * DAY
+        )
+    };
+    let days = MAX_POINTS_PER_REQUEST as i64 / 7;
+    let r = get(&uri(days)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(7 * days as usize));
+    let r = get(&uri(days + 1)).await;
+    assert_error(&r, 422, "split_by");
+    assert!(error_text(&r).contains("200000 points"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_budget_serves_hours_as_days_and_says_so() {
+    // five zero-filled hourly targets of five years: the fifth no longer fits per hour
+    let hours = 5 * 8_760;
+    let targets: Vec<Value> = (0..5)
+        .map(|i| target(&format!("T{i}"), "reports", json!({})))
+        .collect();
+    let mut body = grafana_body("utc", "", "", json!(targets));
+    body["range"] = json!({"from": BASE, "to": BASE + hours * H});
+    body["maxDataPoints"] = json!(MAX_POINTS_PER_SERIES);
+    let answer = query(body).await;
+    let elements = answer.as_array().expect("array");
+    for e in &elements[..4] {
+        let p = points(e);
+        assert_eq!(p.len() as i64, hours);
+        assert!(e.get("meta").is_none(), "{}", e["meta"]);
+    }
+    let p = points(&elements[4]);
+    assert!(p.windows(2).all(|w| w[1].0 - w[0].0 == DAY));
+    assert_eq!(total(&elements[4]), TOTAL_REPORTS);
+    let text = notice(&elements[4]).expect("a notice");
+    assert!(text.contains("work budget"), "{text}");
+    // rows: hours of 7 lines over five years pass the request's points, days do not
+    let r = get(&format!(
+        "/api/v1/rows/reports?from={BASE}&to={}&bucket=hour&tz=UTC&split_by=age_band",
+        BASE + hours * H
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(header(&r, "x-lpm-bucket"), Some("day"));
+    assert!(header(&r, "x-lpm-notice").is_some_and(|t| t.contains("work budget")));
+    // an explicit hour served per day for maxDataPoints is said too; an automatic one is not
+    let mut body = grafana_body(
+        "utc",
+        "2024-03-01T00:00:00Z",
+        "2024-03-31T00:00:00Z",
+        json!([
+            target("A", "reports", json!({"bucket": "hour"})),
+            target("B", "reports", json!({}))
+        ]),
+    );
+    body["maxDataPoints"] = json!(100);
+    let answer = query(body).await;
+    assert!(notice(&answer[0]).is_some_and(|t| t.contains("maxDataPoints")));
+    assert_eq!(notice(&answer[1]), None);
+}
+
+#[tokio::test]
+async fn series_cap_edges() {
+    let body = |split: usize, unsplit: usize| {
+        let targets: Vec<Value> = (0..split)
+            .map(|i| target(&format!("S{i}"), "reports", json!({"split_by": "age_band"})))
+            .chain((0..unsplit).map(|i| target(&format!("U{i}"), "reports", json!({}))))
+            .collect();
+        grafana_body(
+            "utc",
+            "2024-03-04T00:00:00Z",
+            "2024-03-05T00:00:00Z",
+            json!(targets),
+        )
+    };
+    let split = MAX_SERIES_PER_REQUEST / 7;
+    let rest = MAX_SERIES_PER_REQUEST - 7 * split;
+    let answer = query(body(split, rest)).await;
+    assert_eq!(
+        answer.as_array().map(Vec::len),
+        Some(MAX_SERIES_PER_REQUEST)
+    );
+    let r = post("/grafana/query", body(split, rest + 1)).await;
+    assert_error(&r, 422, "targets");
+    assert!(error_text(&r).contains("100 series"), "{}", r.body);
+    let r = post("/grafana/query", body(split + 1, 0)).await;
+    assert_error(&r, 422, &format!("targets[{split}].payload.split_by"));
+    // statuses are open-ended: the values present are counted before any line is built
+    let r = dense(
+        "POST",
+        "/grafana/query",
+        Some(json!({"targets": [target("A", "reports", json!({"split_by": "status"}))]})),
+    )
+    .await;
+    assert_error(&r, 422, "targets[0].payload.split_by");
+    let r = dense(
+        "GET",
+        "/api/v1/rows/reports?split_by=status&bucket=day",
+        None,
+    )
+    .await;
+    assert_error(&r, 422, "split_by");
+    assert!(r.bytes < 1024, "{} bytes", r.bytes);
+}
+
+#[tokio::test]
+async fn targets_cap_edges() {
+    let body = |visible: usize| {
+        let mut targets: Vec<Value> = (0..visible)
+            .map(|i| target(&format!("K{i}"), "kpi", json!({})))
+            .collect();
+        // hidden and empty targets cost nothing
+        targets.push(json!({"refId": "H", "target": "reports", "hide": true}));
+        targets.push(json!({"refId": "E", "target": ""}));
+        grafana_body(
+            "utc",
+            "2024-03-04T00:00:00Z",
+            "2024-03-05T00:00:00Z",
+            json!(targets),
+        )
+    };
+    let answer = query(body(MAX_TARGETS_PER_REQUEST)).await;
+    assert_eq!(
+        answer.as_array().map(Vec::len),
+        Some(MAX_TARGETS_PER_REQUEST)
+    );
+    let r = post("/grafana/query", body(MAX_TARGETS_PER_REQUEST + 1)).await;
+    assert_error(&r, 422, "targets");
+    assert!(error_text(&r).contains("at most 20"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn empty_ranges_answer_empty_lines() {
+    // from == to, and a kind without any fact (the dense data has no closed case)
+    let r = get(&format!(
+        "/api/v1/rows/reports?from={BASE}&to={BASE}&split_by=gender"
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, json!([]));
+    let r = dense("GET", "/api/v1/rows/cases_closed", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, json!([]));
+    let answer = query(json!({
+        "range": {"from": BASE, "to": BASE},
+        "targets": [target("A", "reports", json!({"split_by": "gender"}))]
+    }))
+    .await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(4));
+    assert!(answer
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|e| points(e).is_empty()));
+    let r = dense(
+        "POST",
+        "/grafana/query",
+        Some(json!({"targets": [target("A", "cases_closed", json!({}))]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(points(&r.body[0]), vec![]);
+}
+
+#[test]
+fn dense_fixture_is_what_the_budget_tests_assume() {
+    let store = dense_app().grafana.store;
+    let (_, views) = store.read_shared();
+    assert_eq!(views.kpi.total_reports, DENSE_DAYS + DOUBLE_DAYS);
+    let odd = views
+        .cases_by_status
+        .keys()
+        .filter(|k| k.starts_with("odd_"))
+        .count();
+    assert_eq!(odd as i64, ODD_STATUSES);
 }

@@ -9,7 +9,7 @@
 
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
-use lpm_engine::series::{range_start, Series, SeriesKind, BUCKET_MS};
+use lpm_engine::series::{range_start, Series, SeriesKey, SeriesKind, BUCKET_MS};
 use lpm_engine::views::local_hour;
 
 use super::catalog::Dim;
@@ -66,21 +66,18 @@ fn day_start(tz: &Tz, date: NaiveDate) -> i64 {
     midnight.and_utc().timestamp_millis()
 }
 
-/// What to compute.
+/// What to compute (the grain is in the calendar; the range and the budget are decided by the
+/// caller, see [`super::plan`]).
 #[derive(Clone, Debug)]
 pub struct SeriesQuery {
     /// The facts counted.
     pub kind: SeriesKind,
-    /// The range, `[from, to)` in UTC epoch ms; `None` for all the data there is.
-    pub range: Option<(i64, i64)>,
     /// Local periods of the points.
     pub calendar: Calendar,
     /// Which facts count.
     pub filter: DimFilter,
     /// One line per value of this dimension, or one line in all.
     pub split: Option<Dim>,
-    /// Zero-fill when the range holds at most this many periods.
-    pub fill_limit: usize,
 }
 
 /// One line of a time series: its split label (if split) and its `(period start, count)`
@@ -93,31 +90,113 @@ pub struct Line {
     pub points: Vec<(i64, i64)>,
 }
 
-/// The sparse result of the scan (computed under the store's lock; the zero-filling happens
-/// after it is released).
-pub struct Scanned {
-    lines: Vec<Line>,
-    /// The periods covered: `[lo, hi)`, or `None` for an empty range.
-    span: Option<(i64, i64)>,
+/// The whole periods of `cal` meeting `[from, to)`: `[lo, hi)`, the first one possibly starting
+/// before `from` and the last one ending after `to`. `None` for an empty range.
+pub fn span(cal: &Calendar, from: i64, to: i64) -> Option<(i64, i64)> {
+    (from < to).then(|| {
+        let lo = cal.start_of(from);
+        (lo, cal.next(cal.start_of(to - 1)))
+    })
 }
 
-/// Scans the facts of `q` (the only part that needs the store's lock).
-pub fn scan(series: &Series, q: &SeriesQuery) -> Scanned {
-    let cal = q.calendar;
-    let range = q.range.or_else(|| data_bounds(series, q.kind));
-    let Some((from, to)) = range.filter(|(f, t)| f < t) else {
-        return Scanned {
-            lines: Vec::new(),
-            span: None,
-        };
+/// The starts of the periods of `[lo, hi)` when there are at most `limit` of them, else `None`.
+/// At most `limit + 1` steps: a span that must hold more periods (no local hour lasts 2 hours,
+/// no local day 2 days) is refused without walking it, so a range of ten thousand years costs
+/// nothing.
+pub fn period_starts(cal: &Calendar, (lo, hi): (i64, i64), limit: usize) -> Option<Vec<i64>> {
+    let longest = 2 * cal.grain.nominal_ms();
+    let at_least = u64::try_from(hi.saturating_sub(lo) / longest).unwrap_or(0);
+    if at_least > limit as u64 {
+        return None;
+    }
+    let mut starts = Vec::new();
+    let mut t = lo;
+    while t < hi {
+        if starts.len() == limit {
+            return None;
+        }
+        starts.push(t);
+        t = cal.next(t);
+    }
+    Some(starts)
+}
+
+/// The first and last bucket of a kind, as a range (two tree descents).
+pub fn data_bounds(series: &Series, kind: SeriesKind) -> Option<(i64, i64)> {
+    let mut all = series.range(range_start(kind, MIN_MS)..range_start(kind, MAX_MS));
+    let first = all.next()?.0.bucket;
+    let last = all.next_back().map_or(first, |(k, _)| k.bucket);
+    Some((first, last + BUCKET_MS))
+}
+
+/// The keys of `kind` whose bucket lies in `[lo, hi)`.
+fn keys(kind: SeriesKind, (lo, hi): (i64, i64)) -> std::ops::Range<SeriesKey> {
+    range_start(kind, lo.max(MIN_MS))..range_start(kind, hi.min(MAX_MS))
+}
+
+/// How many lines `q` answers over the periods `span` (`None`: an empty range), counted up to
+/// `limit + 1` (what [`finish`] returns): one without a split; else the split dimension's known
+/// values the filter allows, plus the other values (`none`, statuses or priorities outside the
+/// known ones) present in the range. Only an open dimension (status, priority) needs a pass
+/// over the facts; it stops as soon as the count passes `limit`.
+pub fn count_lines(
+    series: &Series,
+    q: &SeriesQuery,
+    span: Option<(i64, i64)>,
+    limit: usize,
+) -> usize {
+    let Some(dim) = q.split else { return 1 };
+    let known = dim.known_values();
+    let allowed_known = known.iter().filter(|v| q.filter.allows(dim, v)).count();
+    let Some(span) = span.filter(|_| !dim.is_closed()) else {
+        return allowed_known;
     };
-    // whole periods: the first one may start before `from`, the last one end after `to`
-    let lo = cal.start_of(from);
-    let hi = cal.next(cal.start_of(to - 1));
-    let keys = range_start(q.kind, lo.max(MIN_MS))..range_start(q.kind, hi.min(MAX_MS));
+    let mut others: Vec<&str> = Vec::new();
+    for (key, _) in series.range(keys(q.kind, span)) {
+        if allowed_known + others.len() > limit {
+            break;
+        }
+        let label = dim.label_of(key);
+        if !known.contains(&label) && !others.contains(&label) && q.filter.allows_key(key) {
+            others.push(label);
+        }
+    }
+    allowed_known + others.len()
+}
+
+/// Why a scan stopped before the end of its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// One line would hold more points than its limit.
+    Line,
+    /// All lines together would hold more points than their limit.
+    Total,
+}
+
+/// Point limits of one scan.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanLimits {
+    /// Points of one line.
+    pub line: usize,
+    /// Points of all lines.
+    pub total: usize,
+}
+
+/// Scans the facts of `q` over the periods `[lo, hi)` (the only part that needs the store's
+/// lock): one sparse line per split value seen, points only for periods with data. Stops with
+/// [`Overflow`] as soon as a point would pass `limits`, so what it allocates is bounded by
+/// them, whatever the range.
+pub fn scan(
+    series: &Series,
+    q: &SeriesQuery,
+    span: (i64, i64),
+    limits: ScanLimits,
+) -> Result<Vec<Line>, Overflow> {
+    let cal = q.calendar;
     let mut lines: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
+    let mut total = 0usize;
     let (mut start, mut end) = (i64::MAX, i64::MIN);
-    for (key, &n) in series.range(keys) {
+    for (key, &n) in series.range(keys(q.kind, span)) {
         if !q.filter.allows_key(key) {
             continue;
         }
@@ -135,34 +214,32 @@ pub fn scan(series: &Series, q: &SeriesQuery) -> Scanned {
         };
         match points.last_mut() {
             Some((t, c)) if *t == start => *c += n,
-            _ => points.push((start, n)),
+            _ => {
+                if points.len() >= limits.line {
+                    return Err(Overflow::Line);
+                }
+                if total >= limits.total {
+                    return Err(Overflow::Total);
+                }
+                total += 1;
+                points.push((start, n));
+            }
         }
     }
-    Scanned {
-        lines: lines
-            .into_iter()
-            .map(|(label, points)| Line {
-                label: q.split.map(|_| label.to_string()),
-                points,
-            })
-            .collect(),
-        span: Some((lo, hi)),
-    }
-}
-
-/// The first and last bucket of a kind, as a range (two tree descents).
-fn data_bounds(series: &Series, kind: SeriesKind) -> Option<(i64, i64)> {
-    let mut all = series.range(range_start(kind, MIN_MS)..range_start(kind, MAX_MS));
-    let first = all.next()?.0.bucket;
-    let last = all.next_back().map_or(first, |(k, _)| k.bucket);
-    Some((first, last + BUCKET_MS))
+    Ok(lines
+        .into_iter()
+        .map(|(label, points)| Line {
+            label: q.split.map(|_| label.to_string()),
+            points,
+        })
+        .collect())
 }
 
 /// Finishes a scan: one line per split value the filter allows (known values always, others
-/// when seen), in display order; points sorted and, when the range holds at most
-/// `q.fill_limit` periods, zero-filled over every period.
-pub fn finish(scanned: Scanned, q: &SeriesQuery) -> Vec<Line> {
-    let Scanned { mut lines, span } = scanned;
+/// when seen), in display order; points sorted and, when `fill` holds the period starts (the
+/// caller passes them only when they are within its zero-fill limit), zero-filled over every
+/// period.
+pub fn finish(mut lines: Vec<Line>, q: &SeriesQuery, fill: Option<&[i64]>) -> Vec<Line> {
     match q.split {
         None if lines.is_empty() => lines.push(Line {
             label: None,
@@ -185,21 +262,6 @@ pub fn finish(scanned: Scanned, q: &SeriesQuery) -> Vec<Line> {
             });
         }
     }
-    let periods = span
-        .filter(|(lo, hi)| {
-            super::params::estimate_points(*lo, *hi, q.calendar.grain)
-                <= q.fill_limit.saturating_add(2)
-        })
-        .map(|(lo, hi)| {
-            let mut starts = Vec::new();
-            let mut t = lo;
-            while t < hi && starts.len() <= q.fill_limit {
-                starts.push(t);
-                t = q.calendar.next(t);
-            }
-            starts
-        })
-        .filter(|starts| starts.len() <= q.fill_limit);
     for line in &mut lines {
         line.points.sort_unstable();
         line.points.dedup_by(|b, a| {
@@ -210,7 +272,7 @@ pub fn finish(scanned: Scanned, q: &SeriesQuery) -> Vec<Line> {
             }
             same
         });
-        if let Some(starts) = &periods {
+        if let Some(starts) = fill {
             line.points = merge_zeros(starts, &line.points);
         }
     }
@@ -249,6 +311,8 @@ fn merge_zeros(starts: &[i64], points: &[(i64, i64)]) -> Vec<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lpm_engine::model::Status;
+    use lpm_engine::views::{AgeBand, Gender};
 
     const H: i64 = 3_600_000;
 
@@ -302,6 +366,67 @@ mod tests {
         };
         // local midnight = 18:15Z the day before
         assert_eq!(days.start_of(t0), t0 - (5 * H + 45 * 60_000));
+    }
+
+    #[test]
+    fn period_starts_stop_at_the_limit() {
+        let cal = Calendar {
+            tz: Tz::UTC,
+            grain: Grain::Hour,
+        };
+        let starts = period_starts(&cal, (0, 10 * H), 10).expect("exactly the limit");
+        assert_eq!(starts.len(), 10);
+        assert_eq!(period_starts(&cal, (0, 11 * H), 10), None);
+        // ten thousand years are refused without walking them
+        assert_eq!(period_starts(&cal, (MIN_MS, MAX_MS), 50_000), None);
+    }
+
+    fn fact(bucket: i64, status: &str) -> SeriesKey {
+        SeriesKey {
+            kind: SeriesKind::Reported,
+            bucket,
+            gender: Gender::Female,
+            age_band: AgeBand::Adult,
+            status: Some(Status::parse(status)),
+            priority: None,
+        }
+    }
+
+    #[test]
+    fn scans_stop_at_their_limits_and_lines_are_counted_first() {
+        let mut series = Series::new();
+        for h in 0..10 {
+            series.insert(fact(h * H, &format!("s{}", h % 3)), 1);
+        }
+        let q = SeriesQuery {
+            kind: SeriesKind::Reported,
+            calendar: Calendar {
+                tz: Tz::UTC,
+                grain: Grain::Hour,
+            },
+            filter: DimFilter::default(),
+            split: None,
+        };
+        let span = (0, 10 * H);
+        let limits = |line, total| ScanLimits { line, total };
+        let scanned = scan(&series, &q, span, limits(10, 10)).expect("at the limits");
+        assert_eq!(scanned[0].points.len(), 10);
+        assert_eq!(
+            scan(&series, &q, span, limits(9, 10)).err(),
+            Some(Overflow::Line)
+        );
+        assert_eq!(
+            scan(&series, &q, span, limits(10, 9)).err(),
+            Some(Overflow::Total)
+        );
+        let by_status = SeriesQuery {
+            split: Some(Dim::Status),
+            ..q
+        };
+        // the five known statuses, then s0, s1 and s2
+        assert_eq!(count_lines(&series, &by_status, Some(span), 100), 8);
+        assert_eq!(count_lines(&series, &by_status, Some(span), 6), 7, "stops");
+        assert_eq!(count_lines(&series, &by_status, None, 100), 5);
     }
 
     #[test]
