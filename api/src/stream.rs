@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::state::AppState;
 
@@ -297,12 +297,15 @@ impl Hub {
 }
 
 /// Stream options.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// `views`, `cases` or both (comma-separated; default both).
+    #[param(schema_with = topics_schema)]
     pub topics: Option<String>,
-    /// Resume after this tick.
+    /// Resume after this tick (a snapshot comes instead when it is no longer kept).
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub since: Option<Tick>,
 }
 
@@ -315,7 +318,22 @@ pub struct Topics {
     pub cases: bool,
 }
 
-/// `GET /api/v1/stream`.
+/// `GET /api/v1/stream`: upgrades to a WebSocket of JSON text frames (`snapshot`, `diff`,
+/// `cases`, `heartbeat`; see docs/api.md). OpenAPI describes neither a protocol switch nor the
+/// frames, so this documents the upgrade request and its answers: send the RFC 6455 upgrade
+/// headers (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`,
+/// `Sec-WebSocket-Key`); without them the answer is 400. They are not listed as parameters, so
+/// that HTTP tools generating requests from this document do not switch their connection to
+/// a protocol they cannot speak. Browsers send an `Origin`, which must be allowed (403).
+#[utoipa::path(get, path = "/api/v1/stream", tag = "stream",
+    security(("session" = []), ("token" = [])),
+    params(StreamParams),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol",
+            headers(("Sec-WebSocket-Accept" = String, description = "The key's hash, per RFC 6455"))),
+        (status = 400, description = "Not a WebSocket upgrade, or a malformed or unknown parameter", body = ErrorBody),
+        (status = 403, description = "The `Origin` is not allowed", body = ErrorBody),
+        (status = 422, description = "An unknown topic; `field` is `topics`", body = ErrorBody)))]
 pub async fn handler(
     State(state): State<AppState>,
     Caller(_who): Caller,
@@ -421,6 +439,20 @@ impl Timing {
 
 /// Why the server closed a client (`lpm_ws_closed_total{reason}`).
 pub const CLOSE_REASONS: [&str; 2] = ["send_timeout", "pong_timeout"];
+
+fn topics_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use crate::input_schema::WHITESPACE;
+    let topic = format!("[{WHITESPACE}]*(views|cases)[{WHITESPACE}]*");
+    string_schema(format!("^{topic}(,{topic})*$"))
+}
+
+fn string_schema(pattern: String) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .pattern(Some(pattern))
+        .into()
+}
 
 fn text(m: &ServerMessage) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())

@@ -84,10 +84,20 @@ struct ReaderState {
     eof: bool,
 }
 
-struct WorkerDecoder {
+/// One worker's decoder: the generic decoder plus the escaped schema prefixes it learned.
+pub(crate) struct WorkerDecoder {
     decoder: Decoder,
     /// Escaped schema prefixes (as they appear inside the kcat `payload` string).
     escaped: SchemaCache,
+}
+
+impl WorkerDecoder {
+    pub(crate) fn new(catalog: Arc<Catalog>) -> WorkerDecoder {
+        WorkerDecoder {
+            decoder: Decoder::new(catalog),
+            escaped: SchemaCache::default(),
+        }
+    }
 }
 
 /// A topic dump as an engine [`Feed`].
@@ -171,12 +181,7 @@ impl DumpFeed {
                 eof: false,
             }),
             decoders: (0..options.workers.max(1))
-                .map(|_| {
-                    Mutex::new(WorkerDecoder {
-                        decoder: Decoder::new(catalog.clone()),
-                        escaped: SchemaCache::default(),
-                    })
-                })
+                .map(|_| Mutex::new(WorkerDecoder::new(catalog.clone())))
                 .collect(),
             chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
             chunk_records,
@@ -309,7 +314,11 @@ fn bad_record(detail: &str) -> DecodeError {
 
 /// Decodes one kcat line: the fast path assumes kcat's field order (`payload` last); any other
 /// order, or anything unexpected, goes through a full parse.
-fn decode_line(dec: &mut WorkerDecoder, line: &[u8], seq: u64) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_line(
+    dec: &mut WorkerDecoder,
+    line: &[u8],
+    seq: u64,
+) -> Result<Decoded, DecodeError> {
     match decode_kcat_order(dec, line, seq) {
         Err(DecodeError::BadRecord(_) | DecodeError::Json { .. }) => {
             decode_any_order(dec, line, seq)

@@ -9,6 +9,8 @@ pub mod dead_letter;
 pub mod debezium;
 pub mod dump;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lock;

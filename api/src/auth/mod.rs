@@ -56,13 +56,14 @@
 //!   `lpm token create` replaced the file (its inode changes) and reloads it, so new tokens and
 //!   revocations take effect without a restart.
 
+pub mod api_doc;
 mod cli;
 mod clock;
 mod error;
 mod extract;
 mod lockout;
 mod password;
-mod routes;
+pub(crate) mod routes;
 mod session;
 mod store;
 
@@ -90,7 +91,7 @@ pub use session::{
 pub use store::{AuthStore, NewToken, TokenInfo, UserInfo, AUTH_FILE};
 
 /// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A person who may write and manage users and tokens.
@@ -136,7 +137,7 @@ impl FromStr for Role {
 }
 
 /// How a caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     /// The `lpm_session` cookie, set by `POST /api/v1/session`.

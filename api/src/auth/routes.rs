@@ -27,7 +27,8 @@ use super::extract::{Caller, ClientAddr, RequireAdmin};
 use super::lockout::{client_key, ANY_USER};
 use super::session::{expired_session_cookie, session_cookie, session_ids};
 use super::{AuthError, AuthState, Role};
-use crate::error::ApiError;
+use super::{TokenInfo, UserInfo};
+use crate::error::{ApiError, ErrorBody};
 
 /// The auth routes, for any app state that provides an [`AuthState`]:
 /// `Router::new().merge(auth::router())`.
@@ -91,7 +92,18 @@ fn with_cookie(mut response: Response, cookie: &str) -> Result<Response, ApiErro
     Ok(no_store(response))
 }
 
-async fn sign_in(
+/// Sign in: sets the `lpm_session` cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`, plus
+/// `Secure` behind TLS). A wrong pair is a 401 that does not say which part; 5 failures of one
+/// user name from one client address lock that pair for 15 minutes (429), and a client address
+/// that exceeds its failed sign-in budget gets 429 too.
+#[utoipa::path(post, path = "/api/v1/session", tag = "auth", request_body = super::api_doc::SignIn,
+    responses(
+        (status = 200, description = "Signed in", body = super::api_doc::SignedIn,
+            headers(("Set-Cookie" = String, description = "`lpm_session=<id>; HttpOnly; SameSite=Strict; Path=/`"))),
+        (status = 400, description = "Not a JSON object, not `application/json`, or a field missing, mistyped or unknown (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins; retry after `Retry-After` seconds", body = ErrorBody)))]
+pub(crate) async fn sign_in(
     State(auth): State<AuthState>,
     ClientAddr(ip): ClientAddr,
     body: Result<Json<Value>, JsonRejection>,
@@ -153,7 +165,11 @@ async fn sign_in(
     }
 }
 
-async fn who_am_i(Caller(p): Caller) -> Response {
+/// Who is calling.
+#[utoipa::path(get, path = "/api/v1/session", tag = "auth",
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "The caller", body = super::api_doc::WhoAmI)))]
+pub(crate) async fn who_am_i(Caller(p): Caller) -> Response {
     no_store(
         Json(json!({
             "user": p.name,
@@ -166,7 +182,16 @@ async fn who_am_i(Caller(p): Caller) -> Response {
     )
 }
 
-async fn sign_out(State(auth): State<AuthState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// Sign out: ends the session named by the `lpm_session` cookie, if any, and expires the
+/// cookie. Needs no credentials: without a session it only expires the cookie.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "auth",
+    params(("lpm_session" = Option<String>, Cookie, description = "The session to end")),
+    responses((status = 204, description = "Signed out",
+        headers(("Set-Cookie" = String, description = "`lpm_session=; ...; Max-Age=0`")))))]
+pub(crate) async fn sign_out(
+    State(auth): State<AuthState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     for id in session_ids(&headers) {
         if auth.sessions.remove(id) {
             tracing::info!("Signed out.");
@@ -178,11 +203,27 @@ async fn sign_out(State(auth): State<AuthState>, headers: HeaderMap) -> Result<R
     )
 }
 
-async fn list_users(State(auth): State<AuthState>, RequireAdmin(_): RequireAdmin) -> Response {
+/// The users (no password hashes). Admins only.
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth",
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "Every user, in creation order", body = [UserInfo]),
+        (status = 403, description = "Not an admin", body = ErrorBody)))]
+pub(crate) async fn list_users(
+    State(auth): State<AuthState>,
+    RequireAdmin(_): RequireAdmin,
+) -> Response {
     no_store(Json(auth.store.users()).into_response())
 }
 
-async fn create_user(
+/// Create a user. Admins only.
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = super::api_doc::NewUser,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Created", body = super::api_doc::SignedIn),
+        (status = 400, description = "Not a JSON object, not `application/json`, or a field missing, mistyped or unknown (`field` names it)", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A rule broken, or the name is taken; `field` names it", body = ErrorBody)))]
+pub(crate) async fn create_user(
     State(auth): State<AuthState>,
     RequireAdmin(admin): RequireAdmin,
     body: Result<Json<Value>, JsonRejection>,
@@ -203,11 +244,28 @@ async fn create_user(
         .into_response())
 }
 
-async fn list_tokens(State(auth): State<AuthState>, RequireAdmin(_): RequireAdmin) -> Response {
+/// The API tokens (no secrets). Admins only.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "Every token, revoked ones too", body = [TokenInfo]),
+        (status = 403, description = "Not an admin", body = ErrorBody)))]
+pub(crate) async fn list_tokens(
+    State(auth): State<AuthState>,
+    RequireAdmin(_): RequireAdmin,
+) -> Response {
     no_store(Json(auth.store.tokens()).into_response())
 }
 
-async fn create_token(
+/// Create a read-only API token. Admins only. The answer is the only time the token is shown.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = super::api_doc::NewTokenIn,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Created", body = super::api_doc::TokenCreated,
+            links(("RevokeToken" = (operation_id = "revoke_token", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "Not a JSON object, not `application/json`, or a field missing, mistyped or unknown (`field` names it)", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "A bad label", body = ErrorBody)))]
+pub(crate) async fn create_token(
     State(auth): State<AuthState>,
     RequireAdmin(admin): RequireAdmin,
     body: Result<Json<Value>, JsonRejection>,
@@ -229,7 +287,16 @@ async fn create_token(
     ))
 }
 
-async fn revoke_token(
+/// Revoke a token; it stops working at once. Revoking a revoked token is not an error.
+/// Admins only.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth",
+    params(("id" = String, Path, description = "The token id (the `<id>` in `lpm_<id>_<secret>`)")),
+    security(("session" = []), ("token" = [])),
+    responses((status = 204, description = "Revoked"),
+        (status = 400, description = "The id is not valid UTF-8", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such token", body = ErrorBody)))]
+pub(crate) async fn revoke_token(
     State(auth): State<AuthState>,
     RequireAdmin(admin): RequireAdmin,
     id: Result<Path<String>, PathRejection>,

@@ -86,7 +86,7 @@ struct TokenRecord {
 }
 
 /// A user as listed to admins (no hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     /// The sign-in name.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct UserInfo {
 }
 
 /// An API token as listed to admins (no secret, no hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// The id: the `<id>` in `lpm_<id>_<secret>`.
     pub id: String,

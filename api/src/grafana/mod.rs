@@ -112,14 +112,15 @@
 //! Every data answer carries the engine tick in `X-Lpm-Tick`; before the first tick, data
 //! routes answer 503 with `Retry-After`.
 
+pub(crate) mod api_doc;
 mod budget;
 mod cases;
 mod catalog;
 pub(crate) mod params;
 mod plan;
-mod protocol;
+pub(crate) mod protocol;
 mod request;
-mod rows;
+pub(crate) mod rows;
 mod tables;
 mod timeseries;
 

@@ -179,7 +179,7 @@ pub fn opt_text(value: Option<&Value>, field: &str) -> Result<Option<String>, Ap
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         // a single-value variable sometimes arrives as a one-element array
-        Some(Value::Array(a)) if a.len() == 1 => opt_text(a.first(), field),
+        Some(Value::Array(a)) if a.len() == 1 && !a[0].is_null() => opt_text(a.first(), field),
         Some(other) => Err(ApiError::bad(
             field,
             format!("expected a string, got {other}"),
@@ -377,8 +377,10 @@ impl DimFilter {
                 "=|" => self.include(dim, norm(many()?)?),
                 "!=|" => self.exclude(dim, norm(many()?)?),
                 op @ ("=~" | "!~") => {
-                    let pattern = one()?;
-                    match regex_alternatives(&pattern) {
+                    let Value::String(pattern) = &f.value else {
+                        return Err(bad(format!("a regex is a string, got {}", f.value)));
+                    };
+                    match regex_alternatives(pattern) {
                         Some(Alternatives::Any) if op == "=~" => {}
                         Some(Alternatives::Any) => self.include(dim, Vec::new()),
                         Some(Alternatives::Literals(vals)) if op == "=~" => {

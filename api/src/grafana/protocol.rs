@@ -24,7 +24,7 @@ use super::tables::{self, TableCtx};
 use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// Zero-fill limit when a request carries no `maxDataPoints` (a larger one is capped by
 /// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).
@@ -54,14 +54,24 @@ pub struct QueryRequest {
     pub adhoc_filters: Vec<AdhocFilter>,
 }
 
-/// `range`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+/// `range`: an object (serde's derived reader would also take `[from, to]`, which the
+/// document does not allow); a missing bound is null.
+#[derive(Debug, Default)]
 pub struct RangeBody {
     /// Start.
     pub from: Value,
     /// End.
     pub to: Value,
+}
+
+impl<'de> Deserialize<'de> for RangeBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RangeBody, D::Error> {
+        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        Ok(RangeBody {
+            from: map.remove("from").unwrap_or(Value::Null),
+            to: map.remove("to").unwrap_or(Value::Null),
+        })
+    }
 }
 
 /// One panel query.
@@ -93,17 +103,24 @@ fn parse_range(range: Option<&RangeBody>) -> Result<Option<(i64, i64)>, ApiError
 }
 
 /// `GET /grafana/`: the "Save & test" probe.
+#[utoipa::path(get, path = "/grafana", tag = "grafana", security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "`{status: \"ok\", tick}`", body = Object, headers(("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at")))))]
 pub async fn health(_caller: Caller, State(st): State<GrafanaState>) -> Response {
     let tick = st.store.tick();
     with_tick(tick, json!({"status": "ok", "tick": tick}))
 }
 
 /// `POST /grafana/metrics`: every view with its payloads (the body is ignored).
+#[utoipa::path(post, path = "/grafana/metrics", tag = "grafana", security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "`[{value, label, payloads}]`", body = [Object])))]
 pub async fn metrics(_caller: Caller) -> Json<Value> {
     Json(catalog::metrics())
 }
 
-/// `POST /grafana/search` (SimpleJSON's name for the metric list): the view names.
+/// `POST /grafana/search` (SimpleJSON's name for the metric list): the view names (the body
+/// is ignored).
+#[utoipa::path(post, path = "/grafana/search", tag = "grafana", security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "The view names", body = [String])))]
 pub async fn search(_caller: Caller) -> Json<Value> {
     Json(json!(View::all().map(View::name).collect::<Vec<_>>()))
 }
@@ -118,7 +135,13 @@ pub struct PayloadOptionsRequest {
     pub name: Option<String>,
 }
 
-/// `POST /grafana/metric-payload-options`: `[{value, label}]` for one payload.
+/// `POST /grafana/metric-payload-options`: `[{value, label}]` for one payload. The body may
+/// come without `Content-Type`.
+#[utoipa::path(post, path = "/grafana/metric-payload-options", tag = "grafana", security(("session" = []), ("token" = [])),
+    request_body = super::api_doc::PayloadOptionsDoc,
+    responses((status = 200, description = "`[{value, label}]`", body = [Object]),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "An unknown metric or payload, or a mistyped field; `field` names it", body = ErrorBody)))]
 pub async fn payload_options(
     _caller: Caller,
     JsonBody(req): JsonBody<PayloadOptionsRequest>,
@@ -135,7 +158,16 @@ pub async fn payload_options(
         .ok_or_else(|| ApiError::invalid("name", format!("unknown payload {name:?}")))
 }
 
-/// `POST /grafana/query`: one element per visible target (several for a split series).
+/// `POST /grafana/query`: one element per visible target (several for a split series). The body
+/// may come without `Content-Type`.
+#[utoipa::path(post, path = "/grafana/query", tag = "grafana", security(("session" = []), ("token" = [])),
+    request_body = super::api_doc::QueryRequestDoc,
+    responses((status = 200, description = "Time series `{target, refId, datapoints, tags?}` and tables `{type: \"table\", refId, columns, rows}`", body = [Object], headers(
+            ("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at"),
+            ("X-Lpm-Notice" = String, description = "Why a series is coarser than asked (hour became day), when one is; also in the frame's `meta.notices`"))),
+        (status = 400, description = "Malformed JSON, or a bad range, zone, bucket, count or filter value; `field` names it", body = ErrorBody),
+        (status = 422, description = "An unknown metric, payload value or filter, a mistyped field, or a request over the work budget: more than 20 targets (`targets`), more than 100 series (`targets[i].payload.split_by`), or more than 50,000 points per series even by day (`range`); `field` names it", body = ErrorBody),
+        (status = 503, description = "The engine has not completed its first tick", body = ErrorBody)))]
 pub async fn query(
     Caller(principal): Caller,
     State(st): State<GrafanaState>,
@@ -305,6 +337,11 @@ pub struct VariableRequest {
 
 /// `POST /grafana/variable`: `[{__text, __value}]` for `gender`, `age_band`, `status`,
 /// `priority`, `tz`, `bucket`, `split_by`, `view` or `responsible`.
+#[utoipa::path(post, path = "/grafana/variable", tag = "grafana", security(("session" = []), ("token" = [])),
+    request_body = super::api_doc::VariableRequestDoc,
+    responses((status = 200, description = "`[{__text, __value}]`", body = [Object]),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "An unknown variable or a mistyped field; `field` names it", body = ErrorBody)))]
 pub async fn variable(
     _caller: Caller,
     State(st): State<GrafanaState>,
@@ -399,7 +436,9 @@ fn dim_values(st: &GrafanaState, dim: Dim) -> Vec<String> {
     values
 }
 
-/// `POST /grafana/tag-keys`: the ad-hoc filter keys.
+/// `POST /grafana/tag-keys`: the ad-hoc filter keys (the body is ignored).
+#[utoipa::path(post, path = "/grafana/tag-keys", tag = "grafana", security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "`[{type, text}]`", body = [Object])))]
 pub async fn tag_keys(_caller: Caller) -> Json<Value> {
     Json(Value::Array(
         Dim::ALL
@@ -418,6 +457,11 @@ pub struct TagValuesRequest {
 }
 
 /// `POST /grafana/tag-values`: `[{text}]` for one key.
+#[utoipa::path(post, path = "/grafana/tag-values", tag = "grafana", security(("session" = []), ("token" = [])),
+    request_body = super::api_doc::TagValuesDoc,
+    responses((status = 200, description = "`[{text}]`", body = [Object]),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "An unknown or missing key; `field` names it", body = ErrorBody)))]
 pub async fn tag_values(
     _caller: Caller,
     State(st): State<GrafanaState>,

@@ -114,6 +114,15 @@ pub fn read_knobs(
             opt_text(map.get("timezone"), &field("timezone"))?,
         ),
     };
+    // `timezone` loses to `tz`, but a present one must still be a zone: a request never
+    // carries a field the server would refuse on its own
+    if tz_key == "tz" {
+        if let Some(other) = opt_text(map.get("timezone"), &field("timezone"))? {
+            if !other.trim().eq_ignore_ascii_case("server") {
+                parse_tz(Some(&other), fallback, &field("timezone"))?;
+            }
+        }
+    }
     let tz = match tz_raw.as_deref().map(str::trim) {
         Some(s) if s.eq_ignore_ascii_case("server") => server,
         other => parse_tz(other, fallback, &field(tz_key))?,

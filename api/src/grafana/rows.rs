@@ -23,7 +23,7 @@ use super::tables::{self, TableCtx};
 use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// Zero-fill limit for row requests without `max_points` (a larger one is capped by
 /// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).
@@ -37,6 +37,17 @@ pub const NOTICE_HEADER: HeaderName = HeaderName::from_static("x-lpm-notice");
 
 /// `GET /api/v1/rows/{view}?from=&to=&bucket=&tz=&gender=&age_band=&status=&priority=&split_by=`.
 /// A repeated parameter (`gender=female&gender=male`) is a multi value, like `gender=female,male`.
+/// Other parameters are ignored.
+#[utoipa::path(get, path = "/api/v1/rows/{view}", tag = "grafana", security(("session" = []), ("token" = [])),
+    params(super::api_doc::ViewPath, super::api_doc::RowsQuery),
+    responses((status = 200, description = "A JSON array of flat rows", body = [Object], headers(
+            ("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at"),
+            ("X-Lpm-Bucket" = String, description = "The grain of time-series rows: `hour` or `day`, coarser than `bucket` asked when the work budget required it"),
+            ("X-Lpm-Notice" = String, description = "Why the answer is coarser than asked, when it is"))),
+        (status = 400, description = "A bad `from`, `to`, `tz`, `bucket`, count or filter value, or a repeated single-valued parameter; `field` names it", body = ErrorBody),
+        (status = 404, description = "No such view", body = ErrorBody),
+        (status = 422, description = "An unknown filter value or `split_by`, or a request over the work budget: more than 50,000 points per series even by day (`from`/`to`), or more than 100 series (`split_by`); `field` names it", body = ErrorBody),
+        (status = 503, description = "The engine has not completed its first tick", body = ErrorBody)))]
 pub async fn get_rows(
     caller: Caller,
     State(st): State<GrafanaState>,
@@ -58,7 +69,18 @@ pub async fn get_rows(
 }
 
 /// `POST /api/v1/rows/{view}` with a JSON object of the same parameters (values may be numbers
-/// or arrays).
+/// or arrays). The body may come without `Content-Type`; other keys are ignored.
+#[utoipa::path(post, path = "/api/v1/rows/{view}", tag = "grafana", security(("session" = []), ("token" = [])),
+    params(super::api_doc::ViewPath),
+    request_body = super::api_doc::RowsRequest,
+    responses((status = 200, description = "A JSON array of flat rows", body = [Object], headers(
+            ("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at"),
+            ("X-Lpm-Bucket" = String, description = "The grain of time-series rows: `hour` or `day`, coarser than `bucket` asked when the work budget required it"),
+            ("X-Lpm-Notice" = String, description = "Why the answer is coarser than asked, when it is"))),
+        (status = 400, description = "A bad `from`, `to`, `tz`, `bucket`, count or filter value, or malformed JSON; `field` names it", body = ErrorBody),
+        (status = 404, description = "No such view", body = ErrorBody),
+        (status = 422, description = "An unknown filter value or `split_by`, a body that is not a JSON object, or a request over the work budget: more than 50,000 points per series even by day (`from`/`to`), or more than 100 series (`split_by`); `field` names it", body = ErrorBody),
+        (status = 503, description = "The engine has not completed its first tick", body = ErrorBody)))]
 pub async fn post_rows(
     caller: Caller,
     State(st): State<GrafanaState>,
@@ -93,12 +115,12 @@ async fn rows(
     // tables filter on a closed range; series read a missing end as the data's first / last
     let range =
         (from.is_some() || to.is_some()).then(|| (from.unwrap_or(MIN_MS), to.unwrap_or(MAX_MS)));
-    let max_points = parse_count(
-        params
-            .get("max_points")
-            .or_else(|| params.get("maxDataPoints")),
-        "max_points",
-    )?
+    // `max_points` wins over Grafana's `maxDataPoints`, but a present one must still be a count
+    let grafana_max = parse_count(params.get("maxDataPoints"), "maxDataPoints")?;
+    let max_points = match params.get("max_points") {
+        Some(v) if !v.is_null() => parse_count(Some(v), "max_points")?,
+        _ => grafana_max,
+    }
     .filter(|n| *n > 0)
     .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let knobs = read_knobs(

@@ -18,8 +18,10 @@ pub const MAX_DAYS: i64 = 1_000;
 #[into_params(parameter_in = Query)]
 pub struct CaseReportQuery {
     /// `es` (default) or `en`.
+    #[param(schema_with = crate::input_schema::lang)]
     pub lang: Option<String>,
     /// IANA zone for dates (default: the server's `--tz`).
+    #[param(schema_with = crate::input_schema::zone_or_blank)]
     pub tz: Option<String>,
 }
 
@@ -29,12 +31,17 @@ pub struct CaseReportQuery {
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// First day included, in `tz` (default: no lower bound).
+    #[param(schema_with = crate::input_schema::date_or_blank)]
     pub from: Option<String>,
-    /// Last day included, in `tz` (default: no upper bound).
+    /// Last day included, in `tz` (default: no upper bound); not before `from`, and at most
+    /// 1000 days after it (400 otherwise).
+    #[param(schema_with = crate::input_schema::date_or_blank)]
     pub to: Option<String>,
     /// `es` (default) or `en`.
+    #[param(schema_with = crate::input_schema::lang)]
     pub lang: Option<String>,
     /// IANA zone of the dates and of the printed times (default: the server's `--tz`).
+    #[param(schema_with = crate::input_schema::zone_or_blank)]
     pub tz: Option<String>,
 }
 

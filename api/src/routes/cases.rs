@@ -13,10 +13,17 @@ use lpm_engine::CaseRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use utoipa::openapi::{RefOr, Schema};
+
 use super::dto::{parse_instant, parse_wall_clock, CaseDetailOut, CaseOut};
 use crate::auth::{Caller, RequireWriter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
+use crate::input_schema::{
+    csv_of, one_of, optional_text, required_text, ACTION_TYPES, AGE_BANDS, GENDERS, PRIORITIES,
+    STATUSES,
+};
+use crate::json_integer::PathId;
 use crate::sor::ledger::{Command, NewAction, NewReport};
 use crate::sor::Visibility;
 use crate::state::{engine_error, AppState};
@@ -36,37 +43,50 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportIn {
-    /// Full name (1-200 characters).
+    /// Full name (not blank, at most 200 characters).
+    #[schema(schema_with = name_schema)]
     pub full_name: String,
     /// Age in years (0-150), omitted or null when unknown.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integer::optional")]
+    #[schema(minimum = 0, maximum = 150)]
     pub age: Option<i64>,
     /// `female`, `male`, `other` or `unknown`.
+    #[schema(schema_with = gender_schema)]
     pub gender: String,
-    /// Last seen, local time (`2026-11-20T14:30`) or ISO-8601 with an offset.
+    /// Last seen: ISO-8601 with an offset (converted to the server's zone), or a local wall
+    /// clock time without one (`2026-11-20T14:30`, `2026-11-20T14:30:00.5`,
+    /// `2026-11-20 14:30:00`), taken as is.
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
-    /// Where (1-255 characters).
+    /// Where (not blank, at most 255 characters).
+    #[schema(schema_with = place_schema)]
     pub last_seen_place: String,
-    /// Latitude, -90..90, up to 6 decimals.
+    /// Latitude, -90..90, at most 6 decimals.
     #[serde(default)]
+    #[schema(minimum = -90, maximum = 90, multiple_of = 0.000001)]
     pub latitude: Option<f64>,
-    /// Longitude, -180..180, up to 6 decimals.
+    /// Longitude, -180..180, at most 6 decimals.
     #[serde(default)]
+    #[schema(minimum = -180, maximum = 180, multiple_of = 0.000001)]
     pub longitude: Option<f64>,
-    /// Description (up to 10 000 characters).
+    /// Description (at most 10 000 characters; blank means none).
     #[serde(default)]
+    #[schema(schema_with = long_text_schema)]
     pub description: Option<String>,
-    /// Who reports.
+    /// Who reports (at most 200 characters; blank means none).
     #[serde(default)]
+    #[schema(schema_with = optional_name_schema)]
     pub reporter_name: Option<String>,
-    /// Reporter phone.
+    /// Reporter phone (at most 40 characters; blank means none).
     #[serde(default)]
+    #[schema(schema_with = phone_schema)]
     pub reporter_phone: Option<String>,
     /// `low`, `medium` (default), `high`, `critical`.
     #[serde(default)]
+    #[schema(schema_with = optional_priority_schema)]
     pub priority: Option<String>,
-    /// Assign this responsible right away.
-    #[serde(default)]
+    /// Assign this responsible right away (an active one).
+    #[serde(default, deserialize_with = "crate::json_integer::optional")]
     pub responsible_id: Option<i64>,
     /// Log this action right away.
     #[serde(default)]
@@ -78,12 +98,14 @@ pub struct ReportIn {
 #[serde(deny_unknown_fields)]
 pub struct ActionIn {
     /// `note`, `search`, `call` or `sighting`.
+    #[schema(schema_with = action_type_schema)]
     pub action_type: String,
-    /// Free text (up to 10 000 characters).
+    /// Free text (at most 10 000 characters; blank means none).
     #[serde(default)]
+    #[schema(schema_with = long_text_schema)]
     pub notes: Option<String>,
     /// Who did it (default: the case's responsible).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integer::optional")]
     pub responsible_id: Option<i64>,
 }
 
@@ -92,12 +114,15 @@ pub struct ActionIn {
 #[serde(deny_unknown_fields)]
 pub struct CasePatch {
     /// The version you read (optimistic concurrency; a stale one answers 409).
+    #[serde(deserialize_with = "crate::json_integer::whole")]
     pub version: i64,
     /// New status.
     #[serde(default)]
+    #[schema(schema_with = optional_status_schema)]
     pub status: Option<String>,
     /// New priority.
     #[serde(default)]
+    #[schema(schema_with = optional_priority_schema)]
     pub priority: Option<String>,
 }
 
@@ -106,9 +131,39 @@ pub struct CasePatch {
 #[serde(deny_unknown_fields)]
 pub struct AssignIn {
     /// The version you read.
+    #[serde(deserialize_with = "crate::json_integer::whole")]
     pub version: i64,
     /// The new responsible (must be active).
+    #[serde(deserialize_with = "crate::json_integer::whole")]
     pub responsible_id: i64,
+}
+
+fn name_schema() -> RefOr<Schema> {
+    required_text(200)
+}
+fn place_schema() -> RefOr<Schema> {
+    required_text(255)
+}
+fn optional_name_schema() -> RefOr<Schema> {
+    optional_text(200)
+}
+fn phone_schema() -> RefOr<Schema> {
+    optional_text(40)
+}
+fn long_text_schema() -> RefOr<Schema> {
+    optional_text(10_000)
+}
+fn gender_schema() -> RefOr<Schema> {
+    one_of(&GENDERS, false)
+}
+fn action_type_schema() -> RefOr<Schema> {
+    one_of(&ACTION_TYPES, false)
+}
+fn optional_priority_schema() -> RefOr<Schema> {
+    one_of(&PRIORITIES, true)
+}
+fn optional_status_schema() -> RefOr<Schema> {
+    one_of(&STATUSES, true)
 }
 
 /// What a write answers when the engine has not shown it within the wait (HTTP 202).
@@ -124,39 +179,51 @@ pub struct Accepted {
     pub visible: bool,
 }
 
-const ACTION_TYPES: [&str; 4] = ["note", "search", "call", "sighting"];
-const GENDERS: [&str; 4] = ["female", "male", "other", "unknown"];
-
+/// The length limit counts the text as sent, before trimming, as the OpenAPI `maxLength`
+/// does ([`required_text`]).
 fn text(field: &str, v: String, max: usize) -> ApiResult<String> {
-    let t = v.trim();
-    if t.is_empty() {
-        return Err(ApiError::invalid(field, "must not be empty"));
-    }
-    if t.chars().count() > max {
+    if v.chars().count() > max {
         return Err(ApiError::invalid(
             field,
             format!("at most {max} characters"),
         ));
     }
+    let t = v.trim();
+    if t.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
     Ok(t.to_string())
 }
 
+/// Blank is none; the limit counts the text as sent ([`optional_text`]).
 fn opt_text(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match v {
+        Some(s) if s.chars().count() > max => Err(ApiError::invalid(
+            field,
+            format!("at most {max} characters"),
+        )),
         Some(s) if !s.trim().is_empty() => text(field, s, max).map(Some),
         _ => Ok(None),
     }
 }
 
+/// A coordinate of at most 6 decimals, read as a person reads the JSON number: its shortest
+/// decimal text (Rust's `Display`, which never uses an exponent) has at most 6 digits after the
+/// point. This is what the OpenAPI `multipleOf: 0.000001` means to JSON Schema validators that
+/// compare decimals; a tolerance on the binary value would accept `5e-324` as `0`.
 fn coordinate(field: &str, v: Option<f64>, limit: f64) -> ApiResult<Option<Decimal>> {
     let Some(v) = v else { return Ok(None) };
     if !v.is_finite() || v.abs() > limit {
         return Err(ApiError::invalid(field, format!("must be within ±{limit}")));
     }
-    let unscaled = (v * 1e6).round();
-    if ((unscaled / 1e6) - v).abs() > 1e-9 {
+    let text = v.to_string();
+    if text
+        .split_once('.')
+        .is_some_and(|(_, fraction)| fraction.len() > 6)
+    {
         return Err(ApiError::invalid(field, "at most 6 decimals"));
     }
+    let unscaled = (v * 1e6).round();
     Ok(Some(Decimal {
         unscaled: unscaled as i128,
         scale: 6,
@@ -291,11 +358,30 @@ async fn write_case(
     }
 }
 
-/// File a report: creates the person and its case atomically.
+/// File a report: creates the person and its case atomically. Responders and admins; a
+/// read-only token gets 403. 422 also when `responsible_id` names no active contact.
 #[utoipa::path(post, path = "/api/v1/reports", request_body = ReportIn, tag = "cases",
-    responses((status = 201, body = CaseDetailOut), (status = 202, body = Accepted),
-        (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "The case as the engine shows it", body = CaseDetailOut,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`")),
+            links(
+                ("GetCase" = (operation_id = "get_case", parameters(("id" = "$response.body#/case/id")))),
+                ("UpdateCase" = (operation_id = "update_case",
+                    parameters(("id" = "$response.body#/case/id")),
+                    request_body = json!({"version": "$response.body#/case/version"}))),
+                ("Assign" = (operation_id = "assign",
+                    parameters(("id" = "$response.body#/case/id")),
+                    request_body = json!({"version": "$response.body#/case/version"}))),
+                ("LogAction" = (operation_id = "log_action", parameters(("id" = "$response.body#/case/id")))),
+                ("CaseReport" = (operation_id = "case_report", parameters(("id" = "$response.body#/case/id")))),
+            )),
+        (status = 202, description = "Written, not yet visible: poll the Location", body = Accepted,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
+        (status = 400, description = "Malformed JSON or not `application/json`", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down or the log refuses writes", body = ErrorBody)))]
 pub async fn create_report(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
@@ -317,35 +403,74 @@ pub async fn create_report(
 #[into_params(parameter_in = Query)]
 pub struct CaseFilter {
     /// Statuses, e.g. `open,in_progress`.
+    #[param(schema_with = status_list_schema)]
     pub status: Option<String>,
     /// Priorities, e.g. `high,critical`.
+    #[param(schema_with = priority_list_schema)]
     pub priority: Option<String>,
     /// Only cases of this responsible.
+    #[serde(default, deserialize_with = "crate::json_integer::optional_text")]
     pub responsible_id: Option<i64>,
     /// `true`: only cases without a responsible.
     pub unassigned: Option<bool>,
     /// Age bands, e.g. `0-11,12-17`.
+    #[param(schema_with = age_band_list_schema)]
     pub age_band: Option<String>,
     /// Genders.
+    #[param(schema_with = gender_list_schema)]
     pub gender: Option<String>,
     /// `true`: only minors.
     pub minor: Option<bool>,
-    /// Text in the person's name or last-seen place (case-insensitive; needs personal-data
-    /// access).
+    /// Text in the person's name or last-seen place (case-insensitive). Needs personal-data
+    /// access: a read-only token gets 403.
     pub q: Option<String>,
-    /// Opened at or after (epoch ms or ISO-8601).
+    /// Opened at or after (epoch ms or ISO-8601 with an offset).
+    #[param(schema_with = instant_schema)]
     pub opened_from: Option<String>,
-    /// Opened before (epoch ms or ISO-8601).
+    /// Opened before (epoch ms or ISO-8601 with an offset).
+    #[param(schema_with = instant_schema)]
     pub opened_to: Option<String>,
     /// `opened_at` (default), `id`, `priority`, `status`, `age`.
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
     /// `desc` (default) or `asc`.
+    #[param(schema_with = order_schema)]
     pub order: Option<String>,
-    /// Page, from 1.
+    /// Page, from 1 (at most 1 000 000 000).
+    #[param(minimum = 1, maximum = 1_000_000_000)]
+    #[serde(default, deserialize_with = "crate::json_integer::optional_text")]
     pub page: Option<usize>,
     /// Items per page, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    #[serde(default, deserialize_with = "crate::json_integer::optional_text")]
     pub per_page: Option<usize>,
 }
+
+fn status_list_schema() -> RefOr<Schema> {
+    csv_of(&STATUSES)
+}
+fn priority_list_schema() -> RefOr<Schema> {
+    csv_of(&PRIORITIES)
+}
+fn age_band_list_schema() -> RefOr<Schema> {
+    csv_of(&AGE_BANDS)
+}
+fn gender_list_schema() -> RefOr<Schema> {
+    csv_of(&GENDERS)
+}
+fn instant_schema() -> RefOr<Schema> {
+    crate::input_schema::instant()
+}
+fn sort_schema() -> RefOr<Schema> {
+    one_of(&["opened_at", "id", "priority", "status", "age"], false)
+}
+fn order_schema() -> RefOr<Schema> {
+    one_of(&["asc", "desc"], false)
+}
+
+/// The largest page number: a bound the OpenAPI document can state (any larger number is an
+/// empty page anyway, and a number past `usize` would otherwise be a parse error).
+const MAX_PAGE: usize = 1_000_000_000;
 
 /// One page of cases, all read at one tick.
 #[derive(Serialize, ToSchema)]
@@ -466,10 +591,15 @@ fn status_rank(s: &Status) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// List cases with filters, sorting and paging; every item is read at one tick.
+/// List cases with filters, sorting and paging; every item is read at one tick. Read-only
+/// tokens get the anonymised rows and may not search (`q`: 403).
 #[utoipa::path(get, path = "/api/v1/cases", params(CaseFilter), tag = "cases",
-    responses((status = 200, body = CasePage), (status = 400, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "One page", body = CasePage),
+        (status = 400, description = "A malformed or unknown parameter", body = ErrorBody),
+        (status = 403, description = "`q` with a read-only token", body = ErrorBody),
+        (status = 422, description = "An unknown value; `field` names it", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
 pub async fn list_cases(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,
@@ -488,6 +618,12 @@ pub async fn list_cases(
     let page = f.page.unwrap_or(1);
     if page == 0 {
         return Err(ApiError::invalid("page", "pages start at 1"));
+    }
+    if page > MAX_PAGE {
+        return Err(ApiError::invalid(
+            "page",
+            format!("must be at most {MAX_PAGE}"),
+        ));
     }
     let sort = f.sort.clone().unwrap_or_else(|| "opened_at".into());
     if !["opened_at", "id", "priority", "status", "age"].contains(&sort.as_str()) {
@@ -573,12 +709,15 @@ pub async fn list_cases(
 
 /// One case with its person, responsible, actions and responsible history.
 #[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = i64, Path, description = "Case id")),
-    tag = "cases", responses((status = 200, body = CaseDetailOut), (status = 404, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    tag = "cases", security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "The case at one tick", body = CaseDetailOut),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
 pub async fn get_case(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
 ) -> ApiResult<axum::Json<CaseDetailOut>> {
     let st = state.clone();
     let detail = state
@@ -596,14 +735,26 @@ pub async fn get_case(
 }
 
 /// Change status and/or priority (valid transitions only; `closed_at` follows the status).
+/// Responders and admins; 422 for a transition the status does not allow.
 #[utoipa::path(patch, path = "/api/v1/cases/{id}", request_body = CasePatch,
     params(("id" = i64, Path, description = "Case id")), tag = "cases",
-    responses((status = 200, body = CaseDetailOut), (status = 409, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The case as the engine shows it", body = CaseDetailOut,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`")),
+            links(("GetCase" = (operation_id = "get_case", parameters(("id" = "$response.body#/case/id")))))),
+        (status = 202, description = "Written, not yet visible: poll the Location", body = Accepted,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
+        (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "`version` is not the current one (`current_version` says which is)", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down or the log refuses writes", body = ErrorBody)))]
 pub async fn update_case(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
     Json(body): Json<CasePatch>,
 ) -> ApiResult<Response> {
     let cmd = Command::UpdateCase {
@@ -624,14 +775,26 @@ pub async fn update_case(
 }
 
 /// Assign a responsible: closes the open history row, opens a new one, logs an action.
+/// Responders and admins; 422 when the responsible is unknown, inactive or already assigned.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/assignment", request_body = AssignIn,
     params(("id" = i64, Path, description = "Case id")), tag = "cases",
-    responses((status = 200, body = CaseDetailOut), (status = 409, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The case as the engine shows it", body = CaseDetailOut,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`")),
+            links(("GetCase" = (operation_id = "get_case", parameters(("id" = "$response.body#/case/id")))))),
+        (status = 202, description = "Written, not yet visible: poll the Location", body = Accepted,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
+        (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "`version` is not the current one (`current_version` says which is)", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down or the log refuses writes", body = ErrorBody)))]
 pub async fn assign(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
     Json(body): Json<AssignIn>,
 ) -> ApiResult<Response> {
     let cmd = Command::Assign {
@@ -643,14 +806,24 @@ pub async fn assign(
 }
 
 /// Log an action on a case.
+/// Responders and admins; 422 when `responsible_id` names no contact.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/actions", request_body = ActionIn,
     params(("id" = i64, Path, description = "Case id")), tag = "cases",
-    responses((status = 201, body = CaseDetailOut), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "The case with the new action", body = CaseDetailOut,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
+        (status = 202, description = "Written, not yet visible: poll the Location", body = Accepted,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
+        (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down or the log refuses writes", body = ErrorBody)))]
 pub async fn log_action(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
     Json(body): Json<ActionIn>,
 ) -> ApiResult<Response> {
     let cmd = Command::LogAction {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// The route.
@@ -116,7 +116,8 @@ pub struct ArrangementReport {
 
 /// The engine's state for data engineers; no personal data, so any caller.
 #[utoipa::path(get, path = "/api/v1/engine", tag = "engine",
-    responses((status = 200, body = EngineReport), (status = 401, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "The engine's state", body = EngineReport)))]
 pub async fn engine(
     State(state): State<AppState>,
     Caller(_who): Caller,

@@ -13,6 +13,7 @@ use lpm_reports::{Lang, Stamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
+use crate::json_integer::PathId;
 use crate::pdf::analytics::{self, Kind};
 use crate::pdf::params::{AnalyticsQuery, CaseReportQuery};
 use crate::pdf::{case, pdf_response, render_error, Rendered};
@@ -25,6 +26,22 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports/{file}", get(analytics_report))
 }
 
+/// `{kind}` of `/api/v1/reports/{kind}.pdf`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReportKind {
+    /// The report.
+    #[param(schema_with = report_kind_schema)]
+    pub kind: String,
+}
+
+fn report_kind_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::input_schema::one_of(
+        &["operational", "demographic", "hourly", "sensitive"],
+        false,
+    )
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -33,13 +50,18 @@ fn now_ms() -> i64 {
 /// It holds personal data, so read-only tokens get 403.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/report.pdf",
     params(("id" = i64, Path, description = "Case id"), CaseReportQuery), tag = "reports",
-    responses((status = 200, content_type = "application/pdf", description = "The PDF"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, content_type = "application/pdf", description = "The PDF",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"caso-<id>.pdf\"` (`case-<id>.pdf` in English)"),
+                ("X-Lpm-Tick" = u64, description = "The engine tick the report shows"))),
+        (status = 400, description = "A bad id, `lang` or `tz`, or an unknown parameter", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
 pub async fn case_report(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
     Query(q): Query<CaseReportQuery>,
 ) -> ApiResult<Response> {
     if !who.sees_personal_data() {
@@ -88,11 +110,14 @@ pub async fn case_report(
 /// An analytics report: `operational`, `demographic`, `hourly` or `sensitive` (`.pdf`), over
 /// the period `from`..=`to` (local dates in `tz`). Every number comes from one engine read.
 #[utoipa::path(get, path = "/api/v1/reports/{kind}.pdf",
-    params(("kind" = String, Path, description = "operational, demographic, hourly or sensitive"),
-        AnalyticsQuery), tag = "reports",
-    responses((status = 200, content_type = "application/pdf", description = "The PDF"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    params(ReportKind, AnalyticsQuery), tag = "reports",
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, content_type = "application/pdf", description = "The PDF",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=...`"),
+                ("X-Lpm-Tick" = u64, description = "The engine tick the report shows"))),
+        (status = 400, description = "A malformed date, `lang` or `tz`, an unknown parameter, `to` before `from`, or a period over 1000 days", body = ErrorBody),
+        (status = 404, description = "No such report", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
 pub async fn analytics_report(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,

@@ -12,10 +12,14 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use utoipa::openapi::{RefOr, Schema};
+
 use super::dto::ResponsibleOut;
 use crate::auth::{Caller, RequireWriter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
+use crate::input_schema::{nullable_required_text, optional_text, required_text};
+use crate::json_integer::PathId;
 use crate::sor::ledger::{Command, ResponsibleFields};
 use crate::state::AppState;
 
@@ -60,28 +64,75 @@ pub struct ResponsibleFilter {
     pub active: Option<bool>,
 }
 
-/// A new contact, or changed fields (PATCH requires `version`).
+/// A new contact.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResponsibleIn {
-    /// The version you read (PATCH only).
+pub struct NewResponsibleIn {
+    /// Name (not blank, at most 200 characters).
+    #[schema(schema_with = name_schema)]
+    pub full_name: String,
+    /// Agency (not blank, at most 120 characters).
+    #[schema(schema_with = agency_schema)]
+    pub agency: String,
+    /// Phone (at most 40 characters; blank or null: none).
     #[serde(default)]
-    pub version: Option<i64>,
-    /// Name (1-200).
-    #[serde(default)]
-    pub full_name: Option<String>,
-    /// Agency (1-120).
-    #[serde(default)]
-    pub agency: Option<String>,
-    /// Phone (up to 40).
-    #[serde(default)]
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
-    /// Email (up to 200).
+    /// Email (at most 200 characters with an `@`; blank or null: none).
     #[serde(default)]
+    #[schema(schema_with = email_schema)]
+    pub email: Option<String>,
+    /// Whether cases can be assigned to it (default true).
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// Changed fields of a contact, with the version you read. Absent or null: unchanged; a blank
+/// phone or email clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsiblePatch {
+    /// The version you read (a stale one answers 409).
+    #[serde(deserialize_with = "crate::json_integer::whole")]
+    pub version: i64,
+    /// Name (not blank, at most 200 characters).
+    #[serde(default)]
+    #[schema(schema_with = optional_name_schema)]
+    pub full_name: Option<String>,
+    /// Agency (not blank, at most 120 characters).
+    #[serde(default)]
+    #[schema(schema_with = optional_agency_schema)]
+    pub agency: Option<String>,
+    /// Phone (at most 40 characters).
+    #[serde(default)]
+    #[schema(schema_with = phone_schema)]
+    pub phone: Option<String>,
+    /// Email (at most 200 characters with an `@`).
+    #[serde(default)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
     /// Active.
     #[serde(default)]
     pub active: Option<bool>,
+}
+
+fn name_schema() -> RefOr<Schema> {
+    required_text(200)
+}
+fn agency_schema() -> RefOr<Schema> {
+    required_text(120)
+}
+fn optional_name_schema() -> RefOr<Schema> {
+    nullable_required_text(200)
+}
+fn optional_agency_schema() -> RefOr<Schema> {
+    nullable_required_text(120)
+}
+fn phone_schema() -> RefOr<Schema> {
+    optional_text(40)
+}
+fn email_schema() -> RefOr<Schema> {
+    crate::input_schema::email(200)
 }
 
 /// Deactivation needs the version too.
@@ -90,36 +141,44 @@ pub struct ResponsibleIn {
 #[into_params(parameter_in = Query)]
 pub struct VersionParam {
     /// The version you read.
+    #[serde(deserialize_with = "crate::json_integer::text")]
     pub version: i64,
 }
 
+/// Checks one text field: the limit counts the text as sent (as the OpenAPI `maxLength`
+/// does), then it is trimmed; blank is an error when `required`, "clear" otherwise.
 fn limited(
     field: &str,
     v: Option<String>,
     max: usize,
     required: bool,
 ) -> ApiResult<Option<String>> {
-    match v.map(|s| s.trim().to_string()) {
-        Some(s) if s.is_empty() && required => Err(ApiError::invalid(field, "must not be empty")),
-        Some(s) if s.chars().count() > max => Err(ApiError::invalid(
+    if v.as_ref().is_some_and(|s| s.chars().count() > max) {
+        return Err(ApiError::invalid(
             field,
             format!("at most {max} characters"),
-        )),
+        ));
+    }
+    match v.map(|s| s.trim().to_string()) {
+        Some(s) if s.is_empty() && required => Err(ApiError::invalid(field, "must not be empty")),
         Some(s) if s.is_empty() => Ok(None),
         other => Ok(other),
     }
 }
 
-impl ResponsibleIn {
-    fn fields(self, creating: bool) -> ApiResult<ResponsibleFields> {
+/// The fields of a create or a change, checked.
+struct Fields {
+    full_name: Option<String>,
+    agency: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+}
+
+impl Fields {
+    fn check(self) -> ApiResult<ResponsibleFields> {
         let full_name = limited("full_name", self.full_name, 200, true)?;
         let agency = limited("agency", self.agency, 120, true)?;
-        if creating && full_name.is_none() {
-            return Err(ApiError::invalid("full_name", "required"));
-        }
-        if creating && agency.is_none() {
-            return Err(ApiError::invalid("agency", "required"));
-        }
         // absent = unchanged, empty = cleared
         let email = self
             .email
@@ -145,8 +204,12 @@ impl ResponsibleIn {
 }
 
 /// List contacts with their open-case load.
+/// Contact details only for callers who see personal data.
 #[utoipa::path(get, path = "/api/v1/responsibles", params(ResponsibleFilter), tag = "responsibles",
-    responses((status = 200, body = ResponsibleList), (status = 401, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "Every contact", body = ResponsibleList),
+        (status = 400, description = "A malformed or unknown parameter", body = ErrorBody),
+        (status = 503, description = "No system of record to list from (`--capture`, `--kafka`) or MySQL is down", body = ErrorBody)))]
 pub async fn list_responsibles(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,
@@ -188,52 +251,86 @@ async fn write(
     Ok((status, axum::Json(ResponsibleOut::new(&r, true))).into_response())
 }
 
-/// Create a contact.
-#[utoipa::path(post, path = "/api/v1/responsibles", request_body = ResponsibleIn, tag = "responsibles",
-    responses((status = 201, body = ResponsibleOut), (status = 422, body = ErrorBody)))]
+/// Create a contact. Responders and admins.
+#[utoipa::path(post, path = "/api/v1/responsibles", request_body = NewResponsibleIn, tag = "responsibles",
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "The contact as written", body = ResponsibleOut,
+            links(
+                ("UpdateResponsible" = (operation_id = "update_responsible",
+                    parameters(("id" = "$response.body#/id")),
+                    request_body = json!({"version": "$response.body#/version"}))),
+                ("DeactivateResponsible" = (operation_id = "deactivate_responsible",
+                    parameters(("id" = "$response.body#/id"), ("version" = "$response.body#/version")))),
+            )),
+        (status = 400, description = "Malformed JSON or not `application/json`", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the system of record refuses writes", body = ErrorBody)))]
 pub async fn create_responsible(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Json(body): Json<ResponsibleIn>,
+    Json(body): Json<NewResponsibleIn>,
 ) -> ApiResult<Response> {
-    if body.version.is_some() {
-        return Err(ApiError::invalid("version", "not allowed when creating"));
-    }
-    let cmd = Command::CreateResponsible(body.fields(true)?);
+    let fields = Fields {
+        full_name: Some(body.full_name),
+        agency: Some(body.agency),
+        phone: body.phone,
+        email: body.email,
+        active: body.active,
+    };
+    let cmd = Command::CreateResponsible(fields.check()?);
     write(&state, who.name, cmd, StatusCode::CREATED).await
 }
 
-/// Update a contact (send only the fields to change, plus `version`).
-#[utoipa::path(patch, path = "/api/v1/responsibles/{id}", request_body = ResponsibleIn,
+/// Update a contact (send only the fields to change, plus `version`). Responders and admins.
+#[utoipa::path(patch, path = "/api/v1/responsibles/{id}", request_body = ResponsiblePatch,
     params(("id" = i64, Path, description = "Contact id")), tag = "responsibles",
-    responses((status = 200, body = ResponsibleOut), (status = 409, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The contact as written", body = ResponsibleOut),
+        (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        (status = 409, description = "`version` is not the current one (`current_version` says which is)", body = ErrorBody),
+        (status = 422, description = "A rule broken; `field` names it", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the system of record refuses writes", body = ErrorBody)))]
 pub async fn update_responsible(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Path(id): Path<i64>,
-    Json(body): Json<ResponsibleIn>,
+    Path(PathId(id)): Path<PathId>,
+    Json(body): Json<ResponsiblePatch>,
 ) -> ApiResult<Response> {
-    let version = body
-        .version
-        .ok_or_else(|| ApiError::invalid("version", "required"))?;
-    let fields = body.fields(false)?;
+    let fields = Fields {
+        full_name: body.full_name,
+        agency: body.agency,
+        phone: body.phone,
+        email: body.email,
+        active: body.active,
+    };
     let cmd = Command::UpdateResponsible {
         id,
-        version,
-        fields,
+        version: body.version,
+        fields: fields.check()?,
     };
     write(&state, who.name, cmd, StatusCode::OK).await
 }
 
 /// Deactivate a contact (it stays in history; new assignments are refused).
+/// Responders and admins.
 #[utoipa::path(delete, path = "/api/v1/responsibles/{id}", params(("id" = i64, Path, description = "Contact id"), VersionParam),
-    tag = "responsibles", responses((status = 200, body = ResponsibleOut), (status = 409, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    tag = "responsibles", security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The contact, now inactive", body = ResponsibleOut),
+        (status = 400, description = "A bad id, or `version` missing or malformed", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        (status = 409, description = "`version` is not the current one (`current_version` says which is)", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the system of record refuses writes", body = ErrorBody)))]
 pub async fn deactivate_responsible(
     axum::extract::State(state): axum::extract::State<AppState>,
     RequireWriter(who): RequireWriter,
-    Path(id): Path<i64>,
+    Path(PathId(id)): Path<PathId>,
     Query(v): Query<VersionParam>,
 ) -> ApiResult<Response> {
     let cmd = Command::UpdateResponsible {

@@ -165,8 +165,7 @@ pub struct ViewOut {
     pub positions: Vec<SourcePosition>,
     /// The view name.
     pub view: String,
-    /// Its value.
-    #[schema(value_type = Object)]
+    /// Its value: an object of counts, or for `responsible_load` an array of rows.
     pub value: serde_json::Value,
 }
 
@@ -183,6 +182,19 @@ pub const VIEW_NAMES: [&str; 9] = [
     "row_counts",
 ];
 
+/// `{name}` of `/api/v1/views/{name}`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ViewName {
+    /// The view.
+    #[param(schema_with = view_name_schema)]
+    pub name: String,
+}
+
+fn view_name_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::input_schema::one_of(&VIEW_NAMES, false)
+}
+
 fn snapshot(state: &AppState) -> ApiResult<(Option<u64>, Vec<SourcePosition>, serde_json::Value)> {
     let (tick, views) = state.engine.store().read_shared();
     let positions = tick.map(|t| state.position_at(t)).into_iter().collect();
@@ -193,7 +205,8 @@ fn snapshot(state: &AppState) -> ApiResult<(Option<u64>, Vec<SourcePosition>, se
 
 /// Every view.
 #[utoipa::path(get, path = "/api/v1/views", tag = "views",
-    responses((status = 200, body = ViewsOut), (status = 401, body = ErrorBody)))]
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "Every view at one tick", body = ViewsOut)))]
 pub async fn all_views(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(_who): Caller,
@@ -208,8 +221,10 @@ pub async fn all_views(
 
 /// One view by name.
 #[utoipa::path(get, path = "/api/v1/views/{name}", tag = "views",
-    params(("name" = String, Path, description = "age_group, gender, hour_of_day, hourly, cases_by_status, open_by_priority, responsible_load, kpi or row_counts")),
-    responses((status = 200, body = ViewOut), (status = 404, body = ErrorBody)))]
+    params(ViewName),
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, description = "The view at one tick", body = ViewOut),
+        (status = 404, description = "No such view", body = ErrorBody)))]
 pub async fn one_view(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(_who): Caller,

@@ -310,7 +310,11 @@ pub fn binlog_json(column: &str, kind: &ColumnKind, value: &Value) -> Result<Str
         (K::Int { bytes, unsigned }, Value::Int(n)) => int_json(*n, *bytes, *unsigned),
         (K::Int { .. }, Value::UInt(n)) => (*n as i64).to_string(),
         (K::Float, Value::Float(f)) => float_json(f64::from(*f), f.to_string()),
-        (K::Float, Value::Double(f)) => float_json(*f, (*f as f32).to_string()),
+        (K::Float, Value::Double(f)) => {
+            // narrowed first: a double beyond the float range is infinite as a float
+            let f = *f as f32;
+            float_json(f64::from(f), f.to_string())
+        }
         (K::Double, Value::Double(f)) => float_json(*f, f.to_string()),
         (K::Double, Value::Float(f)) => float_json(f64::from(*f), f.to_string()),
         (K::Decimal { scale }, Value::Bytes(b)) => {
@@ -873,5 +877,22 @@ mod tests {
         assert!(binlog_json("d", &kind, &Value::Int(3)).is_err());
         assert!(text_json("x", &ColumnKind::Date, Some(b"20-")).is_err());
         assert!(binlog_json("e", &ColumnKind::Enum(vec![]), &Value::Int(4)).is_err());
+    }
+
+    #[test]
+    fn a_double_beyond_float_range_is_null_not_infinity() {
+        // Found by fuzz/capture_values: a DOUBLE value for a FLOAT column was checked as a
+        // double but printed as a float, so 1e300 became `inf.0`, which is not JSON.
+        for x in [1e300, -1e300, f64::MAX] {
+            assert_eq!(
+                binlog_json("f", &ColumnKind::Float, &Value::Double(x)),
+                Ok("null".to_string()),
+                "{x:e}"
+            );
+        }
+        assert_eq!(
+            binlog_json("f", &ColumnKind::Float, &Value::Double(1.5)),
+            Ok("1.5".to_string())
+        );
     }
 }

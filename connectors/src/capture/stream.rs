@@ -43,6 +43,8 @@ const FORMAT_DESCRIPTION_EVENT: u8 = 15;
 const XID_EVENT: u8 = 16;
 const HEARTBEAT_EVENT: u8 = 27;
 const MARIADB_GTID_EVENT: u8 = 162;
+/// WRITE/UPDATE/DELETE_ROWS v1 (MariaDB's) and v2, and MySQL's PARTIAL_UPDATE_ROWS.
+const ROWS_EVENTS: [u8; 7] = [23, 24, 25, 30, 31, 32, 39];
 /// MariaDB GTID flag: a standalone event group (DDL) that ends without an XID.
 const FL_STANDALONE: u8 = 0x01;
 
@@ -277,7 +279,7 @@ impl Reader<'_> {
             }
             XID_EVENT => self.commit(u64::from(header.log_pos())),
             _ => {
-                if let Ok(Some(EventData::RowsEvent(rows))) = ev.read_data() {
+                if let Some(rows) = rows_event(ev) {
                     self.rows(ev, &rows, stream, stats)?;
                 }
             }
@@ -447,8 +449,24 @@ impl Reader<'_> {
     }
 }
 
+/// The rows of a row event; `None` for any other event, which is not parsed at all: the capture
+/// needs nothing from it, and a corrupt event must not reach mysql_common's parsers (a
+/// PREVIOUS_GTIDS count, for one, is allocated for before it is read).
+pub(crate) fn rows_event(ev: &Event) -> Option<RowsEventData<'_>> {
+    if !ROWS_EVENTS.contains(&ev.header().event_type_raw()) {
+        return None;
+    }
+    match ev.read_data() {
+        Ok(Some(EventData::RowsEvent(rows))) => Some(rows),
+        _ => None,
+    }
+}
+
 /// The values of a binlog row by column index (a FULL image has every column).
-fn row_values(row: &BinlogRow, shape: &TableShape) -> Result<Vec<Option<Value>>, CaptureError> {
+pub(crate) fn row_values(
+    row: &BinlogRow,
+    shape: &TableShape,
+) -> Result<Vec<Option<Value>>, CaptureError> {
     if row.len() != shape.columns.len() {
         return Err(CaptureError::Encode(format!(
             "{}.{}: a row image has {} of {} columns (binlog_row_image is not FULL for this \
@@ -518,6 +536,34 @@ mod tests {
         );
         assert_eq!(truncated_table("DELETE FROM t", "db"), None);
         assert_eq!(truncated_table("TRUNCATE", "db"), None);
+    }
+
+    /// A v4 event of `ty` around `body`, without a checksum.
+    fn event(ty: u8, body: &[u8]) -> Event {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // timestamp
+        bytes.push(ty);
+        bytes.extend_from_slice(&1u32.to_le_bytes()); // server id
+        bytes.extend_from_slice(&(19 + body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // next position
+        bytes.extend_from_slice(&0u16.to_le_bytes()); // flags
+        bytes.extend_from_slice(body);
+        let fde = mysql_async::binlog::events::FormatDescriptionEvent::new(
+            mysql_async::binlog::BinlogVersion::Version4,
+        );
+        Event::read(&fde, &bytes[..]).expect("an event")
+    }
+
+    #[test]
+    fn only_row_events_are_parsed() {
+        // Found by fuzz/binlog_rows: the stream parsed every event it does not handle itself,
+        // and mysql_common sizes a PREVIOUS_GTIDS event's list by its count field before
+        // reading it: a corrupt count aborted the process on allocation.
+        let previous_gtids = event(35, &u64::MAX.to_le_bytes());
+        assert!(rows_event(&previous_gtids).is_none());
+        // a WRITE_ROWS v1 event of table 7, one column, no rows
+        let write = event(23, &[7, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);
+        assert_eq!(rows_event(&write).map(|r| r.table_id()), Some(7));
     }
 
     #[test]

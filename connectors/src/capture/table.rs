@@ -145,6 +145,25 @@ impl TableShape {
                 .map_err(|e| unreadable(e.to_string()))?
                 .ok_or_else(|| unreadable(format!("column {i} has no type")))?;
             let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+            // mysql_common indexes a column's metadata bytes by its type while reading a row,
+            // without checking their length: a TABLE_MAP cut short (no server writes one)
+            // would panic on the first row, so the shape refuses it up front
+            let needed = metadata_bytes(ty);
+            if meta.len() < needed {
+                return Err(unreadable(format!(
+                    "column {name} of type {ty:?} has {} metadata bytes, {needed} expected",
+                    meta.len()
+                )));
+            }
+            // mysql_common reads a DECIMAL(p, s) value as p - s integer digits: s > p (which no
+            // server writes) would underflow on the first row, a panic or a huge allocation
+            if let (ColumnType::MYSQL_TYPE_NEWDECIMAL, [precision, scale, ..]) = (ty, meta) {
+                if scale > precision {
+                    return Err(unreadable(format!(
+                        "column {name} is DECIMAL({precision},{scale}): more scale than precision"
+                    )));
+                }
+            }
             let unsigned = if ty.is_numeric_type() {
                 let u = signedness.get(numeric_i).copied().unwrap_or(false);
                 numeric_i += 1;
@@ -261,9 +280,84 @@ impl TableShape {
     }
 }
 
+/// How many metadata bytes mysql_common's row reader indexes for a column of type `ty`.
+fn metadata_bytes(ty: ColumnType) -> usize {
+    use ColumnType::*;
+    match ty {
+        MYSQL_TYPE_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_BIT
+        | MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_ENUM | MYSQL_TYPE_SET | MYSQL_TYPE_TYPED_ARRAY => 2,
+        MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2 | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_VECTOR => 1,
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use mysql_async::binlog::events::{Event, FormatDescriptionEvent};
+    use mysql_async::binlog::BinlogVersion;
+
     use super::*;
+
+    /// A binlog TABLE_MAP event of `d.t` with one column `c`, its primary key, of type `ty`.
+    fn table_map_event(ty: u8, meta: &[u8]) -> Event {
+        let mut body = vec![1, 0, 0, 0, 0, 0, 0, 0]; // table id 1, flags
+        body.extend_from_slice(&[1, b'd', 0, 1, b't', 0]);
+        body.extend_from_slice(&[1, ty, meta.len() as u8]); // one column: type, metadata
+        body.extend_from_slice(meta);
+        body.push(0); // null bitmap
+        body.extend_from_slice(&[4, 2, 1, b'c']); // optional metadata: COLUMN_NAME ["c"]
+        body.extend_from_slice(&[8, 1, 0]); // SIMPLE_PRIMARY_KEY [0]
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // timestamp
+        bytes.push(19); // TABLE_MAP_EVENT
+        bytes.extend_from_slice(&1u32.to_le_bytes()); // server id
+        bytes.extend_from_slice(&(19 + body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // next position
+        bytes.extend_from_slice(&0u16.to_le_bytes()); // flags
+        bytes.extend_from_slice(&body);
+        let fde = FormatDescriptionEvent::new(BinlogVersion::Version4);
+        Event::read(&fde, &bytes[..]).expect("a TABLE_MAP event")
+    }
+
+    #[test]
+    fn a_decimal_with_more_scale_than_precision_is_refused() {
+        // Found by fuzz/binlog_rows: mysql_common sizes a DECIMAL(p, s) value with p - s integer
+        // digits, which underflows for s > p (a panic, or a huge allocation in a release build)
+        // as soon as a row of the table is read. The shape is read first, so it refuses.
+        let ok = table_map_event(246, &[10, 2]);
+        let tme = ok.read_event::<TableMapEvent<'_>>().expect("table map");
+        let shape = TableShape::from_table_map(&tme).expect("DECIMAL(10,2)");
+        assert_eq!(shape.columns[0].kind, ColumnKind::Decimal { scale: 2 });
+        let bad = table_map_event(246, &[2, 9]);
+        let tme = bad.read_event::<TableMapEvent<'_>>().expect("table map");
+        let refused = TableShape::from_table_map(&tme);
+        assert!(
+            matches!(refused, Err(ShapeError::Unreadable { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_column_with_too_few_metadata_bytes_is_refused() {
+        // Found by fuzz/binlog_rows: mysql_common reads a VARCHAR's length from two metadata
+        // bytes without checking that the TABLE_MAP has them, so a short one panicked on the
+        // first row. The shape refuses it before any row is read.
+        let ok = table_map_event(15, &[0x20, 0x00]); // VARCHAR(32)
+        let tme = ok.read_event::<TableMapEvent<'_>>().expect("table map");
+        assert!(TableShape::from_table_map(&tme).is_ok());
+        for (ty, meta) in [(15u8, &[0x20][..]), (247, &[][..]), (252, &[][..])] {
+            let bad = table_map_event(ty, meta);
+            let tme = bad.read_event::<TableMapEvent<'_>>().expect("table map");
+            let refused = TableShape::from_table_map(&tme);
+            assert!(
+                matches!(refused, Err(ShapeError::Unreadable { .. })),
+                "type {ty} with {} metadata bytes: {refused:?}",
+                meta.len()
+            );
+        }
+    }
 
     fn shape() -> TableShape {
         TableShape {
