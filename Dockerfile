@@ -17,11 +17,11 @@ COPY src ./src
 COPY tests ./tests
 COPY engine ./engine
 COPY connectors ./connectors
+COPY service ./service
 COPY api ./api
 COPY reports ./reports
 COPY testkit ./testkit
 COPY benches ./benches
-COPY migrations ./migrations
 # Cache mounts keep the crate registry and the target dir between builds; the binary is copied
 # out of the cached target dir because cache mounts are not part of the image. The image's
 # binary carries no symbols or line tables (the workspace profile keeps line tables for local

@@ -1,8 +1,8 @@
-//! `lpm migrate --mysql URL [--database DB]`: flags to `lpm_api::sor::mysql::migrate`.
+//! `lpm migrate --mysql URL [--database DB]`: flags to `lpm_service::sor::mysql::migrate`.
 
 use anyhow::Context;
 use clap::Args;
-use lpm_api::sor::mysql::migrate;
+use lpm_service::sor::mysql::migrate;
 
 /// `lpm migrate` flags.
 #[derive(Args)]

@@ -132,10 +132,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|url| args.capture_options.config(url)),
         kafka: args.kafka.config()?,
-        mysql: args.mysql.map(|url| lpm_api::sor::mysql::MysqlConfig {
+        mysql: args.mysql.map(|url| lpm_service::sor::mysql::MysqlConfig {
             pool_max: args.mysql_pool_max.max(1),
             timeout: Duration::from_millis(args.mysql_timeout_ms.max(100)),
-            ..lpm_api::sor::mysql::MysqlConfig::new(url)
+            ..lpm_service::sor::mysql::MysqlConfig::new(url)
         }),
         sink: args.sink.config(),
     };

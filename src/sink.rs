@@ -1,7 +1,7 @@
 //! `lpm serve --sink` flags: the exactly-once MySQL aggregate sink (docs/sink.md).
 
 use clap::Args;
-use lpm_api::sink::SinkConfig;
+use lpm_service::sink::SinkConfig;
 
 /// Aggregate sink options of `lpm serve`.
 #[derive(Args, Clone, Debug)]

@@ -163,7 +163,7 @@ fn migrate_twice_is_a_no_op_concurrent_runs_are_serialised_and_edits_are_refused
     let recorded = db.rows(&format!(
         "SELECT version, name, checksum FROM `{name}`.lpm_schema_migrations ORDER BY version"
     ));
-    let ours = lpm_api::sor::mysql::migrate::MIGRATIONS;
+    let ours = lpm_service::sor::mysql::migrate::MIGRATIONS;
     assert_eq!(recorded.len(), ours.len(), "one row per migration");
     for (row, m) in recorded.iter().zip(ours) {
         assert_eq!(

@@ -230,6 +230,30 @@ fn field_of_serde_message(text: &str) -> Option<String> {
     named("unknown field `")
 }
 
+impl From<lpm_service::sor::SorError> for ApiError {
+    fn from(e: lpm_service::sor::SorError) -> ApiError {
+        ApiError::from(lpm_service::sor::WriteError {
+            error: e,
+            retry_after: lpm_service::sor::EMBEDDED_RETRY_AFTER_SECS,
+        })
+    }
+}
+
+impl From<lpm_service::sor::WriteError> for ApiError {
+    fn from(e: lpm_service::sor::WriteError) -> ApiError {
+        use lpm_service::sor::SorError;
+        match e.error {
+            SorError::Invalid { field, message } => ApiError::invalid(field, message),
+            SorError::NotFound(what) => ApiError::NotFound(what),
+            SorError::Conflict { current } => ApiError::Conflict { current },
+            SorError::Unavailable(message) => ApiError::Unavailable {
+                message,
+                retry_after: e.retry_after,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,6 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod capture;
-pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod grafana;
@@ -13,7 +11,6 @@ pub mod headers;
 pub mod health;
 pub mod input_schema;
 pub mod json_integer;
-pub mod kafka;
 pub mod listen;
 pub mod memory_limit;
 pub mod metrics;
@@ -22,8 +19,6 @@ pub mod pdf;
 pub mod recent;
 pub mod routes;
 pub mod server;
-pub mod sink;
-pub mod sor;
 pub mod state;
 pub mod stream;
 pub mod web;

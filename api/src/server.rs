@@ -13,9 +13,9 @@ use lpm_engine::{Engine, EngineConfig, PushFeed};
 
 use crate::auth::{self, AuthState, AuthStore};
 use crate::metrics::Metrics;
-use crate::sor::EmbeddedSor;
 use crate::state::{ApiConfig, AppState, Health};
 use crate::stream::Hub;
+use lpm_service::sor::EmbeddedSor;
 
 /// Everything `lpm serve` is configured with.
 #[derive(Clone, Debug)]
@@ -40,9 +40,9 @@ pub struct ServeConfig {
     /// Feed the engine from Debezium topics on Kafka instead of the embedded log.
     pub kafka: Option<lpm_connectors::kafka::KafkaConfig>,
     /// Write to MySQL instead of the embedded log (needs a source that reads MySQL).
-    pub mysql: Option<crate::sor::mysql::MysqlConfig>,
+    pub mysql: Option<lpm_service::sor::mysql::MysqlConfig>,
     /// Keep `agg_*` tables in this MySQL database equal to the views (`--sink`).
-    pub sink: Option<crate::sink::SinkConfig>,
+    pub sink: Option<lpm_service::sink::SinkConfig>,
     /// Start even if the embedded log is corrupt before its end, cutting the valid records
     /// after the bad one (`--allow-log-cut`); without it such a start is refused.
     pub allow_log_cut: bool,
@@ -61,7 +61,7 @@ pub enum ServeError {
     Auth(#[from] auth::AuthError),
     /// Log / system of record.
     #[error("embedded log: {0}")]
-    Sor(#[from] crate::sor::SorError),
+    Sor(#[from] lpm_service::sor::SorError),
     /// Engine.
     #[error("engine: {0}")]
     Engine(#[from] lpm_engine::EngineError),
@@ -76,7 +76,7 @@ pub enum ServeError {
     Mysql(String),
     /// The aggregate sink cannot start (a bad URL; MySQL being down is retried instead).
     #[error("sink: {0}")]
-    Sink(#[from] crate::sink::SinkError),
+    Sink(#[from] lpm_service::sink::SinkError),
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -119,7 +119,7 @@ pub async fn run(
                 "--kafka reads its data from Kafka and cannot be combined with --capture or --demo"
                     .into(),
             )),
-            Some(k) => Some(Arc::new(crate::kafka::KafkaInput::start(
+            Some(k) => Some(Arc::new(lpm_service::kafka::KafkaInput::start(
                 k.clone(),
                 cfg.workers.max(1),
                 stats.clone(),
@@ -165,8 +165,9 @@ pub async fn run(
         lpm_connectors::capture::settings::preflight(&opts, ccfg)
             .await
             .map_err(|e| ServeError::Capture(e.to_string()))?;
-        let (source, handle) = crate::capture::start(ccfg.clone(), feed.clone(), stats.clone())
-            .map_err(|e| ServeError::Capture(format!("starting the capture thread: {e}")))?;
+        let (source, handle) =
+            lpm_service::capture::start(ccfg.clone(), feed.clone(), stats.clone())
+                .map_err(|e| ServeError::Capture(format!("starting the capture thread: {e}")))?;
         tracing::info!(databases = ?ccfg.databases, "Feeding the engine from the binlog capture (read-only API).");
         capture = Some((source, handle));
         ready_target = None::<lpm_engine::Tick>;
@@ -238,7 +239,7 @@ pub async fn run(
     let sink = match &cfg.sink {
         Some(scfg) => {
             let (ps, pc) = (sor.clone(), capture_source.clone());
-            let position: crate::sink::PositionFn = Arc::new(move |t| match (&ps, &pc) {
+            let position: lpm_service::sink::PositionFn = Arc::new(move |t| match (&ps, &pc) {
                 (Some(sor), _) => sor.position_at(t),
                 (None, Some(c)) => c.position_at(t),
                 (None, None) => crate::routes::views::SourcePosition {
@@ -248,9 +249,9 @@ pub async fn run(
                     offsets: Vec::new(),
                 },
             });
-            let sink_metrics = crate::sink::SinkMetrics::register(metrics.registry())?;
+            let sink_metrics = lpm_service::sink::SinkMetrics::register(metrics.registry())?;
             tracing::info!(sink_id = %scfg.sink_id, "Starting the aggregate sink.");
-            Some(crate::sink::start(
+            Some(lpm_service::sink::start(
                 scfg.clone(),
                 handle.store().clone(),
                 position,
@@ -317,11 +318,11 @@ pub async fn run(
     let mut trickle = None;
     if let (true, Some(sor)) = (cfg.demo, &sor) {
         let now = chrono::Utc::now().timestamp_millis();
-        let n = crate::demo::load(sor, crate::demo::DemoSize::default(), now)?;
+        let n = lpm_service::demo::load(sor, lpm_service::demo::DemoSize::default(), now)?;
         if n > 0 {
             println!("Demo: loaded {n} commands of history (reports, actions, assignments, status changes).");
         }
-        trickle = crate::demo::trickle(sor.clone(), cfg.demo_every, stop.clone()).ok();
+        trickle = lpm_service::demo::trickle(sor.clone(), cfg.demo_every, stop.clone()).ok();
     }
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -434,17 +435,17 @@ fn check_mysql_source(cfg: &ServeConfig) -> Result<(), ServeError> {
 
 /// Opens the MySQL pool and checks the database is migrated.
 async fn start_mysql(
-    m: &crate::sor::mysql::MysqlConfig,
+    m: &lpm_service::sor::mysql::MysqlConfig,
     engine: &lpm_engine::EngineHandle,
     api: &ApiConfig,
     metrics: &Metrics,
-) -> Result<Arc<crate::sor::mysql::MysqlSor>, ServeError> {
-    let sor = crate::sor::mysql::MysqlSor::new(
+) -> Result<Arc<lpm_service::sor::mysql::MysqlSor>, ServeError> {
+    let sor = lpm_service::sor::mysql::MysqlSor::new(
         m.clone(),
         engine.clone(),
         api.visible_timeout,
         api.read_timeout,
-        metrics,
+        metrics.registry(),
     )
     .map_err(|e| ServeError::Mysql(e.to_string()))?;
     sor.check_schema()

@@ -12,7 +12,7 @@ use lpm_engine::EngineHandle;
 use crate::auth::AuthState;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::sor::{EmbeddedSor, Writer};
+use lpm_service::sor::{EmbeddedSor, Writer};
 
 /// Serving options.
 #[derive(Clone, Debug)]
@@ -91,11 +91,11 @@ pub struct AppState {
     /// Writes (the embedded system of record); `None` when the data comes from a MySQL capture.
     pub sor: Option<Arc<EmbeddedSor>>,
     /// Writes to MySQL instead (`lpm serve --mysql`); `sor` is then `None`.
-    pub mysql: Option<Arc<crate::sor::mysql::MysqlSor>>,
+    pub mysql: Option<Arc<lpm_service::sor::mysql::MysqlSor>>,
     /// The binlog capture feeding the engine (`lpm serve --capture`).
-    pub capture: Option<Arc<crate::capture::CaptureSource>>,
+    pub capture: Option<Arc<lpm_service::capture::CaptureSource>>,
     /// The Kafka source feeding the engine (`lpm serve --kafka`).
-    pub kafka: Option<Arc<crate::kafka::KafkaInput>>,
+    pub kafka: Option<Arc<lpm_service::kafka::KafkaInput>>,
     /// Users, tokens, sessions.
     pub auth: AuthState,
     /// Prometheus registry and instruments.
@@ -153,7 +153,10 @@ impl AppState {
     pub fn take_visible(
         &self,
         visible: Option<lpm_engine::Tick>,
-    ) -> (Vec<crate::sor::PushedTick>, Option<std::time::Instant>) {
+    ) -> (
+        Vec<lpm_service::sor::PushedTick>,
+        Option<std::time::Instant>,
+    ) {
         if let Some(k) = &self.kafka {
             return k.take_visible(visible);
         }

@@ -2,7 +2,7 @@
 //!
 //! For each size (`LPM_BENCH_SERVE_PERSONS`, comma-separated, default `10000,1000000`):
 //!
-//! 1. **Data set.** A child process bulk-loads `N` reports with `lpm_api::demo::load`
+//! 1. **Data set.** A child process bulk-loads `N` reports with `lpm_service::demo::load`
 //!    (60 days, 50 responsibles; follow-up actions, assignments and status changes as in
 //!    `--demo`) into an embedded log, through `EmbeddedSor::submit_many` with a thread draining
 //!    the engine feed (no engine: generating is timed apart from rebuilding). Cached under
@@ -59,12 +59,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_api::auth::Role;
-use lpm_api::demo::DemoSize;
 use lpm_api::server::ServeConfig;
-use lpm_api::sor::EmbeddedSor;
 use lpm_api::ApiConfig;
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Feed, FeedItem, PushFeed};
+use lpm_service::demo::DemoSize;
+use lpm_service::sor::EmbeddedSor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -208,7 +208,7 @@ fn build_child() -> Result<(), String> {
     .map_err(|e| format!("opening the log: {e}"))?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let days = 60;
-    let commands = lpm_api::demo::load(
+    let commands = lpm_service::demo::load(
         &sor,
         DemoSize {
             reports: persons,

@@ -3,7 +3,7 @@
 //! `mysql://root@127.0.0.1:3307`).
 //!
 //! Writes `LPM_BENCH_SINK_TICKS` (default 1000) synthetic ticks to a fresh database with the
-//! sink's own transaction (`lpm_api::sink::mysql::write`), once per group size in
+//! sink's own transaction (`lpm_service::sink::mysql::write`), once per group size in
 //! `LPM_BENCH_SINK_GROUPS` (default `1,8,64`): group 1 is one transaction per tick, larger
 //! groups write the views at each group's last tick in one transaction, as the sink does when
 //! ticks wait. The views start at a demo-sized state (1 000 hourly rows, 50 responsibles) and
@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lpm_api::routes::views::SourcePosition;
-use lpm_api::sink::mysql::{self, Write};
-use lpm_api::sink::tables::{self, Image};
 use lpm_engine::views::{LoadEntry, Views};
+use lpm_service::sink::mysql::{self, Write};
+use lpm_service::sink::tables::{self, Image};
 use mysql_async::prelude::Queryable;
 use report::{env_usize, f2, replace_section};
 
@@ -181,7 +181,7 @@ fn main() {
         "## sink".to_string(),
         String::new(),
         format!(
-            "{ticks} ticks (one report each, ~11 changed rows) written by `lpm_api::sink::mysql::write` \
+            "{ticks} ticks (one report each, ~11 changed rows) written by `lpm_service::sink::mysql::write` \
              to MariaDB at {url}; cores: {}.",
             report::cores()
         ),

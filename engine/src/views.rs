@@ -233,6 +233,20 @@ pub struct KpiValues {
     pub cases_without_person: i64,
 }
 
+/// The name of every view, as [`Views`] serialises them and as REST, the WebSocket, the
+/// Grafana catalog and the aggregate sink call them, in the order they list them.
+pub const VIEW_NAMES: [&str; 9] = [
+    "age_group",
+    "gender",
+    "hour_of_day",
+    "hourly",
+    "cases_by_status",
+    "open_by_priority",
+    "responsible_load",
+    "kpi",
+    "row_counts",
+];
+
 /// All views at one tick, in the JSON shape of `oracle.py` (sorted keys via `BTreeMap`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Views {
@@ -364,6 +378,21 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn view_names_are_the_serialised_fields() {
+        let json = serde_json::to_value(Views::from_rows(&[])).expect("views serialise");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = super::VIEW_NAMES.to_vec();
+        keys.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(keys, names);
+    }
+
     use super::*;
 
     #[test]

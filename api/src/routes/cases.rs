@@ -24,9 +24,9 @@ use crate::input_schema::{
     STATUSES,
 };
 use crate::json_integer::PathId;
-use crate::sor::ledger::{Command, NewAction, NewReport};
-use crate::sor::Visibility;
 use crate::state::{engine_error, AppState};
+use lpm_service::sor::ledger::{Command, NewAction, NewReport};
+use lpm_service::sor::Visibility;
 
 /// The case routes.
 pub fn router() -> Router<AppState> {

@@ -20,8 +20,8 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::input_schema::{nullable_required_text, optional_text, required_text};
 use crate::json_integer::PathId;
-use crate::sor::ledger::{Command, ResponsibleFields};
 use crate::state::AppState;
+use lpm_service::sor::ledger::{Command, ResponsibleFields};
 
 /// The responsible routes.
 pub fn router() -> Router<AppState> {

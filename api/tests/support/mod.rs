@@ -16,11 +16,11 @@ use axum::Router;
 use http_body_util::BodyExt;
 use lpm_api::auth::{AuthState, AuthStore, PasswordCost, Role};
 use lpm_api::metrics::Metrics;
-use lpm_api::sor::EmbeddedSor;
 use lpm_api::stream::Hub;
 use lpm_api::{ApiConfig, AppState, Health};
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Engine, EngineConfig, PushFeed};
+use lpm_service::sor::EmbeddedSor;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -302,7 +302,7 @@ impl App {
 
     /// The case's current version in the system of record.
     /// The embedded system of record (every test app has one).
-    fn sor(&self) -> &lpm_api::sor::EmbeddedSor {
+    fn sor(&self) -> &lpm_service::sor::EmbeddedSor {
         self.state
             .sor
             .as_deref()

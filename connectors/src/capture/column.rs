@@ -275,7 +275,12 @@ fn parse_values(column_type: &str) -> Vec<String> {
 
 fn bad(column: &str, kind: &ColumnKind, value: impl std::fmt::Debug) -> ValueError {
     let mut v = format!("{value:?}");
-    v.truncate(80);
+    // at most 80 bytes, cut on a character boundary (`truncate` panics inside one)
+    let cut = (0..=v.len().min(80))
+        .rev()
+        .find(|&i| v.is_char_boundary(i))
+        .unwrap_or(0);
+    v.truncate(cut);
     ValueError {
         column: column.to_string(),
         value: v,
@@ -877,6 +882,16 @@ mod tests {
         assert!(binlog_json("d", &kind, &Value::Int(3)).is_err());
         assert!(text_json("x", &ColumnKind::Date, Some(b"20-")).is_err());
         assert!(binlog_json("e", &ColumnKind::Enum(vec![]), &Value::Int(4)).is_err());
+    }
+
+    #[test]
+    fn an_error_quoting_a_long_value_cuts_it_between_characters() {
+        // Found by fuzz/capture_values: the quoted value was cut at byte 80, which panicked
+        // when that byte fell inside a multi-byte character.
+        let value = format!("{}é tail", "x".repeat(78)); // Debug adds a quote: é spans 79-80
+        let e = bad("c", &ColumnKind::Json, &value);
+        assert!(e.value.len() <= 80, "{}", e.value);
+        assert!(e.value.starts_with("\"xxx"), "{}", e.value);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod stream;
 pub mod table;
+mod table_map;
 
 use std::sync::Arc;
 use std::time::Duration;

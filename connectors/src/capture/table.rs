@@ -61,6 +61,7 @@ impl TableShape {
             reason,
         };
         let n = usize::try_from(tme.columns_count()).map_err(|e| unreadable(e.to_string()))?;
+        super::table_map::check_value_counts(tme).map_err(&unreadable)?;
         let mut names = Vec::new();
         let mut signedness = Vec::new();
         let mut key = Vec::new();
@@ -284,11 +285,23 @@ impl TableShape {
 fn metadata_bytes(ty: ColumnType) -> usize {
     use ColumnType::*;
     match ty {
-        MYSQL_TYPE_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_BIT
-        | MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_ENUM | MYSQL_TYPE_SET | MYSQL_TYPE_TYPED_ARRAY => 2,
-        MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2 | MYSQL_TYPE_TINY_BLOB
-        | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
-        | MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_VECTOR => 1,
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_BIT
+        | MYSQL_TYPE_NEWDECIMAL
+        | MYSQL_TYPE_ENUM
+        | MYSQL_TYPE_SET
+        | MYSQL_TYPE_TYPED_ARRAY => 2,
+        MYSQL_TYPE_TIMESTAMP2
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIME2
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_GEOMETRY
+        | MYSQL_TYPE_VECTOR => 1,
         _ => 0,
     }
 }
@@ -302,6 +315,11 @@ mod tests {
 
     /// A binlog TABLE_MAP event of `d.t` with one column `c`, its primary key, of type `ty`.
     fn table_map_event(ty: u8, meta: &[u8]) -> Event {
+        table_map_event_with(ty, meta, &[])
+    }
+
+    /// [`table_map_event`] with `extra` optional-metadata fields after the name and the key.
+    fn table_map_event_with(ty: u8, meta: &[u8], extra: &[u8]) -> Event {
         let mut body = vec![1, 0, 0, 0, 0, 0, 0, 0]; // table id 1, flags
         body.extend_from_slice(&[1, b'd', 0, 1, b't', 0]);
         body.extend_from_slice(&[1, ty, meta.len() as u8]); // one column: type, metadata
@@ -309,6 +327,7 @@ mod tests {
         body.push(0); // null bitmap
         body.extend_from_slice(&[4, 2, 1, b'c']); // optional metadata: COLUMN_NAME ["c"]
         body.extend_from_slice(&[8, 1, 0]); // SIMPLE_PRIMARY_KEY [0]
+        body.extend_from_slice(extra);
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&0u32.to_le_bytes()); // timestamp
         bytes.push(19); // TABLE_MAP_EVENT
@@ -357,6 +376,30 @@ mod tests {
                 meta.len()
             );
         }
+    }
+
+    #[test]
+    fn an_enum_value_count_past_the_event_is_refused() {
+        // Found by fuzz/binlog_rows: mysql_common allocates an ENUM's list of values by the
+        // count in the event before reading them; a corrupt count aborted the process.
+        // ENUM('a','bc') as MySQL writes it: a STRING column (254) with ENUM in its metadata.
+        let values = [6, 6, 2, 1, b'a', 2, b'b', b'c']; // ENUM_STR_VALUE, 6 bytes, 2 values
+        let ok = table_map_event_with(254, &[247, 1], &values);
+        let tme = ok.read_event::<TableMapEvent<'_>>().expect("table map");
+        let shape = TableShape::from_table_map(&tme).expect("an ENUM column");
+        assert_eq!(
+            shape.columns[0].kind,
+            ColumnKind::Enum(vec!["a".into(), "bc".into()])
+        );
+        // the same field claiming 2^40 values
+        let huge = [6, 9, 0xfe, 0, 0, 0, 0, 1, 0, 0, 0];
+        let bad = table_map_event_with(254, &[247, 1], &huge);
+        let tme = bad.read_event::<TableMapEvent<'_>>().expect("table map");
+        let refused = TableShape::from_table_map(&tme);
+        assert!(
+            matches!(refused, Err(ShapeError::Unreadable { .. })),
+            "{refused:?}"
+        );
     }
 
     fn shape() -> TableShape {

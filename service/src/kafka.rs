@@ -12,7 +12,7 @@ use lpm_connectors::kafka::{self, KafkaConfig, KafkaError, KafkaSource};
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::{Tick, ViewStore};
 
-use crate::routes::views::{PartitionOffset, SourcePosition};
+use crate::position::{PartitionOffset, SourcePosition};
 use crate::sor::{PendingTicks, PushedTick};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

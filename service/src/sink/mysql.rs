@@ -6,7 +6,7 @@ use mysql_async::{Conn, Opts, Params, Row, TxOpts, Value};
 
 use super::tables::{self, Cell, Image, KeyKind, TableChanges, STATE_TABLE, TABLES};
 use super::SinkError;
-use crate::routes::views::{Coverage, SourcePosition};
+use crate::position::{Coverage, SourcePosition};
 
 /// Rows per multi-row `INSERT` / `DELETE … IN` statement.
 const CHUNK: usize = 500;

@@ -135,7 +135,7 @@ impl MysqlSor {
         engine: EngineHandle,
         visible_timeout: Duration,
         read_timeout: Duration,
-        metrics: &crate::metrics::Metrics,
+        metrics: &prometheus::Registry,
     ) -> Result<MysqlSor, MysqlError> {
         let database = config.database()?;
         let opts = Opts::from_url(&config.url).map_err(|e| MysqlError::Url(e.to_string()))?;

@@ -20,7 +20,7 @@
 //!
 //! A restarted engine rebuilds its state from its source and passes through older states on
 //! the way. The sink reads its stored position first and writes nothing until the engine's
-//! position [covers](crate::routes::views::SourcePosition::covers) it, so the tables never go
+//! position [covers](crate::position::SourcePosition::covers) it, so the tables never go
 //! back to an older state. Its first transaction then reconciles whole tables (strays deleted,
 //! every row upserted), and diffs follow. A subscription that fell behind (`Resync`) and every
 //! failed transaction also end in a reconcile, because after them the sink no longer knows
@@ -45,7 +45,7 @@ use lpm_engine::store::{Subscription, Update, ViewStore};
 use lpm_engine::views::{ViewRow, Views};
 use lpm_engine::Tick;
 
-use crate::routes::views::SourcePosition;
+use crate::position::SourcePosition;
 pub use metrics::SinkMetrics;
 use tables::Image;
 

@@ -44,7 +44,7 @@ impl Migration {
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "lost_persons_schema",
-    sql: include_str!("../../../../migrations/0001_lost_persons_schema.sql"),
+    sql: include_str!("../../../migrations/0001_lost_persons_schema.sql"),
 }];
 
 /// The table that records applied migrations.

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 
 use super::error::ErrorKind;
-use crate::metrics::Metrics;
+use prometheus::Registry;
 
 /// The MySQL instruments (registered only when the server runs with `--mysql`).
 pub struct MysqlMetrics {
@@ -22,7 +22,7 @@ pub struct MysqlMetrics {
 
 impl MysqlMetrics {
     /// Registers the instruments in the server's registry.
-    pub fn register(metrics: &Metrics) -> Result<MysqlMetrics, prometheus::Error> {
+    pub fn register(metrics: &Registry) -> Result<MysqlMetrics, prometheus::Error> {
         let m = MysqlMetrics {
             up: IntGauge::new(
                 "lpm_mysql_up",

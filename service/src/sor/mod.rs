@@ -19,7 +19,7 @@ pub mod ledger;
 pub mod mysql;
 pub mod writer;
 
-pub use writer::Writer;
+pub use writer::{WriteError, Writer, EMBEDDED_RETRY_AFTER_SECS};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,8 +35,7 @@ use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick};
 
-use crate::error::ApiError;
-use crate::routes::views::SourcePosition;
+use crate::position::SourcePosition;
 use ledger::{Command, Ledger};
 
 /// The binlog-style file name the embedded log's events carry (`source.file`).
@@ -84,20 +83,6 @@ impl SorError {
 impl From<LogError> for SorError {
     fn from(e: LogError) -> SorError {
         SorError::Unavailable(e.to_string())
-    }
-}
-
-impl From<SorError> for ApiError {
-    fn from(e: SorError) -> ApiError {
-        match e {
-            SorError::Invalid { field, message } => ApiError::invalid(field, message),
-            SorError::NotFound(what) => ApiError::NotFound(what),
-            SorError::Conflict { current } => ApiError::Conflict { current },
-            SorError::Unavailable(message) => ApiError::Unavailable {
-                message,
-                retry_after: 5,
-            },
-        }
     }
 }
 
@@ -471,12 +456,11 @@ impl EmbeddedSor {
         self: &Arc<Self>,
         cmd: Command,
         actor: String,
-    ) -> Result<Committed, ApiError> {
+    ) -> Result<Committed, SorError> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.submit(cmd, &actor))
             .await
-            .map_err(|e| ApiError::Internal(format!("write task failed: {e}")))?
-            .map_err(ApiError::from)
+            .map_err(|e| SorError::Unavailable(format!("the write task failed: {e}")))?
     }
 
     /// The source position a tick covers.

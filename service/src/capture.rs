@@ -21,7 +21,7 @@ use lpm_connectors::debezium::Decoder;
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::{PushFeed, Tick};
 
-use crate::routes::views::SourcePosition;
+use crate::position::SourcePosition;
 use crate::sor::{PendingTicks, PushedTick};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

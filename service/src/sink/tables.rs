@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn every_view_has_one_table() {
         let names: Vec<&str> = TABLES.iter().map(|t| t.view).collect();
-        assert_eq!(names, crate::routes::views::VIEW_NAMES.to_vec());
+        assert_eq!(names, lpm_engine::views::VIEW_NAMES.to_vec());
         assert_eq!(create_statements().len(), TABLES.len() + 1);
     }
 }
