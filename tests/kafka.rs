@@ -75,6 +75,10 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, brokers: &str, prefix: &str, group: &str) -> Server {
+        Server::start_with(data, brokers, prefix, group, &[])
+    }
+
+    fn start_with(data: &Path, brokers: &str, prefix: &str, group: &str, extra: &[&str]) -> Server {
         #[allow(clippy::zombie_processes)] // reaped in Drop
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .args(["serve", "--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
@@ -93,6 +97,7 @@ impl Server {
                 &format!("{prefix}.dead-letter"),
             ])
             .args(["--kafka-heartbeat-topic", "none"])
+            .args(extra)
             .env("LPM_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -411,4 +416,92 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
         "per-partition lag exported"
     );
     assert!(killed_at.is_some());
+}
+
+/// Regression (issue 15): with `--kafka --sink` the sink stored `{"source":"none"}` as the
+/// position of the tick it wrote (its position function knew the embedded log and the capture,
+/// not Kafka), so after a restart its "wait until the engine covers what I wrote" guard passed
+/// at once. It must store the Kafka offsets the written tick covers.
+#[test]
+fn kafka_sink_stores_the_offsets_its_tick_covers() {
+    let brokers = brokers();
+    let run = format!(
+        "s{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis() % 100_000
+    );
+    let (prefix, group) = (run.clone(), format!("{run}-group"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = GenOptions {
+        seed: 11,
+        persons: 200,
+        partitions: 2,
+        ..GenOptions::default()
+    };
+    let mut dump = Vec::new();
+    generate(&opts, &mut dump).expect("generate");
+    let text = String::from_utf8(dump).expect("utf8");
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.replace(
+                "\"lpm.lost_persons_db.",
+                &format!("\"{prefix}.lost_persons_db."),
+            )
+        })
+        .collect();
+    let file = dir.path().join("dump.jsonl");
+    write_lines(&file, &lines);
+    let produced = lpm(&[
+        "kafka",
+        "produce",
+        "--brokers",
+        &brokers,
+        "--partitions",
+        "2",
+        file.to_str().expect("path"),
+    ]);
+    assert!(produced.contains("\"records\""), "{produced}");
+
+    let mut db = crate::sink::SinkDb::create("kafka");
+    let url = db.url(None);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let token = lpm(&[
+        "token",
+        "create",
+        "kafka-sink-test",
+        "--data-dir",
+        data.to_str().expect("p"),
+    ]);
+    let server = Server::start_with(&data, &brokers, &prefix, &group, &["--sink", &url]);
+    let total = lines.len() as i64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let read = server.views(&token).map(|(_, o)| o.values().sum::<i64>());
+        let stored = db.state();
+        if let (Some(read), Some((_, position, _))) = (read, &stored) {
+            let stored_total: i64 = position["offsets"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|o| o["offset"].as_i64()).sum())
+                .unwrap_or(0);
+            if read >= total && stored_total >= total {
+                assert_eq!(position["source"], "kafka", "{position}");
+                let topics: Vec<&str> = position["offsets"]
+                    .as_array()
+                    .expect("offsets")
+                    .iter()
+                    .filter_map(|o| o["topic"].as_str())
+                    .collect();
+                assert!(topics.iter().all(|t| t.starts_with(&prefix)), "{position}");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink never stored the offsets of all {total} records: stored {stored:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
 }

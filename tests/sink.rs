@@ -30,7 +30,7 @@ fn base_url() -> String {
 }
 
 /// A blocking MySQL session on a database of its own, dropped (with its user) at the end.
-struct SinkDb {
+pub(crate) struct SinkDb {
     s: MysqlSession,
     name: String,
     user: Option<String>,
@@ -39,7 +39,7 @@ struct SinkDb {
 }
 
 impl SinkDb {
-    fn create(tag: &str) -> SinkDb {
+    pub(crate) fn create(tag: &str) -> SinkDb {
         let mut db = SinkDb::create_session();
         db.name = format!("lpm_sink_{tag}_{}", std::process::id());
         db.owned = true;
@@ -58,7 +58,7 @@ impl SinkDb {
     }
 
     /// `--sink` URL for this database as root (or as `user:pw`).
-    fn url(&self, user: Option<(&str, &str)>) -> String {
+    pub(crate) fn url(&self, user: Option<(&str, &str)>) -> String {
         let opts = mysql_async::Opts::from_url(&base_url()).expect("LPM_TEST_MYSQL_URL parses");
         let host = opts.ip_or_hostname();
         let port = opts.tcp_port();
@@ -75,7 +75,7 @@ impl SinkDb {
     }
 
     /// The stored `(tick, position, rows)` of sink `lpm`, if any.
-    fn state(&mut self) -> Option<(u64, Value, i64)> {
+    pub(crate) fn state(&mut self) -> Option<(u64, Value, i64)> {
         let sql = format!(
             "SELECT `tick`, `position`, `rows` FROM `{}`.agg_sink_state WHERE sink_id = 'lpm'",
             self.name

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::state::{ApiConfig, AppState, Health};
 use crate::stream::Hub;
 use lpm_service::sor::EmbeddedSor;
+use lpm_service::source::Source;
 
 /// Everything `lpm serve` is configured with.
 #[derive(Clone, Debug)]
@@ -222,12 +223,20 @@ pub async fn run(
     };
     let health = Arc::new(Health::default());
     let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
+    let source = match (&kafka, &capture_source, &sor) {
+        (Some(k), _, _) => Source::Kafka(k.clone()),
+        (None, Some(c), _) => Source::Capture(c.clone()),
+        (None, None, Some(s)) => Source::Embedded(s.clone()),
+        (None, None, None) => {
+            return Err(ServeError::Capture(
+                "no source feeds the engine (an internal error: please report it)".into(),
+            ))
+        }
+    };
     let state = AppState {
         engine: handle.clone(),
-        sor: sor.clone(),
+        source: source.clone(),
         mysql: mysql.clone(),
-        capture: capture_source.clone(),
-        kafka: kafka.clone(),
         auth,
         metrics: metrics.clone(),
         config: Arc::new(cfg.api.clone()),
@@ -238,17 +247,9 @@ pub async fn run(
     // --- aggregate sink (docs/sink.md): follows the view store, never holds the engine handle
     let sink = match &cfg.sink {
         Some(scfg) => {
-            let (ps, pc) = (sor.clone(), capture_source.clone());
-            let position: lpm_service::sink::PositionFn = Arc::new(move |t| match (&ps, &pc) {
-                (Some(sor), _) => sor.position_at(t),
-                (None, Some(c)) => c.position_at(t),
-                (None, None) => crate::routes::views::SourcePosition {
-                    source: "none".into(),
-                    log_seq: 0,
-                    binlog: None,
-                    offsets: Vec::new(),
-                },
-            });
+            // every source, Kafka included: the sink's restart guard compares these
+            let source = source.clone();
+            let position: lpm_service::sink::PositionFn = Arc::new(move |t| source.position_at(t));
             let sink_metrics = lpm_service::sink::SinkMetrics::register(metrics.registry())?;
             tracing::info!(sink_id = %scfg.sink_id, "Starting the aggregate sink.");
             Some(lpm_service::sink::start(

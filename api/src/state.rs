@@ -12,7 +12,8 @@ use lpm_engine::EngineHandle;
 use crate::auth::AuthState;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use lpm_service::sor::{EmbeddedSor, Writer};
+use lpm_service::sor::Writer;
+use lpm_service::source::Source;
 
 /// Serving options.
 #[derive(Clone, Debug)]
@@ -88,14 +89,10 @@ impl Health {
 pub struct AppState {
     /// Engine reads.
     pub engine: EngineHandle,
-    /// Writes (the embedded system of record); `None` when the data comes from a MySQL capture.
-    pub sor: Option<Arc<EmbeddedSor>>,
-    /// Writes to MySQL instead (`lpm serve --mysql`); `sor` is then `None`.
+    /// What feeds the engine (the embedded log is the write side too).
+    pub source: Source,
+    /// Writes go to MySQL (`lpm serve --mysql`, beside a source that reads MySQL's changes).
     pub mysql: Option<Arc<lpm_service::sor::mysql::MysqlSor>>,
-    /// The binlog capture feeding the engine (`lpm serve --capture`).
-    pub capture: Option<Arc<lpm_service::capture::CaptureSource>>,
-    /// The Kafka source feeding the engine (`lpm serve --kafka`).
-    pub kafka: Option<Arc<lpm_service::kafka::KafkaInput>>,
     /// Users, tokens, sessions.
     pub auth: AuthState,
     /// Prometheus registry and instruments.
@@ -118,7 +115,7 @@ impl AppState {
     /// The system of record writes go to: the embedded log, or MySQL with `--mysql`; a
     /// capture-fed server without `--mysql` is read-only, so writes answer 503 naming why.
     pub fn writer(&self) -> ApiResult<Writer> {
-        match (&self.sor, &self.mysql) {
+        match (self.source.embedded(), &self.mysql) {
             (Some(sor), _) => Ok(Writer::Embedded(sor.clone())),
             (None, Some(mysql)) => Ok(Writer::Mysql(mysql.clone())),
             (None, None) => Err(ApiError::Unavailable {
@@ -133,19 +130,7 @@ impl AppState {
 
     /// Where the source stood at `tick`.
     pub fn position_at(&self, tick: lpm_engine::Tick) -> crate::routes::views::SourcePosition {
-        if let Some(k) = &self.kafka {
-            return k.position_at(tick);
-        }
-        match (&self.sor, &self.capture) {
-            (Some(sor), _) => sor.position_at(tick),
-            (None, Some(c)) => c.position_at(tick),
-            (None, None) => crate::routes::views::SourcePosition {
-                source: "none".into(),
-                log_seq: 0,
-                binlog: None,
-                offsets: Vec::new(),
-            },
-        }
+        self.source.position_at(tick)
     }
 
     /// Ticks that became visible (freshness metrics) and since when the oldest invisible one
@@ -157,14 +142,7 @@ impl AppState {
         Vec<lpm_service::sor::PushedTick>,
         Option<std::time::Instant>,
     ) {
-        if let Some(k) = &self.kafka {
-            return k.take_visible(visible);
-        }
-        match (&self.sor, &self.capture) {
-            (Some(sor), _) => sor.take_visible(visible),
-            (None, Some(c)) => c.take_visible(visible),
-            (None, None) => (Vec::new(), None),
-        }
+        self.source.take_visible(visible)
     }
 
     /// Writes answer 503 once shutdown has begun (in-flight ones still finish).

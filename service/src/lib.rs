@@ -11,3 +11,4 @@ pub mod kafka;
 pub mod position;
 pub mod sink;
 pub mod sor;
+pub mod source;

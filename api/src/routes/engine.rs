@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use lpm_engine::model::Table;
+use lpm_service::source::Source;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -167,7 +168,7 @@ pub async fn engine(
 
 fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
     let mut out = Vec::new();
-    if let Some(k) = &state.kafka {
+    if let Source::Kafka(k) = &state.source {
         let stats = &k.source.stats;
         out.push(SourceReport {
             source: "kafka",
@@ -187,7 +188,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
                 .collect(),
         });
     }
-    if let Some(c) = &state.capture {
+    if let Source::Capture(c) = &state.source {
         let snap = c.stats.snapshot();
         out.push(SourceReport {
             source: "mysql-binlog",
@@ -201,7 +202,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
             detail: Vec::new(),
         });
     }
-    if state.sor.is_some() {
+    if let Source::Embedded(_) = &state.source {
         out.push(SourceReport {
             source: "embedded-log",
             status: "live",

@@ -199,10 +199,8 @@ impl App {
         tune(&mut config);
         let state = AppState {
             engine: handle,
-            sor: Some(Arc::new(sor)),
+            source: lpm_service::source::Source::Embedded(Arc::new(sor)),
             mysql: None,
-            capture: None,
-            kafka: None,
             auth,
             metrics,
             config: Arc::new(config),
@@ -304,8 +302,9 @@ impl App {
     /// The embedded system of record (every test app has one).
     fn sor(&self) -> &lpm_service::sor::EmbeddedSor {
         self.state
-            .sor
-            .as_deref()
+            .source
+            .embedded()
+            .map(|s| s.as_ref())
             .expect("test apps use the embedded log")
     }
 
@@ -355,7 +354,7 @@ pub fn authorize_with(
 impl Drop for App {
     fn drop(&mut self) {
         // close the engine's input; the workers stop once the last handle is gone
-        if let Some(sor) = &self.state.sor {
+        if let Some(sor) = self.state.source.embedded() {
             sor.close();
         }
         drop(self.engine.take());
