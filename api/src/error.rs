@@ -165,8 +165,10 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
                 ApiError::PayloadTooLarge
             }
             J::JsonDataError(_) => {
-                // serde names the path: "body.field: invalid type ..." -> the field
-                let field = field_of_serde_message(&text);
+                // serde names the path: "body.field: invalid type ..." -> the field; without
+                // one the body as a whole has the wrong shape (found by fuzz/grafana_request:
+                // a 422 for the body `"targets"` named no field)
+                let field = field_of_serde_message(&text).or_else(|| Some("body".into()));
                 ApiError::Unprocessable {
                     field,
                     message: text,

@@ -180,7 +180,11 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         auth,
     };
     Fixture {
-        router: router::<App>().with_state(app),
+        // the whole app's fallback: a path no route takes (`/api/v1/rows/` without a view)
+        // answers the JSON 404 that `lpm_api::router` gives, not axum's empty one
+        router: router::<App>()
+            .fallback(|| async { lpm_api::ApiError::NotFound("route".into()) })
+            .with_state(app),
         sessions,
         runtime: tokio::runtime::Builder::new_current_thread()
             .build()

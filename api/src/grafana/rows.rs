@@ -4,7 +4,7 @@
 //! the `split_by` parameter and the caller's role, never on the range (`shared/grafana.md` 3b).
 //! The engine tick is in the `X-Lpm-Tick` header.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use chrono_tz::Tz;
@@ -24,6 +24,7 @@ use super::timeseries::Line;
 use super::GrafanaState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 
 /// Zero-fill limit for row requests without `max_points` (a larger one is capped by
 /// [`MAX_POINTS_PER_SERIES`](super::budget::MAX_POINTS_PER_SERIES)).

@@ -19,7 +19,7 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::Path;
+use crate::extract::Path;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
