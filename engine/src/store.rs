@@ -13,13 +13,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::StreamVec;
 
-use crate::dataflow::{Coll, Tick};
 use crate::series::Series;
+use crate::tick::Tick;
 use crate::views::{Metric, ViewRow, Views};
 
 /// One tick's consolidated changes to the view rows.
@@ -195,7 +191,8 @@ impl ViewStore {
         self.wait_for(Tick::MAX, timeout)
     }
 
-    fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>) {
+    /// Applies one complete tick's view updates (called by the dataflow's sink, on worker 0).
+    pub(crate) fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>) {
         consolidate(&mut all);
         let (series, diffs): (Vec<_>, Vec<_>) = all
             .into_iter()
@@ -234,7 +231,9 @@ impl ViewStore {
         self.advanced.notify_all();
     }
 
-    fn advance(&self, complete_through: Option<Tick>, finished: bool) {
+    /// Marks every tick through `complete_through` complete, with or without view changes, and
+    /// whether the input ended (called by the dataflow's sink, on worker 0).
+    pub(crate) fn advance(&self, complete_through: Option<Tick>, finished: bool) {
         let mut inner = lock(&self.inner);
         if let Some(t) = complete_through {
             if inner.tick.is_none_or(|old| t > old) {
@@ -262,42 +261,4 @@ fn apply_series(series: &mut Series, mut diffs: Vec<(ViewRow, isize)>) {
             }
         }
     }
-}
-
-/// Sends every view update to worker 0 and applies each tick there once it is complete.
-/// Returns the routed stream, for probing.
-pub fn sink<'s>(
-    views: Coll<'s, ViewRow>,
-    store: Arc<ViewStore>,
-    leader: bool,
-) -> StreamVec<'s, Tick, ()> {
-    views
-        .inner
-        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-            Exchange::new(|_| 0),
-            "views.sink",
-            move |_cap, _info| {
-                // keyed by each update's own time: one message may carry several times
-                let mut stash: BTreeMap<Tick, Vec<(ViewRow, isize)>> = BTreeMap::new();
-                move |(input, frontier), _output| {
-                    input.for_each(|_cap, data| {
-                        for (row, t, d) in data.drain(..) {
-                            stash.entry(t).or_default().push((row, d));
-                        }
-                    });
-                    while let Some(entry) = stash.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let tick = *entry.key();
-                        store.apply(tick, entry.remove());
-                    }
-                    // ticks without view changes are complete too; only worker 0 holds the data
-                    if leader {
-                        let through = frontier.frontier().first().and_then(|t| t.checked_sub(1));
-                        store.advance(through, frontier.is_empty());
-                    }
-                }
-            },
-        )
 }

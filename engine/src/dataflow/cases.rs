@@ -8,8 +8,7 @@ use differential_dataflow::trace::implementations::ValSpine;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Action, Assignment, Case, Key, Person, Responsible};
-
-use super::{Coll, Tick};
+use crate::tick::{Coll, Tick};
 
 /// A case joined with its person and its current responsible (either may be missing).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

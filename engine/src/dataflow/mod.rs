@@ -12,6 +12,7 @@
 //! ```
 
 pub mod cases;
+pub mod sink;
 pub mod upsert;
 pub mod views;
 
@@ -20,7 +21,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use differential_dataflow::VecCollection;
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -29,16 +29,11 @@ use timely::worker::Worker;
 use crate::change::RowChange;
 use crate::model::Row;
 use crate::store::ViewStore;
+use crate::tick::{Coll, Tick};
 use crate::upsert::UpsertState;
 
 pub use cases::CaseRecord;
 pub use upsert::Control;
-
-/// Logical time: the ingestion tick.
-pub type Tick = u64;
-
-/// A collection at ticks with integer multiplicities.
-pub type Coll<'s, D> = VecCollection<'s, Tick, D, isize>;
 
 /// Traces of the case read model, held by the worker loop for reads.
 pub struct CaseTraces {
@@ -162,7 +157,7 @@ pub fn build(
             ));
         let view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
-        let (probe, _) = crate::store::sink(view_rows, store, scope.index() == 0).probe();
+        let (probe, _) = sink::render(view_rows, store, scope.index() == 0).probe();
 
         let traces = case_model.then(|| {
             let model = cases::render(cases, with_person, responsibles, actions, history);
