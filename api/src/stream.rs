@@ -1,8 +1,9 @@
 //! `GET /api/v1/stream`: live view diffs and case changes over a WebSocket.
 //!
 //! One fan-out thread subscribes to the engine's view store and republishes each tick's
-//! consolidated diff on a bounded `tokio::sync::broadcast` channel, keeping the last few ticks
-//! for resumption. Each client task forwards from that channel. A client that falls behind the
+//! consolidated diff, then the ids of the cases whose record changed at that tick (they come
+//! from the dataflow with the diff, so every source mode has them), on a bounded
+//! `tokio::sync::broadcast` channel, keeping the last few ticks for resumption. Each client task forwards from that channel. A client that falls behind the
 //! channel (a slow reader) gets a fresh snapshot instead of the missed diffs, so no client can
 //! make the server's memory grow: the channel is fixed-size and the socket's own buffer is the
 //! only per-client queue.
@@ -200,13 +201,8 @@ type Published = Arc<(Event, Utf8Bytes)>;
 const RECENT: usize = 512;
 
 impl Hub {
-    /// Starts the fan-out thread. `cases` yields `(tick, case ids)` written at each tick, in
-    /// tick order; they are published once the store reaches that tick.
-    pub fn start(
-        store: Arc<ViewStore>,
-        capacity: usize,
-        cases: std::sync::mpsc::Receiver<(Tick, Vec<i64>)>,
-    ) -> Arc<Hub> {
+    /// Starts the fan-out thread.
+    pub fn start(store: Arc<ViewStore>, capacity: usize) -> Arc<Hub> {
         let (sender, _) = broadcast::channel(capacity.max(16));
         let (shutdown, _) = watch::channel(false);
         let hub = Arc::new(Hub {
@@ -220,28 +216,11 @@ impl Hub {
             .name("lpm-ws-hub".into())
             .spawn(move || {
                 let sub = store.subscribe(4096);
-                let mut pending: VecDeque<(Tick, Vec<i64>)> = VecDeque::new();
                 loop {
                     let update = sub.recv_timeout(Duration::from_millis(20));
                     let Some(hub) = weak.upgrade() else { return };
                     if let Some(u) = update {
-                        hub.publish(Event::Views(Arc::new(u)));
-                    }
-                    pending.extend(cases.try_iter());
-                    // The store queues a tick's diff under the same lock that advances its
-                    // tick: read the tick first, then drain the queue, and every diff up to
-                    // that tick is published before the case notices of that tick.
-                    let visible = hub.store.tick();
-                    while let Some(u) = sub.recv_timeout(Duration::ZERO) {
-                        hub.publish(Event::Views(Arc::new(u)));
-                    }
-                    while pending
-                        .front()
-                        .is_some_and(|(t, _)| visible.is_some_and(|v| *t <= v))
-                    {
-                        if let Some((t, ids)) = pending.pop_front() {
-                            hub.publish(Event::Cases(t, Arc::new(ids)));
-                        }
+                        hub.publish_update(u);
                     }
                 }
             });
@@ -249,6 +228,23 @@ impl Hub {
             tracing::error!(error = %e, "Could not start the WebSocket fan-out thread.");
         }
         hub
+    }
+
+    /// Publishes one store update: the tick's diff (or resync snapshot), then its case notice,
+    /// so a client that reacts to a notice already holds the views of that tick. A tick whose
+    /// views did not change sends only the notice.
+    fn publish_update(&self, u: Update) {
+        let tick = match &u {
+            Update::Diff(d) => d.tick,
+            Update::Resync { tick, .. } => *tick,
+        };
+        let cases = u.cases().to_vec();
+        if !matches!(&u, Update::Diff(d) if d.diffs.is_empty()) {
+            self.publish(Event::Views(Arc::new(u)));
+        }
+        if !cases.is_empty() {
+            self.publish(Event::Cases(tick, Arc::new(cases)));
+        }
     }
 
     fn publish(&self, e: Event) {
@@ -488,7 +484,7 @@ fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
                     })
                     .collect(),
             },
-            Update::Resync { tick, rows } => ServerMessage::Snapshot {
+            Update::Resync { tick, rows, .. } => ServerMessage::Snapshot {
                 tick: *tick,
                 rows: rows.iter().filter_map(to_wire).collect(),
             },

@@ -5,8 +5,13 @@
 //! whose sink applies a tick's consolidated diffs only once the tick is complete everywhere. A
 //! read therefore always sees every view at one tick, and a subscriber sees each tick's diff once.
 //!
+//! Each tick's update also names the cases whose record (case, person, responsible, actions,
+//! history) changed at that tick, so subscribers learn of case changes from the dataflow
+//! itself, whatever the source, in tick order and together with that tick's view diff.
+//!
 //! Subscribers never make the engine's memory grow without bound: a queue that fills up is
-//! dropped and replaced by one `Resync` message carrying a fresh snapshot.
+//! dropped and replaced by one `Resync` message carrying a fresh snapshot (and the ids of the
+//! cases changed in the ticks it replaces: at most every case once).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -14,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
 
+use crate::model::Key;
 use crate::series::Series;
 use crate::tick::Tick;
 use crate::views::{Metric, ViewRow, Views};
@@ -23,8 +29,10 @@ use crate::views::{Metric, ViewRow, Views};
 pub struct TickDiff {
     /// The tick.
     pub tick: Tick,
-    /// `(row, +1 | -1)`, consolidated.
+    /// `(row, +1 | -1)`, consolidated; empty when only cases changed.
     pub diffs: Vec<(ViewRow, isize)>,
+    /// The cases whose record changed at this tick, ascending, each once.
+    pub cases: Vec<Key>,
 }
 
 /// What a subscriber receives.
@@ -38,7 +46,19 @@ pub enum Update {
         tick: Tick,
         /// Every row.
         rows: Vec<ViewRow>,
+        /// The cases changed in the ticks this snapshot replaces, ascending, each once.
+        cases: Vec<Key>,
     },
+}
+
+impl Update {
+    /// The cases this update names as changed.
+    pub fn cases(&self) -> &[Key] {
+        match self {
+            Update::Diff(d) => &d.cases,
+            Update::Resync { cases, .. } => cases,
+        }
+    }
 }
 
 struct Queue {
@@ -191,8 +211,10 @@ impl ViewStore {
         self.wait_for(Tick::MAX, timeout)
     }
 
-    /// Applies one complete tick's view updates (called by the dataflow's sink, on worker 0).
-    pub(crate) fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>) {
+    /// Applies one complete tick's view updates and the ids of the cases changed at it (sorted,
+    /// each once), called by the dataflow's sink on worker 0. Subscribers hear of the tick when
+    /// either is non-empty.
+    pub(crate) fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>, cases: Vec<Key>) {
         consolidate(&mut all);
         let (series, diffs): (Vec<_>, Vec<_>) = all
             .into_iter()
@@ -210,17 +232,25 @@ impl ViewStore {
         inner.first_tick_at.get_or_insert_with(Instant::now);
         if !diffs.is_empty() {
             inner.views = Arc::new(Views::from_rows(inner.rows.keys()));
-            let update = TickDiff { tick, diffs };
+        }
+        if !diffs.is_empty() || !cases.is_empty() {
+            let update = TickDiff { tick, diffs, cases };
             let mut resync = None;
             inner.subscribers.retain(|w| w.strong_count() > 0);
             for q in inner.subscribers.iter().filter_map(Weak::upgrade) {
                 let mut items = lock(&q.items);
                 if items.len() >= q.capacity {
+                    let mut cases: Vec<Key> =
+                        items.iter().flat_map(Update::cases).copied().collect();
+                    cases.extend_from_slice(&update.cases);
+                    cases.sort_unstable();
+                    cases.dedup();
                     items.clear();
                     let rows = resync.get_or_insert_with(|| inner.snapshot());
                     items.push_back(Update::Resync {
                         tick,
                         rows: rows.clone(),
+                        cases,
                     });
                 } else {
                     items.push_back(Update::Diff(update.clone()));

@@ -87,3 +87,14 @@ pub fn render<'s>(
             .arrange_by_key_named("history_by_case"),
     }
 }
+
+/// The ids of the cases whose record, actions or history change, read from the arrangements'
+/// batches: an update that is undone within its tick (a duplicate, a replay, a value written
+/// back) is consolidated away there and names no case. A case comes once per changed entry and
+/// with either sign; the views sink deduplicates.
+pub fn changed<'s>(model: &CaseModel<'s>) -> Coll<'s, Key> {
+    let records = model.records.clone().flat_map_ref(|id, _| Some(*id));
+    let actions = model.actions.clone().flat_map_ref(|id, _| Some(*id));
+    let history = model.history.clone().flat_map_ref(|id, _| Some(*id));
+    records.concat(actions).concat(history)
+}

@@ -8,7 +8,8 @@
 //!                                     ├─ cases ────── cases_by_person ⋈ ─ person KPIs ───┤
 //!                                     │            └─ case metrics ──────────────────────┼─ count_total ─┐
 //!                                     ├─ actions, history, responsibles ─ row counts ────┘               ├─ views sink (worker 0)
-//!                                     └─ responsibles + open cases ─ responsible_load reduce ────────────┘
+//!                                     ├─ responsibles + open cases ─ responsible_load reduce ────────────┤
+//!                                     └─ case read model (records, actions, history) ─ changed ids ──────┘
 //! ```
 
 pub mod cases;
@@ -157,10 +158,13 @@ pub fn build(
             ));
         let view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
-        let (probe, _) = sink::render(view_rows, store, scope.index() == 0).probe();
+        let model =
+            case_model.then(|| cases::render(cases, with_person, responsibles, actions, history));
+        // the changed case ids go with the views, so each tick's notices travel with its diff
+        let changed = model.as_ref().map(cases::changed);
+        let (probe, _) = sink::render(view_rows, changed, store, scope.index() == 0).probe();
 
-        let traces = case_model.then(|| {
-            let model = cases::render(cases, with_person, responsibles, actions, history);
+        let traces = model.map(|model| {
             model.records.stream.clone().probe_with(&probe);
             model.actions.stream.clone().probe_with(&probe);
             model.history.stream.clone().probe_with(&probe);
