@@ -292,3 +292,48 @@ fn apply_series(series: &mut Series, mut diffs: Vec<(ViewRow, isize)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Table;
+
+    fn persons(n: i64) -> ViewRow {
+        ViewRow::Count(Metric::RowCount(Table::PersonsLost), n)
+    }
+
+    #[test]
+    fn a_tick_that_changed_only_cases_reaches_subscribers() {
+        let store = ViewStore::new();
+        let sub = store.subscribe(8);
+        store.apply(1, vec![(persons(1), 1)], vec![]);
+        store.apply(2, vec![], vec![]);
+        store.apply(3, vec![], vec![4, 9]);
+        let ticks: Vec<(Tick, usize, Vec<Key>)> = std::iter::from_fn(|| {
+            sub.recv_timeout(Duration::ZERO).map(|u| match u {
+                Update::Diff(d) => (d.tick, d.diffs.len(), d.cases),
+                Update::Resync { tick, .. } => panic!("resync at {tick}"),
+            })
+        })
+        .collect();
+        assert_eq!(ticks, vec![(1, 1, vec![]), (3, 0, vec![4, 9])]);
+        assert_eq!(store.tick(), Some(3));
+    }
+
+    #[test]
+    fn a_resync_names_the_cases_of_the_ticks_it_replaces() {
+        let store = ViewStore::new();
+        let sub = store.subscribe(1);
+        store.apply(1, vec![(persons(1), 1)], vec![3]);
+        store.apply(2, vec![], vec![5, 7]);
+        store.apply(3, vec![(persons(1), -1), (persons(2), 1)], vec![3]);
+        match sub.recv_timeout(Duration::ZERO) {
+            Some(Update::Resync { tick, rows, cases }) => {
+                assert_eq!((tick, rows), (3, vec![persons(2)]));
+                assert_eq!(cases, vec![3, 5, 7]);
+            }
+            other => panic!("expected one resync, got {other:?}"),
+        }
+        assert!(sub.recv_timeout(Duration::ZERO).is_none());
+    }
+}
