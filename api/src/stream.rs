@@ -31,7 +31,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use lpm_engine::model::{Priority, Status, Table};
 use lpm_engine::store::Update;
 use lpm_engine::views::{AgeBand, Gender, Kpi, Metric, ViewRow};
-use lpm_engine::{Tick, ViewStore};
+use lpm_engine::{Tick, ViewName, ViewStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -66,20 +66,21 @@ const KPIS: [(Kpi, &str); 10] = [
 
 /// A view row on the wire (`None` for rows that are not views: the time-series facts).
 pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
-    let (view, key, value): (&str, String, serde_json::Value) = match row {
+    let view = row.view()?.name().to_string();
+    let (key, value): (String, serde_json::Value) = match row {
         ViewRow::Count(m, n) => {
-            let (view, key) = match m {
-                Metric::AgeGroup(b) => ("age_group", b.label().to_string()),
-                Metric::Gender(g) => ("gender", g.label().to_string()),
-                Metric::HourOfDay(h) => ("hour_of_day", h.to_string()),
-                Metric::Hourly(s) => ("hourly", s.to_string()),
-                Metric::CasesByStatus(s) => ("cases_by_status", s.as_str().to_string()),
-                Metric::OpenByPriority(p) => ("open_by_priority", p.as_str().to_string()),
-                Metric::RowCount(t) => ("row_counts", t.name().to_string()),
-                Metric::Kpi(k) => ("kpi", KPIS.iter().find(|(x, _)| x == k)?.1.to_string()),
+            let key = match m {
+                Metric::AgeGroup(b) => b.label().to_string(),
+                Metric::Gender(g) => g.label().to_string(),
+                Metric::HourOfDay(h) => h.to_string(),
+                Metric::Hourly(s) => s.to_string(),
+                Metric::CasesByStatus(s) => s.as_str().to_string(),
+                Metric::OpenByPriority(p) => p.as_str().to_string(),
+                Metric::RowCount(t) => t.name().to_string(),
+                Metric::Kpi(k) => KPIS.iter().find(|(x, _)| x == k)?.1.to_string(),
                 Metric::Series(_) => return None,
             };
-            (view, key, (*n).into())
+            (key, (*n).into())
         }
         ViewRow::Load {
             id,
@@ -87,31 +88,28 @@ pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
             agency,
             open_cases,
         } => (
-            "responsible_load",
             id.to_string(),
             serde_json::json!({"full_name": full_name, "agency": agency, "open_cases": open_cases}),
         ),
     };
-    Some(WireRow {
-        view: view.into(),
-        key,
-        value,
-    })
+    Some(WireRow { view, key, value })
 }
 
 /// The inverse of [`to_wire`] (clients in Rust, and the tests, rebuild `Views` with it).
 pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
     let n = || w.value.as_i64();
-    let m = match w.view.as_str() {
-        "age_group" => Metric::AgeGroup(AgeBand::ALL.into_iter().find(|b| b.label() == w.key)?),
-        "gender" => Metric::Gender(Gender::ALL.into_iter().find(|g| g.label() == w.key)?),
-        "hour_of_day" => Metric::HourOfDay(w.key.parse().ok()?),
-        "hourly" => Metric::Hourly(w.key.parse().ok()?),
-        "cases_by_status" => Metric::CasesByStatus(Status::parse(&w.key)),
-        "open_by_priority" => Metric::OpenByPriority(Priority::parse(&w.key)),
-        "row_counts" => Metric::RowCount(Table::from_name(&w.key)?),
-        "kpi" => Metric::Kpi(KPIS.iter().find(|(_, s)| *s == w.key)?.0),
-        "responsible_load" => {
+    let m = match ViewName::parse(&w.view)? {
+        ViewName::AgeGroup => {
+            Metric::AgeGroup(AgeBand::ALL.into_iter().find(|b| b.label() == w.key)?)
+        }
+        ViewName::Gender => Metric::Gender(Gender::ALL.into_iter().find(|g| g.label() == w.key)?),
+        ViewName::HourOfDay => Metric::HourOfDay(w.key.parse().ok()?),
+        ViewName::Hourly => Metric::Hourly(w.key.parse().ok()?),
+        ViewName::CasesByStatus => Metric::CasesByStatus(Status::parse(&w.key)),
+        ViewName::OpenByPriority => Metric::OpenByPriority(Priority::parse(&w.key)),
+        ViewName::RowCounts => Metric::RowCount(Table::from_name(&w.key)?),
+        ViewName::Kpi => Metric::Kpi(KPIS.iter().find(|(_, s)| *s == w.key)?.0),
+        ViewName::ResponsibleLoad => {
             return Some(ViewRow::Load {
                 id: w.key.parse().ok()?,
                 full_name: w.value.get("full_name")?.as_str()?.to_string(),
@@ -119,7 +117,6 @@ pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
                 open_cases: w.value.get("open_cases")?.as_i64()?,
             })
         }
-        _ => return None,
     };
     Some(ViewRow::Count(m, n()?))
 }

@@ -12,6 +12,7 @@ pub mod dims;
 pub mod error;
 pub mod feed;
 pub mod model;
+pub mod names;
 pub mod read;
 pub mod runtime;
 pub mod series;
@@ -24,6 +25,7 @@ pub use change::{Change, ChangeKind, Coords, Position, RowChange, SnapshotMark};
 pub use dataflow::CaseRecord;
 pub use error::EngineError;
 pub use feed::PushFeed;
+pub use names::ViewName;
 pub use runtime::{
     CasePredicate, Engine, EngineConfig, EngineHandle, EngineStats, Feed, FeedItem, RunSummary,
 };

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 // re-exported: the API, reports and tests name them through this module
 pub use crate::dims::{is_minor, AgeBand, Gender};
 use crate::model::{EpochMs, Key, Priority, Status, Table};
+use crate::names::ViewName;
 use crate::series::SeriesKey;
 
 /// The local hour of an instant: `(hour 0..23, UTC epoch second of the start of that local
@@ -76,6 +77,23 @@ pub enum Metric {
     Series(SeriesKey),
 }
 
+impl Metric {
+    /// The view this metric is counted in (`None` for the time-series facts: not a view).
+    pub fn view(&self) -> Option<ViewName> {
+        Some(match self {
+            Metric::AgeGroup(_) => ViewName::AgeGroup,
+            Metric::Gender(_) => ViewName::Gender,
+            Metric::HourOfDay(_) => ViewName::HourOfDay,
+            Metric::Hourly(_) => ViewName::Hourly,
+            Metric::CasesByStatus(_) => ViewName::CasesByStatus,
+            Metric::OpenByPriority(_) => ViewName::OpenByPriority,
+            Metric::RowCount(_) => ViewName::RowCounts,
+            Metric::Kpi(_) => ViewName::Kpi,
+            Metric::Series(_) => return None,
+        })
+    }
+}
+
 /// One output row of the view dataflow. A view's state at a tick is a set of these.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ViewRow {
@@ -92,6 +110,16 @@ pub enum ViewRow {
         /// Open or in-progress cases assigned to this responsible.
         open_cases: i64,
     },
+}
+
+impl ViewRow {
+    /// The view this row belongs to (`None` for the time-series facts).
+    pub fn view(&self) -> Option<ViewName> {
+        match self {
+            ViewRow::Count(m, _) => m.view(),
+            ViewRow::Load { .. } => Some(ViewName::ResponsibleLoad),
+        }
+    }
 }
 
 /// One `responsible_load` entry in the JSON output.

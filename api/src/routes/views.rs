@@ -169,18 +169,8 @@ pub struct ViewOut {
     pub value: serde_json::Value,
 }
 
-/// The view names.
-pub const VIEW_NAMES: [&str; 9] = [
-    "age_group",
-    "gender",
-    "hour_of_day",
-    "hourly",
-    "cases_by_status",
-    "open_by_priority",
-    "responsible_load",
-    "kpi",
-    "row_counts",
-];
+/// The view names (defined once, in the engine).
+pub const VIEW_NAMES: [&str; 9] = lpm_engine::ViewName::NAMES;
 
 /// `{name}` of `/api/v1/views/{name}`.
 #[derive(utoipa::IntoParams)]
