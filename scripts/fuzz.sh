@@ -101,14 +101,15 @@ case $cmd in
     build "$sanitizer"
     for t in "$@"; do
       logs="$root/fuzz/logs/$t"
-      mkdir -p "$logs"
+      mkdir -p "$logs" "$root/fuzz/target/corpus-long/$t"
       say "$t: 10M runs or 1 h (log: fuzz/logs/$t/fuzz-0.log)"
       # -jobs=1: one fuzzing process, its output in fuzz-0.log of the current directory
+      status=0
       (cd "$logs" && nice -n 10 cargo fuzz run --fuzz-dir "$root/fuzz" -s "$sanitizer" -a \
         --target-dir "$(target_dir "$sanitizer")" "$t" "$root/fuzz/target/corpus-long/$t" "$root/fuzz/corpus/$t" -- \
         $(options "$t") -jobs=1 -runs=10000000 -max_total_time=3600 -detect_leaks=$leaks \
-        -print_final_stats=1) || true
-      if grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|panicked' "$logs/fuzz-0.log"; then
+        -print_final_stats=1) || status=$?
+      if [ "${status:-0}" -ne 0 ] || grep -qE '^ERROR|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|panicked' "$logs/fuzz-0.log"; then
         echo "fuzz: $t found something; see fuzz/logs/$t/fuzz-0.log and fuzz/artifacts/$t" >&2
         exit 1
       fi

@@ -27,5 +27,7 @@ mod dashboards;
 mod mysql_sor;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing
 mod sink;
+// the WebSocket `cases` topic under `--capture` and `--kafka` (notices come from the engine)
+mod case_notices;
 // PDF reports read back with poppler: case report rows and words, analytics totals = views
 mod reports;

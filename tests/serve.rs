@@ -399,21 +399,21 @@ struct Entry {
 
 /// What the client folded from the stream.
 #[derive(Default)]
-struct Folded {
+pub(crate) struct Folded {
     rows: BTreeMap<(String, String, String), i64>,
-    tick: Option<u64>,
+    pub(crate) tick: Option<u64>,
     history: Vec<Entry>,
     snapshots: usize,
     diffs: usize,
     heartbeats: usize,
     /// Case id -> the last tick it was announced at.
-    cases: BTreeMap<i64, u64>,
+    pub(crate) cases: BTreeMap<i64, u64>,
     /// Ticks of `cases` messages that arrived while the client's views were at an earlier tick.
     cases_ahead: BTreeSet<u64>,
     /// `cases` messages at tick t that arrived before the `diff` of tick t.
-    cases_before_their_diff: Vec<u64>,
-    errors: Vec<String>,
-    ended: Option<String>,
+    pub(crate) cases_before_their_diff: Vec<u64>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) ended: Option<String>,
 }
 
 fn row_key(r: &WireRow) -> (String, String, String) {
@@ -527,14 +527,14 @@ fn views_of(rows: &BTreeMap<(String, String, String), i64>) -> Result<Value, Str
     serde_json::to_value(Views::from_rows(&out)).map_err(|e| e.to_string())
 }
 
-struct WsClient {
+pub(crate) struct WsClient {
     state: Arc<Mutex<Folded>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl WsClient {
-    fn connect(addr: &str, token: &str) -> WsClient {
+    pub(crate) fn connect(addr: &str, token: &str) -> WsClient {
         let state = Arc::new(Mutex::new(Folded::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -607,7 +607,7 @@ impl WsClient {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, Folded> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, Folded> {
         lock(&self.state)
     }
 
@@ -632,7 +632,7 @@ impl WsClient {
         );
     }
 
-    fn close(mut self) {
+    pub(crate) fn close(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

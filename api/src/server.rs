@@ -145,7 +145,6 @@ pub async fn run(
     if let Some(k) = &kafka {
         k.attach(engine.handle().store().clone());
     }
-    let (cases_tx, cases_rx) = std::sync::mpsc::channel();
     // the engine's source: the embedded log (read-write) or a binlog capture (read-only)
     let mut sor = None;
     let mut capture = None;
@@ -154,7 +153,6 @@ pub async fn run(
     if let Some(k) = &kafka {
         tracing::info!(brokers = %k.source.config().brokers, "Feeding the engine from Kafka (read-only API).");
         ready_target = None::<lpm_engine::Tick>;
-        drop(cases_tx);
     } else if let Some(ccfg) = &cfg.capture {
         if cfg.demo {
             return Err(ServeError::Capture(
@@ -172,7 +170,6 @@ pub async fn run(
         tracing::info!(databases = ?ccfg.databases, "Feeding the engine from the binlog capture (read-only API).");
         capture = Some((source, handle));
         ready_target = None::<lpm_engine::Tick>;
-        drop(cases_tx);
     } else {
         let log_dir = cfg.data_dir.join("log");
         tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
@@ -181,16 +178,10 @@ pub async fn run(
         } else {
             lpm_connectors::log::MidLogCorruption::Refuse
         };
-        let (opened_sor, opened) = EmbeddedSor::open(
-            &log_dir,
-            on_mid_log,
-            feed.clone(),
-            stats.clone(),
-            Some(cases_tx),
-            |n| {
+        let (opened_sor, opened) =
+            EmbeddedSor::open(&log_dir, on_mid_log, feed.clone(), stats.clone(), |n| {
                 tracing::info!(records = n, "Replaying the embedded log.");
-            },
-        )?;
+            })?;
         if let Some(cut) = &opened.recovery.cut {
             tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
                 records_dropped = cut.records_dropped,
@@ -222,7 +213,7 @@ pub async fn run(
         None => None,
     };
     let health = Arc::new(Health::default());
-    let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
+    let hub = Hub::start(handle.store().clone(), 1024);
     let source = match (&kafka, &capture_source, &sor) {
         (Some(k), _, _) => Source::Kafka(k.clone()),
         (None, Some(c), _) => Source::Capture(c.clone()),

@@ -183,13 +183,8 @@ pub struct EngineCases {
 
 impl crate::grafana::CaseSource for EngineCases {
     fn sensitive_open(&self) -> ApiResult<Vec<crate::grafana::SensitiveCase>> {
-        use lpm_engine::model::Priority;
-        let pred: lpm_engine::CasePredicate = Arc::new(|r: &lpm_engine::CaseRecord| {
-            let age = r.person.as_ref().and_then(|p| p.age);
-            r.case.status.is_open()
-                && (lpm_engine::views::is_minor(age)
-                    || matches!(r.case.priority, Priority::High | Priority::Critical))
-        });
+        let pred: lpm_engine::CasePredicate =
+            Arc::new(|r: &lpm_engine::CaseRecord| r.is_sensitive());
         let (_, records) = self
             .engine
             .cases(pred, self.timeout)

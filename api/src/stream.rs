@@ -1,8 +1,9 @@
 //! `GET /api/v1/stream`: live view diffs and case changes over a WebSocket.
 //!
 //! One fan-out thread subscribes to the engine's view store and republishes each tick's
-//! consolidated diff on a bounded `tokio::sync::broadcast` channel, keeping the last few ticks
-//! for resumption. Each client task forwards from that channel. A client that falls behind the
+//! consolidated diff, then the ids of the cases whose record changed at that tick (they come
+//! from the dataflow with the diff, so every source mode has them), on a bounded
+//! `tokio::sync::broadcast` channel, keeping the last few ticks for resumption. Each client task forwards from that channel. A client that falls behind the
 //! channel (a slow reader) gets a fresh snapshot instead of the missed diffs, so no client can
 //! make the server's memory grow: the channel is fixed-size and the socket's own buffer is the
 //! only per-client queue.
@@ -30,7 +31,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use lpm_engine::model::{Priority, Status, Table};
 use lpm_engine::store::Update;
 use lpm_engine::views::{AgeBand, Gender, Kpi, Metric, ViewRow};
-use lpm_engine::{Tick, ViewStore};
+use lpm_engine::{Tick, ViewName, ViewStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -65,20 +66,21 @@ const KPIS: [(Kpi, &str); 10] = [
 
 /// A view row on the wire (`None` for rows that are not views: the time-series facts).
 pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
-    let (view, key, value): (&str, String, serde_json::Value) = match row {
+    let view = row.view()?.name().to_string();
+    let (key, value): (String, serde_json::Value) = match row {
         ViewRow::Count(m, n) => {
-            let (view, key) = match m {
-                Metric::AgeGroup(b) => ("age_group", b.label().to_string()),
-                Metric::Gender(g) => ("gender", g.label().to_string()),
-                Metric::HourOfDay(h) => ("hour_of_day", h.to_string()),
-                Metric::Hourly(s) => ("hourly", s.to_string()),
-                Metric::CasesByStatus(s) => ("cases_by_status", s.as_str().to_string()),
-                Metric::OpenByPriority(p) => ("open_by_priority", p.as_str().to_string()),
-                Metric::RowCount(t) => ("row_counts", t.name().to_string()),
-                Metric::Kpi(k) => ("kpi", KPIS.iter().find(|(x, _)| x == k)?.1.to_string()),
+            let key = match m {
+                Metric::AgeGroup(b) => b.label().to_string(),
+                Metric::Gender(g) => g.label().to_string(),
+                Metric::HourOfDay(h) => h.to_string(),
+                Metric::Hourly(s) => s.to_string(),
+                Metric::CasesByStatus(s) => s.as_str().to_string(),
+                Metric::OpenByPriority(p) => p.as_str().to_string(),
+                Metric::RowCount(t) => t.name().to_string(),
+                Metric::Kpi(k) => KPIS.iter().find(|(x, _)| x == k)?.1.to_string(),
                 Metric::Series(_) => return None,
             };
-            (view, key, (*n).into())
+            (key, (*n).into())
         }
         ViewRow::Load {
             id,
@@ -86,31 +88,28 @@ pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
             agency,
             open_cases,
         } => (
-            "responsible_load",
             id.to_string(),
             serde_json::json!({"full_name": full_name, "agency": agency, "open_cases": open_cases}),
         ),
     };
-    Some(WireRow {
-        view: view.into(),
-        key,
-        value,
-    })
+    Some(WireRow { view, key, value })
 }
 
 /// The inverse of [`to_wire`] (clients in Rust, and the tests, rebuild `Views` with it).
 pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
     let n = || w.value.as_i64();
-    let m = match w.view.as_str() {
-        "age_group" => Metric::AgeGroup(AgeBand::ALL.into_iter().find(|b| b.label() == w.key)?),
-        "gender" => Metric::Gender(Gender::ALL.into_iter().find(|g| g.label() == w.key)?),
-        "hour_of_day" => Metric::HourOfDay(w.key.parse().ok()?),
-        "hourly" => Metric::Hourly(w.key.parse().ok()?),
-        "cases_by_status" => Metric::CasesByStatus(Status::parse(&w.key)),
-        "open_by_priority" => Metric::OpenByPriority(Priority::parse(&w.key)),
-        "row_counts" => Metric::RowCount(Table::from_name(&w.key)?),
-        "kpi" => Metric::Kpi(KPIS.iter().find(|(_, s)| *s == w.key)?.0),
-        "responsible_load" => {
+    let m = match ViewName::parse(&w.view)? {
+        ViewName::AgeGroup => {
+            Metric::AgeGroup(AgeBand::ALL.into_iter().find(|b| b.label() == w.key)?)
+        }
+        ViewName::Gender => Metric::Gender(Gender::ALL.into_iter().find(|g| g.label() == w.key)?),
+        ViewName::HourOfDay => Metric::HourOfDay(w.key.parse().ok()?),
+        ViewName::Hourly => Metric::Hourly(w.key.parse().ok()?),
+        ViewName::CasesByStatus => Metric::CasesByStatus(Status::parse(&w.key)),
+        ViewName::OpenByPriority => Metric::OpenByPriority(Priority::parse(&w.key)),
+        ViewName::RowCounts => Metric::RowCount(Table::from_name(&w.key)?),
+        ViewName::Kpi => Metric::Kpi(KPIS.iter().find(|(_, s)| *s == w.key)?.0),
+        ViewName::ResponsibleLoad => {
             return Some(ViewRow::Load {
                 id: w.key.parse().ok()?,
                 full_name: w.value.get("full_name")?.as_str()?.to_string(),
@@ -118,7 +117,6 @@ pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
                 open_cases: w.value.get("open_cases")?.as_i64()?,
             })
         }
-        _ => return None,
     };
     Some(ViewRow::Count(m, n()?))
 }
@@ -200,13 +198,8 @@ type Published = Arc<(Event, Utf8Bytes)>;
 const RECENT: usize = 512;
 
 impl Hub {
-    /// Starts the fan-out thread. `cases` yields `(tick, case ids)` written at each tick, in
-    /// tick order; they are published once the store reaches that tick.
-    pub fn start(
-        store: Arc<ViewStore>,
-        capacity: usize,
-        cases: std::sync::mpsc::Receiver<(Tick, Vec<i64>)>,
-    ) -> Arc<Hub> {
+    /// Starts the fan-out thread.
+    pub fn start(store: Arc<ViewStore>, capacity: usize) -> Arc<Hub> {
         let (sender, _) = broadcast::channel(capacity.max(16));
         let (shutdown, _) = watch::channel(false);
         let hub = Arc::new(Hub {
@@ -220,28 +213,11 @@ impl Hub {
             .name("lpm-ws-hub".into())
             .spawn(move || {
                 let sub = store.subscribe(4096);
-                let mut pending: VecDeque<(Tick, Vec<i64>)> = VecDeque::new();
                 loop {
                     let update = sub.recv_timeout(Duration::from_millis(20));
                     let Some(hub) = weak.upgrade() else { return };
                     if let Some(u) = update {
-                        hub.publish(Event::Views(Arc::new(u)));
-                    }
-                    pending.extend(cases.try_iter());
-                    // The store queues a tick's diff under the same lock that advances its
-                    // tick: read the tick first, then drain the queue, and every diff up to
-                    // that tick is published before the case notices of that tick.
-                    let visible = hub.store.tick();
-                    while let Some(u) = sub.recv_timeout(Duration::ZERO) {
-                        hub.publish(Event::Views(Arc::new(u)));
-                    }
-                    while pending
-                        .front()
-                        .is_some_and(|(t, _)| visible.is_some_and(|v| *t <= v))
-                    {
-                        if let Some((t, ids)) = pending.pop_front() {
-                            hub.publish(Event::Cases(t, Arc::new(ids)));
-                        }
+                        hub.publish_update(u);
                     }
                 }
             });
@@ -249,6 +225,23 @@ impl Hub {
             tracing::error!(error = %e, "Could not start the WebSocket fan-out thread.");
         }
         hub
+    }
+
+    /// Publishes one store update: the tick's diff (or resync snapshot), then its case notice,
+    /// so a client that reacts to a notice already holds the views of that tick. A tick whose
+    /// views did not change sends only the notice.
+    fn publish_update(&self, u: Update) {
+        let tick = match &u {
+            Update::Diff(d) => d.tick,
+            Update::Resync { tick, .. } => *tick,
+        };
+        let cases = u.cases().to_vec();
+        if !matches!(&u, Update::Diff(d) if d.diffs.is_empty()) {
+            self.publish(Event::Views(Arc::new(u)));
+        }
+        if !cases.is_empty() {
+            self.publish(Event::Cases(tick, Arc::new(cases)));
+        }
     }
 
     fn publish(&self, e: Event) {
@@ -488,7 +481,7 @@ fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
                     })
                     .collect(),
             },
-            Update::Resync { tick, rows } => ServerMessage::Snapshot {
+            Update::Resync { tick, rows, .. } => ServerMessage::Snapshot {
                 tick: *tick,
                 rows: rows.iter().filter_map(to_wire).collect(),
             },

@@ -1379,7 +1379,7 @@ mod serve {
     }
 
     fn persons(row: &WireRow) -> Option<i64> {
-        (row.view == "row_counts" && row.key == "persons_lost")
+        (row.view == lpm_engine::ViewName::RowCounts.name() && row.key == "persons_lost")
             .then(|| row.value.as_i64())
             .flatten()
     }

@@ -202,7 +202,6 @@ fn build_child() -> Result<(), String> {
         lpm_connectors::log::MidLogCorruption::Refuse,
         feed.clone(),
         stats.clone(),
-        None,
         |_| {},
     )
     .map_err(|e| format!("opening the log: {e}"))?;

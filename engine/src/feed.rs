@@ -10,8 +10,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::change::Change;
-use crate::dataflow::Tick;
 use crate::runtime::{Feed, FeedItem};
+use crate::tick::Tick;
 
 struct Inner {
     queue: VecDeque<(Tick, Vec<Change>)>,

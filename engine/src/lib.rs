@@ -8,22 +8,27 @@
 pub mod arrangements;
 pub mod change;
 pub mod dataflow;
+pub mod dims;
 pub mod error;
 pub mod feed;
 pub mod model;
+pub mod names;
 pub mod read;
 pub mod runtime;
 pub mod series;
 pub mod store;
+pub mod tick;
 pub mod upsert;
 pub mod views;
 
 pub use change::{Change, ChangeKind, Coords, Position, RowChange, SnapshotMark};
-pub use dataflow::{CaseRecord, Tick};
+pub use dataflow::CaseRecord;
 pub use error::EngineError;
 pub use feed::PushFeed;
+pub use names::ViewName;
 pub use runtime::{
     CasePredicate, Engine, EngineConfig, EngineHandle, EngineStats, Feed, FeedItem, RunSummary,
 };
 pub use store::ViewStore;
+pub use tick::Tick;
 pub use views::Views;

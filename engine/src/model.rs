@@ -220,6 +220,12 @@ impl Priority {
         }
     }
 
+    /// `high` or `critical`: what the operational alerts and the sensitive-case rule call
+    /// urgent.
+    pub fn is_urgent(&self) -> bool {
+        matches!(self, Priority::High | Priority::Critical)
+    }
+
     /// The text as stored in MySQL.
     pub fn as_str(&self) -> &str {
         match self {

@@ -9,8 +9,9 @@ use differential_dataflow::trace::TraceReader;
 use serde::Serialize;
 use timely::progress::frontier::Antichain;
 
-use crate::dataflow::{CaseRecord, CaseTraces, Tick};
+use crate::dataflow::{CaseRecord, CaseTraces};
 use crate::model::{Action, Assignment, Key};
+use crate::tick::Tick;
 
 /// One case as responders see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -15,11 +15,12 @@ use timely::progress::frontier::Antichain;
 
 use crate::arrangements::{self, ArrangementSize, Tally};
 use crate::change::{Change, RowChange};
-use crate::dataflow::{self, Built, CaseRecord, CaseTraces, Control, DataflowConfig, Tick};
+use crate::dataflow::{self, Built, CaseRecord, CaseTraces, Control, DataflowConfig};
 use crate::error::EngineError;
 use crate::model::Row;
 use crate::read::{self, CaseDetail};
 use crate::store::ViewStore;
+use crate::tick::Tick;
 use crate::upsert::{UpsertCounters, UpsertState};
 
 /// Engine options.

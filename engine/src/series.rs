@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dims::{AgeBand, Gender};
 use crate::model::{EpochMs, Priority, Status};
-use crate::views::{AgeBand, Gender};
 
 /// The bucket width of [`SeriesKey::bucket`].
 pub const BUCKET_MS: i64 = 15 * 60 * 1000;

@@ -5,21 +5,23 @@
 //! whose sink applies a tick's consolidated diffs only once the tick is complete everywhere. A
 //! read therefore always sees every view at one tick, and a subscriber sees each tick's diff once.
 //!
+//! Each tick's update also names the cases whose record (case, person, responsible, actions,
+//! history) changed at that tick, so subscribers learn of case changes from the dataflow
+//! itself, whatever the source, in tick order and together with that tick's view diff.
+//!
 //! Subscribers never make the engine's memory grow without bound: a queue that fills up is
-//! dropped and replaced by one `Resync` message carrying a fresh snapshot.
+//! dropped and replaced by one `Resync` message carrying a fresh snapshot (and the ids of the
+//! cases changed in the ticks it replaces: at most every case once).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::StreamVec;
 
-use crate::dataflow::{Coll, Tick};
+use crate::model::Key;
 use crate::series::Series;
+use crate::tick::Tick;
 use crate::views::{Metric, ViewRow, Views};
 
 /// One tick's consolidated changes to the view rows.
@@ -27,8 +29,10 @@ use crate::views::{Metric, ViewRow, Views};
 pub struct TickDiff {
     /// The tick.
     pub tick: Tick,
-    /// `(row, +1 | -1)`, consolidated.
+    /// `(row, +1 | -1)`, consolidated; empty when only cases changed.
     pub diffs: Vec<(ViewRow, isize)>,
+    /// The cases whose record changed at this tick, ascending, each once.
+    pub cases: Vec<Key>,
 }
 
 /// What a subscriber receives.
@@ -42,7 +46,19 @@ pub enum Update {
         tick: Tick,
         /// Every row.
         rows: Vec<ViewRow>,
+        /// The cases changed in the ticks this snapshot replaces, ascending, each once.
+        cases: Vec<Key>,
     },
+}
+
+impl Update {
+    /// The cases this update names as changed.
+    pub fn cases(&self) -> &[Key] {
+        match self {
+            Update::Diff(d) => &d.cases,
+            Update::Resync { cases, .. } => cases,
+        }
+    }
 }
 
 struct Queue {
@@ -195,7 +211,10 @@ impl ViewStore {
         self.wait_for(Tick::MAX, timeout)
     }
 
-    fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>) {
+    /// Applies one complete tick's view updates and the ids of the cases changed at it (sorted,
+    /// each once), called by the dataflow's sink on worker 0. Subscribers hear of the tick when
+    /// either is non-empty.
+    pub(crate) fn apply(&self, tick: Tick, mut all: Vec<(ViewRow, isize)>, cases: Vec<Key>) {
         consolidate(&mut all);
         let (series, diffs): (Vec<_>, Vec<_>) = all
             .into_iter()
@@ -213,17 +232,25 @@ impl ViewStore {
         inner.first_tick_at.get_or_insert_with(Instant::now);
         if !diffs.is_empty() {
             inner.views = Arc::new(Views::from_rows(inner.rows.keys()));
-            let update = TickDiff { tick, diffs };
+        }
+        if !diffs.is_empty() || !cases.is_empty() {
+            let update = TickDiff { tick, diffs, cases };
             let mut resync = None;
             inner.subscribers.retain(|w| w.strong_count() > 0);
             for q in inner.subscribers.iter().filter_map(Weak::upgrade) {
                 let mut items = lock(&q.items);
                 if items.len() >= q.capacity {
+                    let mut cases: Vec<Key> =
+                        items.iter().flat_map(Update::cases).copied().collect();
+                    cases.extend_from_slice(&update.cases);
+                    cases.sort_unstable();
+                    cases.dedup();
                     items.clear();
                     let rows = resync.get_or_insert_with(|| inner.snapshot());
                     items.push_back(Update::Resync {
                         tick,
                         rows: rows.clone(),
+                        cases,
                     });
                 } else {
                     items.push_back(Update::Diff(update.clone()));
@@ -234,7 +261,9 @@ impl ViewStore {
         self.advanced.notify_all();
     }
 
-    fn advance(&self, complete_through: Option<Tick>, finished: bool) {
+    /// Marks every tick through `complete_through` complete, with or without view changes, and
+    /// whether the input ended (called by the dataflow's sink, on worker 0).
+    pub(crate) fn advance(&self, complete_through: Option<Tick>, finished: bool) {
         let mut inner = lock(&self.inner);
         if let Some(t) = complete_through {
             if inner.tick.is_none_or(|old| t > old) {
@@ -264,40 +293,47 @@ fn apply_series(series: &mut Series, mut diffs: Vec<(ViewRow, isize)>) {
     }
 }
 
-/// Sends every view update to worker 0 and applies each tick there once it is complete.
-/// Returns the routed stream, for probing.
-pub fn sink<'s>(
-    views: Coll<'s, ViewRow>,
-    store: Arc<ViewStore>,
-    leader: bool,
-) -> StreamVec<'s, Tick, ()> {
-    views
-        .inner
-        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-            Exchange::new(|_| 0),
-            "views.sink",
-            move |_cap, _info| {
-                // keyed by each update's own time: one message may carry several times
-                let mut stash: BTreeMap<Tick, Vec<(ViewRow, isize)>> = BTreeMap::new();
-                move |(input, frontier), _output| {
-                    input.for_each(|_cap, data| {
-                        for (row, t, d) in data.drain(..) {
-                            stash.entry(t).or_default().push((row, d));
-                        }
-                    });
-                    while let Some(entry) = stash.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let tick = *entry.key();
-                        store.apply(tick, entry.remove());
-                    }
-                    // ticks without view changes are complete too; only worker 0 holds the data
-                    if leader {
-                        let through = frontier.frontier().first().and_then(|t| t.checked_sub(1));
-                        store.advance(through, frontier.is_empty());
-                    }
-                }
-            },
-        )
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Table;
+
+    fn persons(n: i64) -> ViewRow {
+        ViewRow::Count(Metric::RowCount(Table::PersonsLost), n)
+    }
+
+    #[test]
+    fn a_tick_that_changed_only_cases_reaches_subscribers() {
+        let store = ViewStore::new();
+        let sub = store.subscribe(8);
+        store.apply(1, vec![(persons(1), 1)], vec![]);
+        store.apply(2, vec![], vec![]);
+        store.apply(3, vec![], vec![4, 9]);
+        let ticks: Vec<(Tick, usize, Vec<Key>)> = std::iter::from_fn(|| {
+            sub.recv_timeout(Duration::ZERO).map(|u| match u {
+                Update::Diff(d) => (d.tick, d.diffs.len(), d.cases),
+                Update::Resync { tick, .. } => panic!("resync at {tick}"),
+            })
+        })
+        .collect();
+        assert_eq!(ticks, vec![(1, 1, vec![]), (3, 0, vec![4, 9])]);
+        assert_eq!(store.tick(), Some(3));
+    }
+
+    #[test]
+    fn a_resync_names_the_cases_of_the_ticks_it_replaces() {
+        let store = ViewStore::new();
+        let sub = store.subscribe(1);
+        store.apply(1, vec![(persons(1), 1)], vec![3]);
+        store.apply(2, vec![], vec![5, 7]);
+        store.apply(3, vec![(persons(1), -1), (persons(2), 1)], vec![3]);
+        match sub.recv_timeout(Duration::ZERO) {
+            Some(Update::Resync { tick, rows, cases }) => {
+                assert_eq!((tick, rows), (3, vec![persons(2)]));
+                assert_eq!(cases, vec![3, 5, 7]);
+            }
+            other => panic!("expected one resync, got {other:?}"),
+        }
+        assert!(sub.recv_timeout(Duration::ZERO).is_none());
+    }
 }

@@ -8,112 +8,11 @@ use chrono::{TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+// re-exported: the API, reports and tests name them through this module
+pub use crate::dims::{is_minor, AgeBand, Gender};
 use crate::model::{EpochMs, Key, Priority, Status, Table};
-
-/// Age bands of the `age_group` view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum AgeBand {
-    /// 0..=11
-    Child,
-    /// 12..=17
-    Teen,
-    /// 18..=29
-    YoungAdult,
-    /// 30..=44
-    Adult,
-    /// 45..=59
-    MiddleAged,
-    /// 60..=120
-    Senior,
-    /// NULL, negative or above 120.
-    Unknown,
-}
-
-impl AgeBand {
-    /// All bands, in display order.
-    pub const ALL: [AgeBand; 7] = [
-        AgeBand::Child,
-        AgeBand::Teen,
-        AgeBand::YoungAdult,
-        AgeBand::Adult,
-        AgeBand::MiddleAged,
-        AgeBand::Senior,
-        AgeBand::Unknown,
-    ];
-
-    /// The band of an age. Garbage ages (negative, above 120) are `Unknown`.
-    pub fn of(age: Option<i64>) -> AgeBand {
-        match age {
-            Some(0..=11) => AgeBand::Child,
-            Some(12..=17) => AgeBand::Teen,
-            Some(18..=29) => AgeBand::YoungAdult,
-            Some(30..=44) => AgeBand::Adult,
-            Some(45..=59) => AgeBand::MiddleAged,
-            Some(60..=120) => AgeBand::Senior,
-            _ => AgeBand::Unknown,
-        }
-    }
-
-    /// The label used in JSON.
-    pub fn label(self) -> &'static str {
-        match self {
-            AgeBand::Child => "0-11",
-            AgeBand::Teen => "12-17",
-            AgeBand::YoungAdult => "18-29",
-            AgeBand::Adult => "30-44",
-            AgeBand::MiddleAged => "45-59",
-            AgeBand::Senior => "60+",
-            AgeBand::Unknown => "unknown",
-        }
-    }
-}
-
-/// Whether an age makes the person a minor (`0 <= age < 18`; a garbage negative age does not).
-pub fn is_minor(age: Option<i64>) -> bool {
-    matches!(age, Some(0..=17))
-}
-
-/// Normalised gender of the `gender` view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Gender {
-    /// `female`
-    Female,
-    /// `male`
-    Male,
-    /// `other`
-    Other,
-    /// `unknown`, and anything not recognised after trimming and lower-casing.
-    Unknown,
-}
-
-impl Gender {
-    /// All genders, in display order.
-    pub const ALL: [Gender; 4] = [Gender::Female, Gender::Male, Gender::Other, Gender::Unknown];
-
-    /// Trims, lower-cases and maps unrecognised values to `Unknown`.
-    pub fn normalise(raw: &str) -> Gender {
-        let g = raw.trim();
-        if g.eq_ignore_ascii_case("female") {
-            Gender::Female
-        } else if g.eq_ignore_ascii_case("male") {
-            Gender::Male
-        } else if g.eq_ignore_ascii_case("other") {
-            Gender::Other
-        } else {
-            Gender::Unknown
-        }
-    }
-
-    /// The label used in JSON.
-    pub fn label(self) -> &'static str {
-        match self {
-            Gender::Female => "female",
-            Gender::Male => "male",
-            Gender::Other => "other",
-            Gender::Unknown => "unknown",
-        }
-    }
-}
+use crate::names::ViewName;
+use crate::series::SeriesKey;
 
 /// The local hour of an instant: `(hour 0..23, UTC epoch second of the start of that local
 /// hour)`. A repeated DST hour gives two distinct starts; offsets that are not whole hours work.
@@ -175,7 +74,24 @@ pub enum Metric {
     /// `kpi`
     Kpi(Kpi),
     /// A time-series fact for the Grafana API (not one of the oracle's views).
-    Series(crate::series::SeriesKey),
+    Series(SeriesKey),
+}
+
+impl Metric {
+    /// The view this metric is counted in (`None` for the time-series facts: not a view).
+    pub fn view(&self) -> Option<ViewName> {
+        Some(match self {
+            Metric::AgeGroup(_) => ViewName::AgeGroup,
+            Metric::Gender(_) => ViewName::Gender,
+            Metric::HourOfDay(_) => ViewName::HourOfDay,
+            Metric::Hourly(_) => ViewName::Hourly,
+            Metric::CasesByStatus(_) => ViewName::CasesByStatus,
+            Metric::OpenByPriority(_) => ViewName::OpenByPriority,
+            Metric::RowCount(_) => ViewName::RowCounts,
+            Metric::Kpi(_) => ViewName::Kpi,
+            Metric::Series(_) => return None,
+        })
+    }
 }
 
 /// One output row of the view dataflow. A view's state at a tick is a set of these.
@@ -194,6 +110,16 @@ pub enum ViewRow {
         /// Open or in-progress cases assigned to this responsible.
         open_cases: i64,
     },
+}
+
+impl ViewRow {
+    /// The view this row belongs to (`None` for the time-series facts).
+    pub fn view(&self) -> Option<ViewName> {
+        match self {
+            ViewRow::Count(m, _) => m.view(),
+            ViewRow::Load { .. } => Some(ViewName::ResponsibleLoad),
+        }
+    }
 }
 
 /// One `responsible_load` entry in the JSON output.
@@ -232,20 +158,6 @@ pub struct KpiValues {
     /// Cases whose person does not exist.
     pub cases_without_person: i64,
 }
-
-/// The name of every view, as [`Views`] serialises them and as REST, the WebSocket, the
-/// Grafana catalog and the aggregate sink call them, in the order they list them.
-pub const VIEW_NAMES: [&str; 9] = [
-    "age_group",
-    "gender",
-    "hour_of_day",
-    "hourly",
-    "cases_by_status",
-    "open_by_priority",
-    "responsible_load",
-    "kpi",
-    "row_counts",
-];
 
 /// All views at one tick, in the JSON shape of `oracle.py` (sorted keys via `BTreeMap`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -378,62 +290,7 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn view_names_are_the_serialised_fields() {
-        let json = serde_json::to_value(Views::from_rows(&[])).expect("views serialise");
-        let mut keys: Vec<&str> = json
-            .as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut names = super::VIEW_NAMES.to_vec();
-        keys.sort_unstable();
-        names.sort_unstable();
-        assert_eq!(keys, names);
-    }
-
     use super::*;
-
-    #[test]
-    fn bands_match_the_definition() {
-        let cases = [
-            (None, "unknown"),
-            (Some(-1), "unknown"),
-            (Some(0), "0-11"),
-            (Some(11), "0-11"),
-            (Some(12), "12-17"),
-            (Some(17), "12-17"),
-            (Some(18), "18-29"),
-            (Some(29), "18-29"),
-            (Some(30), "30-44"),
-            (Some(44), "30-44"),
-            (Some(45), "45-59"),
-            (Some(59), "45-59"),
-            (Some(60), "60+"),
-            (Some(120), "60+"),
-            (Some(121), "unknown"),
-            (Some(999), "unknown"),
-        ];
-        for (age, label) in cases {
-            assert_eq!(AgeBand::of(age).label(), label, "age {age:?}");
-        }
-        assert!(
-            is_minor(Some(0))
-                && is_minor(Some(17))
-                && !is_minor(Some(18))
-                && !is_minor(Some(-1))
-                && !is_minor(None)
-        );
-    }
-
-    #[test]
-    fn gender_is_trimmed_and_lower_cased() {
-        assert_eq!(Gender::normalise(" Male "), Gender::Male);
-        assert_eq!(Gender::normalise("FEMALE"), Gender::Female);
-        assert_eq!(Gender::normalise("F"), Gender::Unknown);
-        assert_eq!(Gender::normalise(""), Gender::Unknown);
-    }
 
     #[test]
     fn local_hour_across_new_york_fall_back() {

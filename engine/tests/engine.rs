@@ -304,7 +304,7 @@ fn a_slow_subscriber_is_resynchronised_not_buffered() {
     );
     let (tick, views) = handle.store().read();
     match first {
-        Update::Resync { tick: t, rows } => {
+        Update::Resync { tick: t, rows, .. } => {
             assert_eq!(Some(t), tick);
             assert_eq!(lpm_engine::Views::from_rows(rows.iter()), views);
         }
@@ -312,4 +312,114 @@ fn a_slow_subscriber_is_resynchronised_not_buffered() {
     }
     drop(handle);
     engine.join().expect("joins");
+}
+
+/// `row` (a person or a responsible) with another name.
+fn renamed(row: Row, name: &str) -> Row {
+    match row {
+        Row::Person(p) => Row::Person(Arc::new(Person {
+            full_name: name.into(),
+            ..(*p).clone()
+        })),
+        Row::Responsible(r) => Row::Responsible(Arc::new(Responsible {
+            full_name: name.into(),
+            ..(*r).clone()
+        })),
+        other => other,
+    }
+}
+
+/// Each tick's update names exactly the cases whose record (case, person, responsible,
+/// actions, history) changed at that tick: what the WebSocket `cases` topic announces in every
+/// source mode. Duplicates, replays and changes undone within the tick announce nothing.
+#[test]
+fn each_tick_carries_exactly_the_cases_whose_record_changed() {
+    let ticks = vec![
+        (
+            0,
+            vec![
+                upsert(contact(5), 1),
+                upsert(person(1, Some(9)), 2),
+                upsert(case(10, 1, Status::Open, Some(5)), 3),
+                upsert(person(2, Some(30)), 4),
+            ],
+        ),
+        // the person's name is in no view: the update comes for the case alone
+        (1, vec![upsert(renamed(person(1, Some(9)), "Lucía"), 5)]),
+        (
+            2,
+            vec![
+                upsert(renamed(person(1, Some(9)), "Lucía"), 5),
+                upsert(person(3, Some(40)), 6),
+                upsert(case(11, 3, Status::Open, None), 7),
+            ],
+        ),
+        (
+            3,
+            vec![
+                upsert(action(100, 10, 5), 8),
+                upsert(case(11, 3, Status::Open, None), 7),
+                upsert(case(11, 3, Status::Closed, None), 6),
+            ],
+        ),
+        (4, vec![delete(Table::CaseCases, 11, 9)]),
+        (5, vec![upsert(renamed(contact(5), "Agente Cinco"), 10)]),
+        (
+            6,
+            vec![
+                upsert(renamed(contact(5), "Agente Cinco"), 10),
+                upsert(person(2, Some(50)), 11),
+            ],
+        ),
+        (7, vec![upsert(assignment(7, 10, 5), 12)]),
+        (
+            8,
+            vec![
+                upsert(renamed(person(1, Some(9)), "Otra"), 13),
+                upsert(renamed(person(1, Some(9)), "Lucía"), 14),
+                upsert(person(2, Some(60)), 15),
+            ],
+        ),
+    ];
+    let expected: Vec<(u64, Vec<i64>)> = vec![
+        (0, vec![10]),
+        (1, vec![10]),
+        (2, vec![11]),
+        (3, vec![10]),
+        (4, vec![11]),
+        (5, vec![10]),
+        (6, vec![]),
+        (7, vec![10]),
+        (8, vec![]),
+    ];
+    for workers in [1, 2] {
+        let gate = Arc::new(Mutex::new(()));
+        let hold = gate.lock().expect("gate");
+        let feed = Gated(gate.clone(), VecFeed(Mutex::new(ticks.clone().into_iter())));
+        let engine = Engine::start(
+            EngineConfig {
+                workers,
+                case_model: true,
+                ..EngineConfig::default()
+            },
+            Arc::new(feed),
+        )
+        .expect("starts");
+        let handle = engine.handle();
+        let sub = handle.store().subscribe(64);
+        drop(hold);
+        let mut seen = Vec::new();
+        while let Some(u) = sub.recv_timeout(Duration::from_secs(10)) {
+            match u {
+                Update::Diff(d) => seen.push((d.tick, d.cases)),
+                Update::Resync { .. } => panic!("no resync with a large queue"),
+            }
+            if seen.last().is_some_and(|(t, _)| *t == 8) {
+                break;
+            }
+        }
+        assert_eq!(seen, expected, "workers {workers}");
+        drop(handle);
+        engine.join().expect("joins");
+    }
 }

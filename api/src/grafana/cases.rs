@@ -1,7 +1,7 @@
 //! The sensitive open cases: where they come from ([`CaseSource`]) and what a row holds.
 
 use lpm_engine::model::{EpochMs, Priority, Status};
-use lpm_engine::views::{is_minor, AgeBand, Gender};
+use lpm_engine::views::{AgeBand, Gender};
 
 use crate::error::ApiError;
 
@@ -32,8 +32,7 @@ pub struct SensitiveCase {
 impl SensitiveCase {
     /// Whether the case belongs in the table (the API re-checks what a source returns).
     pub fn is_sensitive(&self) -> bool {
-        self.status.is_open()
-            && (is_minor(self.age) || matches!(self.priority, Priority::High | Priority::Critical))
+        lpm_engine::dataflow::cases::is_sensitive(&self.status, &self.priority, self.age)
     }
 
     /// The age band.

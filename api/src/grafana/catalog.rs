@@ -4,6 +4,7 @@
 use lpm_engine::model::{Priority, Status};
 use lpm_engine::series::{SeriesKey, SeriesKind};
 use lpm_engine::views::{AgeBand, Gender};
+use lpm_engine::ViewName;
 use serde_json::{json, Value};
 
 /// A view the API can serve, as a simpod `target` or an Infinity `/rows/{view}` path segment.
@@ -52,19 +53,26 @@ impl TableView {
         TableView::SensitiveOpenCases,
     ];
 
-    /// The wire name.
+    /// The engine view this table shows (`None` for the sensitive open cases, read from the
+    /// case model).
+    pub fn engine_view(self) -> Option<ViewName> {
+        Some(match self {
+            TableView::AgeGroup => ViewName::AgeGroup,
+            TableView::Gender => ViewName::Gender,
+            TableView::HourOfDay => ViewName::HourOfDay,
+            TableView::Hourly => ViewName::Hourly,
+            TableView::CasesByStatus => ViewName::CasesByStatus,
+            TableView::OpenByPriority => ViewName::OpenByPriority,
+            TableView::ResponsibleLoad => ViewName::ResponsibleLoad,
+            TableView::Kpi => ViewName::Kpi,
+            TableView::SensitiveOpenCases => return None,
+        })
+    }
+
+    /// The wire name: the engine view's name, or `sensitive_open_cases`.
     pub fn name(self) -> &'static str {
-        match self {
-            TableView::AgeGroup => "age_group",
-            TableView::Gender => "gender",
-            TableView::HourOfDay => "hour_of_day",
-            TableView::Hourly => "hourly",
-            TableView::CasesByStatus => "cases_by_status",
-            TableView::OpenByPriority => "open_by_priority",
-            TableView::ResponsibleLoad => "responsible_load",
-            TableView::Kpi => "kpi",
-            TableView::SensitiveOpenCases => "sensitive_open_cases",
-        }
+        self.engine_view()
+            .map_or("sensitive_open_cases", ViewName::name)
     }
 
     fn label(self) -> &'static str {

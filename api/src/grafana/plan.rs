@@ -18,8 +18,8 @@
 //! before any line is built.
 
 use chrono_tz::Tz;
-use lpm_engine::dataflow::Tick;
 use lpm_engine::series::{Series, SeriesKind};
+use lpm_engine::Tick;
 use lpm_engine::ViewStore;
 
 use super::budget::{coarsening_notice, Budget, Fields, MAX_POINTS_PER_SERIES};

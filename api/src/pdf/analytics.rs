@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Timelike};
 use chrono_tz::Tz;
 use lpm_engine::model::{Person, Priority};
 use lpm_engine::read::CaseDetail;
-use lpm_engine::views::{is_minor, AgeBand, Gender};
+use lpm_engine::views::{AgeBand, Gender};
 use lpm_engine::CaseRecord;
 use lpm_reports::{
     CaseLine, DateRange, DemographicReport, HourlyReport, OperationalReport, SensitiveCounts,
@@ -197,7 +197,7 @@ pub fn operational(
         )
     };
     OperationalReport {
-        high: pick(&|d, _| matches!(d.record.case.priority, Priority::High | Priority::Critical)),
+        high: pick(&|d, _| d.record.case.priority.is_urgent()),
         unassigned: pick(&|d, _| d.record.case.responsible_id.is_none()),
         stale: pick(&|_, l| l.last_action_at.is_none_or(|t| t < now - STALE_MS)),
         stamp,
@@ -216,7 +216,7 @@ pub fn sensitive(
 ) -> SensitiveReport {
     let minors: Vec<&CaseRecord> = records
         .iter()
-        .filter(|r| r.case.status.is_open() && is_minor(r.person.as_ref().and_then(|p| p.age)))
+        .filter(|r| r.case.status.is_open() && r.is_minor())
         .collect();
     let by_band = [AgeBand::Child, AgeBand::Teen]
         .iter()

@@ -43,7 +43,8 @@ pub struct ViewOut {
     pub value: serde_json::Value,
 }
 
-pub use lpm_engine::views::VIEW_NAMES;
+/// The view names (defined once, in the engine).
+pub const VIEW_NAMES: [&str; 9] = lpm_engine::ViewName::NAMES;
 
 /// `{name}` of `/api/v1/views/{name}`.
 #[derive(utoipa::IntoParams)]

@@ -170,13 +170,11 @@ impl App {
             feed.clone(),
         )
         .expect("engine");
-        let (cases_tx, cases_rx) = std::sync::mpsc::channel();
         let (sor, _opened) = EmbeddedSor::open(
             &dir.path().join("log"),
             lpm_connectors::log::MidLogCorruption::Refuse,
             feed,
             stats.clone(),
-            Some(cases_tx),
             |_| {},
         )
         .expect("embedded log");
@@ -189,7 +187,7 @@ impl App {
         );
         let health = Arc::new(Health::default());
         health.set_ready();
-        let hub = Hub::start(handle.store().clone(), 1024, cases_rx);
+        let hub = Hub::start(handle.store().clone(), 1024);
         let mut config = ApiConfig {
             // the two shared CI cores can be slow: a write should answer 200/201, not 202
             visible_timeout: Duration::from_secs(30),

@@ -7,9 +7,9 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Action, Assignment, Case, Key, Person, Responsible};
-
-use super::{Coll, Tick};
+use crate::dims::is_minor;
+use crate::model::{Action, Assignment, Case, Key, Person, Priority, Responsible, Status};
+use crate::tick::{Coll, Tick};
 
 /// A case joined with its person and its current responsible (either may be missing).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -20,6 +20,30 @@ pub struct CaseRecord {
     pub person: Option<Arc<Person>>,
     /// The responsible with `id = case.responsible_id`, if assigned and it exists.
     pub responsible: Option<Arc<Responsible>>,
+}
+
+impl CaseRecord {
+    /// The person's age, if the person exists and has one.
+    pub fn age(&self) -> Option<i64> {
+        self.person.as_ref().and_then(|p| p.age)
+    }
+
+    /// Whether the case's person exists and is a minor (`0 <= age < 18`).
+    pub fn is_minor(&self) -> bool {
+        is_minor(self.age())
+    }
+
+    /// Whether the case needs care: see [`is_sensitive`].
+    pub fn is_sensitive(&self) -> bool {
+        is_sensitive(&self.case.status, &self.case.priority, self.age())
+    }
+}
+
+/// The sensitive-case rule (the Grafana `sensitive_open_cases` table and the case lists): the
+/// case is open or in progress, and its person is a minor or its priority is high or critical.
+/// Kept apart from [`CaseRecord`] for rows that carry only these three fields.
+pub fn is_sensitive(status: &Status, priority: &Priority, age: Option<i64>) -> bool {
+    status.is_open() && (is_minor(age) || priority.is_urgent())
 }
 
 /// An arrangement keyed by case id.
@@ -86,5 +110,67 @@ pub fn render<'s>(
         history: history
             .map(|h| (h.case_id, h))
             .arrange_by_key_named("history_by_case"),
+    }
+}
+
+/// The ids of the cases whose record, actions or history change, read from the arrangements'
+/// batches: an update that is undone within its tick (a duplicate, a replay, a value written
+/// back) is consolidated away there and names no case. A case comes once per changed entry and
+/// with either sign; the views sink deduplicates.
+pub fn changed<'s>(model: &CaseModel<'s>) -> Coll<'s, Key> {
+    let records = model.records.clone().flat_map_ref(|id, _| Some(*id));
+    let actions = model.actions.clone().flat_map_ref(|id, _| Some(*id));
+    let history = model.history.clone().flat_map_ref(|id, _| Some(*id));
+    records.concat(actions).concat(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: Status, priority: Priority, age: Option<i64>) -> CaseRecord {
+        CaseRecord {
+            case: Arc::new(Case {
+                id: 1,
+                person_id: 1,
+                status,
+                priority,
+                responsible_id: None,
+                opened_at: 0,
+                closed_at: None,
+                version: 1,
+            }),
+            person: age.map(|age| {
+                Arc::new(Person {
+                    id: 1,
+                    full_name: "Persona".into(),
+                    age: Some(age),
+                    gender: "female".into(),
+                    last_seen_at: 0,
+                    reported_at: 0,
+                    last_seen_place: "Quito".into(),
+                    latitude: None,
+                    longitude: None,
+                    description: None,
+                    reporter_name: None,
+                    reporter_phone: None,
+                    version: 1,
+                })
+            }),
+            responsible: None,
+        }
+    }
+
+    #[test]
+    fn sensitive_means_open_and_a_minor_or_urgent() {
+        assert!(record(Status::Open, Priority::Low, Some(17)).is_sensitive());
+        assert!(record(Status::InProgress, Priority::High, Some(40)).is_sensitive());
+        assert!(record(Status::Open, Priority::Critical, None).is_sensitive());
+        assert!(!record(Status::Open, Priority::Medium, Some(18)).is_sensitive());
+        assert!(!record(Status::Open, Priority::Low, None).is_sensitive());
+        assert!(!record(Status::Closed, Priority::Critical, Some(5)).is_sensitive());
+        assert!(!record(Status::FoundAlive, Priority::Low, Some(5)).is_sensitive());
+        assert!(record(Status::Open, Priority::Low, Some(5)).is_minor());
+        assert!(!record(Status::Open, Priority::Low, Some(-1)).is_minor());
     }
 }

@@ -8,10 +8,12 @@
 //!                                     ├─ cases ────── cases_by_person ⋈ ─ person KPIs ───┤
 //!                                     │            └─ case metrics ──────────────────────┼─ count_total ─┐
 //!                                     ├─ actions, history, responsibles ─ row counts ────┘               ├─ views sink (worker 0)
-//!                                     └─ responsibles + open cases ─ responsible_load reduce ────────────┘
+//!                                     ├─ responsibles + open cases ─ responsible_load reduce ────────────┤
+//!                                     └─ case read model (records, actions, history) ─ changed ids ──────┘
 //! ```
 
 pub mod cases;
+pub mod sink;
 pub mod upsert;
 pub mod views;
 
@@ -20,7 +22,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use differential_dataflow::VecCollection;
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -29,16 +30,11 @@ use timely::worker::Worker;
 use crate::change::RowChange;
 use crate::model::Row;
 use crate::store::ViewStore;
+use crate::tick::{Coll, Tick};
 use crate::upsert::UpsertState;
 
 pub use cases::CaseRecord;
 pub use upsert::Control;
-
-/// Logical time: the ingestion tick.
-pub type Tick = u64;
-
-/// A collection at ticks with integer multiplicities.
-pub type Coll<'s, D> = VecCollection<'s, Tick, D, isize>;
 
 /// Traces of the case read model, held by the worker loop for reads.
 pub struct CaseTraces {
@@ -162,10 +158,13 @@ pub fn build(
             ));
         let view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
-        let (probe, _) = crate::store::sink(view_rows, store, scope.index() == 0).probe();
+        let model =
+            case_model.then(|| cases::render(cases, with_person, responsibles, actions, history));
+        // the changed case ids go with the views, so each tick's notices travel with its diff
+        let changed = model.as_ref().map(cases::changed);
+        let (probe, _) = sink::render(view_rows, changed, store, scope.index() == 0).probe();
 
-        let traces = case_model.then(|| {
-            let model = cases::render(cases, with_person, responsibles, actions, history);
+        let traces = model.map(|model| {
             model.records.stream.clone().probe_with(&probe);
             model.actions.stream.clone().probe_with(&probe);
             model.history.stream.clone().probe_with(&probe);

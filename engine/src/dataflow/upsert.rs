@@ -19,9 +19,8 @@ use timely::dataflow::StreamVec;
 
 use crate::change::{Coords, Position, RowChange};
 use crate::model::{Row, Table};
+use crate::tick::Tick;
 use crate::upsert::UpsertState;
-
-use super::Tick;
 
 /// A table-wide event, delivered to every worker.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

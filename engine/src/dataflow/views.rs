@@ -11,11 +11,11 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::trace::implementations::ValSpine;
 
+use crate::dims::{is_minor, AgeBand, Gender};
 use crate::model::{Action, Assignment, Case, Key, Person, Responsible, Table};
 use crate::series::{bucket_of, SeriesKey, SeriesKind};
-use crate::views::{is_minor, local_hour, AgeBand, Gender, Kpi, Metric, ViewRow};
-
-use super::{Coll, Tick};
+use crate::tick::{Coll, Tick};
+use crate::views::{local_hour, Kpi, Metric, ViewRow};
 
 /// Persons arranged by id, shared by the person joins.
 pub type PersonsById<'s> = Arranged<'s, TraceAgent<ValSpine<Key, Arc<Person>, Tick, isize>>>;

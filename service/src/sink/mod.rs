@@ -350,7 +350,7 @@ impl Worker {
                 }
                 self.seen = Some(d.tick);
             }
-            Update::Resync { tick, rows } => {
+            Update::Resync { tick, rows, .. } => {
                 tracing::info!(
                     tick,
                     "The sink fell behind the engine; the next write reconciles whole tables."

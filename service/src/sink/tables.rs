@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use lpm_engine::views::Views;
+use lpm_engine::ViewName;
 
 /// One SQL value of a sink row.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,49 +63,49 @@ const COUNT: &str = "BIGINT NOT NULL";
 /// Every aggregate table, in the order of `VIEW_NAMES`.
 pub const TABLES: [AggTable; 9] = [
     AggTable {
-        view: "age_group",
+        view: ViewName::AgeGroup.name(),
         name: "agg_age_group",
         key: ("age_group", LABEL),
         key_kind: KeyKind::Text,
         columns: &[("persons", COUNT)],
     },
     AggTable {
-        view: "gender",
+        view: ViewName::Gender.name(),
         name: "agg_gender",
         key: ("gender", LABEL),
         key_kind: KeyKind::Text,
         columns: &[("persons", COUNT)],
     },
     AggTable {
-        view: "hour_of_day",
+        view: ViewName::HourOfDay.name(),
         name: "agg_hour_of_day",
         key: ("hour_of_day", "TINYINT NOT NULL"),
         key_kind: KeyKind::Int,
         columns: &[("persons", COUNT)],
     },
     AggTable {
-        view: "hourly",
+        view: ViewName::Hourly.name(),
         name: "agg_hourly",
         key: ("hour_start", "BIGINT NOT NULL"),
         key_kind: KeyKind::Int,
         columns: &[("persons", COUNT)],
     },
     AggTable {
-        view: "cases_by_status",
+        view: ViewName::CasesByStatus.name(),
         name: "agg_cases_by_status",
         key: ("status", LABEL),
         key_kind: KeyKind::Text,
         columns: &[("cases", COUNT)],
     },
     AggTable {
-        view: "open_by_priority",
+        view: ViewName::OpenByPriority.name(),
         name: "agg_open_by_priority",
         key: ("priority", LABEL),
         key_kind: KeyKind::Text,
         columns: &[("cases", COUNT)],
     },
     AggTable {
-        view: "responsible_load",
+        view: ViewName::ResponsibleLoad.name(),
         name: "agg_responsible_load",
         key: ("responsible_id", "BIGINT NOT NULL"),
         key_kind: KeyKind::Int,
@@ -115,14 +116,14 @@ pub const TABLES: [AggTable; 9] = [
         ],
     },
     AggTable {
-        view: "kpi",
+        view: ViewName::Kpi.name(),
         name: "agg_kpi",
         key: ("name", LABEL),
         key_kind: KeyKind::Text,
         columns: &[("value", "DECIMAL(30,6) NULL")],
     },
     AggTable {
-        view: "row_counts",
+        view: ViewName::RowCounts.name(),
         name: "agg_row_counts",
         key: ("table_name", LABEL),
         key_kind: KeyKind::Text,
@@ -418,7 +419,7 @@ mod tests {
     #[test]
     fn every_view_has_one_table() {
         let names: Vec<&str> = TABLES.iter().map(|t| t.view).collect();
-        assert_eq!(names, lpm_engine::views::VIEW_NAMES.to_vec());
+        assert_eq!(names, lpm_engine::ViewName::NAMES.to_vec());
         assert_eq!(create_statements().len(), TABLES.len() + 1);
     }
 }

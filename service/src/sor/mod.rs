@@ -282,7 +282,6 @@ impl EmbeddedSor {
         on_mid_log: MidLogCorruption,
         feed: Arc<PushFeed>,
         stats: Arc<DecodeStats>,
-        cases_tx: Option<std::sync::mpsc::Sender<(Tick, Vec<Key>)>>,
         mut progress: impl FnMut(u64),
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
@@ -334,22 +333,8 @@ impl EmbeddedSor {
                     committed.push(ev.ts_ms);
                 }
             }
-            let mut case_ids: Vec<Key> = effects
-                .iter()
-                .filter_map(|e| match e {
-                    RowEffect::Upsert(Row::Case(c)) => Some(c.id),
-                    RowEffect::Upsert(Row::Action(a)) => Some(a.case_id),
-                    RowEffect::Upsert(Row::Assignment(h)) => Some(h.case_id),
-                    _ => None,
-                })
-                .collect();
-            case_ids.sort_unstable();
-            case_ids.dedup();
             if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
                 lock(&hook_ticks).pending.insert(tick, committed);
-                if let Some(tx) = &cases_tx {
-                    let _ = tx.send((tick, case_ids));
-                }
             }
         };
         let writer = log.into_writer(Some(Box::new(hook)))?;
@@ -575,7 +560,6 @@ mod tests {
                 MidLogCorruption::Refuse,
                 drained_feed(),
                 stats.clone(),
-                None,
                 |_| {},
             )
             .expect("open");
@@ -611,7 +595,6 @@ mod tests {
             MidLogCorruption::Refuse,
             drained_feed(),
             stats,
-            None,
             |_| {},
         )
         .expect("reopen");
