@@ -35,6 +35,24 @@ pub fn binlog_row_values(
     crate::capture::stream::row_values(row, shape)
 }
 
+/// The before/after images of a rows event's rows, ending at the first that cannot be read,
+/// as the binlog stream iterates them.
+#[cfg(feature = "capture")]
+pub fn binlog_row_images<'a>(
+    rows: &'a mysql_async::binlog::events::RowsEventData<'a>,
+    tme: &'a mysql_async::binlog::events::TableMapEvent<'a>,
+) -> impl Iterator<
+    Item = Result<
+        (
+            Option<mysql_async::binlog::row::BinlogRow>,
+            Option<mysql_async::binlog::row::BinlogRow>,
+        ),
+        String,
+    >,
+> + 'a {
+    crate::capture::stream::row_images(rows, tme)
+}
+
 /// The rows of a binlog row event (`None` for other events, left unparsed), as the binlog
 /// stream picks them.
 #[cfg(feature = "capture")]

@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use lpm_connectors::capture::table::TableShape;
-use lpm_connectors::fuzzing::{binlog_row_values, binlog_rows_event};
+use lpm_connectors::fuzzing::{binlog_row_images, binlog_row_values, binlog_rows_event};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::EventStreamReader;
 
@@ -72,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
         if !shape.has_key() {
             continue;
         }
-        'rows: for row in rows.rows(tme) {
+        'rows: for row in binlog_row_images(&rows, tme) {
             let Ok((before, after)) = row else { break };
             for image in [before, after].into_iter().flatten() {
                 let Ok(values) = binlog_row_values(&image, &shape) else {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::StreamExt as _;
-use mysql_async::binlog::events::{Event, EventData, RowsEventData};
+use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
@@ -347,10 +347,9 @@ impl Reader<'_> {
         let mut source = self.source(&shape.db, header, 0, ts_ms);
         let topic = source.topic_of(&shape.table);
         let mut out = Vec::new();
-        for (i, row) in rows.rows(tme).enumerate() {
-            let (before, after) = row.map_err(|e| {
-                CaptureError::Encode(format!("{}.{}: unreadable row: {e}", shape.db, shape.table))
-            })?;
+        for (i, row) in row_images(rows, tme).enumerate() {
+            let (before, after) = row
+                .map_err(|e| CaptureError::Encode(format!("{}.{}: {e}", shape.db, shape.table)))?;
             let encode =
                 |r: Option<BinlogRow>| -> Result<Option<super::table::EncodedRow>, CaptureError> {
                     let Some(r) = r else { return Ok(None) };
@@ -462,6 +461,40 @@ pub(crate) fn rows_event(ev: &Event) -> Option<RowsEventData<'_>> {
     }
 }
 
+/// A row's before and after images.
+pub(crate) type RowImages = (Option<BinlogRow>, Option<BinlogRow>);
+
+/// The rows of a rows event, ending at the first one that cannot be read. mysql_common yields
+/// a row without column values (no image, or images of no column), consuming no bytes, for an
+/// event whose columns-present bitmaps are empty: the same row forever (found by
+/// fuzz/binlog_rows: the capture spun on one event; no server writes one). Such a row is an
+/// error here, and the last item.
+pub(crate) fn row_images<'a>(
+    rows: &'a RowsEventData<'a>,
+    tme: &'a TableMapEvent<'a>,
+) -> impl Iterator<Item = Result<RowImages, String>> + 'a {
+    let mut failed = false;
+    rows.rows(tme).map_while(move |row| {
+        if failed {
+            return None;
+        }
+        let item = match row {
+            Ok((before, after))
+                if before
+                    .iter()
+                    .chain(after.iter())
+                    .all(|image| image.is_empty()) =>
+            {
+                Err("a row without column values (empty column bitmaps)".to_string())
+            }
+            Ok(images) => Ok(images),
+            Err(e) => Err(format!("unreadable row: {e}")),
+        };
+        failed = item.is_err();
+        Some(item)
+    })
+}
+
 /// The values of a binlog row by column index (a FULL image has every column).
 pub(crate) fn row_values(
     row: &BinlogRow,
@@ -552,6 +585,25 @@ mod tests {
             mysql_async::binlog::BinlogVersion::Version4,
         );
         Event::read(&fde, &bytes[..]).expect("an event")
+    }
+
+    #[test]
+    fn a_row_without_column_values_ends_the_event_with_an_error() {
+        // Found by fuzz/binlog_rows: a WRITE_ROWS event whose columns-present bitmap is empty
+        // made mysql_common yield (None, None) forever without consuming a byte.
+        let mut map = vec![1, 0, 0, 0, 0, 0, 0, 0]; // table id 1, flags
+        map.extend_from_slice(&[1, b'd', 0, 1, b't', 0]);
+        map.extend_from_slice(&[1, 3, 0, 0]); // one INT column, no metadata, null bitmap
+        let tme_event = event(19, &map);
+        let tme = tme_event
+            .read_event::<TableMapEvent<'_>>()
+            .expect("table map");
+        // WRITE_ROWS v1 of table 1: one column, none present, then a byte of "rows"
+        let write = event(23, &[1, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0x00]);
+        let rows = rows_event(&write).expect("a rows event");
+        let items: Vec<_> = row_images(&rows, &tme).take(1000).collect();
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert!(items[0].is_err(), "{items:?}");
     }
 
     #[test]
