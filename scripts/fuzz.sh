@@ -2,9 +2,11 @@
 # Fuzzing with cargo fuzz (libFuzzer); targets and figures in docs/fuzzing.md.
 #
 #   scripts/fuzz.sh build [sanitizer]     build every target (sanitizer: none (default) or address)
-#   scripts/fuzz.sh run SECS [TARGET..]   each target for SECS seconds, no sanitizer (scripts/test.sh
-#                                         runs this); new inputs go to a scratch corpus, never to
-#                                         the committed one
+#   scripts/fuzz.sh run SECS [TARGET..]   each target for SECS seconds, no sanitizer; new inputs go
+#                                         to a scratch corpus, never to the committed one
+#   scripts/fuzz.sh check [TARGET..]      each target for a fixed number of runs from a fixed seed
+#                                         (scripts/test.sh runs this: the same code gets the same
+#                                         verdict; exploring is what `run` and `long` are for)
 #   scripts/fuzz.sh long [TARGET..]       each target for 10 million runs or one hour, whichever
 #                                         comes first, with AddressSanitizer and leak detection
 #                                         (LPM_FUZZ_SANITIZER=none: without, several times faster),
@@ -47,6 +49,17 @@ options() {
   echo "-timeout=10"
 }
 
+# Runs of `check` per target: about 20 s each on this 2-core machine.
+check_runs() {
+  case $1 in
+    kcat_line) echo 100000 ;;
+    binlog_rows) echo 300000 ;;
+    capture_values) echo 300000 ;;
+    log_recovery) echo 25000 ;;
+    grafana_request) echo 100000 ;;
+  esac
+}
+
 build() {
   local sanitizer=$1
   say "building the targets (sanitizer: $sanitizer)"
@@ -70,19 +83,27 @@ case $cmd in
   build)
     build "${1:-none}"
     ;;
-  run)
-    secs=${1:?usage: scripts/fuzz.sh run SECS [TARGET..]}
-    shift
+  run | check)
+    if [ "$cmd" = run ]; then
+      secs=${1:?usage: scripts/fuzz.sh run SECS [TARGET..]}
+      shift
+    fi
     [ $# -gt 0 ] || set -- "${TARGETS[@]}"
     build none
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
     for t in "$@"; do
-      say "$t for ${secs}s"
+      if [ "$cmd" = run ]; then
+        limit=(-max_total_time="$secs")
+        say "$t for ${secs}s"
+      else
+        limit=(-seed=1 -runs="$(check_runs "$t")")
+        say "$t: $(check_runs "$t") runs from seed 1"
+      fi
       start=$(date +%s)
       log="$scratch/$t.log"
       status=0
-      fuzz none "$t" "$scratch/$t" -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1 || status=$?
+      fuzz none "$t" "$scratch/$t" "${limit[@]}" -print_final_stats=1 >"$log" 2>&1 || status=$?
       grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)' "$log" || true
       # a crash, timeout or leak makes cargo fuzz fail and leaves an artifact
       if [ "$status" -ne 0 ]; then
@@ -135,7 +156,7 @@ case $cmd in
     cargo fuzz run --fuzz-dir "$root/fuzz" -s none -a --target-dir "$(target_dir none)" "$t" "$file"
     ;;
   *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2
     ;;
 esac

@@ -75,10 +75,10 @@ say "contract tests: schemathesis against the OpenAPI document of lpm serve --de
 cargo build --release --bin lpm # already built by cargo test --release; a no-op then
 bash scripts/contract.sh
 
-say "fuzzing: every cargo fuzz target briefly over its committed corpus (docs/fuzzing.md)"
+say "fuzzing: every cargo fuzz target over its committed corpus, fixed runs from a fixed seed (docs/fuzzing.md)"
 # builds the targets with coverage instrumentation (RUSTC_BOOTSTRAP on the stable toolchain)
-# and installs cargo-fuzz, pinned, when missing; a crash, leak or timeout fails the run
-bash scripts/fuzz.sh run "${LPM_FUZZ_SECONDS:-20}"
+# and installs cargo-fuzz, pinned, when missing; a crash or timeout fails the run
+bash scripts/fuzz.sh check
 
 say "web UI in headless Chromium (tests/browser, against the release lpm serve --demo)"
 # npm ci is idempotent: it reinstalls exactly the pinned playwright-core from package-lock.json

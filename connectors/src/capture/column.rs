@@ -299,6 +299,10 @@ fn float_json(x: f64, shortest: String) -> String {
     }
     if shortest.contains(['.', 'e', 'E']) {
         shortest
+    } else if x.abs() >= 1e16 {
+        // Rust prints a large float with all its digits (309 for f64::MAX), which JSON
+        // readers, serde_json included, refuse as out of range; the exponent form is exact
+        format!("{x:e}")
     } else {
         format!("{shortest}.0")
     }
@@ -892,6 +896,21 @@ mod tests {
         let e = bad("c", &ColumnKind::Json, &value);
         assert!(e.value.len() <= 80, "{}", e.value);
         assert!(e.value.starts_with("\"xxx"), "{}", e.value);
+    }
+
+    #[test]
+    fn huge_doubles_are_written_with_an_exponent() {
+        // Found by fuzz/binlog_rows: f64::MIN was written as 309 digits and ".0", which
+        // serde_json refuses ("number out of range"), so the record would not decode.
+        for x in [f64::MIN, f64::MAX, -1e300, 1e16, 123_456_789e10] {
+            let json = binlog_json("d", &ColumnKind::Double, &Value::Double(x)).expect("a double");
+            let back: f64 = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(back, x, "{json}");
+        }
+        assert_eq!(
+            binlog_json("d", &ColumnKind::Double, &Value::Double(1234.0)),
+            Ok("1234.0".to_string())
+        );
     }
 
     #[test]
