@@ -176,6 +176,27 @@ impl Drop for Server {
     }
 }
 
+/// A generated dump: what the generator wrote, the dump as written, and its lines under our own
+/// topic prefix (the broker outlives test runs).
+fn dump_under(
+    opts: &GenOptions,
+    prefix: &str,
+) -> (lpm_testkit::gen::GenTruth, String, Vec<String>) {
+    let mut dump = Vec::new();
+    let truth = generate(opts, &mut dump).expect("generate");
+    let text = String::from_utf8(dump).expect("utf8");
+    let lines = text
+        .lines()
+        .map(|l| {
+            l.replace(
+                "\"lpm.lost_persons_db.",
+                &format!("\"{prefix}.lost_persons_db."),
+            )
+        })
+        .collect();
+    (truth, text, lines)
+}
+
 /// The group's committed offsets for `parts` (absent = none committed).
 fn committed(brokers: &str, group: &str, parts: &[(String, i32)]) -> BTreeMap<(String, i32), i64> {
     let c: BaseConsumer = ClientConfig::new()
@@ -224,19 +245,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
         partitions: 3,
         ..GenOptions::default()
     };
-    let mut dump = Vec::new();
-    let truth = generate(&opts, &mut dump).expect("generate");
-    let text = String::from_utf8(dump).expect("utf8");
-    // our own topic names: the broker outlives test runs
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.replace(
-                "\"lpm.lost_persons_db.",
-                &format!("\"{prefix}.lost_persons_db."),
-            )
-        })
-        .collect();
+    let (truth, text, lines) = dump_under(&opts, &prefix);
     let mut per_partition: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for l in &lines {
         let v: Value = serde_json::from_str(l).expect("dump line");
@@ -438,18 +447,7 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
         partitions: 2,
         ..GenOptions::default()
     };
-    let mut dump = Vec::new();
-    generate(&opts, &mut dump).expect("generate");
-    let text = String::from_utf8(dump).expect("utf8");
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.replace(
-                "\"lpm.lost_persons_db.",
-                &format!("\"{prefix}.lost_persons_db."),
-            )
-        })
-        .collect();
+    let (_, _, lines) = dump_under(&opts, &prefix);
     let file = dir.path().join("dump.jsonl");
     write_lines(&file, &lines);
     let produced = lpm(&[
