@@ -171,7 +171,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
     if let Source::Kafka(k) = &state.source {
         let stats = &k.source.stats;
         out.push(SourceReport {
-            source: "kafka",
+            source: state.source.name(),
             status: state
                 .metrics
                 .kafka_status()
@@ -191,7 +191,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
     if let Source::Capture(c) = &state.source {
         let snap = c.stats.snapshot();
         out.push(SourceReport {
-            source: "mysql-binlog",
+            source: state.source.name(),
             status: if snap.connected {
                 "connected"
             } else {
@@ -204,7 +204,7 @@ fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
     }
     if let Source::Embedded(_) = &state.source {
         out.push(SourceReport {
-            source: "embedded-log",
+            source: state.source.name(),
             status: "live",
             lag: staleness,
             lag_unit: "seconds",
