@@ -20,7 +20,7 @@
 //! Query: `topics=views,cases` (default both), `since=<tick>` to resume.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -32,6 +32,7 @@ use lpm_engine::model::{Priority, Status, Table};
 use lpm_engine::store::Update;
 use lpm_engine::views::{AgeBand, Gender, Kpi, Metric, ViewRow};
 use lpm_engine::{Tick, ViewName, ViewStore};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -253,7 +254,7 @@ impl Hub {
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
         let e: Published = Arc::new((e, json.into()));
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = self.recent.lock();
         recent.push_back(e.clone());
         while recent.len() > RECENT {
             recent.pop_front();
@@ -269,7 +270,7 @@ impl Hub {
 
     /// Events after `since` if they are all still kept (`None` otherwise: send a snapshot).
     fn since(&self, since: Tick) -> Option<Vec<Published>> {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.recent.lock();
         let current = self.store.tick()?;
         if since > current {
             return None;

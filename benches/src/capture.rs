@@ -49,7 +49,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::{
@@ -58,6 +58,7 @@ use lpm_connectors::capture::{
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
+use parking_lot::Mutex;
 use tokio::runtime::Runtime;
 
 const DB: &str = "lpm_bench_capture";
@@ -77,10 +78,6 @@ const ID_REPLAY: u32 = 5_817_902;
 const ID_REPLAY_FILE: u32 = 5_817_903;
 const ID_LATENCY: u32 = 5_817_904;
 const ID_SERVE: u32 = 5_817_905;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn log(started: Instant, what: &str) {
     eprintln!(
@@ -125,7 +122,7 @@ impl Tally {
 
     /// When the `n`-th streamed record (1-based) was stored.
     fn stored_at(&self, n: u64) -> Option<Instant> {
-        let b = lock(&self.batches);
+        let b = self.batches.lock();
         let i = b.partition_point(|(c, _)| *c < n);
         b.get(i).map(|(_, t)| *t)
     }
@@ -193,7 +190,7 @@ impl<S: CaptureSink> CaptureSink for Probe<S> {
         match kind {
             BatchKind::Stream => {
                 self.streamed += n;
-                lock(&self.tally.batches).push((self.streamed, now));
+                self.tally.batches.lock().push((self.streamed, now));
                 self.tally.records.store(self.streamed, Ordering::Release);
             }
             BatchKind::Snapshot { last: true } => {
@@ -1371,7 +1368,8 @@ mod serve {
 
         /// When the count first reached `n`.
         fn reached(&self, n: i64) -> Option<Instant> {
-            lock(&self.raised)
+            self.raised
+                .lock()
                 .iter()
                 .find(|(c, _)| *c >= n)
                 .map(|(_, t)| *t)
@@ -1430,7 +1428,7 @@ mod serve {
                         .filter(|c| c.diff > 0)
                         .find_map(|c| persons(&c.row));
                     if let Some(n) = n {
-                        lock(&seen.raised).push((n, arrived));
+                        seen.raised.lock().push((n, arrived));
                         seen.latest.store(n, Ordering::Release);
                     }
                 }

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -623,8 +624,7 @@ pub fn write_load(
                                 409 => counts[2] += 1,
                                 _ => {
                                     counts[3] += 1;
-                                    let mut e =
-                                        first_error.lock().unwrap_or_else(|p| p.into_inner());
+                                    let mut e = first_error.lock();
                                     e.get_or_insert_with(|| {
                                         format!("HTTP {}: {}", resp.status, trim(&resp.body))
                                     });
@@ -643,7 +643,7 @@ pub fn write_load(
                         }
                         Err(e) => {
                             counts[3] += 1;
-                            let mut fe = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                            let mut fe = first_error.lock();
                             fe.get_or_insert(e);
                         }
                     }
@@ -677,10 +677,7 @@ pub fn write_load(
             .map(|x| x.1)
             .collect())
     };
-    let first_error = first_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let first_error = first_error.lock().clone();
     WriteResult {
         threads,
         target_rate: rate,

@@ -68,9 +68,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use crate::debezium::encode::EncodedEvent;
@@ -836,22 +837,18 @@ struct State {
 }
 
 struct Shared {
+    /// A parking_lot lock, so it does not poison: a panic while holding it (in a caller's build
+    /// closure) leaves the state intact, since nothing is mutated before the closure returns.
     state: Mutex<State>,
     wake: Condvar,
     path: PathBuf,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock (in a caller's build closure) leaves the state intact:
-        // nothing is mutated before the closure returns.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Poisons the writer and fails everything queued.
     fn fail(&self, failure: Failure) {
         let queued = {
-            let mut st = self.lock();
+            let mut st = self.state.lock();
             if st.failed.is_none() {
                 st.failed = Some(failure.clone());
             }
@@ -871,7 +868,7 @@ struct WriterHandle {
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        self.shared.lock().closing = true;
+        self.shared.state.lock().closing = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -932,7 +929,7 @@ impl LogWriter {
 
     /// The sequence number the next record will get (racy with concurrent appends).
     pub fn next_seq(&self) -> u64 {
-        self.handle.shared.lock().next_seq
+        self.handle.shared.state.lock().next_seq
     }
 
     /// Appends one record and blocks until it is durable.
@@ -969,7 +966,7 @@ impl LogWriter {
         let shared = &self.handle.shared;
         let (reply, answer) = mpsc::sync_channel(1);
         {
-            let mut st = shared.lock();
+            let mut st = shared.state.lock();
             if let Some(f) = &st.failed {
                 return Err(f.error(&shared.path).into());
             }
@@ -1023,9 +1020,9 @@ fn write_loop(
     let mut offsets = Vec::new();
     loop {
         let batch = {
-            let mut st = shared.lock();
+            let mut st = shared.state.lock();
             while st.queue.is_empty() && !st.closing {
-                st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+                shared.wake.wait(&mut st);
             }
             if st.queue.is_empty() {
                 return;
@@ -1292,9 +1289,7 @@ mod tests {
         let (h, b) = (hooked.clone(), batches.clone());
         let hook: DurableHook = Box::new(move |batch| {
             b.fetch_add(1, Ordering::Relaxed);
-            h.lock()
-                .expect("lock")
-                .extend(batch.iter().map(|(seq, r)| (*seq, r.seq)));
+            h.lock().extend(batch.iter().map(|(seq, r)| (*seq, r.seq)));
         });
         let writer = log.into_writer(Some(hook)).expect("writer");
         let results: Vec<Vec<(i64, Appended)>> = std::thread::scope(|s| {
@@ -1358,7 +1353,7 @@ mod tests {
                 .contains(&format!("\"pos\":{},", r.seq)));
         }
         // the hook saw every record once, in log order
-        let hooked = hooked.lock().expect("lock").clone();
+        let hooked = hooked.lock().clone();
         let in_log: Vec<(u64, u64)> = records.iter().map(|(_, r)| (r.seq, r.seq)).collect();
         assert_eq!(hooked, in_log);
         assert!(batches.load(Ordering::Relaxed) <= records.len());
@@ -1610,11 +1605,8 @@ mod tests {
     fn a_failed_fsync_poisons_the_writer() {
         let hooked = Arc::new(Mutex::new(Vec::new()));
         let h = hooked.clone();
-        let hook: DurableHook = Box::new(move |batch| {
-            h.lock()
-                .expect("lock")
-                .extend(batch.into_iter().map(|(s, _)| s))
-        });
+        let hook: DurableHook =
+            Box::new(move |batch| h.lock().extend(batch.into_iter().map(|(s, _)| s)));
         let writer = LogWriter::spawn(
             Box::new(FailingSync {
                 syncs: 0,
@@ -1636,11 +1628,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(writer.append(vec![]), Err(LogError::Io { .. })));
         }
-        assert_eq!(
-            *hooked.lock().expect("lock"),
-            vec![1],
-            "no hook after a failure"
-        );
+        assert_eq!(*hooked.lock(), vec![1], "no hook after a failure");
     }
 
     #[test]

@@ -11,10 +11,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use chrono::{SecondsFormat, Utc};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::password::{self, PasswordCost};
@@ -420,14 +420,6 @@ impl AuthStore {
         &self.path
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Loaded> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Loaded> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Reloads the file if another process replaced it. A file that cannot be read keeps the
     /// last good state (and is reported once per version).
     fn refresh(&self) {
@@ -435,10 +427,10 @@ impl AuthStore {
             Ok(stamp) => stamp,
             Err(_) => return,
         };
-        if self.read().stamp == current {
+        if self.state.read().stamp == current {
             return;
         }
-        let mut state = self.write();
+        let mut state = self.state.write();
         if state.stamp == current {
             return;
         }
@@ -460,7 +452,7 @@ impl AuthStore {
         &self,
         change: impl FnOnce(&mut AuthFile) -> Result<R, AuthError>,
     ) -> Result<R, AuthError> {
-        let mut state = self.write();
+        let mut state = self.state.write();
         let current = stamp_of(&self.path).map_err(io_error(&self.path))?;
         if current != state.stamp {
             *state = load(&self.path)?;
@@ -489,7 +481,7 @@ impl AuthStore {
         validate_name(name)?;
         validate_password(password)?;
         validate_user_role(role)?;
-        if self.read().file.users.iter().any(|u| u.name == name) {
+        if self.state.read().file.users.iter().any(|u| u.name == name) {
             return Err(AuthError::DuplicateUser(name.to_string()));
         }
         let password_hash = password::hash_password(password, self.cost)?;
@@ -556,7 +548,7 @@ impl AuthStore {
     pub fn verify_password(&self, name: &str, password: &str) -> Result<Principal, AuthError> {
         self.refresh();
         let found = {
-            let state = self.read();
+            let state = self.state.read();
             state
                 .file
                 .users
@@ -617,7 +609,7 @@ impl AuthStore {
         let id = token_id(token)?;
         self.refresh();
         let hash = {
-            let state = self.read();
+            let state = self.state.read();
             let record = state.file.tokens.iter().find(|t| t.id == id)?;
             if record.revoked {
                 return None;
@@ -654,7 +646,8 @@ impl AuthStore {
     /// All users, in creation order.
     pub fn users(&self) -> Vec<UserInfo> {
         self.refresh();
-        self.read()
+        self.state
+            .read()
             .file
             .users
             .iter()
@@ -671,7 +664,8 @@ impl AuthStore {
     /// All tokens (revoked ones too), in creation order.
     pub fn tokens(&self) -> Vec<TokenInfo> {
         self.refresh();
-        self.read()
+        self.state
+            .read()
             .file
             .tokens
             .iter()
@@ -690,7 +684,7 @@ impl AuthStore {
     /// Whether there are no users yet (first start).
     pub fn is_empty(&self) -> bool {
         self.refresh();
-        self.read().file.users.is_empty()
+        self.state.read().file.users.is_empty()
     }
 
     /// On first start (no users), how to create the first admin; `None` otherwise.
