@@ -75,6 +75,7 @@ use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use crate::debezium::encode::EncodedEvent;
+use crate::fs::sync_dir;
 
 /// The (only) segment's file name; also the `source.file` of the events it holds.
 pub const SEGMENT: &str = "lpm-log.000001";
@@ -495,19 +496,9 @@ fn read_seq_floor(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// Writes the floor through a temporary file and a rename, both synced.
+/// Replaces the floor atomically and durably (a torn floor could hand out a used seq).
 fn write_seq_floor(path: &Path, seq: u64) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        io::Write::write_all(&mut f, format!("{seq}\n").as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
+    crate::fs::replace_file(path, format!("{seq}\n").as_bytes()).map(drop)
 }
 
 fn save_tail(path: &Path, offset: u64, to: &Path) -> io::Result<()> {
@@ -516,19 +507,6 @@ fn save_tail(path: &Path, offset: u64, to: &Path) -> io::Result<()> {
     let mut dst = File::create(to)?;
     io::copy(&mut src, &mut dst)?;
     dst.sync_all()
-}
-
-/// Makes a directory entry change (create, rename) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
 }
 
 /// Refuses directories holding segments this version does not write (rotation).

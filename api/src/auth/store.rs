@@ -8,8 +8,8 @@
 //! Two processes writing in the same instant can still lose one change (there is no file
 //! lock); the CLI is meant for an operator at a prompt, where that does not happen.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -268,56 +268,15 @@ fn warn_if_exposed(_path: &Path, _meta: &fs::Metadata) {}
 /// Writes `file` to `path` atomically with mode 0600 and returns the new version's stamp.
 fn persist(dir: &Path, path: &Path, file: &AuthFile) -> Result<Stamp, AuthError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let tmp = dir.join(format!(".{AUTH_FILE}.tmp.{}", std::process::id()));
-    let result = write_new(&tmp, file).and_then(|stamp| {
-        fs::rename(&tmp, path).map_err(io_error(path))?;
-        sync_dir(dir)?;
-        Ok(stamp)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_new(tmp: &Path, file: &AuthFile) -> Result<Stamp, AuthError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(tmp).map_err(io_error(tmp))?;
-    #[cfg(unix)]
-    {
-        // `mode` only applies when the file is created; a leftover temporary file keeps its own.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_error(tmp))?;
-    }
     let mut text = serde_json::to_vec_pretty(file).map_err(|source| AuthError::Corrupt {
-        path: tmp.to_path_buf(),
+        path: path.to_path_buf(),
         source,
     })?;
     text.push(b'\n');
-    f.write_all(&text).map_err(io_error(tmp))?;
-    f.sync_all().map_err(io_error(tmp))?;
-    // Rename keeps the inode, so this is the stamp of the file once it is in place.
-    let meta = f.metadata().map_err(io_error(tmp))?;
+    // A rename keeps the inode, so this is the stamp of the file once it is in place.
+    let meta =
+        lpm_connectors::fs::replace_file_with_mode(path, &text, 0o600).map_err(io_error(path))?;
     Ok(Stamp::of(&meta))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), AuthError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), AuthError> {
-    Ok(())
 }
 
 /// User names: `[a-z0-9._-]{1,64}`.
