@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use lpm_api::stream::{from_wire, ServerMessage, WireRow};
+use lpm_engine::rng::SplitMix64 as Rng;
 use lpm_engine::views::Views;
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Value};
@@ -646,27 +647,6 @@ impl Drop for WsClient {
 // ---------------------------------------------------------------------------------------------
 // writers
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
 /// A write answered with a 2xx.
 #[derive(Clone, Debug)]
 enum Ack {
@@ -724,7 +704,7 @@ impl Book {
         if cases.is_empty() {
             return None;
         }
-        let i = rng.below(cases.len());
+        let i = rng.below(cases.len() as u64) as usize;
         cases.iter().nth(i).map(|(k, v)| (*k, v.clone()))
     }
 
@@ -980,7 +960,7 @@ fn write_loop(
     ops: usize,
     tag: &str,
 ) -> Result<(), String> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     for i in 0..ops {
         if book.stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -1211,7 +1191,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
     );
 
     // a last report changes the views for sure: the client must reach the REST tick
-    let mut rng = Rng(0xD1CE);
+    let mut rng = Rng::new(0xD1CE);
     report(&admin, &book, &mut rng, &responsibles, "last").expect("last report");
     let (tick, log_seq, rest) = reader.views();
     ws.wait_tick(tick, Duration::from_secs(10));
@@ -1403,7 +1383,7 @@ fn serve_stream_sends_cases_after_their_tick_diff() {
     for w in writers {
         w.join().expect("writer").expect("writes");
     }
-    report(&admin, &book, &mut Rng(0xFACE), &responsibles, "last").expect("last report");
+    report(&admin, &book, &mut Rng::new(0xFACE), &responsibles, "last").expect("last report");
     let (tick, _, _) = reader.views();
     ws.wait_tick(tick, Duration::from_secs(10));
     let early = ws.state().cases_before_their_diff.clone();

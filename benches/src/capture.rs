@@ -56,6 +56,7 @@ use lpm_connectors::capture::{
     self, Batch, BatchKind, BinlogPosition, CaptureConfig, CaptureSink, CaptureStats, FileSink,
     SinkError, Stored,
 };
+use lpm_engine::rng::SplitMix64;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use parking_lot::Mutex;
@@ -456,9 +457,9 @@ async fn binlog_range(
 // ---------------------------------------------------------------------------------------------
 // the rows
 
-/// Deterministic `persons_lost` rows (xorshift64*).
+/// Deterministic `persons_lost` rows (the workspace's one generator, `lpm_engine::rng`).
 struct Gen {
-    state: u64,
+    rng: SplitMix64,
 }
 
 const FIRST: [&str; 16] = [
@@ -521,20 +522,13 @@ const GENDERS: [&str; 8] = [
 
 impl Gen {
     fn new(seed: u64) -> Gen {
-        Gen { state: seed.max(1) }
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.state = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        Gen {
+            rng: SplitMix64::new(seed),
+        }
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.rng.below(n)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -542,7 +536,7 @@ impl Gen {
     }
 
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
+        self.rng.pick(xs)
     }
 
     /// Appends one `(…)` tuple of `persons_lost` values.

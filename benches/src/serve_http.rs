@@ -407,21 +407,8 @@ pub struct WriteResult {
     pub by_kind: Vec<(String, Lat)>,
 }
 
-/// splitmix64: a seeded, dependency-free generator for the writers' choices.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+/// The writers' choices: seeded, so two runs send the same requests.
+pub use lpm_engine::rng::SplitMix64 as Rng;
 
 const NAMES: [&str; 8] = [
     "María Peña",
@@ -570,7 +557,7 @@ pub fn write_load(
         let h = std::thread::Builder::new()
             .name(format!("bench-writer-{t}"))
             .spawn(move || {
-                let mut rng = Rng(0xBE4C_0000 + t as u64);
+                let mut rng = Rng::new(0xBE4C_0000 + t as u64);
                 // (kind, latency from send, latency from schedule)
                 let mut out: Vec<(u8, f64, f64)> = Vec::new();
                 let mut counts = [0u64; 4]; // visible, 202, 409, error
