@@ -889,21 +889,17 @@ struct Lat {
     rate: f64,
 }
 
-fn percentiles(mut v: Vec<f64>, rate: f64) -> Lat {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| -> f64 {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i]
-    };
+/// p50/p99 from an HdrHistogram ([`report::Quantiles`]); `min`, `max` and the negatives exact.
+fn percentiles(v: Vec<f64>, rate: f64) -> Lat {
+    let q = report::Quantiles::of(&v);
+    let at = |p: f64| q.as_ref().map_or(f64::NAN, |q| q.at(p));
+    let finite = || v.iter().copied().filter(|x| x.is_finite());
     Lat {
-        n: v.len(),
+        n: q.as_ref().map_or(0, report::Quantiles::len),
         p50: at(0.50),
         p99: at(0.99),
-        max: v.last().copied().unwrap_or(f64::NAN),
-        min: v.first().copied().unwrap_or(f64::NAN),
+        max: finite().max_by(f64::total_cmp).unwrap_or(f64::NAN),
+        min: finite().min_by(f64::total_cmp).unwrap_or(f64::NAN),
         negative: v.iter().filter(|x| **x < 0.0).count(),
         rate,
     }

@@ -12,6 +12,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::report::Quantiles;
+
 // ---------------------------------------------------------------------------------------------
 // statistics
 
@@ -25,21 +27,20 @@ pub struct Lat {
     pub mean: f64,
 }
 
-/// Nearest-rank percentiles of `samples` (milliseconds).
-pub fn lat(mut samples: Vec<f64>) -> Lat {
-    samples.retain(|x| x.is_finite());
-    if samples.is_empty() {
+/// Percentiles of `samples` (milliseconds) from an HdrHistogram ([`Quantiles`]); `max` and
+/// `mean` are exact.
+pub fn lat(samples: Vec<f64>) -> Lat {
+    let Some(q) = Quantiles::of(&samples) else {
         return Lat::default();
-    }
-    samples.sort_by(f64::total_cmp);
-    let n = samples.len();
-    let rank = |q: f64| samples[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+    };
+    let finite = || samples.iter().copied().filter(|x| x.is_finite());
+    let n = q.len();
     Lat {
         n,
-        p50: rank(0.50),
-        p99: rank(0.99),
-        max: samples[n - 1],
-        mean: samples.iter().sum::<f64>() / n as f64,
+        p50: q.at(0.50),
+        p99: q.at(0.99),
+        max: finite().fold(f64::NEG_INFINITY, f64::max),
+        mean: finite().sum::<f64>() / n as f64,
     }
 }
 
