@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
+use cookie::Cookie;
 use parking_lot::Mutex;
 
 use super::password;
@@ -132,17 +133,20 @@ pub fn expired_session_cookie(secure: bool) -> String {
 }
 
 /// Every `lpm_session` value in the request's `Cookie` headers, in order (a browser may send
-/// more than one, e.g. a stale one for another path).
-pub fn session_ids(headers: &HeaderMap) -> Vec<&str> {
+/// more than one, e.g. a stale one for another path), parsed by the `cookie` crate (quotes
+/// stripped, no percent-decoding: ids are base64url).
+///
+/// Not axum-extra's `CookieJar` (which wraps the same crate): a jar keeps one cookie per name,
+/// so a stale cookie sent next to the live one could hide it.
+pub fn session_ids(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"'))
-        .filter(|value| !value.is_empty())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == SESSION_COOKIE && !c.value_trimmed().is_empty())
+        .map(|c| c.value_trimmed().to_owned())
         .collect()
 }
 
