@@ -24,9 +24,11 @@
 //!    single-row autocommit INSERTs scheduled 2 ms apart (after one unmeasured warm-up insert),
 //!    each timed from its commit OK at the client:
 //!    - library capture: -> the record is stored in a counting sink (the capture's own delay);
-//!    - `lpm serve --capture` in-process (`lpm_api::server::run` with `ServeConfig::capture`,
-//!      2 engine workers): -> the WebSocket `/api/v1/stream?topics=views` diff that raises
-//!      `row_counts/persons_lost` to include it arrives at a client (read-only token).
+//!    - `lpm serve --capture URL --database lpm_bench_capture --workers 2`, the release `lpm`
+//!      binary in its own process (`${CARGO_TARGET_DIR:-target}/release/lpm`, built with
+//!      `cargo build --release --bin lpm` when missing; `LPM_BENCH_BIN` overrides): -> the
+//!      WebSocket `/api/v1/stream?topics=views` diff that raises `row_counts/persons_lost` to
+//!      include it arrives at a client (a read-only token from `lpm token create`).
 //!
 //! A record can be stored before its commit's OK reaches the client (the server sends the
 //! binlog to replicas before it answers the client); such samples are negative and counted.
@@ -38,14 +40,16 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod lpm_process;
 mod machine;
 mod report;
+mod serve_http;
+use lpm_process::LpmProcess;
 use machine::{cpu_model, load_average};
 use report::{cores, cpu_seconds, env_usize, f2, median, replace_section, workspace_and_target};
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -1331,10 +1335,7 @@ mod serve {
     use super::*;
 
     use futures_util::StreamExt as _;
-    use lpm_api::auth::Role;
-    use lpm_api::server::ServeConfig;
-    use lpm_api::stream::{ServerMessage, WireRow};
-    use lpm_api::ApiConfig;
+    use lpm_service::wire::{ServerMessage, WireRow};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::Message;
@@ -1429,7 +1430,7 @@ mod serve {
     }
 
     /// Commit OK -> the views diff that counts the row arrives on a WebSocket client of
-    /// `lpm serve --capture` (in-process).
+    /// `lpm serve --capture` (the release binary, in its own process).
     pub fn latency(rt: &Runtime, k: &Knobs, run: usize) -> Result<Lat, String> {
         let mut conn = rt.block_on(connect(&k.url))?;
         rt.block_on(reset_db(&mut conn))?;
@@ -1437,58 +1438,27 @@ mod serve {
         let dir = k.dir.join("serve");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        lpm_api::auth::cli_add_user(&dir, ADMIN, ADMIN_PASSWORD, Role::Admin)
-            .map_err(|e| format!("adding the admin: {e}"))?;
-        let token = lpm_api::auth::cli_create_token(&dir, "bench-capture")
-            .map_err(|e| format!("token: {e}"))?;
-        let cfg = ServeConfig {
-            data_dir: dir.clone(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            workers: WORKERS,
-            demo: false,
-            demo_every: Duration::from_secs(1),
-            secure_cookies: false,
-            api: ApiConfig::default(),
-            kafka: None,
-            capture: Some(capture_config(&k.url, ID_SERVE)),
-            mysql: None,
-            sink: None,
-            allow_log_cut: false,
-            http: Default::default(),
-        };
-
-        // the server, on its own runtime (default size, as `lpm serve`)
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let mut server = Worker::spawn("server", move |stop| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("runtime: {e}"))?;
-            rt.block_on(lpm_api::server::run(
-                cfg,
-                async move {
-                    let _ = stop.await;
-                },
-                move |a| {
-                    let _ = addr_tx.send(a);
-                },
-            ))
-            .map_err(|e| format!("lpm serve: {e}"))
-        })?;
-        let mut addr = None;
-        server.wait("the server to listen", Duration::from_secs(60), || {
-            addr = addr_rx.try_recv().ok();
-            addr.is_some()
-        })?;
-        let addr = addr.ok_or("no address")?;
-        let ready = format!("http://{addr}/readyz");
-        server.wait("/readyz", Duration::from_secs(120), || {
-            let ok = ureq::get(&ready).call().is_ok();
-            if !ok {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            ok
-        })?;
+        // an admin and a read-only token, made by the binary itself (as an operator would)
+        let (workspace, target) = workspace_and_target();
+        let bin = lpm_process::binary(&workspace, &target)?;
+        lpm_process::add_user(&bin, &dir, ADMIN, "admin", ADMIN_PASSWORD)?;
+        let token = lpm_process::create_token(&bin, &dir, "bench-capture")?;
+        let server_id = ID_SERVE.to_string();
+        let server = LpmProcess::start_with(
+            &bin,
+            &dir,
+            WORKERS,
+            &k.dir.join("serve.log"),
+            &[
+                "--capture",
+                &k.url,
+                "--database",
+                DB,
+                "--server-id",
+                &server_id,
+            ],
+        )?;
+        let addr = server.base.trim_start_matches("http://").to_string();
 
         let seen = Arc::new(Seen {
             latest: AtomicI64::new(-1),
@@ -1517,7 +1487,13 @@ mod serve {
             || seen.latest() >= want,
         )?;
         client.stop()?;
-        server.stop()?;
+        let stopped = server.stop(Duration::from_secs(60));
+        if !stopped.clean {
+            return Err(format!(
+                "lpm serve --capture stopped with {}",
+                stopped.status
+            ));
+        }
         drop(rt.block_on(conn.disconnect()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut samples = Vec::with_capacity(oks.len());

@@ -44,6 +44,10 @@ pub fn lat(samples: Vec<f64>) -> Lat {
     }
 }
 
+/// The zone `lpm serve` runs in when started without `--tz` (as the benches start it): the
+/// writers' local times are in it.
+pub const SERVER_TZ: chrono_tz::Tz = chrono_tz::America::Guayaquil;
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

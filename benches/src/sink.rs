@@ -16,8 +16,8 @@ mod report;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lpm_api::routes::views::SourcePosition;
 use lpm_engine::views::{LoadEntry, Views};
+use lpm_service::position::SourcePosition;
 use lpm_service::sink::mysql::{self, Write};
 use lpm_service::sink::tables::{self, Image};
 use mysql_async::prelude::Queryable;
