@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use lpm_engine::rng::SplitMix64 as Rng;
 use serde_json::{json, Value};
 
 use crate::serve::assert_same_views;
@@ -171,21 +172,6 @@ impl Capture {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-    }
-}
-
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
@@ -585,7 +571,7 @@ fn capture_of_a_mixed_workload_equals_select_replay_and_oracle() {
     let name = "lpm_cap_mixed";
     let mut db = Db::connect();
     db.fresh(name);
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::new(0x5eed_0001);
     seed(&mut db, &mut rng, 300);
     let dir = tempfile::tempdir().expect("tmp");
     let dump = dir.path().join("capture.jsonl");
@@ -688,7 +674,7 @@ fn kill_9_mid_snapshot_and_mid_stream_loses_and_repeats_nothing() {
     let name = "lpm_cap_kill";
     let mut db = Db::connect();
     db.fresh(name);
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Rng::new(0x5eed_0002);
     seed(&mut db, &mut rng, 3000);
     let dir = tempfile::tempdir().expect("tmp");
     let (killed_dump, whole_dump) = (
@@ -719,7 +705,7 @@ fn kill_9_mid_snapshot_and_mid_stream_loses_and_repeats_nothing() {
     whole.wait_for(&start, "reference snapshot");
     // 2. kill at several points of the stream while the workload runs
     let writer = std::thread::spawn(move || {
-        let mut rng = Rng(0x5eed_0003);
+        let mut rng = Rng::new(0x5eed_0003);
         workload(&mut db, &mut rng, 240);
         db
     });

@@ -106,14 +106,6 @@ fn brokers() -> String {
     })
 }
 
-const TABLES: [&str; 5] = [
-    "persons_lost",
-    "case_cases",
-    "case_actions",
-    "case_responsible_history",
-    "responsible_contacts",
-];
-
 /// Produces kcat lines into the broker, with the topics renamed under `prefix`.
 fn produce(brokers: &str, prefix: &str, lines: &[String], dir: &std::path::Path, file: &str) {
     let renamed: Vec<String> = lines
@@ -154,16 +146,12 @@ fn created(row: Value, pos: u64) -> Option<Value> {
 #[test]
 fn cases_topic_announces_cases_consumed_from_kafka() {
     let brokers = brokers();
-    let prefix = format!(
-        "n{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis() % 100_000
-    );
+    let prefix = support::run_id("n");
     let dir = tempfile::tempdir().expect("tempdir");
     // every topic exists before lpm subscribes: a tombstone for a key that never existed
-    let tombstones: Vec<String> = TABLES
+    let tombstones: Vec<String> = lpm_engine::model::Table::ALL
         .iter()
-        .map(|t| support::record(t, 0, 999_999, None))
+        .map(|t| support::record(t.name(), 0, 999_999, None))
         .collect();
     produce(&brokers, &prefix, &tombstones, dir.path(), "topics.jsonl");
 

@@ -24,14 +24,6 @@ use rdkafka::ClientConfig;
 use serde_json::Value;
 
 const TZ: &str = "America/Guayaquil";
-const TABLES: [&str; 5] = [
-    "persons_lost",
-    "case_cases",
-    "case_actions",
-    "case_responsible_history",
-    "responsible_contacts",
-];
-
 fn brokers() -> String {
     let b = std::env::var("LPM_TEST_KAFKA_BROKERS").unwrap_or_else(|_| {
         panic!(
@@ -271,11 +263,7 @@ fn write_lines(path: &Path, lines: &[String]) {
 #[test]
 fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_oracle() {
     let brokers = brokers();
-    let run = format!(
-        "t{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis() % 100_000
-    );
+    let run = crate::support::run_id("t");
     let (prefix, group) = (run.clone(), format!("{run}-group"));
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = GenOptions {
@@ -295,7 +283,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
         *per_partition.entry(key).or_default() += 1;
     }
     // every topic gets all 3 partitions (the produce step sizes topics from the dump)
-    for t in TABLES {
+    for t in lpm_engine::model::Table::ALL.map(|t| t.name()) {
         for p in 0..3 {
             per_partition
                 .entry((format!("{prefix}.lost_persons_db.{t}"), p))
@@ -454,11 +442,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
 #[test]
 fn kafka_sink_stores_the_offsets_its_tick_covers() {
     let brokers = brokers();
-    let run = format!(
-        "s{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis() % 100_000
-    );
+    let run = crate::support::run_id("s");
     let (prefix, group) = (run.clone(), format!("{run}-group"));
     let dir = tempfile::tempdir().expect("tempdir");
     let total = produce_generated(&brokers, dir.path(), &prefix, 11);

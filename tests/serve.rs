@@ -13,13 +13,15 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use lpm_api::stream::{from_wire, ServerMessage, WireRow};
+use lpm_engine::rng::SplitMix64 as Rng;
 use lpm_engine::views::Views;
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -30,10 +32,6 @@ use crate::support;
 pub(crate) const TZ: &str = "America/Guayaquil";
 pub(crate) const ADMIN: &str = "ana";
 pub(crate) const PASSWORD: &str = "correct-horse-battery";
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Polls `f` every 20 ms until it answers `Ok`, panicking with its last error after `timeout`.
 pub(crate) fn wait_until<T>(
@@ -100,7 +98,7 @@ impl Server {
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                let mut b = lock(&sink);
+                let mut b = sink.lock();
                 b.push_str(&line);
                 b.push('\n');
                 if b.len() > 64 * 1024 {
@@ -147,7 +145,7 @@ impl Server {
     }
 
     pub(crate) fn stderr(&self) -> String {
-        lock(&self.stderr).clone()
+        self.stderr.lock().clone()
     }
 
     /// SIGKILL (what `Child::kill` sends on unix), and reap.
@@ -567,25 +565,25 @@ impl WsClient {
                     let msg = match next {
                         Err(_) => continue,
                         Ok(None) => {
-                            lock(&st).ended = Some("the stream ended".into());
+                            st.lock().ended = Some("the stream ended".into());
                             return;
                         }
                         Ok(Some(Err(e))) => {
-                            lock(&st).ended = Some(format!("error: {e}"));
+                            st.lock().ended = Some(format!("error: {e}"));
                             return;
                         }
                         Ok(Some(Ok(m))) => m,
                     };
                     match msg {
                         Message::Text(t) => {
-                            let mut s = lock(&st);
+                            let mut s = st.lock();
                             match serde_json::from_str::<ServerMessage>(t.as_str()) {
                                 Ok(m) => s.apply(m),
                                 Err(e) => s.errors.push(format!("bad message {e}: {t}")),
                             }
                         }
                         Message::Close(f) => {
-                            lock(&st).ended = Some(format!("closed by the server: {f:?}"));
+                            st.lock().ended = Some(format!("closed by the server: {f:?}"));
                             return;
                         }
                         _ => {}
@@ -608,7 +606,7 @@ impl WsClient {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, Folded> {
-        lock(&self.state)
+        self.state.lock()
     }
 
     /// Waits until the client holds views at tick `tick` or later.
@@ -648,27 +646,6 @@ impl Drop for WsClient {
 
 // ---------------------------------------------------------------------------------------------
 // writers
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
 
 /// A write answered with a 2xx.
 #[derive(Clone, Debug)]
@@ -714,20 +691,20 @@ const CLOSED: [&str; 3] = ["found_alive", "found_deceased", "closed"];
 
 impl Book {
     fn count(&self, what: String) {
-        *lock(&self.counts).entry(what).or_default() += 1;
+        *self.counts.lock().entry(what).or_default() += 1;
     }
 
     fn ack(&self, a: Ack) {
-        lock(&self.acks).push(a);
+        self.acks.lock().push(a);
         self.acked.fetch_add(1, Ordering::SeqCst);
     }
 
     fn pick_case(&self, rng: &mut Rng) -> Option<(i64, CaseState)> {
-        let cases = lock(&self.cases);
+        let cases = self.cases.lock();
         if cases.is_empty() {
             return None;
         }
-        let i = rng.below(cases.len());
+        let i = rng.below(cases.len() as u64) as usize;
         cases.iter().nth(i).map(|(k, v)| (*k, v.clone()))
     }
 
@@ -735,10 +712,10 @@ impl Book {
     fn observe(&self, case_id: i64, r: &Resp) {
         let tick = r.body["tick"].as_u64().unwrap_or(0);
         {
-            let mut m = lock(&self.max_tick);
+            let mut m = self.max_tick.lock();
             *m = (*m).max(tick);
         }
-        let mut cases = lock(&self.cases);
+        let mut cases = self.cases.lock();
         let c = &r.body["case"];
         if let Some(version) = c["version"].as_i64() {
             let st = CaseState {
@@ -761,7 +738,7 @@ impl Book {
     }
 
     fn unexpected(&self, what: String) {
-        lock(&self.unexpected).push(what);
+        self.unexpected.lock().push(what);
     }
 }
 
@@ -783,7 +760,7 @@ pub(crate) fn version_of(r: &Resp) -> Option<i64> {
 fn refresh(http: &Http, book: &Book, id: i64) -> Result<(), String> {
     let r = http.call("GET", &format!("/api/v1/cases/{id}"), None)?;
     if r.status == 200 {
-        let mut cases = lock(&book.cases);
+        let mut cases = book.cases.lock();
         let c = &r.body["case"];
         if let Some(version) = c["version"].as_i64() {
             cases.insert(
@@ -857,7 +834,7 @@ fn report(
 
 fn patch(http: &Http, book: &Book, rng: &mut Rng, id: i64) -> Result<(), String> {
     for _ in 0..4 {
-        let Some(st) = lock(&book.cases).get(&id).cloned() else {
+        let Some(st) = book.cases.lock().get(&id).cloned() else {
             return Ok(());
         };
         let mut body = json!({"version": st.version});
@@ -916,7 +893,7 @@ fn assign(
     tag: &str,
 ) -> Result<(), String> {
     for _ in 0..4 {
-        let Some(st) = lock(&book.cases).get(&id).cloned() else {
+        let Some(st) = book.cases.lock().get(&id).cloned() else {
             return Ok(());
         };
         if CLOSED.contains(&st.status.as_str()) {
@@ -983,7 +960,7 @@ fn write_loop(
     ops: usize,
     tag: &str,
 ) -> Result<(), String> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     for i in 0..ops {
         if book.stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -1171,7 +1148,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
             while sampling.load(Ordering::SeqCst) {
                 if let Ok(r) = http.call("GET", "/api/v1/views", None) {
                     if let (200, Some(t)) = (r.status, r.body["tick"].as_u64()) {
-                        lock(&samples).push((t, r.body["views"].clone()));
+                        samples.lock().push((t, r.body["views"].clone()));
                     }
                 }
                 thread::sleep(Duration::from_millis(15));
@@ -1199,22 +1176,22 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
             .expect("writer thread")
             .unwrap_or_else(|e| panic!("a write failed: {e}; server stderr:\n{}", server.stderr()));
     }
-    let unexpected = lock(&book.unexpected).clone();
+    let unexpected = book.unexpected.lock().clone();
     assert!(
         unexpected.is_empty(),
         "unexpected answers:\n{}",
         unexpected.join("\n")
     );
-    let phase1_acks = lock(&book.acks).clone();
+    let phase1_acks = book.acks.lock().clone();
     assert!(
         phase1_acks.len() >= 250,
         "only {} writes acknowledged: {:?}",
         phase1_acks.len(),
-        lock(&book.counts)
+        book.counts.lock()
     );
 
     // a last report changes the views for sure: the client must reach the REST tick
-    let mut rng = Rng(0xD1CE);
+    let mut rng = Rng::new(0xD1CE);
     report(&admin, &book, &mut rng, &responsibles, "last").expect("last report");
     let (tick, log_seq, rest) = reader.views();
     ws.wait_tick(tick, Duration::from_secs(10));
@@ -1236,7 +1213,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
             ("WebSocket-folded views", &held.views),
         );
         // every REST sample equals what the client held at that tick
-        let samples = lock(&samples);
+        let samples = samples.lock();
         let mut compared = 0;
         for (t, v) in samples.iter() {
             if let Some(e) = s.at(*t) {
@@ -1254,7 +1231,9 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
             samples.len()
         );
         // every acknowledged case write was announced on the cases topic
-        let silent: Vec<i64> = lock(&book.acks)
+        let silent: Vec<i64> = book
+            .acks
+            .lock()
             .iter()
             .map(Ack::case_id)
             .filter(|id| !s.cases.contains_key(id))
@@ -1268,8 +1247,8 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
         eprintln!(
             "phase 1: {} acks {:?}; ws: {} snapshots, {} diffs, {} history entries, {} cases \
              messages before their tick's diff, {compared}/{} REST samples compared; tick {tick}",
-            lock(&book.acks).len(),
-            lock(&book.counts),
+            book.acks.lock().len(),
+            book.counts.lock(),
             s.snapshots,
             s.diffs,
             s.history.len(),
@@ -1292,7 +1271,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
 
     // kill -9 during a burst of writes from four threads
     let crash = Arc::new(Book::default());
-    *lock(&crash.cases) = lock(&book.cases).clone();
+    *crash.cases.lock() = book.cases.lock().clone();
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
             let (http, book, resp) = (admin.clone(), crash.clone(), responsibles.clone());
@@ -1309,7 +1288,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
             if n >= 150 {
                 Ok(())
             } else {
-                Err(format!("{n} so far: {:?}", lock(&crash.counts)))
+                Err(format!("{n} so far: {:?}", crash.counts.lock()))
             }
         },
     );
@@ -1323,9 +1302,9 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
         }
     }
     // (answers already on their way when the server died may still be counted: they are 2xx)
-    let crash_acks = lock(&crash.acks).clone();
+    let crash_acks = crash.acks.lock().clone();
     assert!(crash_acks.len() >= killed_at);
-    let unexpected = lock(&crash.unexpected).clone();
+    let unexpected = crash.unexpected.lock().clone();
     assert!(
         unexpected.is_empty(),
         "unexpected answers in the burst:\n{}",
@@ -1335,7 +1314,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
     // restart on the same data dir: every acknowledged write is there
     let server2 = Server::start(&data);
     let (admin, reader) = clients(&server2, &token);
-    let mut all_acks = lock(&book.acks).clone();
+    let mut all_acks = book.acks.lock().clone();
     all_acks.extend(crash_acks.iter().cloned());
     check_acks(&admin, &all_acks);
 
@@ -1374,7 +1353,7 @@ fn serve_ws_diffs_equal_rest_replay_and_oracle_and_survive_kill_9() {
         "crash: {} acks before kill -9 ({failures} writers saw the failure) {:?}; {} records \
          before, {records2} after; took {:?}",
         crash_acks.len(),
-        lock(&crash.counts),
+        crash.counts.lock(),
         records,
         started.elapsed()
     );
@@ -1404,7 +1383,7 @@ fn serve_stream_sends_cases_after_their_tick_diff() {
     for w in writers {
         w.join().expect("writer").expect("writes");
     }
-    report(&admin, &book, &mut Rng(0xFACE), &responsibles, "last").expect("last report");
+    report(&admin, &book, &mut Rng::new(0xFACE), &responsibles, "last").expect("last report");
     let (tick, _, _) = reader.views();
     ws.wait_tick(tick, Duration::from_secs(10));
     let early = ws.state().cases_before_their_diff.clone();

@@ -13,10 +13,11 @@
 //!   converge to the views.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::serve::{
@@ -481,7 +482,7 @@ fn sink_survives_kill_9_without_loss_or_double_counting() {
             while !done.load(Ordering::SeqCst) {
                 if let Some((_, p, _)) = w.state() {
                     let s = p["log_seq"].as_u64().expect("log_seq");
-                    let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut v = seen.lock();
                     if v.last() != Some(&s) {
                         v.push(s);
                     }
@@ -497,7 +498,7 @@ fn sink_survives_kill_9_without_loss_or_double_counting() {
     assert_converged("after kill -9, restart and more writes", &mut db, &reader);
     done.store(true, Ordering::SeqCst);
     watcher.join().expect("watcher");
-    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let seen = seen.lock().clone();
     assert!(
         seen.iter().all(|s| *s >= before),
         "the stored position went back below {before} after the restart: {seen:?}"

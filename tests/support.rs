@@ -210,3 +210,14 @@ impl MysqlSession {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
+
+/// A name no other run of the tests uses (topic prefixes, consumer groups): `tag`, this
+/// process's id and the clock's milliseconds, so concurrent and repeated runs against one
+/// broker do not read each other's records.
+pub fn run_id(tag: &str) -> String {
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis() % 100_000
+    )
+}

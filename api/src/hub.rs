@@ -3,12 +3,13 @@
 //! once; the last few are kept so a client can resume after a tick it saw.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use lpm_engine::store::Update;
 use lpm_engine::{Tick, ViewStore};
+use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 
 use crate::wire::{render, Event, Topics};
@@ -83,7 +84,7 @@ impl Hub {
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
         let e: Published = Arc::new((e, json.into()));
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = self.recent.lock();
         recent.push_back(e.clone());
         while recent.len() > RECENT {
             recent.pop_front();
@@ -99,7 +100,7 @@ impl Hub {
 
     /// Events after `since` if they are all still kept (`None` otherwise: send a snapshot).
     pub(crate) fn since(&self, since: Tick) -> Option<Vec<Published>> {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.recent.lock();
         let current = self.store.tick()?;
         if since > current {
             return None;

@@ -5,8 +5,9 @@
 //! metrics loop also records here, bounded in time and in samples.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// How far back the window reaches.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -51,7 +52,7 @@ impl RecentWindow {
     }
 
     fn tick_at(&self, now: Instant, tick: u64) {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.lock();
         if s.ticks.back().is_some_and(|(_, t)| *t >= tick) {
             return;
         }
@@ -65,7 +66,7 @@ impl RecentWindow {
     }
 
     fn freshness_at(&self, now: Instant, seconds: f64) {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.lock();
         s.freshness.push_back((now, seconds));
         trim(&mut s.freshness, now);
     }
@@ -76,7 +77,7 @@ impl RecentWindow {
     }
 
     fn summary_at(&self, now: Instant) -> RecentSummary {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.inner.lock();
         trim(&mut s.ticks, now);
         trim(&mut s.freshness, now);
         let ticks_per_second = match (s.ticks.front(), s.ticks.back()) {

@@ -36,8 +36,12 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::hub::Hub;
 use crate::state::AppState;
-pub use crate::wire::{from_wire, ServerMessage, Topics, WireChange, WireRow};
-use crate::wire::{to_wire, Event};
+pub use crate::wire::Topics;
+// The wire rows and messages live in lpm-service so Rust clients (the benches, the tests)
+// parse the protocol without depending on this crate.
+use crate::wire::Event;
+use lpm_service::wire::to_wire;
+pub use lpm_service::wire::{from_wire, ServerMessage, WireChange, WireRow};
 
 /// Stream options.
 #[derive(Deserialize, Default, utoipa::IntoParams)]

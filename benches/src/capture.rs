@@ -24,9 +24,11 @@
 //!    single-row autocommit INSERTs scheduled 2 ms apart (after one unmeasured warm-up insert),
 //!    each timed from its commit OK at the client:
 //!    - library capture: -> the record is stored in a counting sink (the capture's own delay);
-//!    - `lpm serve --capture` in-process (`lpm_api::server::run` with `ServeConfig::capture`,
-//!      2 engine workers): -> the WebSocket `/api/v1/stream?topics=views` diff that raises
-//!      `row_counts/persons_lost` to include it arrives at a client (read-only token).
+//!    - `lpm serve --capture URL --database lpm_bench_capture --workers 2`, the release `lpm`
+//!      binary in its own process (`${CARGO_TARGET_DIR:-target}/release/lpm`, built with
+//!      `cargo build --release --bin lpm` when missing; `LPM_BENCH_BIN` overrides): -> the
+//!      WebSocket `/api/v1/stream?topics=views` diff that raises `row_counts/persons_lost` to
+//!      include it arrives at a client (a read-only token from `lpm token create`).
 //!
 //! A record can be stored before its commit's OK reaches the client (the server sends the
 //! binlog to replicas before it answers the client); such samples are negative and counted.
@@ -38,26 +40,30 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod lpm_process;
 mod machine;
 mod report;
+mod serve_http;
+use lpm_process::LpmProcess;
 use machine::{cpu_model, load_average};
 use report::{cores, cpu_seconds, env_usize, f2, median, replace_section, workspace_and_target};
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::{
     self, Batch, BatchKind, BinlogPosition, CaptureConfig, CaptureSink, CaptureStats, FileSink,
     SinkError, Stored,
 };
+use lpm_engine::rng::SplitMix64;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
+use parking_lot::Mutex;
 use tokio::runtime::Runtime;
 
 const DB: &str = "lpm_bench_capture";
@@ -77,10 +83,6 @@ const ID_REPLAY: u32 = 5_817_902;
 const ID_REPLAY_FILE: u32 = 5_817_903;
 const ID_LATENCY: u32 = 5_817_904;
 const ID_SERVE: u32 = 5_817_905;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn log(started: Instant, what: &str) {
     eprintln!(
@@ -125,7 +127,7 @@ impl Tally {
 
     /// When the `n`-th streamed record (1-based) was stored.
     fn stored_at(&self, n: u64) -> Option<Instant> {
-        let b = lock(&self.batches);
+        let b = self.batches.lock();
         let i = b.partition_point(|(c, _)| *c < n);
         b.get(i).map(|(_, t)| *t)
     }
@@ -193,7 +195,7 @@ impl<S: CaptureSink> CaptureSink for Probe<S> {
         match kind {
             BatchKind::Stream => {
                 self.streamed += n;
-                lock(&self.tally.batches).push((self.streamed, now));
+                self.tally.batches.lock().push((self.streamed, now));
                 self.tally.records.store(self.streamed, Ordering::Release);
             }
             BatchKind::Snapshot { last: true } => {
@@ -459,9 +461,9 @@ async fn binlog_range(
 // ---------------------------------------------------------------------------------------------
 // the rows
 
-/// Deterministic `persons_lost` rows (xorshift64*).
+/// Deterministic `persons_lost` rows (the workspace's one generator, `lpm_engine::rng`).
 struct Gen {
-    state: u64,
+    rng: SplitMix64,
 }
 
 const FIRST: [&str; 16] = [
@@ -524,20 +526,13 @@ const GENDERS: [&str; 8] = [
 
 impl Gen {
     fn new(seed: u64) -> Gen {
-        Gen { state: seed.max(1) }
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.state = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        Gen {
+            rng: SplitMix64::new(seed),
+        }
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.rng.below(n)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -545,7 +540,7 @@ impl Gen {
     }
 
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
+        self.rng.pick(xs)
     }
 
     /// Appends one `(…)` tuple of `persons_lost` values.
@@ -898,21 +893,17 @@ struct Lat {
     rate: f64,
 }
 
-fn percentiles(mut v: Vec<f64>, rate: f64) -> Lat {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| -> f64 {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i]
-    };
+/// p50/p99 from an HdrHistogram ([`report::Quantiles`]); `min`, `max` and the negatives exact.
+fn percentiles(v: Vec<f64>, rate: f64) -> Lat {
+    let q = report::Quantiles::of(&v);
+    let at = |p: f64| q.as_ref().map_or(f64::NAN, |q| q.at(p));
+    let finite = || v.iter().copied().filter(|x| x.is_finite());
     Lat {
-        n: v.len(),
+        n: q.as_ref().map_or(0, report::Quantiles::len),
         p50: at(0.50),
         p99: at(0.99),
-        max: v.last().copied().unwrap_or(f64::NAN),
-        min: v.first().copied().unwrap_or(f64::NAN),
+        max: finite().max_by(f64::total_cmp).unwrap_or(f64::NAN),
+        min: finite().min_by(f64::total_cmp).unwrap_or(f64::NAN),
         negative: v.iter().filter(|x| **x < 0.0).count(),
         rate,
     }
@@ -1344,10 +1335,7 @@ mod serve {
     use super::*;
 
     use futures_util::StreamExt as _;
-    use lpm_api::auth::Role;
-    use lpm_api::server::ServeConfig;
-    use lpm_api::stream::{ServerMessage, WireRow};
-    use lpm_api::ApiConfig;
+    use lpm_service::wire::{ServerMessage, WireRow};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::Message;
@@ -1371,7 +1359,8 @@ mod serve {
 
         /// When the count first reached `n`.
         fn reached(&self, n: i64) -> Option<Instant> {
-            lock(&self.raised)
+            self.raised
+                .lock()
                 .iter()
                 .find(|(c, _)| *c >= n)
                 .map(|(_, t)| *t)
@@ -1430,7 +1419,7 @@ mod serve {
                         .filter(|c| c.diff > 0)
                         .find_map(|c| persons(&c.row));
                     if let Some(n) = n {
-                        lock(&seen.raised).push((n, arrived));
+                        seen.raised.lock().push((n, arrived));
                         seen.latest.store(n, Ordering::Release);
                     }
                 }
@@ -1441,7 +1430,7 @@ mod serve {
     }
 
     /// Commit OK -> the views diff that counts the row arrives on a WebSocket client of
-    /// `lpm serve --capture` (in-process).
+    /// `lpm serve --capture` (the release binary, in its own process).
     pub fn latency(rt: &Runtime, k: &Knobs, run: usize) -> Result<Lat, String> {
         let mut conn = rt.block_on(connect(&k.url))?;
         rt.block_on(reset_db(&mut conn))?;
@@ -1449,58 +1438,27 @@ mod serve {
         let dir = k.dir.join("serve");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        lpm_api::auth::cli_add_user(&dir, ADMIN, ADMIN_PASSWORD, Role::Admin)
-            .map_err(|e| format!("adding the admin: {e}"))?;
-        let token = lpm_api::auth::cli_create_token(&dir, "bench-capture")
-            .map_err(|e| format!("token: {e}"))?;
-        let cfg = ServeConfig {
-            data_dir: dir.clone(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            workers: WORKERS,
-            demo: false,
-            demo_every: Duration::from_secs(1),
-            secure_cookies: false,
-            api: ApiConfig::default(),
-            kafka: None,
-            capture: Some(capture_config(&k.url, ID_SERVE)),
-            mysql: None,
-            sink: None,
-            allow_log_cut: false,
-            http: Default::default(),
-        };
-
-        // the server, on its own runtime (default size, as `lpm serve`)
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let mut server = Worker::spawn("server", move |stop| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("runtime: {e}"))?;
-            rt.block_on(lpm_api::server::run(
-                cfg,
-                async move {
-                    let _ = stop.await;
-                },
-                move |a| {
-                    let _ = addr_tx.send(a);
-                },
-            ))
-            .map_err(|e| format!("lpm serve: {e}"))
-        })?;
-        let mut addr = None;
-        server.wait("the server to listen", Duration::from_secs(60), || {
-            addr = addr_rx.try_recv().ok();
-            addr.is_some()
-        })?;
-        let addr = addr.ok_or("no address")?;
-        let ready = format!("http://{addr}/readyz");
-        server.wait("/readyz", Duration::from_secs(120), || {
-            let ok = ureq::get(&ready).call().is_ok();
-            if !ok {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            ok
-        })?;
+        // an admin and a read-only token, made by the binary itself (as an operator would)
+        let (workspace, target) = workspace_and_target();
+        let bin = lpm_process::binary(&workspace, &target)?;
+        lpm_process::add_user(&bin, &dir, ADMIN, "admin", ADMIN_PASSWORD)?;
+        let token = lpm_process::create_token(&bin, &dir, "bench-capture")?;
+        let server_id = ID_SERVE.to_string();
+        let server = LpmProcess::start_with(
+            &bin,
+            &dir,
+            WORKERS,
+            &k.dir.join("serve.log"),
+            &[
+                "--capture",
+                &k.url,
+                "--database",
+                DB,
+                "--server-id",
+                &server_id,
+            ],
+        )?;
+        let addr = server.base.trim_start_matches("http://").to_string();
 
         let seen = Arc::new(Seen {
             latest: AtomicI64::new(-1),
@@ -1529,7 +1487,13 @@ mod serve {
             || seen.latest() >= want,
         )?;
         client.stop()?;
-        server.stop()?;
+        let stopped = server.stop(Duration::from_secs(60));
+        if !stopped.clean {
+            return Err(format!(
+                "lpm serve --capture stopped with {}",
+                stopped.status
+            ));
+        }
         drop(rt.block_on(conn.disconnect()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut samples = Vec::with_capacity(oks.len());

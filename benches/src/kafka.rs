@@ -36,13 +36,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
 use report::{env_usize, f2, median};
 
-const TABLES: [&str; 5] = [
-    "persons_lost",
-    "case_cases",
-    "case_actions",
-    "case_responsible_history",
-    "responsible_contacts",
-];
 const PARTITIONS: i32 = 3;
 
 fn topic(prefix: &str, t: &str) -> String {
@@ -65,7 +58,7 @@ fn floor(brokers: &str, prefix: &str, total: u64) -> Result<f64, String> {
         .create()
         .map_err(|e| e.to_string())?;
     let mut tpl = TopicPartitionList::new();
-    for t in TABLES {
+    for t in lpm_engine::model::Table::ALL.map(|t| t.name()) {
         for p in 0..PARTITIONS {
             tpl.add_partition_offset(&topic(prefix, t), p, Offset::Beginning)
                 .map_err(|e| e.to_string())?;

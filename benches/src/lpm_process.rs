@@ -1,6 +1,10 @@
-//! A release `lpm serve` as a child process (the soak bench): the real binary, with its own
-//! allocator, runtime and signal handling, so `/proc/<pid>/status` is the server's alone and a
-//! restart is a real stop (SIGTERM) and start on the same data directory.
+//! A release `lpm serve` as a child process (the serve, capture and soak benches): the real
+//! binary, with its own allocator, runtime and signal handling, so `/proc/<pid>/status` is the
+//! server's alone and a restart is a real stop (SIGTERM) and start on the same data directory.
+//! The benches set up users and tokens with the binary too (`lpm user add`, `lpm token create`),
+//! so they depend on no server crate.
+// each bench target compiles this module and uses a different subset of it
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -10,21 +14,40 @@ use std::time::{Duration, Instant};
 use crate::report::{proc_status, process_cpu_seconds};
 use crate::serve_http::Client;
 
-/// The `lpm` binary: `LPM_BENCH_SOAK_BIN`, else `<workspace>/target/release/lpm` after
-/// `cargo build --release --bin lpm` (a no-op when it is current), so the bench never runs a
-/// stale server.
+/// The `lpm` binary: `LPM_BENCH_BIN` (or the older `LPM_BENCH_SOAK_BIN`) when set, else
+/// `<target>/release/lpm`, built with `cargo build --release --bin lpm` only when it is missing.
+/// Not rebuilt when present: a bare `--bin lpm` build resolves features for the root package
+/// alone and would rebuild (and evict) the workspace build's crates on a shared machine. The
+/// binary's age is printed, so a stale server shows in the log; rebuild it with the command
+/// above after changing the server.
 pub fn binary(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
-    if let Some(bin) = std::env::var_os("LPM_BENCH_SOAK_BIN") {
-        let bin = PathBuf::from(bin);
-        return if bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(format!(
-                "LPM_BENCH_SOAK_BIN={} is not a file",
-                bin.display()
-            ))
-        };
+    for var in ["LPM_BENCH_BIN", "LPM_BENCH_SOAK_BIN"] {
+        if let Some(bin) = std::env::var_os(var) {
+            let bin = PathBuf::from(bin);
+            return if bin.is_file() {
+                Ok(bin)
+            } else {
+                Err(format!("{var}={} is not a file", bin.display()))
+            };
+        }
     }
+    let bin = target.join("release").join("lpm");
+    if !bin.is_file() {
+        build(workspace)?;
+    }
+    let age = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or_else(
+            || "age unknown".to_string(),
+            |d| format!("built {} min ago", d.as_secs() / 60),
+        );
+    eprintln!("bench: server binary {} ({age})", bin.display());
+    Ok(bin)
+}
+
+fn build(workspace: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "--bin", "lpm"])
@@ -32,12 +55,13 @@ pub fn binary(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
         .stdin(Stdio::null())
         .status()
         .map_err(|e| format!("running cargo build --release --bin lpm: {e}"))?;
-    if !status.success() {
-        return Err(format!(
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "cargo build --release --bin lpm exited with {status}"
-        ));
+        ))
     }
-    Ok(target.join("release").join("lpm"))
 }
 
 /// Runs `lpm <args>` to completion (`user add`, `token create`) and returns its stdout.
@@ -61,6 +85,28 @@ pub fn cli(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<String, S
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `lpm user add <name> --role <role>` on `data_dir`, the password through `LPM_PASSWORD`.
+pub fn add_user(
+    bin: &Path,
+    data_dir: &Path,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> Result<(), String> {
+    let data = data_dir.display().to_string();
+    let args = ["user", "add", name, "--role", role, "--data-dir", &data];
+    cli(bin, &args, &[("LPM_PASSWORD", password)])
+        .map(drop)
+        .map_err(|e| format!("adding {role} {name}: {e}"))
+}
+
+/// `lpm token create <label>` on `data_dir`: a read-only API token.
+pub fn create_token(bin: &Path, data_dir: &Path, label: &str) -> Result<String, String> {
+    let data = data_dir.display().to_string();
+    let args = ["token", "create", label, "--data-dir", &data];
+    Ok(cli(bin, &args, &[])?.trim().to_string())
+}
+
 /// A running `lpm serve`.
 pub struct LpmProcess {
     child: Child,
@@ -69,6 +115,10 @@ pub struct LpmProcess {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     pub port: u16,
+    /// Start -> the "serving on" line (the port is bound).
+    pub listening_seconds: f64,
+    /// Its `VmRSS` at that moment, bytes.
+    pub rss_listening: u64,
     /// Start -> `/readyz` answered 200 (the log replayed).
     pub ready_seconds: f64,
 }
@@ -90,6 +140,17 @@ impl LpmProcess {
         workers: usize,
         log: &Path,
     ) -> Result<LpmProcess, String> {
+        LpmProcess::start_with(bin, data_dir, workers, log, &[])
+    }
+
+    /// [`LpmProcess::start`] with more `lpm serve` flags (`--capture URL`, ...).
+    pub fn start_with(
+        bin: &Path,
+        data_dir: &Path,
+        workers: usize,
+        log: &Path,
+        extra: &[&str],
+    ) -> Result<LpmProcess, String> {
         let t0 = Instant::now();
         let out = File::options()
             .create(true)
@@ -103,6 +164,7 @@ impl LpmProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
+            .args(extra)
             .env("LPM_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out)
@@ -133,6 +195,8 @@ impl LpmProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        let listening_seconds = t0.elapsed().as_secs_f64();
+        let rss_listening = proc_status(&pid, "VmRSS:");
         let port = base
             .rsplit(':')
             .next()
@@ -143,9 +207,11 @@ impl LpmProcess {
             pid,
             base,
             port,
+            listening_seconds,
+            rss_listening,
             ready_seconds: 0.0,
         };
-        let probe = Client::new(&p.base, ("X-Bench", "soak".into()));
+        let probe = Client::new(&p.base, ("X-Bench", "1".into()));
         loop {
             if probe.get("/readyz").is_ok_and(|r| r.status == 200) {
                 break;

@@ -8,10 +8,14 @@
 //!    the engine feed (no engine: generating is timed apart from rebuilding). Cached under
 //!    `target/bench-data/serve-<N>/` (`LPM_BENCH_SERVE_REBUILD=1` regenerates); each run works
 //!    on a fresh copy.
-//! 2. **Server.** A child process runs `lpm_api::server::run` in-process on 127.0.0.1:0 with
-//!    `demo: false`, the mimalloc allocator and 2 engine workers (as `lpm serve`); it replays
-//!    the log at start. Timed: start -> listening -> `/readyz` 200. Its `VmRSS` / `VmHWM` are
-//!    the server's (the load clients below run in another process).
+//! 2. **Server.** The release `lpm` binary (`${CARGO_TARGET_DIR:-target}/release/lpm`, built
+//!    with `cargo build --release --bin lpm` when missing; `LPM_BENCH_BIN` overrides) gets an
+//!    admin (`lpm user add`) and a read-only token (`lpm token create`), then runs as
+//!    `lpm serve --listen 127.0.0.1:0 --workers 2` in its own process (no `--demo`, its
+//!    mimalloc allocator); it replays the log at start. Timed: start -> listening -> `/readyz`
+//!    200. Its `VmRSS` / `VmHWM` / CPU are read from `/proc/<pid>`, so they are the server's
+//!    alone (the harness and the load clients below run in other processes). Stopped with
+//!    SIGTERM, as a container stop does.
 //! 3. **Read latency**, idle server: one keep-alive client sends `LPM_BENCH_SERVE_QUERIES`
 //!    (default 2000) of each request round-robin, after a warm-up: `GET /healthz` (the HTTP
 //!    floor), `GET /api/v1/views`, and three Grafana `POST /grafana/query` panels over the 7
@@ -47,20 +51,18 @@ mod report;
 use report::{cores, cpu_seconds, env_usize, f2, replace_section, workspace_and_target};
 mod serve_http;
 use machine::{cpu_model, load_average};
+mod lpm_process;
 mod serve_ws;
+use lpm_process::LpmProcess;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lpm_api::auth::Role;
-use lpm_api::server::ServeConfig;
-use lpm_api::ApiConfig;
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Feed, FeedItem, PushFeed};
 use lpm_service::demo::DemoSize;
@@ -85,10 +87,6 @@ fn env_path(name: &str) -> Result<PathBuf, String> {
 /// `VmRSS` / `VmHWM` of this process, in bytes.
 fn proc_status(field: &str) -> u64 {
     report::proc_status("self", field)
-}
-
-fn rss() -> u64 {
-    proc_status("VmRSS:")
 }
 
 /// A `(when, cpu_seconds)` reading.
@@ -293,7 +291,8 @@ struct SizeResult {
     engine_workers: usize,
     listening_seconds: f64,
     ready_seconds: f64,
-    rss_start: u64,
+    /// Server RSS when it started listening (before replaying the log).
+    rss_listening: u64,
     rss_ready: u64,
     rss_after_queries: u64,
     queries: Vec<(String, Lat)>,
@@ -334,7 +333,6 @@ fn run_child() -> i32 {
         eprintln!("bench serve: ERROR: {e}");
         res.error = Some(e);
     }
-    res.hwm = proc_status("VmHWM:");
     res.wall_seconds = started.elapsed().as_secs_f64();
     let out = match env_path("LPM_BENCH_SERVE_OUT") {
         Ok(p) => p,
@@ -400,84 +398,22 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
     res.persons = res.build.persons;
     let queries = env_usize("LPM_BENCH_SERVE_QUERIES", 2000);
     res.engine_workers = env_usize("LPM_BENCH_SERVE_WORKERS", 2).max(1);
-    res.rss_start = rss();
+    // the admin the writers sign in as, and the read-only token of the readers, made by the
+    // binary itself (as an operator would)
+    let (workspace, target) = workspace_and_target();
+    let bin = lpm_process::binary(&workspace, &target)?;
+    lpm_process::add_user(&bin, &dir, ADMIN, "admin", ADMIN_PASSWORD)?;
+    let token = lpm_process::create_token(&bin, &dir, "bench")?;
 
-    lpm_api::auth::cli_add_user(&dir, ADMIN, ADMIN_PASSWORD, Role::Admin)
-        .map_err(|e| format!("adding the admin: {e}"))?;
-    let token =
-        lpm_api::auth::cli_create_token(&dir, "bench").map_err(|e| format!("token: {e}"))?;
-
-    // the server, on its own runtime (default size: one worker per core, as `lpm serve`)
-    let cfg = ServeConfig {
-        data_dir: dir.clone(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        workers: res.engine_workers,
-        demo: false,
-        demo_every: Duration::from_secs(1),
-        secure_cookies: false,
-        api: ApiConfig::default(),
-        kafka: None,
-        capture: None,
-        mysql: None,
-        sink: None,
-        allow_log_cut: false,
-        http: Default::default(),
-    };
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let t0 = Instant::now();
     log(
         started,
         &format!("{} persons: starting the server", res.persons),
     );
-    let server = std::thread::Builder::new()
-        .name("bench-server".into())
-        .spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("runtime: {e}"))?;
-            rt.block_on(lpm_api::server::run(
-                cfg,
-                async move {
-                    let _ = stop_rx.await;
-                },
-                move |a| {
-                    let _ = addr_tx.send(a);
-                },
-            ))
-            .map_err(|e| e.to_string())
-        })
-        .map_err(|e| format!("server thread: {e}"))?;
-    let addr: SocketAddr = match addr_rx.recv() {
-        Ok(a) => a,
-        Err(_) => {
-            let e = server
-                .join()
-                .map_err(|_| "the server panicked".to_string())
-                .and_then(|r| r.err().ok_or_else(|| "the server stopped".to_string()));
-            return Err(format!(
-                "the server did not start: {}",
-                e.unwrap_or_else(|e| e)
-            ));
-        }
-    };
-    res.listening_seconds = t0.elapsed().as_secs_f64();
-    let base = format!("http://{addr}");
-    let anon = Client::new(&base, ("X-Bench", "1".into()));
-    loop {
-        if let Ok(r) = anon.get("/readyz") {
-            if r.status == 200 {
-                break;
-            }
-        }
-        if t0.elapsed() > Duration::from_secs(3600) {
-            return Err("not ready after an hour".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    res.ready_seconds = t0.elapsed().as_secs_f64();
-    res.rss_ready = rss();
+    let server = LpmProcess::start(&bin, &dir, res.engine_workers, &dir.join("lpm.log"))?;
+    res.listening_seconds = server.listening_seconds;
+    res.rss_listening = server.rss_listening;
+    res.ready_seconds = server.ready_seconds;
+    res.rss_ready = server.rss();
     log(
         started,
         &format!(
@@ -488,16 +424,14 @@ fn run_size(res: &mut SizeResult, started: Instant) -> Result<(), String> {
         ),
     );
 
-    let outcome = measure(res, &base, &token, Knobs { queries }, started);
+    let outcome = measure(res, &server, &token, Knobs { queries }, started);
 
-    let t = Instant::now();
-    let _ = stop_tx.send(());
-    match server.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("bench serve: the server ended with: {e}"),
-        Err(_) => eprintln!("bench serve: the server thread panicked"),
+    res.hwm = server.hwm();
+    let stopped = server.stop(Duration::from_secs(120));
+    if !stopped.clean {
+        eprintln!("bench serve: the server ended with: {}", stopped.status);
     }
-    res.shutdown_seconds = t.elapsed().as_secs_f64();
+    res.shutdown_seconds = stopped.seconds;
     outcome
 }
 
@@ -507,11 +441,12 @@ struct Knobs {
 
 fn measure(
     res: &mut SizeResult,
-    base: &str,
+    server: &LpmProcess,
     token: &str,
     k: Knobs,
     started: Instant,
 ) -> Result<(), String> {
+    let base = server.base.as_str();
     let reader = Client::new(base, ("Authorization", format!("Bearer {token}")));
     let probes = serve_http::probes(res.build.now_ms);
 
@@ -521,7 +456,7 @@ fn measure(
         &format!("read latency: {} x {} requests", k.queries, probes.len()),
     );
     res.queries = serve_http::query_latency(&reader, &probes, 100.min(k.queries), k.queries)?;
-    res.rss_after_queries = rss();
+    res.rss_after_queries = server.rss();
     for (name, l) in &res.queries {
         log(
             started,
@@ -535,7 +470,7 @@ fn measure(
     let out = dir.join("bench-load.json");
     let _ = std::fs::write(&phase_file, "starting");
     let mut load = LoadResult {
-        rss_before_ws: rss(),
+        rss_before_ws: server.rss(),
         ..LoadResult::default()
     };
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
@@ -560,8 +495,8 @@ fn measure(
             break st;
         }
         let phase = std::fs::read_to_string(&phase_file).unwrap_or_default();
-        let now = rss();
-        let reading = Some((Instant::now(), cpu_seconds()));
+        let now = server.rss();
+        let reading = Some((Instant::now(), server.cpu_seconds()));
         let e = cpu.entry(phase.trim().to_string()).or_default();
         e.0 = e.0.or(reading);
         e.1 = reading;
@@ -591,7 +526,7 @@ fn measure(
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1000)); // closed sockets, the metrics loop
-    load.rss_after_disconnect = rss();
+    load.rss_after_disconnect = server.rss();
     let kid: LoadOut = std::fs::read_to_string(&out)
         .map_err(|e| e.to_string())
         .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
@@ -712,7 +647,7 @@ fn write_pass(
         writers,
         owned,
         built.responsibles.clone(),
-        ApiConfig::default().tz,
+        serve_http::SERVER_TZ,
     );
     let load_cores = cores_between(cpu0, Some((Instant::now(), cpu_seconds())));
     stop.store(true, Ordering::Relaxed);
@@ -792,7 +727,7 @@ fn load_run(started: Instant) -> Result<LoadOut, String> {
             writers,
             &mut owned,
             built.responsibles.clone(),
-            ApiConfig::default().tz,
+            serve_http::SERVER_TZ,
         );
         if w.errors > 0 {
             return Err(format!(
@@ -1065,7 +1000,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
     let _ = writeln!(s, "## serve\n");
     let _ = writeln!(
         s,
-        "`cargo bench -p lpm-benches --bench serve` ({}): `lpm_api::server::run` in-process on 127.0.0.1, `demo: false`, {} engine workers, mimalloc; data sets from `demo::load` (60 days, 50 responsibles). One run per size; percentiles are over the requests of that run. Times in ms: p50 / p99 / max.\n",
+        "`cargo bench -p lpm-benches --bench serve` ({}): the release `lpm serve` binary on 127.0.0.1 (no `--demo`), `--workers {}`, mimalloc; data sets from `demo::load` (60 days, 50 responsibles). One run per size; percentiles are over the requests of that run. Times in ms: p50 / p99 / max.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         results.first().map_or(2, |r| r.engine_workers.max(1)),
     );
@@ -1379,10 +1314,10 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
     for r in results {
         let _ = writeln!(
             s,
-            "* {}: generating peak RSS {} (separate process); server process: RSS {} before start, {} after the read phase, shutdown {:.2} s, size wall time {:.0} s",
+            "* {}: generating peak RSS {} (separate process); server process: RSS {} when listening (before the replay), {} after the read phase, shutdown (SIGTERM) {:.2} s, size wall time {:.0} s",
             label(r.persons),
             mib(r.build.peak_rss),
-            mib(r.rss_start),
+            mib(r.rss_listening),
             mib(r.rss_after_queries),
             r.shutdown_seconds,
             r.wall_seconds
@@ -1425,7 +1360,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
     }
     let _ = writeln!(
         s,
-        "* processes: the server runs in-process in one child (its RSS is the server's plus one idle read client); the writers, the WebSocket clients (one tokio thread) and the reads-meanwhile probe (20/s) run in another child process on the same cores. After a warm-up of `LPM_BENCH_SERVE_WARMUP` (2) s of writes, the write pass without clients runs, then the clients connect and the same writes run again. `lpm_freshness_seconds` p50/p99 are interpolated inside its buckets (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms ...); the ≤ 50 ms share is exact (a bucket boundary). A write's response time is measured from its send; \"from scheduled time\" adds the wait for a free connection (coordinated omission)."
+        "* processes: the server is the release `lpm serve` binary in its own process (its RSS is the server's alone), driven by a harness child that runs the read-latency client; the writers, the WebSocket clients (one tokio thread) and the reads-meanwhile probe (20/s) run in another child process on the same cores. After a warm-up of `LPM_BENCH_SERVE_WARMUP` (2) s of writes, the write pass without clients runs, then the clients connect and the same writes run again. `lpm_freshness_seconds` p50/p99 are interpolated inside its buckets (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms ...); the ≤ 50 ms share is exact (a bucket boundary). A write's response time is measured from its send; \"from scheduled time\" adds the wait for a free connection (coordinated omission)."
     );
     s
 }

@@ -5,11 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::report::Quantiles;
 
 // ---------------------------------------------------------------------------------------------
 // statistics
@@ -24,23 +27,26 @@ pub struct Lat {
     pub mean: f64,
 }
 
-/// Nearest-rank percentiles of `samples` (milliseconds).
-pub fn lat(mut samples: Vec<f64>) -> Lat {
-    samples.retain(|x| x.is_finite());
-    if samples.is_empty() {
+/// Percentiles of `samples` (milliseconds) from an HdrHistogram ([`Quantiles`]); `max` and
+/// `mean` are exact.
+pub fn lat(samples: Vec<f64>) -> Lat {
+    let Some(q) = Quantiles::of(&samples) else {
         return Lat::default();
-    }
-    samples.sort_by(f64::total_cmp);
-    let n = samples.len();
-    let rank = |q: f64| samples[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+    };
+    let finite = || samples.iter().copied().filter(|x| x.is_finite());
+    let n = q.len();
     Lat {
         n,
-        p50: rank(0.50),
-        p99: rank(0.99),
-        max: samples[n - 1],
-        mean: samples.iter().sum::<f64>() / n as f64,
+        p50: q.at(0.50),
+        p99: q.at(0.99),
+        max: finite().fold(f64::NEG_INFINITY, f64::max),
+        mean: finite().sum::<f64>() / n as f64,
     }
 }
+
+/// The zone `lpm serve` runs in when started without `--tz` (as the benches start it): the
+/// writers' local times are in it.
+pub const SERVER_TZ: chrono_tz::Tz = chrono_tz::America::Guayaquil;
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -406,21 +412,8 @@ pub struct WriteResult {
     pub by_kind: Vec<(String, Lat)>,
 }
 
-/// splitmix64: a seeded, dependency-free generator for the writers' choices.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+/// The writers' choices: seeded, so two runs send the same requests.
+pub use lpm_engine::rng::SplitMix64 as Rng;
 
 const NAMES: [&str; 8] = [
     "María Peña",
@@ -569,7 +562,7 @@ pub fn write_load(
         let h = std::thread::Builder::new()
             .name(format!("bench-writer-{t}"))
             .spawn(move || {
-                let mut rng = Rng(0xBE4C_0000 + t as u64);
+                let mut rng = Rng::new(0xBE4C_0000 + t as u64);
                 // (kind, latency from send, latency from schedule)
                 let mut out: Vec<(u8, f64, f64)> = Vec::new();
                 let mut counts = [0u64; 4]; // visible, 202, 409, error
@@ -623,8 +616,7 @@ pub fn write_load(
                                 409 => counts[2] += 1,
                                 _ => {
                                     counts[3] += 1;
-                                    let mut e =
-                                        first_error.lock().unwrap_or_else(|p| p.into_inner());
+                                    let mut e = first_error.lock();
                                     e.get_or_insert_with(|| {
                                         format!("HTTP {}: {}", resp.status, trim(&resp.body))
                                     });
@@ -643,7 +635,7 @@ pub fn write_load(
                         }
                         Err(e) => {
                             counts[3] += 1;
-                            let mut fe = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                            let mut fe = first_error.lock();
                             fe.get_or_insert(e);
                         }
                     }
@@ -677,10 +669,7 @@ pub fn write_load(
             .map(|x| x.1)
             .collect())
     };
-    let first_error = first_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let first_error = first_error.lock().clone();
     WriteResult {
         threads,
         target_rate: rate,

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lpm_api::stream::{from_wire, ServerMessage, WireRow};
 use lpm_engine::Views;
+use lpm_service::wire::{from_wire, ServerMessage, WireRow};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

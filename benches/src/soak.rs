@@ -37,7 +37,8 @@
 //! `--silent-percent` / `LPM_BENCH_SOAK_SILENT_PERCENT` (25), `LPM_BENCH_SOAK_WRITERS` (16),
 //! `LPM_BENCH_SOAK_WS_THREADS` (1), `LPM_BENCH_SOAK_GRAFANA_EVERY` (5 s),
 //! `LPM_BENCH_SOAK_SAMPLE_EVERY` (5 s), `LPM_BENCH_SOAK_WORKERS` (2),
-//! `LPM_BENCH_SOAK_BIN` (an `lpm` binary to use instead of building `target/release/lpm`),
+//! `LPM_BENCH_BIN` or `LPM_BENCH_SOAK_BIN` (an `lpm` binary to use instead of
+//! `target/release/lpm`, which is built only when missing),
 //! `LPM_BENCH_SOAK_KEEP=1` (keep the data directory and server log).
 
 mod dashboard_wall;
@@ -223,19 +224,8 @@ fn prepare(workspace: &Path, target: &Path, run_dir: &Path) -> Result<Setup, Str
     let _ = std::fs::remove_dir_all(run_dir);
     let data = run_dir.join("data");
     std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let data_s = data.display().to_string();
-    let user = [
-        "user",
-        "add",
-        RESPONDER,
-        "--role",
-        "responder",
-        "--data-dir",
-        &data_s,
-    ];
-    lpm_process::cli(&bin, &user, &[("LPM_PASSWORD", PASSWORD)])?;
-    let token = ["token", "create", "soak-wall", "--data-dir", &data_s];
-    let token = lpm_process::cli(&bin, &token, &[])?.trim().to_string();
+    lpm_process::add_user(&bin, &data, RESPONDER, "responder", PASSWORD)?;
+    let token = lpm_process::create_token(&bin, &data, "soak-wall")?;
     Ok(Setup {
         bin,
         data,
@@ -417,7 +407,7 @@ fn write_phase(
         seconds: k.seconds(),
         threads: k.writers,
         responsibles,
-        tz: lpm_api::ApiConfig::default().tz,
+        tz: serve_http::SERVER_TZ,
         epoch,
     })
     .map_err(|e| format!("writer threads: {e}"))?;

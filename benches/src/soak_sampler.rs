@@ -3,8 +3,10 @@
 //! records, tick), how many reading clients ended, and the non-readers' sockets.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::report::{proc_status, process_cpu_seconds};
 use crate::serve_http::{parse_scalar, sum_series, Client};
@@ -53,10 +55,6 @@ pub struct Sampler {
     thread: std::thread::JoinHandle<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Sampler {
     /// Samples every `every` from now until [`Sampler::stop`].
     pub fn start(t: Targets, every: Duration, epoch: Instant) -> std::io::Result<Sampler> {
@@ -80,11 +78,15 @@ impl Sampler {
                     let text = match metrics.get("/metrics") {
                         Ok(r) if r.status == 200 => r.body,
                         Ok(r) => {
-                            lock(&errors2).push(format!("metrics scrape: HTTP {}", r.status));
+                            errors2
+                                .lock()
+                                .push(format!("metrics scrape: HTTP {}", r.status));
                             String::new()
                         }
                         Err(e) => {
-                            lock(&errors2).push(format!("metrics scrape: transport ({e})"));
+                            errors2
+                                .lock()
+                                .push(format!("metrics scrape: transport ({e})"));
                             String::new()
                         }
                     };
@@ -101,7 +103,7 @@ impl Sampler {
                         readers_ended: t.readers.ended.load(Ordering::Relaxed),
                         silent: tcp_view(&t.silent_ports, t.server_port),
                     };
-                    lock(&samples2).push(s);
+                    samples2.lock().push(s);
                     n += 1;
                     let next = start + every * n;
                     while Instant::now() < next && !stop2.load(Ordering::Relaxed) {
@@ -123,15 +125,15 @@ impl Sampler {
 
     /// The newest sample.
     pub fn latest(&self) -> Option<Sample> {
-        lock(&self.samples).last().cloned()
+        self.samples.lock().last().cloned()
     }
 
     /// Stops sampling; returns every sample and the failed scrapes (`"metrics scrape: ..."`).
     pub fn stop(self) -> (Vec<Sample>, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
-        let samples = std::mem::take(&mut *lock(&self.samples));
-        let errors = std::mem::take(&mut *lock(&self.errors));
+        let samples = std::mem::take(&mut *self.samples.lock());
+        let errors = std::mem::take(&mut *self.errors.lock());
         (samples, errors)
     }
 }

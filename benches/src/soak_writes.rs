@@ -214,7 +214,7 @@ impl Writers {
                     .spawn(move || {
                         let mut w = Writer {
                             client,
-                            rng: Rng(0x50A6_0000 + t as u64),
+                            rng: Rng::new(0x50A6_0000 + t as u64),
                             responsibles,
                             tz,
                             epoch,

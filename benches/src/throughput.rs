@@ -25,12 +25,13 @@ mod floor;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_connectors::{Catalog, DecodeStats, DumpFeed, DumpOptions};
 use lpm_engine::change::Change;
 use lpm_engine::{Engine, EngineConfig, Feed, FeedItem, Views};
+use parking_lot::Mutex;
 
 use dumps::Dump;
 
@@ -207,11 +208,7 @@ struct PreDecoded {
 
 impl Feed for PreDecoded {
     fn next(&self, _worker: usize) -> FeedItem {
-        let next = self
-            .batches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .next();
+        let next = self.batches.lock().next();
         match next {
             Some((tick, changes)) => FeedItem::Batch { tick, changes },
             None => FeedItem::End,

@@ -4,8 +4,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 /// One rejected record.
@@ -46,7 +46,7 @@ impl DeadLetterSink {
     /// Writes one dead letter.
     pub fn write(&self, letter: &DeadLetter<'_>) {
         if let Some(out) = &self.out {
-            let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = out.lock();
             let line = serde_json::to_string(letter).unwrap_or_default();
             if let Err(error) = writeln!(w, "{line}") {
                 tracing::error!(%error, "Dead-letter write failed.");
@@ -57,7 +57,7 @@ impl DeadLetterSink {
     /// Flushes buffered letters.
     pub fn flush(&self) {
         if let Some(out) = &self.out {
-            let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = out.lock();
             let _ = w.flush();
         }
     }

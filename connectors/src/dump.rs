@@ -11,9 +11,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use lpm_engine::{Feed, FeedItem};
+use parking_lot::Mutex;
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
@@ -202,7 +203,7 @@ impl DumpFeed {
 
     /// Reads the next chunk: `(tick, first seq, lines)`.
     fn read_chunk(&self) -> Option<(u64, u64, Vec<Vec<u8>>)> {
-        let mut st = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.reader.lock();
         if st.eof {
             return None;
         }
@@ -267,9 +268,7 @@ impl Feed for DumpFeed {
         let Some((tick, first_seq, lines)) = self.read_chunk() else {
             return FeedItem::End;
         };
-        let mut dec = self.decoders[worker % self.decoders.len()]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut dec = self.decoders[worker % self.decoders.len()].lock();
         let mut changes = Vec::with_capacity(lines.len());
         for (i, line) in lines.iter().enumerate() {
             let seq = first_seq + i as u64;

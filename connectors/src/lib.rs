@@ -9,6 +9,7 @@ pub mod dead_letter;
 pub mod debezium;
 pub mod dump;
 pub mod error;
+pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "kafka")]

@@ -68,12 +68,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use crate::debezium::encode::EncodedEvent;
+use crate::fs::sync_dir;
 
 /// The (only) segment's file name; also the `source.file` of the events it holds.
 pub const SEGMENT: &str = "lpm-log.000001";
@@ -494,39 +496,32 @@ fn read_seq_floor(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// Writes the floor through a temporary file and a rename, both synced.
+/// Replaces the floor atomically and durably (a torn floor could hand out a used seq).
 fn write_seq_floor(path: &Path, seq: u64) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        io::Write::write_all(&mut f, format!("{seq}\n").as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
+    crate::fs::replace_file(path, format!("{seq}\n").as_bytes()).map(drop)
 }
 
 fn save_tail(path: &Path, offset: u64, to: &Path) -> io::Result<()> {
-    let mut src = File::open(path)?;
-    src.seek(SeekFrom::Start(offset))?;
-    let mut dst = File::create(to)?;
-    io::copy(&mut src, &mut dst)?;
-    dst.sync_all()
+    retry_interrupted(|| {
+        let mut src = File::open(path)?;
+        src.seek(SeekFrom::Start(offset))?;
+        let mut dst = File::create(to)?;
+        io::copy(&mut src, &mut dst)?;
+        dst.sync_all()
+    })
 }
 
-/// Makes a directory entry change (create, rename) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
+/// Runs `op` again while it fails with `Interrupted`. `io::copy` between two files uses
+/// `copy_file_range`, which a signal can interrupt (EINTR) mid-copy, and unlike `write_all`
+/// std does not retry it there; a signal during recovery (a profiler's, a timer's) must not
+/// refuse the start. `op` must be safe to redo from the beginning (found by fuzz/log_recovery
+/// under libFuzzer's timer signal).
+fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
     }
 }
 
@@ -836,22 +831,18 @@ struct State {
 }
 
 struct Shared {
+    /// A parking_lot lock, so it does not poison: a panic while holding it (in a caller's build
+    /// closure) leaves the state intact, since nothing is mutated before the closure returns.
     state: Mutex<State>,
     wake: Condvar,
     path: PathBuf,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock (in a caller's build closure) leaves the state intact:
-        // nothing is mutated before the closure returns.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Poisons the writer and fails everything queued.
     fn fail(&self, failure: Failure) {
         let queued = {
-            let mut st = self.lock();
+            let mut st = self.state.lock();
             if st.failed.is_none() {
                 st.failed = Some(failure.clone());
             }
@@ -871,7 +862,7 @@ struct WriterHandle {
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        self.shared.lock().closing = true;
+        self.shared.state.lock().closing = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -932,7 +923,7 @@ impl LogWriter {
 
     /// The sequence number the next record will get (racy with concurrent appends).
     pub fn next_seq(&self) -> u64 {
-        self.handle.shared.lock().next_seq
+        self.handle.shared.state.lock().next_seq
     }
 
     /// Appends one record and blocks until it is durable.
@@ -969,7 +960,7 @@ impl LogWriter {
         let shared = &self.handle.shared;
         let (reply, answer) = mpsc::sync_channel(1);
         {
-            let mut st = shared.lock();
+            let mut st = shared.state.lock();
             if let Some(f) = &st.failed {
                 return Err(f.error(&shared.path).into());
             }
@@ -1023,9 +1014,9 @@ fn write_loop(
     let mut offsets = Vec::new();
     loop {
         let batch = {
-            let mut st = shared.lock();
+            let mut st = shared.state.lock();
             while st.queue.is_empty() && !st.closing {
-                st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+                shared.wake.wait(&mut st);
             }
             if st.queue.is_empty() {
                 return;
@@ -1231,6 +1222,30 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_step_is_redone_and_other_errors_are_not() {
+        let mut calls = 0;
+        let r = retry_interrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.expect("redone until it succeeds"), 3);
+        let mut calls = 0;
+        let r: io::Result<()> = retry_interrupted(|| {
+            calls += 1;
+            Err(io::Error::from(io::ErrorKind::PermissionDenied))
+        });
+        assert_eq!(
+            r.expect_err("fails").kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
     fn append_then_reopen_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (log, rec) = EmbeddedLog::open(dir.path()).expect("open");
@@ -1292,9 +1307,7 @@ mod tests {
         let (h, b) = (hooked.clone(), batches.clone());
         let hook: DurableHook = Box::new(move |batch| {
             b.fetch_add(1, Ordering::Relaxed);
-            h.lock()
-                .expect("lock")
-                .extend(batch.iter().map(|(seq, r)| (*seq, r.seq)));
+            h.lock().extend(batch.iter().map(|(seq, r)| (*seq, r.seq)));
         });
         let writer = log.into_writer(Some(hook)).expect("writer");
         let results: Vec<Vec<(i64, Appended)>> = std::thread::scope(|s| {
@@ -1358,7 +1371,7 @@ mod tests {
                 .contains(&format!("\"pos\":{},", r.seq)));
         }
         // the hook saw every record once, in log order
-        let hooked = hooked.lock().expect("lock").clone();
+        let hooked = hooked.lock().clone();
         let in_log: Vec<(u64, u64)> = records.iter().map(|(_, r)| (r.seq, r.seq)).collect();
         assert_eq!(hooked, in_log);
         assert!(batches.load(Ordering::Relaxed) <= records.len());
@@ -1610,11 +1623,8 @@ mod tests {
     fn a_failed_fsync_poisons_the_writer() {
         let hooked = Arc::new(Mutex::new(Vec::new()));
         let h = hooked.clone();
-        let hook: DurableHook = Box::new(move |batch| {
-            h.lock()
-                .expect("lock")
-                .extend(batch.into_iter().map(|(s, _)| s))
-        });
+        let hook: DurableHook =
+            Box::new(move |batch| h.lock().extend(batch.into_iter().map(|(s, _)| s)));
         let writer = LogWriter::spawn(
             Box::new(FailingSync {
                 syncs: 0,
@@ -1636,11 +1646,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(writer.append(vec![]), Err(LogError::Io { .. })));
         }
-        assert_eq!(
-            *hooked.lock().expect("lock"),
-            vec![1],
-            "no hook after a failure"
-        );
+        assert_eq!(*hooked.lock(), vec![1], "no hook after a failure");
     }
 
     #[test]

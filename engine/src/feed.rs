@@ -6,8 +6,9 @@
 //! replay of a large log) cannot grow memory without bound.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 
 use crate::change::Change;
 use crate::runtime::{Feed, FeedItem};
@@ -40,19 +41,12 @@ impl PushFeed {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Queues `changes` as the next tick and returns it; the changes are visible once the
     /// engine's store reaches that tick. Blocks while the queue is full. `None` once closed.
     pub fn push(&self, changes: Vec<Change>) -> Option<Tick> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         while inner.queue.len() >= self.max_queued && !inner.closed {
-            inner = match self.drained.wait_timeout(inner, Duration::from_millis(50)) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
+            self.drained.wait_for(&mut inner, Duration::from_millis(50));
         }
         if inner.closed {
             return None;
@@ -65,19 +59,19 @@ impl PushFeed {
 
     /// The tick the next push will get (every earlier tick has been handed out).
     pub fn next_tick(&self) -> Tick {
-        self.lock().next_tick
+        self.inner.lock().next_tick
     }
 
     /// Ends the input: the engine finishes the queued ticks and stops.
     pub fn close(&self) {
-        self.lock().closed = true;
+        self.inner.lock().closed = true;
         self.drained.notify_all();
     }
 }
 
 impl Feed for PushFeed {
     fn next(&self, worker: usize) -> FeedItem {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if worker == 0 {
             if let Some((tick, changes)) = inner.queue.pop_front() {
                 self.drained.notify_all();

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod model;
 pub mod names;
 pub mod read;
+pub mod rng;
 pub mod runtime;
 pub mod series;
 pub mod store;

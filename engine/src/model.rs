@@ -238,8 +238,9 @@ impl Priority {
     }
 }
 
-/// `persons_lost`: one lost-person report.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// `persons_lost`: one lost-person report. `Default` (id 0, empty text, no optional field,
+/// version 0) lets a test or a fuzz target name only the fields it cares about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Person {
     /// Primary key.
     pub id: Key,

@@ -6,11 +6,12 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use parking_lot::Mutex;
 use timely::progress::frontier::Antichain;
 
 use crate::arrangements::{self, ArrangementSize, Tally};
@@ -131,7 +132,7 @@ struct ReadHolds {
 
 impl ReadHolds {
     fn take(self: &Arc<Self>, store: &ViewStore) -> Option<ReadHold> {
-        let mut ticks = self.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ticks = self.ticks.lock();
         let tick = store.tick()?;
         *ticks.entry(tick).or_default() += 1;
         Some(ReadHold {
@@ -142,7 +143,7 @@ impl ReadHolds {
 
     /// The frontier the traces may compact to.
     fn frontier(&self, store: &ViewStore) -> Option<Tick> {
-        let ticks = self.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        let ticks = self.ticks.lock();
         let current = store.tick()?;
         Some(ticks.keys().next().map_or(current, |&t| t.min(current)))
     }
@@ -155,7 +156,7 @@ struct ReadHold {
 
 impl Drop for ReadHold {
     fn drop(&mut self) {
-        let mut ticks = self.holds.ticks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ticks = self.holds.ticks.lock();
         if let Some(n) = ticks.get_mut(&self.tick) {
             *n -= 1;
             if *n == 0 {
@@ -199,7 +200,7 @@ impl EngineHandle {
 
     /// Upsert counters and state sizes, summed over workers.
     pub fn stats(&self) -> EngineStats {
-        let per_worker = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let per_worker = self.stats.lock();
         let mut total = EngineStats::default();
         for w in per_worker.iter() {
             total.upsert.add(&w.upsert);
@@ -302,7 +303,7 @@ impl Engine {
         let (store2, results2) = (store.clone(), results.clone());
         let guards = timely::execute(timely_config, move |worker| {
             let index = worker.index();
-            let queries = receivers[index].lock().ok().and_then(|mut r| r.take());
+            let queries = receivers[index].lock().take();
             run_worker(
                 worker,
                 &config,
@@ -319,9 +320,7 @@ impl Engine {
                 for r in guards.join() {
                     r.map_err(EngineError::WorkerFailed)?;
                 }
-                let mut summary = results
-                    .lock()
-                    .map_err(|_| EngineError::WorkerFailed("poisoned".into()))?;
+                let mut summary = results.lock();
                 Ok(std::mem::take(&mut *summary))
             })
             .map_err(|e| EngineError::Timely(e.to_string()))?;
@@ -413,7 +412,8 @@ fn run_worker(
         reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     let st = state.borrow();
-    if let Ok(mut r) = results.lock() {
+    {
+        let mut r = results.lock();
         r.upsert.add(&st.counters);
         r.state_entries += st.entries();
         if config.collect_rows {
@@ -444,13 +444,11 @@ fn publish_stats(
     tally: &RefCell<Tally>,
 ) {
     let sizes = tally.borrow_mut().take_changed();
-    if let Ok(mut all) = stats.lock() {
-        if let Some(mine) = all.get_mut(index) {
-            mine.upsert = st.counters;
-            mine.entries = st.entries_by_table();
-            if let Some(sizes) = sizes {
-                mine.arrangements = sizes;
-            }
+    if let Some(mine) = stats.lock().get_mut(index) {
+        mine.upsert = st.counters;
+        mine.entries = st.entries_by_table();
+        if let Some(sizes) = sizes {
+            mine.arrangements = sizes;
         }
     }
 }

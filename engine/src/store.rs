@@ -14,10 +14,11 @@
 //! cases changed in the ticks it replaces: at most every case once).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
+use parking_lot::{Condvar, Mutex};
 
 use crate::model::Key;
 use crate::series::Series;
@@ -80,16 +81,13 @@ impl Subscription {
     /// Waits up to `timeout` for the next update.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Update> {
         let deadline = Instant::now() + timeout;
-        let mut items = lock(&self.queue.items);
+        let mut items = self.queue.items.lock();
         loop {
             if let Some(u) = items.pop_front() {
                 return Some(u);
             }
             let left = deadline.checked_duration_since(Instant::now())?;
-            items = match self.queue.ready.wait_timeout(items, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            self.queue.ready.wait_for(&mut items, left);
         }
     }
 }
@@ -126,11 +124,6 @@ pub struct ViewStore {
     advanced: Condvar,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic on another thread must not take the readers down with it.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl ViewStore {
     /// An empty store.
     pub fn new() -> Arc<ViewStore> {
@@ -139,7 +132,7 @@ impl ViewStore {
 
     /// The last complete tick.
     pub fn tick(&self) -> Option<Tick> {
-        lock(&self.inner).tick
+        self.inner.lock().tick
     }
 
     /// Every view at the last complete tick, and that tick.
@@ -150,25 +143,25 @@ impl ViewStore {
 
     /// Like [`ViewStore::read`] without copying the views.
     pub fn read_shared(&self) -> (Option<Tick>, Arc<Views>) {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         (inner.tick, inner.views.clone())
     }
 
     /// Runs `f` over the time-series facts at the last complete tick (under the store's lock:
     /// keep `f` short).
     pub fn with_series<R>(&self, f: impl FnOnce(Option<Tick>, &Series) -> R) -> R {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         f(inner.tick, &inner.series)
     }
 
     /// When the first tick completed (for time-to-first-view measurements).
     pub fn first_tick_at(&self) -> Option<Instant> {
-        lock(&self.inner).first_tick_at
+        self.inner.lock().first_tick_at
     }
 
     /// Every view row at the last complete tick (what a subscriber's snapshot holds).
     pub fn snapshot(&self) -> (Option<Tick>, Vec<ViewRow>) {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         (inner.tick, inner.snapshot())
     }
 
@@ -179,7 +172,7 @@ impl ViewStore {
             ready: Condvar::new(),
             capacity: capacity.max(1),
         });
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         inner.subscribers.push(Arc::downgrade(&queue));
         Subscription {
             queue,
@@ -191,7 +184,7 @@ impl ViewStore {
     /// Waits until `tick` is complete (or the input ended); `false` on timeout.
     pub fn wait_for(&self, tick: Tick, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         loop {
             if inner.finished || inner.tick.is_some_and(|t| t >= tick) {
                 return true;
@@ -199,10 +192,7 @@ impl ViewStore {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return false;
             };
-            inner = match self.advanced.wait_timeout(inner, left) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
+            self.advanced.wait_for(&mut inner, left);
         }
     }
 
@@ -219,7 +209,7 @@ impl ViewStore {
         let (series, diffs): (Vec<_>, Vec<_>) = all
             .into_iter()
             .partition(|(r, _)| matches!(r, ViewRow::Count(Metric::Series(_), _)));
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         apply_series(&mut inner.series, series);
         for (row, d) in &diffs {
             let n = inner.rows.entry(row.clone()).or_insert(0);
@@ -238,7 +228,7 @@ impl ViewStore {
             let mut resync = None;
             inner.subscribers.retain(|w| w.strong_count() > 0);
             for q in inner.subscribers.iter().filter_map(Weak::upgrade) {
-                let mut items = lock(&q.items);
+                let mut items = q.items.lock();
                 if items.len() >= q.capacity {
                     let mut cases: Vec<Key> =
                         items.iter().flat_map(Update::cases).copied().collect();
@@ -264,7 +254,7 @@ impl ViewStore {
     /// Marks every tick through `complete_through` complete, with or without view changes, and
     /// whether the input ended (called by the dataflow's sink, on worker 0).
     pub(crate) fn advance(&self, complete_through: Option<Tick>, finished: bool) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         if let Some(t) = complete_through {
             if inner.tick.is_none_or(|old| t > old) {
                 inner.tick = Some(t);

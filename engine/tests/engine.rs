@@ -74,12 +74,8 @@ fn person(id: i64, age: Option<i64>) -> Row {
         last_seen_at: 0,
         reported_at: 1_709_820_000_000,
         last_seen_place: "Quito".into(),
-        latitude: None,
-        longitude: None,
-        description: None,
-        reporter_name: None,
-        reporter_phone: None,
         version: 1,
+        ..Default::default()
     }))
 }
 

@@ -60,12 +60,8 @@ fn rows() -> Vec<Row> {
             last_seen_at: reported - H,
             reported_at: reported,
             last_seen_place: "Quito".into(),
-            latitude: None,
-            longitude: None,
-            description: None,
-            reporter_name: None,
-            reporter_phone: None,
             version: 1,
+            ..Default::default()
         })));
         rows.push(Row::Case(Arc::new(Case {
             id: 100 + i,

@@ -8,7 +8,7 @@
 //! batch the engine took, without a new snapshot. The server is ready once the snapshot is
 //! visible in the views.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use lpm_connectors::capture::{
@@ -19,13 +19,10 @@ use lpm_connectors::debezium::rows::RowShape;
 use lpm_connectors::debezium::Decoder;
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::{PushFeed, Tick, TickMap};
+use parking_lot::Mutex;
 
 use crate::position::SourcePosition;
 use crate::sor::{PendingTicks, PushedTick};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// What the API needs to know about a running capture.
 pub struct CaptureSource {
@@ -50,7 +47,8 @@ struct State {
 impl CaptureSource {
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
-        lock(&self.state)
+        self.state
+            .lock()
             .positions
             .at(tick)
             .cloned()
@@ -62,20 +60,20 @@ impl CaptureSource {
 
     /// The tick that completes the snapshot, once it has been pushed.
     pub fn snapshot_tick(&self) -> Option<Tick> {
-        lock(&self.state).snapshot_tick
+        self.state.lock().snapshot_tick
     }
 
     /// Stops the capture (after its current batch) and waits for its thread; a second call
     /// does nothing.
     pub fn stop(&self) {
-        if let Some(handle) = lock(&self.thread).take() {
+        if let Some(handle) = self.thread.lock().take() {
             handle.stop();
         }
     }
 
     /// Why the capture stopped (a fatal error), if it did.
     pub fn failed(&self) -> Option<String> {
-        lock(&self.state).failed.clone()
+        self.state.lock().failed.clone()
     }
 
     /// Ticks at or below `visible` (for the tick-duration metric) and since when the oldest
@@ -85,7 +83,7 @@ impl CaptureSource {
         &self,
         visible: Option<Tick>,
     ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
-        lock(&self.state).pending.take_visible(visible)
+        self.state.lock().pending.take_visible(visible)
     }
 }
 
@@ -125,7 +123,7 @@ impl CaptureSink for EngineSink {
         let tick = self.feed.push(changes).ok_or(SinkError::Closed)?;
         self.transactions += batch.transactions;
         let resumable = !matches!(batch.kind, BatchKind::Snapshot { last: false });
-        let mut s = lock(&self.source.state);
+        let mut s = self.source.state.lock();
         s.pending.insert(tick, Vec::new()); // no per-record commit times: see take_visible
         s.pending.trim(100_000);
         if resumable {
@@ -190,7 +188,7 @@ pub fn start(
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    lock(&src.state).failed = Some(format!("runtime: {e}"));
+                    src.state.lock().failed = Some(format!("runtime: {e}"));
                     return;
                 }
             };
@@ -209,10 +207,10 @@ pub fn start(
             }));
             if let Err(e) = result {
                 tracing::error!(error = %e, "The binlog capture stopped; the views no longer follow MySQL.");
-                lock(&src.state).failed = Some(e.to_string());
+                src.state.lock().failed = Some(e.to_string());
             }
         })?;
-    *lock(&source.thread) = Some(CaptureHandle {
+    *source.thread.lock() = Some(CaptureHandle {
         stop: Some(stop_tx),
         thread: Some(thread),
     });

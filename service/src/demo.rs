@@ -6,43 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lpm_engine::model::{Decimal, EpochMs, Priority, Status};
+// The data set is a function of this exact stream (see `lpm_engine::rng`).
+use lpm_engine::rng::SplitMix64;
 
 use crate::sor::ledger::{Command, NewAction, NewReport, ResponsibleFields};
 use crate::sor::{EmbeddedSor, SorError};
-
-/// A small deterministic generator (splitmix64): no dependency for a demo.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// One of `items`.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
 
 const FIRST: [&str; 16] = [
     "María",
@@ -113,14 +81,19 @@ impl Default for DemoSize {
     }
 }
 
-fn report(rng: &mut Rng, at: EpochMs, tz_offset_ms: i64, responsible: Option<i64>) -> NewReport {
+fn report(
+    rng: &mut SplitMix64,
+    at: EpochMs,
+    tz_offset_ms: i64,
+    responsible: Option<i64>,
+) -> NewReport {
     let (place, lat, lon) = *rng.pick(&PLACES);
     let age = if rng.chance(0.05) {
         None
     } else {
         Some(rng.below(85) as i64)
     };
-    let jitter = |rng: &mut Rng| rng.below(20_000) as i64 - 10_000;
+    let jitter = |rng: &mut SplitMix64| rng.below(20_000) as i64 - 10_000;
     NewReport {
         full_name: format!(
             "{} {} {}",
@@ -164,7 +137,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
     if sor.with_ledger(|l| l.case_count()) > 0 {
         return Ok(0);
     }
-    let mut rng = Rng::new(0x1A7E_2026);
+    let mut rng = SplitMix64::new(0x1A7E_2026);
     let tz_offset = -5 * 3_600_000;
     let start = now - size.days * 86_400_000;
     let mut batch: Vec<(Command, EpochMs)> = Vec::new();
@@ -293,7 +266,7 @@ pub fn trickle(
     std::thread::Builder::new()
         .name("lpm-demo".into())
         .spawn(move || {
-            let mut rng = Rng::new(0xD3_3D ^ chrono::Utc::now().timestamp_millis() as u64);
+            let mut rng = SplitMix64::new(0xD3_3D ^ chrono::Utc::now().timestamp_millis() as u64);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 std::thread::sleep(every);
                 let now = chrono::Utc::now().timestamp_millis();
@@ -308,7 +281,7 @@ pub fn trickle(
         })
 }
 
-fn demo_step(sor: &EmbeddedSor, rng: &mut Rng, now: EpochMs) -> Option<Command> {
+fn demo_step(sor: &EmbeddedSor, rng: &mut SplitMix64, now: EpochMs) -> Option<Command> {
     let responsibles = sor.with_ledger(|l| l.active_responsibles());
     if rng.chance(0.5) || responsibles.is_empty() {
         let resp = (rng.chance(0.6) && !responsibles.is_empty()).then(|| *rng.pick(&responsibles));

@@ -5,19 +5,16 @@
 //! visible tick for commits, freshness from the records' Kafka timestamps, the positions each
 //! tick covers for `/api/v1/views`, readiness once the partitions are caught up.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use lpm_connectors::kafka::{self, KafkaConfig, KafkaError, KafkaSource};
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::{Tick, ViewStore};
+use parking_lot::Mutex;
 
 use crate::position::{PartitionOffset, SourcePosition};
 use crate::sor::{PendingTicks, PushedTick};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The running Kafka source, as the API sees it.
 pub struct KafkaInput {
@@ -41,7 +38,7 @@ impl KafkaInput {
         let visible = Arc::new(move || s.get().and_then(|st| st.tick()));
         let p = pending.clone();
         let on_tick = Box::new(move |tick: Tick, stamps: &[i64]| {
-            let mut pending = lock(&p);
+            let mut pending = p.lock();
             pending.insert(tick, stamps.to_vec());
             pending.trim(100_000);
         });
@@ -85,6 +82,6 @@ impl KafkaInput {
     /// Ticks at or below `visible` (freshness from their records' Kafka timestamps) and since
     /// when the oldest invisible one waits.
     pub fn take_visible(&self, visible: Option<Tick>) -> (Vec<PushedTick>, Option<Instant>) {
-        lock(&self.pending).take_visible(visible)
+        self.pending.lock().take_visible(visible)
     }
 }

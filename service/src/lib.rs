@@ -15,3 +15,4 @@ pub mod position;
 pub mod sink;
 pub mod sor;
 pub mod source;
+pub mod wire;

@@ -22,6 +22,9 @@ use chrono_tz::Tz;
 use lpm_engine::model::{
     Action, Assignment, Case, Decimal, Key, Person, Priority, Responsible, Row, Status, Table,
 };
+// Every dump is a function of this exact stream (the seeds named in docs and tests), which is
+// why it is `lpm_engine::rng`'s splitmix64 and not a crate's generator.
+use lpm_engine::rng::SplitMix64 as Rng;
 
 use crate::reference::FinalRows;
 
@@ -126,36 +129,13 @@ pub fn generate(opts: &GenOptions, out: &mut impl Write) -> io::Result<GenTruth>
 // ---------------------------------------------------------------------------------------------
 // randomness
 
-/// splitmix64: tiny, fast, and good enough for test data; no dependency.
-struct Rng(u64);
+/// The delay distributions only the generator needs, on the shared stream.
+trait Delays {
+    fn expo(&mut self, mean: f64) -> i64;
+    fn lognorm(&mut self, median: f64, sigma: f64) -> i64;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo).max(0) as u64 + 1) as i64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
+impl Delays for Rng {
     /// Exponential with the given mean (ms).
     fn expo(&mut self, mean: f64) -> i64 {
         (-(1.0 - self.unit()).ln() * mean) as i64
@@ -573,7 +553,7 @@ impl<'w, W: Write> Emitter<'w, W> {
         Emitter {
             opts: opts.clone(),
             out,
-            rng: Rng(opts.seed ^ 0xE1),
+            rng: Rng::new(opts.seed ^ 0xE1),
             key_schemas: Table::ALL.iter().map(|t| key_schema(*t)).collect(),
             value_schemas: Table::ALL
                 .iter()
@@ -954,7 +934,7 @@ impl Sim {
         let end_ms = start_ms + i64::from(opts.days.max(1)) * DAY;
         let mut sim = Sim {
             opts: opts.clone(),
-            rng: Rng(opts.seed),
+            rng: Rng::new(opts.seed),
             db: Db::default(),
             next_id: [0; 5],
             agenda: Agenda {

@@ -105,12 +105,8 @@ fn make_row(t: Table, key: Key, v: u8) -> Row {
             last_seen_at: 0,
             reported_at: INSTANTS[v % INSTANTS.len()],
             last_seen_place: "x".into(),
-            latitude: None,
-            longitude: None,
-            description: None,
-            reporter_name: None,
-            reporter_phone: None,
             version: v as i64,
+            ..Default::default()
         })),
         Table::CaseCases => {
             let opened_at = 1_700_000_000_000 + key * 1000;

@@ -67,7 +67,7 @@ fn authenticate(auth: &AuthState, headers: &HeaderMap) -> Result<Option<Principa
     }
     Ok(session_ids(headers)
         .into_iter()
-        .find_map(|id| auth.sessions.get(id)))
+        .find_map(|id| auth.sessions.get(&id)))
 }
 
 /// Authenticates once per request: `Ok(None)` for no credentials, `Err` for bad ones.

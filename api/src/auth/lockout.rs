@@ -9,8 +9,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::Clock;
 
@@ -164,10 +166,6 @@ impl Lockout {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Starts an attempt by `user` from `client` (see [`client_key`]), or says how long to
     /// wait when the pair is locked (or has as many attempts running as it has tries left).
     pub fn begin(&self, user: &str, client: &str) -> Result<Attempt<'_>, Duration> {
@@ -175,7 +173,7 @@ impl Lockout {
         let key: Key = (user.chars().take(64).collect(), client.to_string());
         let now = self.clock.now();
         let policy = self.policy;
-        let mut entries = self.lock();
+        let mut entries = self.entries.lock();
         if now >= entries.next_sweep {
             entries.map.retain(|_, e| !e.idle(now, policy.window));
             entries.next_sweep = now + policy.window;
@@ -208,14 +206,14 @@ impl Lockout {
     pub fn locked_for(&self, user: &str, client: &str) -> Option<Duration> {
         let key: Key = (user.chars().take(64).collect(), client.to_string());
         let now = self.clock.now();
-        let entries = self.lock();
+        let entries = self.entries.lock();
         let until = entries.map.get(&key)?.locked_until?;
         (until > now).then(|| until - now)
     }
 
     /// How many (user, client) pairs are tracked.
     pub fn tracked(&self) -> usize {
-        self.lock().map.len()
+        self.entries.lock().map.len()
     }
 }
 
@@ -241,7 +239,7 @@ impl Attempt<'_> {
         self.finished = true;
         let now = self.lockout.clock.now();
         let window = self.lockout.policy.window;
-        let mut entries = self.lockout.lock();
+        let mut entries = self.lockout.entries.lock();
         if let Some(entry) = entries.map.get_mut(&self.key) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
             entry.failures.clear();
@@ -256,7 +254,7 @@ impl Attempt<'_> {
         self.finished = true;
         let now = self.lockout.clock.now();
         let policy = self.lockout.policy;
-        let mut entries = self.lockout.lock();
+        let mut entries = self.lockout.entries.lock();
         // The entry may have been evicted meanwhile: count the failure in a fresh one.
         let entry = entries
             .map
@@ -282,7 +280,7 @@ impl Drop for Attempt<'_> {
         }
         let now = self.lockout.clock.now();
         let window = self.lockout.policy.window;
-        let mut entries = self.lockout.lock();
+        let mut entries = self.lockout.entries.lock();
         if let Some(entry) = entries.map.get_mut(&self.key) {
             entry.in_flight = entry.in_flight.saturating_sub(1);
             if entry.idle(now, window) {

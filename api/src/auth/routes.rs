@@ -193,7 +193,7 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     for id in session_ids(&headers) {
-        if auth.sessions.remove(id) {
+        if auth.sessions.remove(&id) {
             tracing::info!("Signed out.");
         }
     }

@@ -2,10 +2,12 @@
 //! sliding 12-hour expiry.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
+use cookie::Cookie;
+use parking_lot::Mutex;
 
 use super::password;
 use super::{AuthError, Clock, Principal};
@@ -52,15 +54,11 @@ impl SessionStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Starts a session for `principal` and returns its id (32 random bytes, base64url).
     pub fn create(&self, principal: Principal) -> Result<String, AuthError> {
         let id = password::random_b64url::<32>()?;
         let now = self.clock.now();
-        let mut sessions = self.lock();
+        let mut sessions = self.sessions.lock();
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, s| s.expires_at > now);
         }
@@ -87,7 +85,7 @@ impl SessionStore {
     /// removed.
     pub fn get(&self, id: &str) -> Option<Principal> {
         let now = self.clock.now();
-        let mut sessions = self.lock();
+        let mut sessions = self.sessions.lock();
         let session = sessions.get_mut(id)?;
         if session.expires_at <= now {
             sessions.remove(id);
@@ -99,12 +97,12 @@ impl SessionStore {
 
     /// Ends a session; whether it existed.
     pub fn remove(&self, id: &str) -> bool {
-        self.lock().remove(id).is_some()
+        self.sessions.lock().remove(id).is_some()
     }
 
     /// Ends every session of user `name` (after a password change or deactivation); how many.
     pub fn remove_user(&self, name: &str) -> usize {
-        let mut sessions = self.lock();
+        let mut sessions = self.sessions.lock();
         let before = sessions.len();
         sessions.retain(|_, s| s.principal.name != name);
         before - sessions.len()
@@ -112,7 +110,7 @@ impl SessionStore {
 
     /// Live and not yet pruned sessions.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.sessions.lock().len()
     }
 
     /// Whether there are no sessions.
@@ -135,17 +133,20 @@ pub fn expired_session_cookie(secure: bool) -> String {
 }
 
 /// Every `lpm_session` value in the request's `Cookie` headers, in order (a browser may send
-/// more than one, e.g. a stale one for another path).
-pub fn session_ids(headers: &HeaderMap) -> Vec<&str> {
+/// more than one, e.g. a stale one for another path), parsed by the `cookie` crate (quotes
+/// stripped, no percent-decoding: ids are base64url).
+///
+/// Not axum-extra's `CookieJar` (which wraps the same crate): a jar keeps one cookie per name,
+/// so a stale cookie sent next to the live one could hide it.
+pub fn session_ids(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"'))
-        .filter(|value| !value.is_empty())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == SESSION_COOKIE && !c.value_trimmed().is_empty())
+        .map(|c| c.value_trimmed().to_owned())
         .collect()
 }
 

@@ -8,13 +8,13 @@
 //! Two processes writing in the same instant can still lose one change (there is no file
 //! lock); the CLI is meant for an operator at a prompt, where that does not happen.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use chrono::{SecondsFormat, Utc};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::password::{self, PasswordCost};
@@ -268,56 +268,15 @@ fn warn_if_exposed(_path: &Path, _meta: &fs::Metadata) {}
 /// Writes `file` to `path` atomically with mode 0600 and returns the new version's stamp.
 fn persist(dir: &Path, path: &Path, file: &AuthFile) -> Result<Stamp, AuthError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let tmp = dir.join(format!(".{AUTH_FILE}.tmp.{}", std::process::id()));
-    let result = write_new(&tmp, file).and_then(|stamp| {
-        fs::rename(&tmp, path).map_err(io_error(path))?;
-        sync_dir(dir)?;
-        Ok(stamp)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_new(tmp: &Path, file: &AuthFile) -> Result<Stamp, AuthError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(tmp).map_err(io_error(tmp))?;
-    #[cfg(unix)]
-    {
-        // `mode` only applies when the file is created; a leftover temporary file keeps its own.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_error(tmp))?;
-    }
     let mut text = serde_json::to_vec_pretty(file).map_err(|source| AuthError::Corrupt {
-        path: tmp.to_path_buf(),
+        path: path.to_path_buf(),
         source,
     })?;
     text.push(b'\n');
-    f.write_all(&text).map_err(io_error(tmp))?;
-    f.sync_all().map_err(io_error(tmp))?;
-    // Rename keeps the inode, so this is the stamp of the file once it is in place.
-    let meta = f.metadata().map_err(io_error(tmp))?;
+    // A rename keeps the inode, so this is the stamp of the file once it is in place.
+    let meta =
+        lpm_connectors::fs::replace_file_with_mode(path, &text, 0o600).map_err(io_error(path))?;
     Ok(Stamp::of(&meta))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), AuthError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), AuthError> {
-    Ok(())
 }
 
 /// User names: `[a-z0-9._-]{1,64}`.
@@ -420,14 +379,6 @@ impl AuthStore {
         &self.path
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Loaded> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Loaded> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Reloads the file if another process replaced it. A file that cannot be read keeps the
     /// last good state (and is reported once per version).
     fn refresh(&self) {
@@ -435,10 +386,10 @@ impl AuthStore {
             Ok(stamp) => stamp,
             Err(_) => return,
         };
-        if self.read().stamp == current {
+        if self.state.read().stamp == current {
             return;
         }
-        let mut state = self.write();
+        let mut state = self.state.write();
         if state.stamp == current {
             return;
         }
@@ -460,7 +411,7 @@ impl AuthStore {
         &self,
         change: impl FnOnce(&mut AuthFile) -> Result<R, AuthError>,
     ) -> Result<R, AuthError> {
-        let mut state = self.write();
+        let mut state = self.state.write();
         let current = stamp_of(&self.path).map_err(io_error(&self.path))?;
         if current != state.stamp {
             *state = load(&self.path)?;
@@ -489,7 +440,7 @@ impl AuthStore {
         validate_name(name)?;
         validate_password(password)?;
         validate_user_role(role)?;
-        if self.read().file.users.iter().any(|u| u.name == name) {
+        if self.state.read().file.users.iter().any(|u| u.name == name) {
             return Err(AuthError::DuplicateUser(name.to_string()));
         }
         let password_hash = password::hash_password(password, self.cost)?;
@@ -556,7 +507,7 @@ impl AuthStore {
     pub fn verify_password(&self, name: &str, password: &str) -> Result<Principal, AuthError> {
         self.refresh();
         let found = {
-            let state = self.read();
+            let state = self.state.read();
             state
                 .file
                 .users
@@ -617,7 +568,7 @@ impl AuthStore {
         let id = token_id(token)?;
         self.refresh();
         let hash = {
-            let state = self.read();
+            let state = self.state.read();
             let record = state.file.tokens.iter().find(|t| t.id == id)?;
             if record.revoked {
                 return None;
@@ -654,7 +605,8 @@ impl AuthStore {
     /// All users, in creation order.
     pub fn users(&self) -> Vec<UserInfo> {
         self.refresh();
-        self.read()
+        self.state
+            .read()
             .file
             .users
             .iter()
@@ -671,7 +623,8 @@ impl AuthStore {
     /// All tokens (revoked ones too), in creation order.
     pub fn tokens(&self) -> Vec<TokenInfo> {
         self.refresh();
-        self.read()
+        self.state
+            .read()
             .file
             .tokens
             .iter()
@@ -690,7 +643,7 @@ impl AuthStore {
     /// Whether there are no users yet (first start).
     pub fn is_empty(&self) -> bool {
         self.refresh();
-        self.read().file.users.is_empty()
+        self.state.read().file.users.is_empty()
     }
 
     /// On first start (no users), how to create the first admin; `None` otherwise.

@@ -51,12 +51,8 @@ fn person(id: i64, reported_at: i64, gender: &str, age: Option<i64>) -> Row {
         last_seen_at: reported_at,
         reported_at,
         last_seen_place: "Quito".into(),
-        latitude: None,
-        longitude: None,
-        description: None,
-        reporter_name: None,
-        reporter_phone: None,
         version: 1,
+        ..Default::default()
     }))
 }
 

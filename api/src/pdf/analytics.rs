@@ -300,12 +300,8 @@ mod tests {
                 last_seen_at: at,
                 reported_at: at,
                 last_seen_place: "Quito".into(),
-                latitude: None,
-                longitude: None,
-                description: None,
-                reporter_name: None,
-                reporter_phone: None,
                 version: 1,
+                ..Default::default()
             })),
             responsible: None,
         }

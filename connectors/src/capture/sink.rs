@@ -146,23 +146,10 @@ impl FileSink {
     }
 
     fn save_offsets(&self) -> Result<(), SinkError> {
-        let tmp = self.offsets_path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| SinkError::Inconsistent(e.to_string()))?;
-        let mut f = File::create(&tmp).map_err(io("creating", &tmp))?;
-        f.write_all(&bytes).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("syncing", &tmp))?;
-        std::fs::rename(&tmp, &self.offsets_path).map_err(io("renaming", &tmp))?;
-        if let Some(dir) = self.offsets_path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        crate::fs::replace_file(&self.offsets_path, &bytes)
+            .map_err(io("replacing", &self.offsets_path))?;
         Ok(())
     }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use super::record::{BinlogPosition, Record};
 
@@ -50,10 +51,6 @@ pub struct CaptureSnapshot {
     pub position: Option<BinlogPosition>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -61,7 +58,9 @@ fn now_ms() -> i64 {
 impl CaptureStats {
     /// One record of `table` with `op`.
     pub fn record(&self, table: &str, op: &'static str) {
-        *lock(&self.records)
+        *self
+            .records
+            .lock()
             .entry((table.to_string(), op))
             .or_insert(0) += 1;
     }
@@ -70,7 +69,7 @@ impl CaptureStats {
     pub fn snapshot_rows(&self, records: &[Record]) {
         self.snapshot_rows
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        let mut map = lock(&self.records);
+        let mut map = self.records.lock();
         for r in records {
             let table = r.topic.rsplit('.').next().unwrap_or_default().to_string();
             *map.entry((table, "r")).or_insert(0) += 1;
@@ -83,7 +82,7 @@ impl CaptureStats {
         if let Some(ms) = newest_commit_ms {
             self.newest_commit_ms.fetch_max(ms, Ordering::Relaxed);
         }
-        *lock(&self.position) = Some(position.clone());
+        *self.position.lock() = Some(position.clone());
     }
 
     /// Any binlog event.
@@ -111,7 +110,7 @@ impl CaptureStats {
     pub fn snapshot(&self) -> CaptureSnapshot {
         let opt = |v: i64| (v != 0).then_some(v);
         CaptureSnapshot {
-            records: lock(&self.records).clone(),
+            records: self.records.lock().clone(),
             transactions: self.transactions.load(Ordering::Relaxed),
             snapshot_rows: self.snapshot_rows.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
@@ -120,7 +119,7 @@ impl CaptureStats {
             connected: self.connected.load(Ordering::Relaxed),
             newest_commit_ms: opt(self.newest_commit_ms.load(Ordering::Relaxed)),
             last_contact_ms: opt(self.last_contact_ms.load(Ordering::Relaxed)),
-            position: lock(&self.position).clone(),
+            position: self.position.lock().clone(),
         }
     }
 

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lpm_engine::{Tick, TickMap};
+use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{Message, Timestamp};
@@ -29,10 +30,6 @@ type Part = (Arc<str>, i32);
 type Positions = Arc<BTreeMap<Part, (i64, i64)>>;
 /// Told each tick handed to the engine, with a sample of its records' Kafka timestamps.
 pub type OnTick = Box<dyn Fn(Tick, &[i64]) + Send>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// What one tick covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,7 +102,7 @@ impl Shared {
         only: Option<&BTreeSet<Part>>,
     ) -> Option<(TopicPartitionList, Vec<(Part, i64)>)> {
         let visible = (self.visible)()?;
-        let st = lock(&self.state);
+        let st = self.state.lock();
         let (pos, _) = st.at(visible)?.clone();
         let mut tpl = TopicPartitionList::new();
         let mut list = Vec::new();
@@ -152,7 +149,7 @@ impl Shared {
     }
 
     fn committed(&self, list: &[(Part, i64)]) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         for (part, off) in list {
             st.committed.insert(part.clone(), *off);
             self.stats
@@ -195,7 +192,7 @@ impl ConsumerContext for Ctx {
                 let mut fresh = Vec::new();
                 let mut starts = Vec::new();
                 {
-                    let mut st = lock(&self.shared.state);
+                    let mut st = self.shared.state.lock();
                     st.ever_assigned = true;
                     for e in tpl.elements() {
                         let part: Part = (st.intern(e.topic()), e.partition());
@@ -221,7 +218,7 @@ impl ConsumerContext for Ctx {
                     self.shared
                         .stats
                         .partition(&part.0, part.1, |s| s.high = s.high.max(high));
-                    lock(&self.shared.state).targets.insert(part, high);
+                    self.shared.state.lock().targets.insert(part, high);
                 }
                 tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading each from where this process was, or from the beginning.");
                 if let Err(e) = consumer.assign(tpl) {
@@ -230,7 +227,7 @@ impl ConsumerContext for Ctx {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let revoked: BTreeSet<Part> = {
-                    let mut st = lock(&self.shared.state);
+                    let mut st = self.shared.state.lock();
                     tpl.elements()
                         .iter()
                         .map(|e| (st.intern(e.topic()), e.partition()))
@@ -240,7 +237,7 @@ impl ConsumerContext for Ctx {
                 self.shared
                     .commit(consumer, &self.dead, Some(&revoked), CommitMode::Sync);
                 {
-                    let mut st = lock(&self.shared.state);
+                    let mut st = self.shared.state.lock();
                     for p in &revoked {
                         st.assigned.remove(p);
                         st.targets.remove(p);
@@ -254,7 +251,7 @@ impl ConsumerContext for Ctx {
             other => {
                 tracing::error!(error = ?other, "Kafka rebalance error.");
                 let _ = consumer.unassign();
-                lock(&self.shared.state).assigned.clear();
+                self.shared.state.lock().assigned.clear();
             }
         }
     }
@@ -291,7 +288,7 @@ pub struct KafkaSource {
 impl KafkaSource {
     /// Where the source stood at `tick`.
     pub fn position_at(&self, tick: Tick) -> TickPosition {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         st.at(tick)
             .map(|(pos, records)| TickPosition {
                 offsets: pos
@@ -307,7 +304,7 @@ impl KafkaSource {
     /// had then (or no partition was assigned within 15 s: nothing to catch up with).
     pub fn caught_up(&self) -> bool {
         let visible = (self.shared.visible)();
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         if !st.ever_assigned {
             return self.started.elapsed() > Duration::from_secs(15);
         }
@@ -323,7 +320,7 @@ impl KafkaSource {
 
     /// How many partitions are assigned to this consumer now.
     pub fn assigned(&self) -> usize {
-        lock(&self.shared.state).assigned.len()
+        self.shared.state.lock().assigned.len()
     }
 
     /// The settings it runs with.
@@ -334,7 +331,7 @@ impl KafkaSource {
     /// Stops polling, commits what is visible, ends the feed and waits for the thread.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = lock(&self.thread).take() {
+        if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
     }
@@ -453,7 +450,7 @@ impl Runner {
                 next_tick += 1;
                 let slices = std::mem::replace(&mut open, vec![Vec::new(); workers]);
                 {
-                    let mut st = lock(&self.shared.state);
+                    let mut st = self.shared.state.lock();
                     let pos = Arc::new(st.read.clone());
                     st.ticks.record(tick, (pos, records));
                 }
@@ -505,7 +502,7 @@ impl Runner {
                 Some(Ok(m)) => {
                     let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
                     let part = {
-                        let mut st = lock(&self.shared.state);
+                        let mut st = self.shared.state.lock();
                         let part = (st.intern(topic), partition);
                         // a record below what we read: a re-fetch after a seek; drop it
                         if st.read.get(&part).is_some_and(|(next, _)| offset < *next) {
@@ -569,7 +566,7 @@ impl Runner {
     /// Publishes, per partition, the next offset read and the one visible in the views.
     fn publish_applied(&self) {
         let (read, pos) = {
-            let st = lock(&self.shared.state);
+            let st = self.shared.state.lock();
             let visible = (self.shared.visible)();
             let pos = visible.and_then(|v| st.at(v)).map(|(p, _)| p.clone());
             (st.read.clone(), pos)

@@ -4,9 +4,10 @@
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use lpm_engine::{Feed, FeedItem, Tick};
+use parking_lot::Mutex;
 
 use super::dead_letter::DeadLetterProducer;
 use super::stats::KafkaStats;
@@ -31,10 +32,6 @@ pub struct RawRecord {
     pub value: Option<Vec<u8>>,
     /// Ingestion order in this process (ties between events without source coordinates).
     pub seq: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One worker's queued ticks.
@@ -94,7 +91,7 @@ impl KafkaFeed {
         for (w, slice) in slices.into_iter().enumerate() {
             if !slice.is_empty() {
                 if let Some(q) = self.queues.get(w) {
-                    lock(q).push_back((tick, slice));
+                    q.lock().push_back((tick, slice));
                 }
             }
         }
@@ -112,7 +109,7 @@ impl KafkaFeed {
     }
 
     fn decode(&self, worker: usize, records: Vec<RawRecord>) -> Vec<lpm_engine::Change> {
-        let mut decoder = lock(&self.decoders[worker % self.decoders.len()]);
+        let mut decoder = self.decoders[worker % self.decoders.len()].lock();
         let mut changes = Vec::with_capacity(records.len());
         for r in &records {
             self.stats.records.fetch_add(1, Ordering::Relaxed);
@@ -157,7 +154,7 @@ impl Feed for KafkaFeed {
         };
         // read `closed` first: every slice of a tick at or below it is already queued
         let closed = self.closed();
-        if let Some((tick, records)) = lock(queue).pop_front() {
+        if let Some((tick, records)) = queue.lock().pop_front() {
             return FeedItem::Batch {
                 tick,
                 changes: self.decode(worker, records),
@@ -165,7 +162,7 @@ impl Feed for KafkaFeed {
         }
         if self.ended.load(Ordering::Acquire) {
             // a last slice may have been queued between the pop and `ended`
-            return match lock(queue).pop_front() {
+            return match queue.lock().pop_front() {
                 Some((tick, records)) => FeedItem::Batch {
                     tick,
                     changes: self.decode(worker, records),

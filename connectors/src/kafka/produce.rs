@@ -10,8 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
 use serde::Deserialize;
@@ -34,7 +35,7 @@ impl ProducerContext for Ctx {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = result {
             self.0.failed.fetch_add(1, Ordering::Relaxed);
-            let mut first = self.0.first.lock().unwrap_or_else(|p| p.into_inner());
+            let mut first = self.0.first.lock();
             first.get_or_insert_with(|| e.to_string());
         }
     }
@@ -137,12 +138,7 @@ pub fn produce_dump(
     producer.flush(Duration::from_secs(60))?;
     let failed = deliveries.failed.load(Ordering::Relaxed);
     if failed > 0 {
-        let why = deliveries
-            .first
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_default();
+        let why = deliveries.first.lock().clone().unwrap_or_default();
         return Err(KafkaError::Config(format!(
             "{failed} of {} records were not delivered (first: {why})",
             report.records

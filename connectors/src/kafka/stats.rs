@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Where one partition stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,10 +105,6 @@ impl KafkaStats {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Runs `f` on one partition's entry (created at `-1`s when new).
     pub fn partition<R>(
         &self,
@@ -115,7 +112,7 @@ impl KafkaStats {
         partition: i32,
         f: impl FnOnce(&mut PartitionStat) -> R,
     ) -> R {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let e = inner
             .partitions
             .entry((topic.to_string(), partition))
@@ -131,7 +128,8 @@ impl KafkaStats {
 
     /// Every partition's entry.
     pub fn partitions(&self) -> Vec<((String, i32), PartitionStat)> {
-        self.lock()
+        self.inner
+            .lock()
             .partitions
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -148,19 +146,20 @@ impl KafkaStats {
     pub fn records_read(&self, n: u64) {
         if n > 0 {
             self.records.fetch_add(n, Relaxed);
-            self.lock().last_record = Instant::now();
+            self.inner.lock().last_record = Instant::now();
         }
     }
 
     /// A heartbeat was read.
     pub fn heartbeat_read(&self) {
         self.heartbeats.fetch_add(1, Relaxed);
-        self.lock().last_heartbeat = Some(Instant::now());
+        self.inner.lock().last_heartbeat = Some(Instant::now());
     }
 
     /// A record went to the dead-letter topic.
     pub fn dead_letter(&self, reason: &str) {
         *self
+            .inner
             .lock()
             .dead_by_reason
             .entry(reason.to_string())
@@ -169,12 +168,13 @@ impl KafkaStats {
 
     /// Dead letters by reason.
     pub fn dead_letters(&self) -> BTreeMap<String, u64> {
-        self.lock().dead_by_reason.clone()
+        self.inner.lock().dead_by_reason.clone()
     }
 
     /// Records known on the broker and not yet visible, over every partition.
     pub fn lag(&self) -> i64 {
-        self.lock()
+        self.inner
+            .lock()
             .partitions
             .values()
             .filter_map(PartitionStat::lag)
@@ -184,7 +184,7 @@ impl KafkaStats {
     /// Live, idle or stalled (see [`SourceStatus`]).
     pub fn status(&self, idle_after: Duration, stall_after: Duration) -> SourceStatus {
         let lag = self.lag();
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let since_record = inner.last_record.elapsed();
         let since_heartbeat = inner.last_heartbeat.map(|t| t.elapsed());
         drop(inner);
@@ -307,7 +307,7 @@ impl KafkaStats {
             &|s| s.lag().map(|l| l as f64),
         );
         gauge(out, "lpm_kafka_partition_freshness_seconds", "For the last visible record of the partition: from its Kafka timestamp to visible in the views.", &|s| s.freshness.map(|(_, d)| d.as_secs_f64()));
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let since_record = inner.last_record.elapsed().as_secs_f64();
         let since_heartbeat = inner.last_heartbeat.map(|t| t.elapsed().as_secs_f64());
         drop(inner);

@@ -149,12 +149,8 @@ mod tests {
                     last_seen_at: 0,
                     reported_at: 0,
                     last_seen_place: "Quito".into(),
-                    latitude: None,
-                    longitude: None,
-                    description: None,
-                    reporter_name: None,
-                    reporter_phone: None,
                     version: 1,
+                    ..Default::default()
                 })
             }),
             responsible: None,

@@ -23,7 +23,7 @@ pub use writer::{WriteError, Writer, EMBEDDED_RETRY_AFTER_SECS};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use lpm_connectors::debezium::encode::{encode, EventSource};
 use lpm_connectors::debezium::rows::RowShape;
@@ -34,6 +34,7 @@ use lpm_connectors::log::{
 use lpm_connectors::{Catalog, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick, TickMap};
+use parking_lot::Mutex;
 
 use crate::position::SourcePosition;
 use ledger::{Command, Ledger};
@@ -216,10 +217,6 @@ impl TickIndex {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Decodes log records into engine changes (the same decoder as every other source).
 struct Decoding {
     decoder: Decoder,
@@ -341,7 +338,7 @@ impl EmbeddedSor {
                 }
             }
             if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
-                lock(&hook_ticks).pending.insert(tick, committed);
+                hook_ticks.lock().pending.insert(tick, committed);
             }
         };
         let writer = log.into_writer(Some(Box::new(hook)))?;
@@ -379,7 +376,7 @@ impl EmbeddedSor {
         let main_table = cmd.main_table();
         let mut outcome = None;
         let appended = self.writer.try_append_as(Some(actor), |seq| {
-            let plan = lock(&self.ledger).execute(cmd, now)?;
+            let plan = self.ledger.lock().execute(cmd, now)?;
             let source = EventSource::new(PREFIX, DATABASE, LOG_FILE, seq, now);
             let mut events = Vec::with_capacity(plan.rows.len());
             for (i, (before, after)) in plan.rows.iter().enumerate() {
@@ -396,7 +393,9 @@ impl EmbeddedSor {
             Ok::<_, SorError>(events)
         })?;
         let (id, version, row) = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
-        let tick = lock(&self.ticks)
+        let tick = self
+            .ticks
+            .lock()
             .tick_of_seq
             .get(&appended.seq)
             .copied()
@@ -419,7 +418,7 @@ impl EmbeddedSor {
     pub fn submit_many(&self, cmds: Vec<(Command, EpochMs)>) -> Result<(usize, usize), SorError> {
         let (mut applied, mut skipped) = (0, 0);
         self.writer.try_append_as(Some("demo"), |seq| {
-            let mut ledger = lock(&self.ledger);
+            let mut ledger = self.ledger.lock();
             let mut events = Vec::new();
             let mut row = 0u32;
             for (cmd, at) in cmds {
@@ -458,7 +457,8 @@ impl EmbeddedSor {
 
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
-        lock(&self.ticks)
+        self.ticks
+            .lock()
             .positions
             .at(tick)
             .cloned()
@@ -476,12 +476,12 @@ impl EmbeddedSor {
         &self,
         visible: Option<Tick>,
     ) -> (Vec<PushedTick>, Option<std::time::Instant>) {
-        lock(&self.ticks).pending.take_visible(visible)
+        self.ticks.lock().pending.take_visible(visible)
     }
 
     /// Every responsible contact, by id (current rows of the system of record).
     pub fn responsibles(&self) -> Vec<Arc<Responsible>> {
-        let ledger = lock(&self.ledger);
+        let ledger = self.ledger.lock();
         let mut v: Vec<_> = ledger.responsibles().cloned().collect();
         v.sort_by_key(|r| r.id);
         v
@@ -489,12 +489,12 @@ impl EmbeddedSor {
 
     /// One responsible contact.
     pub fn responsible(&self, id: Key) -> Option<Arc<Responsible>> {
-        lock(&self.ledger).responsible(id).cloned()
+        self.ledger.lock().responsible(id).cloned()
     }
 
     /// Runs `f` over the ledger (the demo trickle picks cases from it).
     pub fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> R {
-        f(&lock(&self.ledger))
+        f(&self.ledger.lock())
     }
 
     /// Stops the engine input once the writer is done (shutdown).
@@ -510,7 +510,7 @@ fn push(
     seqs: &mut Vec<u64>,
 ) -> Option<Tick> {
     let tick = feed.push(std::mem::take(batch))?;
-    lock(ticks).record(tick, seqs);
+    ticks.lock().record(tick, seqs);
     seqs.clear();
     Some(tick)
 }

@@ -2,8 +2,8 @@
 //! and error counters, and the state `/readyz` reports.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 
 use super::error::ErrorKind;
@@ -83,7 +83,7 @@ impl MysqlHealth {
             );
         }
         self.metrics.up.set(0);
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+        *self.last_error.lock() = Some(error.to_string());
     }
 
     /// Counts a failed attempt.
@@ -107,10 +107,7 @@ impl MysqlHealth {
         let error = if up {
             None
         } else {
-            self.last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+            self.last_error.lock().clone()
         };
         serde_json::json!({"up": up, "writes": if up { "accepted" } else { "503 until MySQL is back" }, "error": error})
     }
