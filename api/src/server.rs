@@ -75,6 +75,14 @@ pub enum ServeError {
     /// `--mysql` is misconfigured or its database is not migrated.
     #[error("--mysql: {0}")]
     Mysql(String),
+    /// The dead-letter file in the data dir cannot be opened.
+    #[error("dead letters: {path}: {source}")]
+    DeadLetters {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The aggregate sink cannot start (a bad URL; MySQL being down is retried instead).
     #[error("sink: {0}")]
     Sink(#[from] lpm_service::sink::SinkError),
@@ -164,8 +172,9 @@ pub async fn run(
         lpm_connectors::capture::settings::preflight(&opts, ccfg)
             .await
             .map_err(|e| ServeError::Capture(e.to_string()))?;
+        let dead = dead_letters(&cfg)?;
         let (source, handle) =
-            lpm_service::capture::start(ccfg.clone(), feed.clone(), stats.clone())
+            lpm_service::capture::start(ccfg.clone(), feed.clone(), stats.clone(), dead)
                 .map_err(|e| ServeError::Capture(format!("starting the capture thread: {e}")))?;
         tracing::info!(databases = ?ccfg.databases, "Feeding the engine from the binlog capture (read-only API).");
         capture = Some((source, handle));
@@ -178,10 +187,17 @@ pub async fn run(
         } else {
             lpm_connectors::log::MidLogCorruption::Refuse
         };
-        let (opened_sor, opened) =
-            EmbeddedSor::open(&log_dir, on_mid_log, feed.clone(), stats.clone(), |n| {
+        let dead = dead_letters(&cfg)?;
+        let (opened_sor, opened) = EmbeddedSor::open(
+            &log_dir,
+            on_mid_log,
+            feed.clone(),
+            stats.clone(),
+            dead,
+            |n| {
                 tracing::info!(records = n, "Replaying the embedded log.");
-            })?;
+            },
+        )?;
         if let Some(cut) = &opened.recovery.cut {
             tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
                 records_dropped = cut.records_dropped,
@@ -538,5 +554,19 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Where the capture's and the embedded log's undecodable records go: `dead-letters.jsonl` in
+/// the data dir (Kafka has its dead-letter topic).
+fn dead_letters(
+    cfg: &ServeConfig,
+) -> Result<Arc<dyn lpm_connectors::dead_letter::DeadLetters>, ServeError> {
+    let path = cfg
+        .data_dir
+        .join(lpm_connectors::dead_letter::file::DATA_DIR_FILE);
+    match lpm_connectors::dead_letter::file::FileDeadLetters::open(&path) {
+        Ok(file) => Ok(Arc::new(file)),
+        Err(source) => Err(ServeError::DeadLetters { path, source }),
     }
 }

@@ -2,7 +2,7 @@
 //! `dead-letters.jsonl` in `lpm serve`'s data dir for the capture and the embedded log.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -16,8 +16,10 @@ use super::{DeadLetter, DeadLetters};
 pub const DATA_DIR_FILE: &str = "dead-letters.jsonl";
 
 /// Appends one JSON object per dead letter (see the module doc of [`super`] for the fields).
+/// Each letter is one unbuffered write: dead letters are rare, and an operator reading the
+/// file of a running server (or after a `kill -9`) must find every letter counted so far.
 pub struct FileDeadLetters {
-    out: Mutex<BufWriter<File>>,
+    out: Mutex<File>,
     /// Letters that could not be written since the last flush (reported by `flush`).
     failed: AtomicU64,
 }
@@ -30,10 +32,18 @@ impl FileDeadLetters {
             .append(true)
             .open(path)?;
         Ok(FileDeadLetters {
-            out: Mutex::new(BufWriter::new(f)),
+            out: Mutex::new(f),
             failed: AtomicU64::new(0),
         })
     }
+}
+
+/// The dead letters of a file, one JSON object each (for tools and tests).
+pub fn read(path: &Path) -> std::io::Result<Vec<Value>> {
+    std::fs::read_to_string(path)?
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
+        .collect()
 }
 
 /// One dead letter as its file line (without the newline).
@@ -48,24 +58,18 @@ pub fn line(letter: &DeadLetter<'_>) -> String {
 
 impl DeadLetters for FileDeadLetters {
     fn write(&self, letter: &DeadLetter<'_>) {
-        let line = line(letter);
+        let mut line = line(letter);
+        line.push('\n');
         let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(error) = writeln!(w, "{line}") {
+        if let Err(error) = w.write_all(line.as_bytes()) {
             self.failed.fetch_add(1, Relaxed);
             tracing::error!(%error, reason = letter.reason, seq = letter.seq, "Dead-letter write failed.");
         }
     }
 
+    /// Nothing is buffered: reports whether every write since the last call succeeded.
     fn flush(&self, _: Duration) -> bool {
-        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let flushed = match w.flush() {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(%error, "Dead-letter flush failed.");
-                false
-            }
-        };
-        flushed && self.failed.swap(0, Relaxed) == 0
+        self.failed.swap(0, Relaxed) == 0
     }
 }
 
@@ -134,7 +138,6 @@ mod tests {
             });
             assert!(sink.flush(Duration::ZERO));
         }
-        let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(read(&path).expect("read").len(), 2);
     }
 }
