@@ -141,6 +141,13 @@ impl Server {
         Ok((status, body))
     }
 
+    /// `name value` of one `/metrics` sample.
+    fn metric(&self, name: &str, token: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics", token).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     /// `(views, offsets per (topic, partition))` at one tick.
     fn views(&self, token: &str) -> Option<(Value, Offsets)> {
         let (status, body) = self.get("/api/v1/views", token).ok()?;
@@ -222,6 +229,38 @@ fn committed(brokers: &str, group: &str, parts: &[(String, i32)]) -> BTreeMap<(S
     map
 }
 
+/// `lpm kafka produce` of a dump file into topics of `partitions` partitions; returns its
+/// report.
+fn produce(brokers: &str, file: &Path, partitions: u32) -> String {
+    let report = lpm(&[
+        "kafka",
+        "produce",
+        "--brokers",
+        brokers,
+        "--partitions",
+        &partitions.to_string(),
+        file.to_str().expect("path"),
+    ]);
+    assert!(report.contains("\"records\""), "{report}");
+    report
+}
+
+/// Generates a dump of 200 persons (seed `seed`) under `prefix` into `dir` and produces it
+/// on two partitions; returns how many records it holds.
+fn produce_generated(brokers: &str, dir: &Path, prefix: &str, seed: u64) -> i64 {
+    let opts = GenOptions {
+        seed,
+        persons: 200,
+        partitions: 2,
+        ..GenOptions::default()
+    };
+    let (_, _, lines) = dump_under(&opts, prefix);
+    let file = dir.join(format!("dump-{seed}.jsonl"));
+    write_lines(&file, &lines);
+    produce(brokers, &file, 2);
+    lines.len() as i64
+}
+
 fn write_lines(path: &Path, lines: &[String]) {
     let mut f = std::fs::File::create(path).expect("create");
     for l in lines {
@@ -280,16 +319,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
     let f2 = dir.path().join("second.jsonl");
     write_lines(&f1, &first_with_bad);
     write_lines(&f2, second);
-    let created = lpm(&[
-        "kafka",
-        "produce",
-        "--brokers",
-        &brokers,
-        "--partitions",
-        "3",
-        f1.to_str().expect("path"),
-    ]);
-    assert!(created.contains("\"records\""), "{created}");
+    produce(&brokers, &f1, 3);
 
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
@@ -305,17 +335,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
     // produce the second half while lpm consumes; watch commits vs applied; kill -9 mid-way
     let producing = {
         let (brokers, f2) = (brokers.clone(), f2.clone());
-        thread::spawn(move || {
-            lpm(&[
-                "kafka",
-                "produce",
-                "--brokers",
-                &brokers,
-                "--partitions",
-                "3",
-                f2.to_str().expect("path"),
-            ])
-        })
+        thread::spawn(move || produce(&brokers, &f2, 3))
     };
     let parts: Vec<(String, i32)> = per_partition.keys().cloned().collect();
     let mut checks = 0;
@@ -441,25 +461,7 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
     );
     let (prefix, group) = (run.clone(), format!("{run}-group"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = GenOptions {
-        seed: 11,
-        persons: 200,
-        partitions: 2,
-        ..GenOptions::default()
-    };
-    let (_, _, lines) = dump_under(&opts, &prefix);
-    let file = dir.path().join("dump.jsonl");
-    write_lines(&file, &lines);
-    let produced = lpm(&[
-        "kafka",
-        "produce",
-        "--brokers",
-        &brokers,
-        "--partitions",
-        "2",
-        file.to_str().expect("path"),
-    ]);
-    assert!(produced.contains("\"records\""), "{produced}");
+    let total = produce_generated(&brokers, dir.path(), &prefix, 11);
 
     let mut db = crate::sink::SinkDb::create("kafka");
     let url = db.url(None);
@@ -473,7 +475,6 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
         data.to_str().expect("p"),
     ]);
     let server = Server::start_with(&data, &brokers, &prefix, &group, &["--sink", &url]);
-    let total = lines.len() as i64;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let read = server.views(&token).map(|(_, o)| o.values().sum::<i64>());
@@ -498,6 +499,81 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
         assert!(
             Instant::now() < deadline,
             "the sink never stored the offsets of all {total} records: stored {stored:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
+
+    // Restart with a stored position ahead of the topics in one partition (what a restarted
+    // engine looks like while it re-reads): the sink must write nothing, neither its state nor
+    // rows, until the engine has read past it, then reconcile.
+    let (_, stored, _) = db.state().expect("stored state");
+    let mut ahead = stored.clone();
+    let entries = ahead["offsets"].as_array_mut().expect("offsets");
+    let busiest = entries
+        .iter_mut()
+        .max_by_key(|o| o["offset"].as_i64().unwrap_or(0))
+        .expect("an offset");
+    let (topic, partition) = (
+        busiest["topic"].as_str().expect("topic").to_string(),
+        busiest["partition"].as_i64().expect("partition") as i32,
+    );
+    let target = busiest["offset"].as_i64().expect("offset") + 5;
+    busiest["offset"] = target.into();
+    let tampered = db.tamper(&ahead);
+    let server = Server::start_with(&data, &brokers, &prefix, &group, &["--sink", &url]);
+    let behind = |server: &Server| -> bool {
+        server
+            .views(&token)
+            .and_then(|(_, o)| o.get(&(topic.clone(), partition)).copied())
+            .is_none_or(|read| read < target)
+    };
+    // the engine re-reads everything there is, which stays behind the tampered partition
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server
+        .views(&token)
+        .map(|(v, _)| v.as_object().map_or(0, |o| o.len()))
+        != Some(9)
+        || server.metric("lpm_sink_waiting", &token) != Some(1.0)
+    {
+        assert!(Instant::now() < deadline, "the restarted sink never waited");
+        thread::sleep(Duration::from_millis(200));
+    }
+    for _ in 0..10 {
+        assert!(
+            behind(&server),
+            "the engine read past offsets never produced"
+        );
+        assert_eq!(
+            db.state().map(|s| s.1),
+            Some(ahead.clone()),
+            "the sink wrote its state while behind"
+        );
+        assert_eq!(db.views(), tampered, "the sink wrote rows while behind");
+        thread::sleep(Duration::from_millis(200));
+    }
+    // more records: the engine reads past the stored position, the sink reconciles
+    produce_generated(&brokers, dir.path(), &prefix, 12);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let caught_up = !behind(&server);
+        let converged = caught_up
+            && db.state().is_some_and(|(_, p, _)| {
+                p["offsets"].as_array().is_some_and(|a| {
+                    a.iter().any(|o| {
+                        o["topic"] == topic.as_str()
+                            && o["partition"] == partition
+                            && o["offset"].as_i64() >= Some(target)
+                    })
+                })
+            })
+            && server.views(&token).map(|(v, _)| v) == Some(db.views());
+        if converged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink never converged after the engine covered the stored position"
         );
         thread::sleep(Duration::from_millis(200));
     }

@@ -93,8 +93,22 @@ impl SinkDb {
         ))
     }
 
+    /// Pretends an earlier run got further: stores `position` as the sink's, adds a row no
+    /// view has, and returns the tables as they are now (a restarted sink must leave them so
+    /// until the engine covers `position`).
+    pub(crate) fn tamper(&mut self, position: &Value) -> Value {
+        let n = self.name.clone();
+        self.q(&format!(
+            "UPDATE `{n}`.agg_sink_state SET position = '{position}'"
+        ));
+        self.q(&format!(
+            "INSERT INTO `{n}`.agg_hourly (hour_start, persons) VALUES (3600, 999)"
+        ));
+        self.views()
+    }
+
     /// The `agg_*` tables, read back as the JSON `GET /api/v1/views` returns under `views`.
-    fn views(&mut self) -> Value {
+    pub(crate) fn views(&mut self) -> Value {
         let db = self.name.clone();
         let mut out = Map::new();
         for (view, table, key, col, numeric) in [
@@ -517,14 +531,7 @@ fn sink_writes_nothing_until_the_engine_covers_the_stored_position() {
     // while it replays): the stored position is ahead, and the tables hold rows of that state
     let (_, stored, _) = db.state().expect("state");
     let ahead = stored["log_seq"].as_u64().expect("log_seq") + 12;
-    let n = db.name.clone();
-    db.q(&format!(
-        "UPDATE `{n}`.agg_sink_state SET position = '{{\"source\":\"embedded-log\",\"log_seq\":{ahead}}}'"
-    ));
-    db.q(&format!(
-        "INSERT INTO `{n}`.agg_hourly (hour_start, persons) VALUES (3600, 999)"
-    ));
-    let tampered = db.views();
+    let tampered = db.tamper(&json!({"source": "embedded-log", "log_seq": ahead}));
 
     let server = Server::start_with(&data, &["--sink", url.as_str()]);
     let (admin, reader) = clients(&server, &token);

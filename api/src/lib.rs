@@ -9,6 +9,7 @@ pub mod extract;
 pub mod grafana;
 pub mod headers;
 pub mod health;
+pub mod hub;
 pub mod input_schema;
 pub mod json_integer;
 pub mod listen;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod web;
+pub mod wire;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;

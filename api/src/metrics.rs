@@ -20,12 +20,9 @@ use prometheus::{
 /// Every instrument.
 pub struct Metrics {
     registry: Registry,
-    capture: std::sync::OnceLock<Arc<lpm_connectors::capture::CaptureStats>>,
-    kafka: std::sync::OnceLock<(
-        Arc<lpm_connectors::kafka::KafkaStats>,
-        std::time::Duration,
-        std::time::Duration,
-    )>,
+    /// The running source, whose own metrics (`lpm_capture_*`, `lpm_kafka_*`) join the
+    /// exposition.
+    source: std::sync::OnceLock<lpm_service::source::Source>,
     /// `lpm_http_requests_total{route,method,status}`
     pub http_requests: IntCounterVec,
     /// `lpm_http_request_duration_seconds{route,method}`
@@ -100,8 +97,7 @@ impl Metrics {
             Ok(c)
         }
         let m = Metrics {
-            capture: std::sync::OnceLock::new(),
-            kafka: std::sync::OnceLock::new(),
+            source: std::sync::OnceLock::new(),
             http_requests: reg(
                 r,
                 IntCounterVec::new(
@@ -333,30 +329,15 @@ impl Metrics {
             return String::new();
         }
         let mut text = String::from_utf8(out).unwrap_or_default();
-        if let Some(c) = self.capture.get() {
-            text.push_str(&c.render_prometheus());
-        }
-        if let Some((k, idle, stall)) = self.kafka.get() {
-            k.render_prometheus(&mut text, *idle, *stall);
+        if let Some(source) = self.source.get() {
+            source.render_metrics(&mut text);
         }
         text
     }
 
-    /// Adds the Kafka source's metrics (`lpm_kafka_*`) to the exposition; `idle_after` and
-    /// `stall_after` classify the source's status.
-    pub fn set_kafka(
-        &self,
-        stats: Arc<lpm_connectors::kafka::KafkaStats>,
-        idle_after: std::time::Duration,
-        stall_after: std::time::Duration,
-    ) {
-        let _ = self.kafka.set((stats, idle_after, stall_after));
-    }
-
-    /// The Kafka source's status (live, idle, stalled), classified as on `/metrics`.
-    pub fn kafka_status(&self) -> Option<lpm_connectors::kafka::SourceStatus> {
-        let (k, idle, stall) = self.kafka.get()?;
-        Some(k.status(*idle, *stall))
+    /// Adds the running source's own metrics to the exposition.
+    pub fn set_source(&self, source: lpm_service::source::Source) {
+        let _ = self.source.set(source);
     }
 
     /// Registers an instrument owned elsewhere (the MySQL system of record's, only when it runs).
@@ -370,11 +351,6 @@ impl Metrics {
     /// The registry, for components that register their own instruments (the sink).
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// Adds the binlog capture's metrics (`lpm_capture_*`) to the exposition.
-    pub fn set_capture(&self, stats: Arc<lpm_connectors::capture::CaptureStats>) {
-        let _ = self.capture.set(stats);
     }
 }
 

@@ -102,7 +102,7 @@ pub struct AppState {
     /// Health.
     pub health: Arc<Health>,
     /// WebSocket fan-out.
-    pub hub: Arc<crate::stream::Hub>,
+    pub hub: Arc<crate::hub::Hub>,
 }
 
 impl FromRef<AppState> for AuthState {
@@ -129,7 +129,7 @@ impl AppState {
     }
 
     /// Where the source stood at `tick`.
-    pub fn position_at(&self, tick: lpm_engine::Tick) -> crate::routes::views::SourcePosition {
+    pub fn position_at(&self, tick: lpm_engine::Tick) -> lpm_service::position::SourcePosition {
         self.source.position_at(tick)
     }
 

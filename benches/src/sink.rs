@@ -16,8 +16,8 @@ mod report;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lpm_api::routes::views::SourcePosition;
 use lpm_engine::views::{LoadEntry, Views};
+use lpm_service::position::SourcePosition;
 use lpm_service::sink::mysql::{self, Write};
 use lpm_service::sink::tables::{self, Image};
 use mysql_async::prelude::Queryable;
@@ -96,11 +96,8 @@ async fn run(url: &str, db: &str, group: usize, ticks: usize) -> Result<Run, Str
         .into();
     let mut conn = mysql::connect(&opts).await.map_err(|e| e.to_string())?;
     let mut views = base_views();
-    let position = |tick: usize| SourcePosition {
-        source: "embedded-log".into(),
+    let position = |tick: usize| SourcePosition::EmbeddedLog {
         log_seq: tick as u64,
-        binlog: None,
-        offsets: Vec::new(),
     };
     // the starting state, by reconcile (not timed)
     let mut written: Image = tables::image(&views);

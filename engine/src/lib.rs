@@ -30,5 +30,5 @@ pub use runtime::{
     CasePredicate, Engine, EngineConfig, EngineHandle, EngineStats, Feed, FeedItem, RunSummary,
 };
 pub use store::ViewStore;
-pub use tick::Tick;
+pub use tick::{Tick, TickMap};
 pub use views::Views;

@@ -107,8 +107,12 @@ fn value(u: &mut Unstructured<'_>) -> Result<Value> {
     })
 }
 
+/// JSON syntax only: `serde_json::Value` refuses valid JSON whose first key is serde_json's
+/// raw-value token (`$serde_json::private::RawValue`, a legal MySQL column name), which is
+/// that parser's quirk, not our encoder's fault (found by this target; the decoder counts
+/// and dead-letters such a record like any other it cannot read).
 fn assert_json(text: &str, what: &str) {
-    if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
         panic!("{what} is not JSON ({e}): {text:?}");
     }
 }

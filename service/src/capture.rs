@@ -12,7 +12,6 @@
 //! batch the engine took, without a new snapshot. The server is ready once the snapshot is
 //! visible in the views.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -23,7 +22,7 @@ use lpm_connectors::capture::{
 use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::Decoder;
 use lpm_connectors::{Catalog, DecodePath, DecodeStats};
-use lpm_engine::{PushFeed, Tick};
+use lpm_engine::{PushFeed, Tick, TickMap};
 
 use crate::position::SourcePosition;
 use crate::sor::{PendingTicks, PushedTick};
@@ -37,12 +36,13 @@ pub struct CaptureSource {
     /// The capture's counters (exported on `/metrics`).
     pub stats: Arc<CaptureStats>,
     state: Mutex<State>,
+    thread: Mutex<Option<CaptureHandle>>,
 }
 
-#[derive(Default)]
 struct State {
-    /// The binlog position each tick reaches, and how many transactions the engine has by then.
-    position_of_tick: BTreeMap<Tick, (BinlogPosition, u64)>,
+    /// Where each tick the capture can resume from stands (snapshot chunks before the last
+    /// one are not resumable and inherit the position before them).
+    positions: TickMap<SourcePosition>,
     /// Ticks not yet seen visible by the metrics loop.
     pending: PendingTicks,
     /// The tick that completes the snapshot.
@@ -54,23 +54,27 @@ struct State {
 impl CaptureSource {
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
-        let s = lock(&self.state);
-        let at = s
-            .position_of_tick
-            .range(..=tick)
-            .next_back()
-            .map(|(_, v)| v);
-        SourcePosition {
-            source: "mysql-binlog".into(),
-            log_seq: at.map_or(0, |(_, n)| *n),
-            binlog: at.map(|(p, _)| p.to_string()),
-            offsets: Vec::new(),
-        }
+        lock(&self.state)
+            .positions
+            .at(tick)
+            .cloned()
+            .unwrap_or(SourcePosition::Binlog {
+                log_seq: 0,
+                binlog: None,
+            })
     }
 
     /// The tick that completes the snapshot, once it has been pushed.
     pub fn snapshot_tick(&self) -> Option<Tick> {
         lock(&self.state).snapshot_tick
+    }
+
+    /// Stops the capture (after its current batch) and waits for its thread; a second call
+    /// does nothing.
+    pub fn stop(&self) {
+        if let Some(handle) = lock(&self.thread).take() {
+            handle.stop();
+        }
     }
 
     /// Why the capture stopped (a fatal error), if it did.
@@ -129,11 +133,13 @@ impl CaptureSink for EngineSink {
         s.pending.insert(tick, Vec::new()); // no per-record commit times: see take_visible
         s.pending.trim(100_000);
         if resumable {
-            s.position_of_tick
-                .insert(tick, (batch.position.clone(), self.transactions));
-            while s.position_of_tick.len() > 100_000 {
-                s.position_of_tick.pop_first();
-            }
+            s.positions.record(
+                tick,
+                SourcePosition::Binlog {
+                    log_seq: self.transactions,
+                    binlog: Some(batch.position.clone()),
+                },
+            );
             self.stored = Some(batch.position);
         }
         if batch.kind == (BatchKind::Snapshot { last: true }) {
@@ -144,14 +150,14 @@ impl CaptureSink for EngineSink {
 }
 
 /// The running capture thread.
-pub struct CaptureHandle {
+struct CaptureHandle {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl CaptureHandle {
     /// Stops the capture (after its current batch) and waits for the thread.
-    pub fn stop(mut self) {
+    fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -161,16 +167,23 @@ impl CaptureHandle {
     }
 }
 
-/// Starts the capture thread feeding `feed`; undecodable records go to `dead`.
+/// Starts the capture thread feeding `feed`; [`CaptureSource::stop`] ends it. Undecodable
+/// records go to `dead`.
 pub fn start(
     cfg: CaptureConfig,
     feed: Arc<PushFeed>,
     decode_stats: Arc<DecodeStats>,
     dead: Arc<dyn DeadLetters>,
-) -> std::io::Result<(Arc<CaptureSource>, CaptureHandle)> {
+) -> std::io::Result<Arc<CaptureSource>> {
     let source = Arc::new(CaptureSource {
         stats: Arc::new(CaptureStats::default()),
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State {
+            positions: TickMap::new(100_000),
+            pending: PendingTicks::default(),
+            snapshot_tick: None,
+            failed: None,
+        }),
+        thread: Mutex::new(None),
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let src = source.clone();
@@ -205,13 +218,11 @@ pub fn start(
                 lock(&src.state).failed = Some(e.to_string());
             }
         })?;
-    Ok((
-        source,
-        CaptureHandle {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        },
-    ))
+    *lock(&source.thread) = Some(CaptureHandle {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    });
+    Ok(source)
 }
 
 #[cfg(test)]
@@ -248,7 +259,13 @@ mod tests {
             decode: DecodePath::new("capture", stats.clone(), dead.clone()),
             source: Arc::new(CaptureSource {
                 stats: Arc::new(CaptureStats::default()),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    positions: TickMap::new(16),
+                    pending: PendingTicks::default(),
+                    snapshot_tick: None,
+                    failed: None,
+                }),
+                thread: Mutex::new(None),
             }),
             stored: None,
             seq: 0,

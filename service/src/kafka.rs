@@ -68,10 +68,8 @@ impl KafkaInput {
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
         let p = self.source.position_at(tick);
-        SourcePosition {
-            source: "kafka".into(),
+        SourcePosition::Kafka {
             log_seq: p.records,
-            binlog: None,
             offsets: p
                 .offsets
                 .into_iter()

@@ -1,13 +1,16 @@
 //! lpm-service: the running pipeline without HTTP. What feeds the engine (the embedded log, a
 //! binlog capture, Kafka) and where each tick stands in it ([`position`]); the write side, the
 //! system of record ([`sor`]: ledger, embedded writer, MySQL writer and its migrations); the
-//! MySQL aggregate sink ([`sink`]); and the demo data set ([`demo`]). `lpm-api` serves this
+//! MySQL aggregate sink ([`sink`]); the demo data set ([`demo`]); and [`pipeline::Service`],
+//! which starts them in order and stops them in the reverse. `lpm-api` serves this
 //! over HTTP and knows nothing of which source runs (docs/architecture.md).
 #![deny(missing_docs)]
 
 pub mod capture;
 pub mod demo;
+pub mod error;
 pub mod kafka;
+pub mod pipeline;
 pub mod position;
 pub mod sink;
 pub mod sor;

@@ -1,17 +1,72 @@
 //! What feeds the engine: the embedded log (which is also the write side), a binlog capture, or
-//! Debezium topics on Kafka. This enum is the one place that knows which: the REST views, the
-//! aggregate sink, the freshness metrics and the engine page ask it for the position of a tick
-//! and the ticks that became visible, whatever the source. A new source is one more variant.
+//! Debezium topics on Kafka. This module is the one place that knows which: it starts the
+//! source with the engine on its feed, answers the position of a tick, the ticks that became
+//! visible, the source's status and metrics, when the engine has caught up (readiness), and
+//! stops it. A new source is one more [`SourceConfig`] and [`Source`] variant, and the match
+//! arms here.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use lpm_engine::Tick;
+use lpm_connectors::capture::CaptureConfig;
+use lpm_connectors::kafka::{KafkaConfig, TopicSelection};
+use lpm_connectors::log::MidLogCorruption;
+use lpm_connectors::DecodeStats;
+use lpm_engine::{Engine, EngineConfig, PushFeed, Tick, ViewStore};
 
 use crate::capture::CaptureSource;
+use crate::error::ServiceError;
 use crate::kafka::KafkaInput;
 use crate::position::SourcePosition;
 use crate::sor::{EmbeddedSor, PushedTick};
+
+/// Which source to start.
+#[derive(Clone, Debug)]
+pub enum SourceConfig {
+    /// The embedded log under the data directory; `allow_log_cut` starts even when the log is
+    /// corrupt before its end, cutting the valid records after the bad one (`--allow-log-cut`).
+    Embedded {
+        /// See above.
+        allow_log_cut: bool,
+    },
+    /// A MySQL/MariaDB binlog capture (`--capture URL`).
+    Capture(CaptureConfig),
+    /// Debezium topics on Kafka (`--kafka BROKERS`).
+    Kafka(KafkaConfig),
+}
+
+impl SourceConfig {
+    /// Refuses writes to MySQL database `database` (`--mysql`) unless this source reads that
+    /// database's changes: the writes would never become visible.
+    pub fn check_shows_writes_to(&self, database: &str) -> Result<(), ServiceError> {
+        match self {
+            SourceConfig::Capture(c) if c.databases.iter().any(|d| d == database) => Ok(()),
+            SourceConfig::Capture(c) => Err(ServiceError::Mysql(format!(
+                "writes go to database {database}, but --capture reads {:?}; add --database {database}",
+                c.databases
+            ))),
+            SourceConfig::Kafka(k) => match &k.topics {
+                TopicSelection::Debezium { database: d, .. } if d != database => {
+                    Err(ServiceError::Mysql(format!(
+                        "writes go to database {database}, but --kafka reads topics of {d}; set --kafka-database {database}"
+                    )))
+                }
+                _ => Ok(()),
+            },
+            SourceConfig::Embedded { .. } => Err(ServiceError::Mysql(
+                "the engine must be fed from MySQL's changes to show writes made there: add \
+                 --capture URL or --kafka BROKERS (the embedded log only holds writes made without --mysql)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Whether the source takes the demo data set (only the embedded log is written by lpm).
+    pub fn takes_demo(&self) -> bool {
+        matches!(self, SourceConfig::Embedded { .. })
+    }
+}
 
 /// The engine's source.
 #[derive(Clone)]
@@ -24,7 +79,116 @@ pub enum Source {
     Kafka(Arc<KafkaInput>),
 }
 
+/// What [`Source::start`] started.
+pub struct Started {
+    /// The source.
+    pub source: Source,
+    /// The engine, fed by it.
+    pub engine: Engine,
+    /// Valid log records the embedded log's recovery cut (`--allow-log-cut`); 0 otherwise.
+    pub log_records_dropped: u64,
+}
+
+/// How a source is doing (the engine page's `sources`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SourceStatus {
+    /// `embedded-log`, `mysql-binlog` or `kafka`.
+    pub source: &'static str,
+    /// `live`, `idle`, `stalled` (Kafka), `connected`/`disconnected` (binlog), `live` (log).
+    pub status: &'static str,
+    /// How far behind: records for Kafka, seconds of staleness otherwise.
+    pub lag: f64,
+    /// The unit of `lag`.
+    pub lag_unit: &'static str,
+    /// Per partition for Kafka (`topic/partition`); empty otherwise.
+    pub detail: Vec<LagDetail>,
+}
+
+/// One partition's lag.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct LagDetail {
+    /// `topic/partition`.
+    pub name: String,
+    /// Records on the broker not yet visible.
+    pub lag: i64,
+}
+
 impl Source {
+    /// Starts the engine with `engine` on the source's feed, then the source: the embedded
+    /// log replays into it, a capture checks the server and starts its thread, Kafka attaches
+    /// the engine's store (its commits follow the visible tick). `feed` is the engine input of
+    /// the embedded log and the capture (Kafka brings its own, one slice per worker).
+    pub async fn start(
+        cfg: &SourceConfig,
+        data_dir: &Path,
+        engine: EngineConfig,
+        feed: Arc<PushFeed>,
+        stats: Arc<DecodeStats>,
+    ) -> Result<Started, ServiceError> {
+        match cfg {
+            SourceConfig::Kafka(k) => {
+                let input = Arc::new(KafkaInput::start(k.clone(), engine.workers, stats)?);
+                let engine = Engine::start(engine, input.source.feed.clone())?;
+                input.attach(engine.handle().store().clone());
+                tracing::info!(brokers = %k.brokers, "Feeding the engine from Kafka (read-only API).");
+                Ok(Started {
+                    source: Source::Kafka(input),
+                    engine,
+                    log_records_dropped: 0,
+                })
+            }
+            SourceConfig::Capture(c) => {
+                let opts = mysql_async::Opts::from_url(&c.url)
+                    .map_err(|e| ServiceError::Capture(format!("invalid URL: {e}")))?;
+                lpm_connectors::capture::settings::preflight(&opts, c)
+                    .await
+                    .map_err(|e| ServiceError::Capture(e.to_string()))?;
+                let engine = Engine::start(engine, feed.clone())?;
+                let dead = dead_letters(data_dir)?;
+                let capture = crate::capture::start(c.clone(), feed, stats, dead).map_err(|e| {
+                    ServiceError::Capture(format!("starting the capture thread: {e}"))
+                })?;
+                tracing::info!(databases = ?c.databases, "Feeding the engine from the binlog capture (read-only API).");
+                Ok(Started {
+                    source: Source::Capture(capture),
+                    engine,
+                    log_records_dropped: 0,
+                })
+            }
+            SourceConfig::Embedded { allow_log_cut } => {
+                let engine = Engine::start(engine, feed.clone())?;
+                let log_dir = data_dir.join("log");
+                tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
+                let on_mid_log = if *allow_log_cut {
+                    MidLogCorruption::CutAndDrop
+                } else {
+                    MidLogCorruption::Refuse
+                };
+                let dead = dead_letters(data_dir)?;
+                let (sor, opened) =
+                    EmbeddedSor::open(&log_dir, on_mid_log, feed, stats, dead, |n| {
+                        tracing::info!(records = n, "Replaying the embedded log.");
+                    })?;
+                let mut log_records_dropped = 0;
+                if let Some(cut) = &opened.recovery.cut {
+                    tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
+                        records_dropped = cut.records_dropped,
+                        "The embedded log had a torn or corrupt tail; it was cut there.");
+                    log_records_dropped = cut.records_dropped;
+                }
+                tracing::info!(
+                    records = opened.records,
+                    "Embedded log replayed into the engine."
+                );
+                Ok(Started {
+                    source: Source::Embedded(Arc::new(sor)),
+                    engine,
+                    log_records_dropped,
+                })
+            }
+        }
+    }
+
     /// The name positions and reports use: `embedded-log`, `mysql-binlog` or `kafka`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -59,5 +223,117 @@ impl Source {
             Source::Embedded(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// Blocks until the engine shows everything the source had when it started: the whole
+    /// embedded log, the capture's snapshot, every Kafka partition up to its high watermark at
+    /// assignment. Says why not when that can never happen (the capture failed first).
+    pub fn wait_ready(&self, store: &ViewStore) -> Result<(), String> {
+        let target = match self {
+            Source::Kafka(k) => {
+                let mut said = Instant::now();
+                while !k.source.caught_up() {
+                    if said.elapsed() > Duration::from_secs(5) {
+                        tracing::info!(
+                            lag = k.source.stats.lag(),
+                            "Waiting for the engine to catch up with Kafka."
+                        );
+                        said = Instant::now();
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return Ok(());
+            }
+            Source::Capture(c) => loop {
+                if let Some(t) = c.snapshot_tick() {
+                    break t;
+                }
+                if let Some(why) = c.failed() {
+                    return Err(format!(
+                        "the capture failed before its snapshot completed: {why}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            },
+            Source::Embedded(s) => s.replay_tick().unwrap_or(0),
+        };
+        while !store.wait_for(target, Duration::from_secs(5)) {
+            tracing::info!(target_tick = target, tick = ?store.tick(),
+                "Waiting for the engine to catch up with the source.");
+        }
+        Ok(())
+    }
+
+    /// How the source is doing; `staleness` is how long the oldest invisible tick has waited.
+    pub fn status(&self, staleness: f64) -> SourceStatus {
+        let (status, lag, lag_unit, detail) = match self {
+            Source::Kafka(k) => {
+                let (stats, cfg) = (&k.source.stats, k.source.config());
+                let detail = stats
+                    .partitions()
+                    .into_iter()
+                    .map(|((topic, partition), p)| LagDetail {
+                        name: format!("{topic}/{partition}"),
+                        lag: p.lag().unwrap_or(0),
+                    })
+                    .collect();
+                let status = stats.status(cfg.idle_after, cfg.stall_after).as_str();
+                (status, stats.lag() as f64, "records", detail)
+            }
+            Source::Capture(c) => {
+                let status = if c.stats.snapshot().connected {
+                    "connected"
+                } else {
+                    "disconnected"
+                };
+                (status, staleness, "seconds", Vec::new())
+            }
+            Source::Embedded(_) => ("live", staleness, "seconds", Vec::new()),
+        };
+        SourceStatus {
+            source: self.name(),
+            status,
+            lag,
+            lag_unit,
+            detail,
+        }
+    }
+
+    /// Appends the source's own metrics (`lpm_capture_*`, `lpm_kafka_*`) to a Prometheus text
+    /// exposition.
+    pub fn render_metrics(&self, out: &mut String) {
+        match self {
+            Source::Kafka(k) => {
+                let cfg = k.source.config();
+                k.source
+                    .stats
+                    .render_prometheus(out, cfg.idle_after, cfg.stall_after);
+            }
+            Source::Capture(c) => out.push_str(&c.stats.render_prometheus()),
+            Source::Embedded(_) => {}
+        }
+    }
+
+    /// Stops taking input: the capture thread or the Kafka consumer ends (committing what is
+    /// visible); the embedded log's writer has already fsync'd every acknowledged write and
+    /// closes the engine input. Blocking.
+    pub fn stop(&self) {
+        match self {
+            Source::Capture(c) => c.stop(),
+            Source::Kafka(k) => k.source.stop(),
+            Source::Embedded(s) => s.close(),
+        }
+    }
+}
+
+/// Where the capture's and the embedded log's undecodable records go: `dead-letters.jsonl` in
+/// the data dir (Kafka has its dead-letter topic).
+fn dead_letters(
+    data_dir: &Path,
+) -> Result<Arc<dyn lpm_connectors::dead_letter::DeadLetters>, ServiceError> {
+    let path = data_dir.join(lpm_connectors::dead_letter::file::DATA_DIR_FILE);
+    match lpm_connectors::dead_letter::file::FileDeadLetters::open(&path) {
+        Ok(file) => Ok(Arc::new(file)),
+        Err(source) => Err(ServiceError::DeadLetters { path, source }),
     }
 }

@@ -125,8 +125,6 @@ mod tables;
 mod timeseries;
 
 #[cfg(test)]
-mod frame_oracle;
-#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

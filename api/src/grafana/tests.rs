@@ -22,9 +22,9 @@ use tower::ServiceExt;
 use super::budget::{
     MAX_POINTS_PER_REQUEST, MAX_POINTS_PER_SERIES, MAX_SERIES_PER_REQUEST, MAX_TARGETS_PER_REQUEST,
 };
-use super::frame_oracle::{check_response, Kind};
 use super::{router, GrafanaState, SensitiveCase, StaticCases};
 use crate::auth::{AuthState, AuthStore, Principal, Role, Via, SESSION_COOKIE};
+use lpm_testkit::grafana_frames::{check_response, Kind};
 
 const H: i64 = 3_600_000;
 /// 2024-03-04T00:00:00Z: the general data starts here.

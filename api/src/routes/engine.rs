@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use lpm_engine::model::Table;
-use lpm_service::source::Source;
+pub use lpm_service::source::{LagDetail, SourceStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,7 +36,7 @@ pub struct EngineReport {
     /// How long the oldest pushed-but-not-visible tick has waited (0 when caught up).
     pub staleness_seconds: f64,
     /// Where each source stands.
-    pub sources: Vec<SourceReport>,
+    pub sources: Vec<SourceStatus>,
     /// The per-key upsert state in front of the dataflow.
     pub upsert: UpsertReport,
     /// Every arrangement, by operator name, summed over workers.
@@ -52,30 +52,6 @@ pub struct Freshness {
     pub p99: Option<f64>,
     /// Samples in the window.
     pub samples: usize,
-}
-
-/// One source.
-#[derive(Serialize, Debug, ToSchema)]
-pub struct SourceReport {
-    /// `embedded-log`, `mysql-binlog` or `kafka`.
-    pub source: &'static str,
-    /// `live`, `idle`, `stalled` (Kafka), `connected`/`disconnected` (binlog), `live` (log).
-    pub status: &'static str,
-    /// How far behind: records for Kafka, seconds of staleness otherwise.
-    pub lag: f64,
-    /// The unit of `lag`.
-    pub lag_unit: &'static str,
-    /// Per partition for Kafka (`topic/partition`); empty otherwise.
-    pub detail: Vec<LagDetail>,
-}
-
-/// One partition's lag.
-#[derive(Serialize, Debug, ToSchema)]
-pub struct LagDetail {
-    /// `topic/partition`.
-    pub name: String,
-    /// Records on the broker not yet visible.
-    pub lag: i64,
 }
 
 /// Upsert state and outcomes.
@@ -151,7 +127,7 @@ pub async fn engine(
             samples: recent.freshness_samples,
         },
         staleness_seconds,
-        sources: sources(&state, staleness_seconds),
+        sources: vec![state.source.status(staleness_seconds)],
         upsert,
         arrangements: stats
             .arrangements
@@ -164,52 +140,4 @@ pub async fn engine(
             })
             .collect(),
     }))
-}
-
-fn sources(state: &AppState, staleness: f64) -> Vec<SourceReport> {
-    let mut out = Vec::new();
-    if let Source::Kafka(k) = &state.source {
-        let stats = &k.source.stats;
-        out.push(SourceReport {
-            source: state.source.name(),
-            status: state
-                .metrics
-                .kafka_status()
-                .map_or("unknown", |s| s.as_str()),
-            lag: stats.lag() as f64,
-            lag_unit: "records",
-            detail: stats
-                .partitions()
-                .into_iter()
-                .map(|((topic, partition), p)| LagDetail {
-                    name: format!("{topic}/{partition}"),
-                    lag: p.lag().unwrap_or(0),
-                })
-                .collect(),
-        });
-    }
-    if let Source::Capture(c) = &state.source {
-        let snap = c.stats.snapshot();
-        out.push(SourceReport {
-            source: state.source.name(),
-            status: if snap.connected {
-                "connected"
-            } else {
-                "disconnected"
-            },
-            lag: staleness,
-            lag_unit: "seconds",
-            detail: Vec::new(),
-        });
-    }
-    if let Source::Embedded(_) = &state.source {
-        out.push(SourceReport {
-            source: state.source.name(),
-            status: "live",
-            lag: staleness,
-            lag_unit: "seconds",
-            detail: Vec::new(),
-        });
-    }
-    out
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lpm_engine::Tick;
+use lpm_engine::{Tick, TickMap};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{Message, Timestamp};
@@ -45,13 +45,12 @@ pub struct TickPosition {
     pub records: u64,
 }
 
-#[derive(Default)]
 struct State {
     /// The next offset this process hands the engine, and the Kafka timestamp (epoch ms) of
     /// the last record read, per partition.
     read: BTreeMap<Part, (i64, i64)>,
-    /// Position at each recent tick.
-    ticks: BTreeMap<Tick, (Positions, u64)>,
+    /// Position (and records handed over) at each recent tick.
+    ticks: TickMap<(Positions, u64)>,
     /// Partitions assigned to us now.
     assigned: BTreeSet<Part>,
     /// High watermarks when each partition was first assigned: ready once all are applied.
@@ -62,6 +61,20 @@ struct State {
     committed: BTreeMap<Part, i64>,
     /// Topics interned.
     names: HashMap<String, Arc<str>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            read: BTreeMap::new(),
+            ticks: TickMap::new(4096),
+            assigned: BTreeSet::new(),
+            targets: BTreeMap::new(),
+            ever_assigned: false,
+            committed: BTreeMap::new(),
+            names: HashMap::new(),
+        }
+    }
 }
 
 impl State {
@@ -76,7 +89,7 @@ impl State {
 
     /// The position of the newest tick at or below `tick`.
     fn at(&self, tick: Tick) -> Option<&(Positions, u64)> {
-        self.ticks.range(..=tick).next_back().map(|(_, v)| v)
+        self.ticks.at(tick)
     }
 }
 
@@ -439,10 +452,7 @@ impl Runner {
                 {
                     let mut st = lock(&self.shared.state);
                     let pos = Arc::new(st.read.clone());
-                    st.ticks.insert(tick, (pos, records));
-                    while st.ticks.len() > 4096 {
-                        st.ticks.pop_first();
-                    }
+                    st.ticks.record(tick, (pos, records));
                 }
                 self.feed.push_tick(tick, slices);
                 (self.on_tick)(tick, &stamps);

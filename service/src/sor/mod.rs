@@ -38,7 +38,7 @@ use lpm_connectors::log::{
 };
 use lpm_connectors::{Catalog, DecodePath, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
-use lpm_engine::{Change, ChangeKind, PushFeed, Tick};
+use lpm_engine::{Change, ChangeKind, PushFeed, Tick, TickMap};
 
 use crate::position::SourcePosition;
 use ledger::{Command, Ledger};
@@ -133,10 +133,9 @@ pub(crate) fn case_of_command(cmd: &Command) -> Option<Key> {
 }
 
 /// Remembers which log record each tick ends at (bounded: old ticks fold into the newest
-/// entry at or below them).
-#[derive(Default)]
+/// entry at or below them), and which tick holds each record (for writes waiting to be seen).
 struct TickIndex {
-    seq_of_tick: BTreeMap<Tick, u64>,
+    positions: TickMap<SourcePosition>,
     tick_of_seq: BTreeMap<u64, Tick>,
     /// Ticks not yet seen visible by the metrics.
     pending: PendingTicks,
@@ -199,15 +198,21 @@ pub struct PushedTick {
 impl TickIndex {
     const KEEP: usize = 100_000;
 
+    fn new() -> TickIndex {
+        TickIndex {
+            positions: TickMap::new(Self::KEEP),
+            tick_of_seq: BTreeMap::new(),
+            pending: PendingTicks::default(),
+        }
+    }
+
     fn record(&mut self, tick: Tick, seqs: &[u64]) {
         if let Some(&last) = seqs.last() {
-            self.seq_of_tick.insert(tick, last);
+            self.positions
+                .record(tick, SourcePosition::EmbeddedLog { log_seq: last });
         }
         for &s in seqs {
             self.tick_of_seq.insert(s, tick);
-        }
-        while self.seq_of_tick.len() > Self::KEEP {
-            self.seq_of_tick.pop_first();
         }
         while self.tick_of_seq.len() > Self::KEEP {
             self.tick_of_seq.pop_first();
@@ -267,6 +272,8 @@ pub struct EmbeddedSor {
     ticks: Arc<Mutex<TickIndex>>,
     feed: Arc<PushFeed>,
     clock: Box<dyn Fn() -> EpochMs + Send + Sync>,
+    /// The last tick the replay at open pushed: the state is rebuilt once the engine shows it.
+    replay_tick: Option<Tick>,
 }
 
 /// What opening found and rebuilt.
@@ -302,7 +309,7 @@ impl EmbeddedSor {
             seq: 0,
         };
         let mut ledger = Ledger::default();
-        let ticks = Arc::new(Mutex::new(TickIndex::default()));
+        let ticks = Arc::new(Mutex::new(TickIndex::new()));
         let (mut batch, mut effects, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
         let mut replay_tick = None;
         let mut records = 0u64;
@@ -354,6 +361,7 @@ impl EmbeddedSor {
                 ticks,
                 feed,
                 clock: Box::new(|| chrono::Utc::now().timestamp_millis()),
+                replay_tick,
             },
             Opened {
                 recovery,
@@ -459,18 +467,16 @@ impl EmbeddedSor {
 
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
-        let ticks = lock(&self.ticks);
-        let log_seq = ticks
-            .seq_of_tick
-            .range(..=tick)
-            .next_back()
-            .map_or(0, |(_, s)| *s);
-        SourcePosition {
-            source: "embedded-log".into(),
-            log_seq,
-            binlog: None,
-            offsets: Vec::new(),
-        }
+        lock(&self.ticks)
+            .positions
+            .at(tick)
+            .cloned()
+            .unwrap_or(SourcePosition::EmbeddedLog { log_seq: 0 })
+    }
+
+    /// The last tick the replay at open pushed (`None`: the log was empty).
+    pub fn replay_tick(&self) -> Option<Tick> {
+        self.replay_tick
     }
 
     /// Takes the ticks at or below `visible` (for freshness), and says since when the oldest
@@ -608,7 +614,7 @@ mod tests {
                 )
                 .expect("update");
             assert_eq!(u.version, Some(2));
-            assert!(sor.position_at(u.tick).log_seq >= u.seq);
+            assert!(sor.position_at(u.tick).log_seq() >= u.seq);
         }
         let (sor, opened) = open(&log_dir, &stats, Arc::new(Discard));
         assert_eq!(opened.records, 3);
