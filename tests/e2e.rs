@@ -29,5 +29,7 @@ mod mysql_sor;
 mod sink;
 // the WebSocket `cases` topic under `--capture` and `--kafka` (notices come from the engine)
 mod case_notices;
+// the shape of the code: no two modules of a crate import each other
+mod layering;
 // PDF reports read back with poppler: case report rows and words, analytics totals = views
 mod reports;

@@ -200,6 +200,7 @@ fn build_child() -> Result<(), String> {
         lpm_connectors::log::MidLogCorruption::Refuse,
         feed.clone(),
         stats.clone(),
+        Arc::new(lpm_connectors::dead_letter::Discard),
         |_| {},
     )
     .map_err(|e| format!("opening the log: {e}"))?;

@@ -12,16 +12,19 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use lpm_engine::{Feed, FeedItem};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
-use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::dead_letter::file::FileDeadLetters;
+use crate::dead_letter::{DeadLetters, Discard, Raw};
 use crate::debezium::rows::RowShape;
 use crate::debezium::schema::SchemaCache;
 use crate::debezium::{Decoded, Decoder, KnownSchema};
+use crate::decode::DecodePath;
 use crate::error::{DecodeError, DumpError};
 use crate::stats::DecodeStats;
 
@@ -107,9 +110,8 @@ pub struct DumpFeed {
     decoders: Vec<Mutex<WorkerDecoder>>,
     chunks_per_tick: u64,
     chunk_records: usize,
-    shape: RowShape,
-    dead: DeadLetterSink,
-    stats: Arc<DecodeStats>,
+    /// Decode, count, dead-letter (`--dead-letters FILE`, or nowhere).
+    decode: DecodePath,
     /// Total input size in bytes when known (for progress).
     pub total_bytes: Option<u64>,
     compressed_read: Arc<AtomicU64>,
@@ -166,12 +168,12 @@ impl DumpFeed {
         } else {
             Box::new(BufReader::with_capacity(1 << 20, counted))
         };
-        let dead = match &options.dead_letters {
-            Some(p) => DeadLetterSink::file(p).map_err(|source| DumpError::Io {
+        let dead: Arc<dyn DeadLetters> = match &options.dead_letters {
+            Some(p) => Arc::new(FileDeadLetters::open(p).map_err(|source| DumpError::Io {
                 path: p.display().to_string(),
                 source,
-            })?,
-            None => DeadLetterSink::none(),
+            })?),
+            None => Arc::new(Discard),
         };
         let chunk_records = options.chunk_records.max(1);
         Ok(DumpFeed {
@@ -186,9 +188,7 @@ impl DumpFeed {
                 .collect(),
             chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
             chunk_records,
-            shape: options.shape,
-            dead,
-            stats,
+            decode: DecodePath::new("dump", stats, dead).with_shape(options.shape),
             total_bytes: total,
             compressed_read: counter,
             path: options.path.display().to_string(),
@@ -240,19 +240,9 @@ impl DumpFeed {
         Some((chunk / self.chunks_per_tick, seq, lines))
     }
 
-    fn reject(&self, error: &DecodeError, seq: u64, line: &[u8]) {
-        self.stats.error(error.reason());
-        self.dead.write(&DeadLetter {
-            reason: error.reason(),
-            error: error.to_string(),
-            seq,
-            record: &String::from_utf8_lossy(line),
-        });
-    }
-
     /// Flushes the dead-letter sink.
     pub fn finish(&self) {
-        self.dead.flush();
+        self.decode.dead_letters().flush(Duration::ZERO);
     }
 
     /// Why the feed ended before the end of its input (a truncated or corrupt gzip, an I/O
@@ -272,20 +262,13 @@ impl Feed for DumpFeed {
         let mut changes = Vec::with_capacity(lines.len());
         for (i, line) in lines.iter().enumerate() {
             let seq = first_seq + i as u64;
-            self.stats.records.fetch_add(1, Relaxed);
-            self.stats.bytes.fetch_add(line.len() as u64, Relaxed);
+            self.decode.read(line.len());
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
                 continue;
             }
-            match self
-                .stats
-                .change_of(decode_line(&mut dec, trimmed, seq), self.shape)
-            {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => self.reject(&e, seq, trimmed),
-            }
+            let decoded = decode_line(&mut dec, trimmed, seq);
+            changes.extend(self.decode.accept(decoded, seq, Raw::Line(trimmed)));
         }
         FeedItem::Batch { tick, changes }
     }

@@ -1,5 +1,6 @@
 //! lpm-connectors: where changes come from. Debezium decoding (every envelope variant), the
-//! `kcat -C -J` topic-dump source, and the dead-letter sink for what cannot be decoded.
+//! `kcat -C -J` topic-dump source, the one decode-and-reject path every source uses
+//! ([`decode`]), and the dead-letter sinks for what cannot be decoded ([`dead_letter`]).
 #![deny(missing_docs)]
 
 #[cfg(feature = "capture")]
@@ -7,6 +8,7 @@ pub mod capture;
 pub mod catalog;
 pub mod dead_letter;
 pub mod debezium;
+pub mod decode;
 pub mod dump;
 pub mod error;
 pub mod fs;
@@ -19,6 +21,7 @@ pub mod log;
 pub mod stats;
 
 pub use catalog::Catalog;
+pub use decode::DecodePath;
 pub use dump::{DumpFeed, DumpOptions};
 pub use error::{DecodeError, DumpError};
 pub use stats::DecodeStats;

@@ -63,8 +63,8 @@ impl DecodeStats {
     }
 
     /// One decoded record -> the engine change it makes, counted: ingested by table and op,
-    /// or skipped by reason (`Ok(None)`). An error is returned uncounted, for the caller to
-    /// count and dead-letter as its source does.
+    /// or skipped by reason (`Ok(None)`). An error is returned uncounted: sources go through
+    /// [`crate::decode::DecodePath`], which counts and dead-letters it.
     pub fn change_of(
         &self,
         decoded: Result<Decoded, DecodeError>,

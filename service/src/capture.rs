@@ -3,6 +3,10 @@
 //! emits (a snapshot chunk, or the transactions that were waiting) is decoded by the same
 //! Debezium decoder as every other source and pushed into the engine as one tick.
 //!
+//! Undecodable records take the one decode-and-reject path (`lpm_connectors::decode`): counted
+//! and dead-lettered to the [`DeadLetters`] the caller gives (`lpm serve`: `dead-letters.jsonl`
+//! in the data dir).
+//!
 //! Nothing is persisted: each start takes a consistent snapshot, then streams from its position
 //! (the engine keeps its state in memory). A reconnect within one run resumes from the last
 //! batch the engine took, without a new snapshot. The server is ready once the snapshot is
@@ -15,9 +19,9 @@ use lpm_connectors::capture::{
     self, Batch, BatchKind, BinlogPosition, CaptureConfig, CaptureSink, CaptureStats, SinkError,
     Stored,
 };
-use lpm_connectors::debezium::rows::RowShape;
+use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::Decoder;
-use lpm_connectors::{Catalog, DecodeStats};
+use lpm_connectors::{Catalog, DecodePath, DecodeStats};
 use lpm_engine::{PushFeed, Tick, TickMap};
 use parking_lot::Mutex;
 
@@ -91,7 +95,7 @@ impl CaptureSource {
 struct EngineSink {
     feed: Arc<PushFeed>,
     decoder: Decoder,
-    decode_stats: Arc<DecodeStats>,
+    decode: DecodePath,
     source: Arc<CaptureSource>,
     stored: Option<BinlogPosition>,
     seq: u64,
@@ -111,14 +115,14 @@ impl CaptureSink for EngineSink {
         let mut changes = Vec::with_capacity(batch.records.len());
         for r in &batch.records {
             self.seq += 1;
-            let decoded =
-                self.decoder
-                    .decode(&r.topic, r.key.as_deref(), r.value.as_deref(), self.seq);
-            match self.decode_stats.change_of(decoded, RowShape::Full) {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => self.decode_stats.error(e.reason()),
-            }
+            let kv = KeyValue {
+                topic: &r.topic,
+                partition: None,
+                offset: None,
+                key: r.key.as_deref().map(str::as_bytes),
+                value: r.value.as_deref().map(str::as_bytes),
+            };
+            changes.extend(self.decode.record(&mut self.decoder, kv, self.seq));
         }
         let tick = self.feed.push(changes).ok_or(SinkError::Closed)?;
         self.transactions += batch.transactions;
@@ -161,11 +165,13 @@ impl CaptureHandle {
     }
 }
 
-/// Starts the capture thread feeding `feed`; [`CaptureSource::stop`] ends it.
+/// Starts the capture thread feeding `feed`; [`CaptureSource::stop`] ends it. Undecodable
+/// records go to `dead`.
 pub fn start(
     cfg: CaptureConfig,
     feed: Arc<PushFeed>,
     decode_stats: Arc<DecodeStats>,
+    dead: Arc<dyn DeadLetters>,
 ) -> std::io::Result<Arc<CaptureSource>> {
     let source = Arc::new(CaptureSource {
         stats: Arc::new(CaptureStats::default()),
@@ -195,7 +201,7 @@ pub fn start(
             let mut sink = EngineSink {
                 feed,
                 decoder: Decoder::new(Arc::new(Catalog::lpm())),
-                decode_stats,
+                decode: DecodePath::new("capture", decode_stats, dead),
                 source: src.clone(),
                 stored: None,
                 seq: 0,
@@ -215,4 +221,83 @@ pub fn start(
         thread: Some(thread),
     });
     Ok(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use lpm_connectors::capture::Record;
+    use lpm_connectors::dead_letter::file::FileDeadLetters;
+    use lpm_engine::{Feed, FeedItem};
+
+    use super::*;
+
+    const TOPIC: &str = "lpm.lost_persons_db.responsible_contacts";
+
+    fn contact(after: &str) -> Record {
+        Record {
+            topic: TOPIC.into(),
+            key: Some(r#"{"id":1}"#.into()),
+            value: Some(format!(
+                r#"{{"before":null,"after":{after},"source":{{"snapshot":"false","file":"mysql-bin.000001","pos":4,"row":0}},"op":"c"}}"#
+            )),
+            ts_ms: 0,
+        }
+    }
+
+    #[test]
+    fn an_undecodable_row_is_dead_lettered_with_its_reason_and_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dead-letters.jsonl");
+        let stats = Arc::new(DecodeStats::default());
+        let dead = Arc::new(FileDeadLetters::open(&path).expect("dead letters"));
+        let feed = Arc::new(PushFeed::new(8));
+        let mut sink = EngineSink {
+            feed: feed.clone(),
+            decoder: Decoder::new(Arc::new(Catalog::lpm())),
+            decode: DecodePath::new("capture", stats.clone(), dead.clone()),
+            source: Arc::new(CaptureSource {
+                stats: Arc::new(CaptureStats::default()),
+                state: Mutex::new(State {
+                    positions: TickMap::new(16),
+                    pending: PendingTicks::default(),
+                    snapshot_tick: None,
+                    failed: None,
+                }),
+                thread: Mutex::new(None),
+            }),
+            stored: None,
+            seq: 0,
+            transactions: 0,
+        };
+        let good = r#"{"id":1,"full_name":"A","agency":"ECU 911","phone":null,"email":null,"active":1,"version":1}"#;
+        let bad = r#"{"id":1,"agency":"ECU 911","phone":null,"email":null,"active":1,"version":1}"#;
+        sink.write(Batch {
+            kind: BatchKind::Stream,
+            records: vec![contact(bad), contact(good)],
+            position: BinlogPosition::default(),
+            transactions: 1,
+            newest_commit_ms: None,
+        })
+        .expect("write");
+
+        let FeedItem::Batch { changes, .. } = feed.next(0) else {
+            panic!("no tick pushed")
+        };
+        assert_eq!(
+            changes.len(),
+            1,
+            "the decodable row still reaches the engine"
+        );
+        assert_eq!(stats.error_counts(), vec![("null_in_not_null", 1)]);
+        assert!(dead.flush(std::time::Duration::ZERO));
+        let letters = lpm_connectors::dead_letter::file::read(&path).expect("dead letters");
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(letters[0]["reason"], "null_in_not_null");
+        assert_eq!(letters[0]["source"], "capture");
+        assert_eq!(letters[0]["seq"], 1);
+        assert_eq!(letters[0]["topic"], TOPIC);
+        let record: serde_json::Value =
+            serde_json::from_str(letters[0]["record"].as_str().unwrap_or("")).expect("record");
+        assert_eq!(record["payload"].as_str(), contact(bad).value.as_deref());
+    }
 }

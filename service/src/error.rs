@@ -21,6 +21,14 @@ pub enum ServiceError {
     /// `--mysql` is misconfigured or its database is not migrated.
     #[error("--mysql: {0}")]
     Mysql(String),
+    /// The dead-letter file in the data dir cannot be opened.
+    #[error("dead letters: {path}: {source}")]
+    DeadLetters {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The aggregate sink cannot start (a bad URL; MySQL being down is retried instead).
     #[error("sink: {0}")]
     Sink(#[from] crate::sink::SinkError),

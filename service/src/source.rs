@@ -144,7 +144,8 @@ impl Source {
                     .await
                     .map_err(|e| ServiceError::Capture(e.to_string()))?;
                 let engine = Engine::start(engine, feed.clone())?;
-                let capture = crate::capture::start(c.clone(), feed, stats).map_err(|e| {
+                let dead = dead_letters(data_dir)?;
+                let capture = crate::capture::start(c.clone(), feed, stats, dead).map_err(|e| {
                     ServiceError::Capture(format!("starting the capture thread: {e}"))
                 })?;
                 tracing::info!(databases = ?c.databases, "Feeding the engine from the binlog capture (read-only API).");
@@ -163,9 +164,11 @@ impl Source {
                 } else {
                     MidLogCorruption::Refuse
                 };
-                let (sor, opened) = EmbeddedSor::open(&log_dir, on_mid_log, feed, stats, |n| {
-                    tracing::info!(records = n, "Replaying the embedded log.");
-                })?;
+                let dead = dead_letters(data_dir)?;
+                let (sor, opened) =
+                    EmbeddedSor::open(&log_dir, on_mid_log, feed, stats, dead, |n| {
+                        tracing::info!(records = n, "Replaying the embedded log.");
+                    })?;
                 let mut log_records_dropped = 0;
                 if let Some(cut) = &opened.recovery.cut {
                     tracing::warn!(offset = cut.offset, bytes = cut.bytes_cut, reason = %cut.reason,
@@ -320,5 +323,17 @@ impl Source {
             Source::Kafka(k) => k.source.stop(),
             Source::Embedded(s) => s.close(),
         }
+    }
+}
+
+/// Where the capture's and the embedded log's undecodable records go: `dead-letters.jsonl` in
+/// the data dir (Kafka has its dead-letter topic).
+fn dead_letters(
+    data_dir: &Path,
+) -> Result<Arc<dyn lpm_connectors::dead_letter::DeadLetters>, ServiceError> {
+    let path = data_dir.join(lpm_connectors::dead_letter::file::DATA_DIR_FILE);
+    match lpm_connectors::dead_letter::file::FileDeadLetters::open(&path) {
+        Ok(file) => Ok(Arc::new(file)),
+        Err(source) => Err(ServiceError::DeadLetters { path, source }),
     }
 }

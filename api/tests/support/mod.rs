@@ -175,6 +175,7 @@ impl App {
             lpm_connectors::log::MidLogCorruption::Refuse,
             feed,
             stats.clone(),
+            Arc::new(lpm_connectors::dead_letter::Discard),
             |_| {},
         )
         .expect("embedded log");

@@ -23,6 +23,8 @@ use super::feed::{KafkaFeed, RawRecord};
 use super::stats::KafkaStats;
 use super::{KafkaConfig, KafkaError};
 use crate::catalog::Catalog;
+use crate::dead_letter::DeadLetters;
+use crate::decode::DecodePath;
 use crate::stats::DecodeStats;
 
 type Part = (Arc<str>, i32);
@@ -363,13 +365,8 @@ pub fn start(
     let stats = Arc::new(KafkaStats::new(config.heartbeat_topic.is_some()));
     let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
     ensure_topic(&config, dead.topic());
-    let feed = Arc::new(KafkaFeed::new(
-        workers,
-        catalog.clone(),
-        decode_stats,
-        stats.clone(),
-        dead.clone(),
-    ));
+    let decode = DecodePath::new("kafka", decode_stats, dead.clone());
+    let feed = Arc::new(KafkaFeed::new(workers, catalog.clone(), decode));
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         stats: stats.clone(),

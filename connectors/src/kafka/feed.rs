@@ -9,13 +9,10 @@ use std::sync::Arc;
 use lpm_engine::{Feed, FeedItem, Tick};
 use parking_lot::Mutex;
 
-use super::dead_letter::DeadLetterProducer;
-use super::stats::KafkaStats;
 use crate::catalog::Catalog;
-use crate::debezium::rows::RowShape;
+use crate::dead_letter::KeyValue;
 use crate::debezium::Decoder;
-use crate::error::DecodeError;
-use crate::stats::DecodeStats;
+use crate::decode::DecodePath;
 
 /// One Kafka record as polled (owned: it outlives the poll).
 #[derive(Clone, Debug)]
@@ -44,20 +41,13 @@ pub struct KafkaFeed {
     closed: AtomicU64,
     ended: AtomicBool,
     decoders: Vec<Mutex<Decoder>>,
-    stats: Arc<DecodeStats>,
-    kafka: Arc<KafkaStats>,
-    dead: Arc<DeadLetterProducer>,
+    /// Decode, count, dead-letter to the dead-letter topic.
+    decode: DecodePath,
 }
 
 impl KafkaFeed {
     /// A feed for `workers` workers.
-    pub(crate) fn new(
-        workers: usize,
-        catalog: Arc<Catalog>,
-        stats: Arc<DecodeStats>,
-        kafka: Arc<KafkaStats>,
-        dead: Arc<DeadLetterProducer>,
-    ) -> KafkaFeed {
+    pub(crate) fn new(workers: usize, catalog: Arc<Catalog>, decode: DecodePath) -> KafkaFeed {
         let workers = workers.max(1);
         KafkaFeed {
             queues: (0..workers).map(|_| Mutex::new(VecDeque::new())).collect(),
@@ -66,9 +56,7 @@ impl KafkaFeed {
             decoders: (0..workers)
                 .map(|_| Mutex::new(Decoder::new(catalog.clone())))
                 .collect(),
-            stats,
-            kafka,
-            dead,
+            decode,
         }
     }
 
@@ -112,39 +100,17 @@ impl KafkaFeed {
         let mut decoder = self.decoders[worker % self.decoders.len()].lock();
         let mut changes = Vec::with_capacity(records.len());
         for r in &records {
-            self.stats.records.fetch_add(1, Ordering::Relaxed);
-            let bytes = r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len);
-            self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-            let decoded = match (
-                utf8(r.key.as_deref(), "key"),
-                utf8(r.value.as_deref(), "value"),
-            ) {
-                (Ok(key), Ok(value)) => decoder.decode(&r.topic, key, value, r.seq),
-                (Err(e), _) | (_, Err(e)) => Err(e),
+            let kv = KeyValue {
+                topic: &r.topic,
+                partition: Some(r.partition),
+                offset: Some(r.offset),
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
             };
-            match self.stats.change_of(decoded, RowShape::Full) {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => {
-                    self.stats.error(e.reason());
-                    self.kafka.dead_letter(e.reason());
-                    self.dead.send(r, e.reason(), &e.to_string());
-                }
-            }
+            changes.extend(self.decode.record(&mut decoder, kv, r.seq));
         }
         changes
     }
-}
-
-fn utf8<'a>(bytes: Option<&'a [u8]>, part: &'static str) -> Result<Option<&'a str>, DecodeError> {
-    bytes
-        .map(|b| {
-            std::str::from_utf8(b).map_err(|e| DecodeError::Json {
-                part,
-                detail: format!("not UTF-8: {e}"),
-            })
-        })
-        .transpose()
 }
 
 impl Feed for KafkaFeed {

@@ -9,6 +9,11 @@
 //!                          engine ← PushFeed.push (tick) ← decode ← hook┘ ─ ack ─ submit returns (seq, tick)
 //! ```
 //!
+//! A record that does not decode (it should not happen: we encoded it) takes the one
+//! decode-and-reject path (`lpm_connectors::decode`), on replay and in the durable hook alike:
+//! counted and dead-lettered to the [`DeadLetters`] the caller gives (`lpm serve`:
+//! `dead-letters.jsonl` in the data dir), with the log record's sequence number as its offset.
+//!
 //! Restart: [`EmbeddedSor::open`] replays the log into the ledger and the feed, so the engine
 //! and the write model are rebuilt from the same bytes.
 //!
@@ -25,13 +30,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::encode::{encode, EventSource};
-use lpm_connectors::debezium::rows::RowShape;
 use lpm_connectors::debezium::Decoder;
 use lpm_connectors::log::{
     EmbeddedLog, LogError, LogRecord, LogWriter, MidLogCorruption, Recovery,
 };
-use lpm_connectors::{Catalog, DecodeStats};
+use lpm_connectors::{Catalog, DecodePath, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick, TickMap};
 use parking_lot::Mutex;
@@ -217,10 +222,11 @@ impl TickIndex {
     }
 }
 
-/// Decodes log records into engine changes (the same decoder as every other source).
+/// Decodes log records into engine changes (the same decoder and decode-and-reject path as
+/// every other source).
 struct Decoding {
     decoder: Decoder,
-    stats: Arc<DecodeStats>,
+    decode: DecodePath,
     seq: u64,
 }
 
@@ -228,24 +234,25 @@ impl Decoding {
     fn changes(&mut self, record: &LogRecord, out: &mut Vec<Change>, rows: &mut Vec<RowEffect>) {
         for ev in &record.events {
             self.seq += 1;
-            let decoded =
-                self.decoder
-                    .decode(&ev.topic, Some(&ev.key), ev.value.as_deref(), self.seq);
-            match self.stats.change_of(decoded, RowShape::Full) {
-                Ok(Some(change)) => {
-                    if let Change::Row(rc) = &change {
-                        rows.push(match &rc.kind {
-                            ChangeKind::Upsert(row) => RowEffect::Upsert(row.clone()),
-                            ChangeKind::Delete | ChangeKind::Tombstone => {
-                                RowEffect::Delete(rc.table, rc.key)
-                            }
-                        });
+            let kv = KeyValue {
+                topic: &ev.topic,
+                partition: None,
+                offset: i64::try_from(record.seq).ok(),
+                key: Some(ev.key.as_bytes()),
+                value: ev.value.as_deref().map(str::as_bytes),
+            };
+            let Some(change) = self.decode.record(&mut self.decoder, kv, self.seq) else {
+                continue;
+            };
+            if let Change::Row(rc) = &change {
+                rows.push(match &rc.kind {
+                    ChangeKind::Upsert(row) => RowEffect::Upsert(row.clone()),
+                    ChangeKind::Delete | ChangeKind::Tombstone => {
+                        RowEffect::Delete(rc.table, rc.key)
                     }
-                    out.push(change);
-                }
-                Ok(None) => {}
-                Err(e) => self.stats.error(e.reason()),
+                });
             }
+            out.push(change);
         }
     }
 }
@@ -281,11 +288,13 @@ impl EmbeddedSor {
     /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed`, and starts
     /// the writer. `progress(records)` is called every 10 000 records. A log that is corrupt
     /// before its end is refused unless `on_mid_log` allows cutting it (`--allow-log-cut`).
+    /// Records that do not decode are counted in `stats` and written to `dead`.
     pub fn open(
         dir: &Path,
         on_mid_log: MidLogCorruption,
         feed: Arc<PushFeed>,
         stats: Arc<DecodeStats>,
+        dead: Arc<dyn DeadLetters>,
         mut progress: impl FnMut(u64),
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
@@ -293,7 +302,7 @@ impl EmbeddedSor {
         let (log, recovery) = EmbeddedLog::open_with(dir, on_mid_log)?;
         let mut decoding = Decoding {
             decoder: Decoder::new(Arc::new(Catalog::lpm())),
-            stats,
+            decode: DecodePath::new("embedded-log", stats, dead),
             seq: 0,
         };
         let mut ledger = Ledger::default();
@@ -519,6 +528,7 @@ fn push(
 mod tests {
     use super::ledger::{NewReport, ResponsibleFields};
     use super::*;
+    use lpm_connectors::dead_letter::Discard;
     use lpm_engine::model::{Priority, Status};
     use lpm_engine::{Feed, FeedItem};
 
@@ -534,6 +544,23 @@ mod tests {
             }
         });
         feed
+    }
+
+    /// Opens the embedded system of record over `log_dir`, fed to a drained feed.
+    fn open(
+        log_dir: &Path,
+        stats: &Arc<DecodeStats>,
+        dead: Arc<dyn DeadLetters>,
+    ) -> (EmbeddedSor, Opened) {
+        EmbeddedSor::open(
+            log_dir,
+            MidLogCorruption::Refuse,
+            drained_feed(),
+            stats.clone(),
+            dead,
+            |_| {},
+        )
+        .expect("open")
     }
 
     fn report() -> Command {
@@ -561,14 +588,7 @@ mod tests {
         let log_dir = dir.path().join("log");
         let stats = Arc::new(DecodeStats::default());
         {
-            let (sor, opened) = EmbeddedSor::open(
-                &log_dir,
-                MidLogCorruption::Refuse,
-                drained_feed(),
-                stats.clone(),
-                |_| {},
-            )
-            .expect("open");
+            let (sor, opened) = open(&log_dir, &stats, Arc::new(Discard));
             assert_eq!(opened.records, 0);
             let r = sor
                 .submit(
@@ -596,14 +616,7 @@ mod tests {
             assert_eq!(u.version, Some(2));
             assert!(sor.position_at(u.tick).log_seq() >= u.seq);
         }
-        let (sor, opened) = EmbeddedSor::open(
-            &log_dir,
-            MidLogCorruption::Refuse,
-            drained_feed(),
-            stats,
-            |_| {},
-        )
-        .expect("reopen");
+        let (sor, opened) = open(&log_dir, &stats, Arc::new(Discard));
         assert_eq!(opened.records, 3);
         let case = sor
             .with_ledger(|l| l.case(1).cloned())
@@ -631,5 +644,51 @@ mod tests {
             actors,
             [Some("alice".into()), Some("bob".into()), Some("bob".into())]
         );
+    }
+
+    #[test]
+    fn an_undecodable_record_is_dead_lettered_on_replay_and_when_durable() {
+        use lpm_connectors::dead_letter::file::FileDeadLetters;
+        use lpm_connectors::debezium::encode::EncodedEvent;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_dir = dir.path().join("log");
+        let bad = |id: u32| EncodedEvent {
+            topic: format!("{PREFIX}.{DATABASE}.persons_lost"),
+            key: format!(r#"{{"id":{id}}}"#),
+            value: Some(r#"{"op":"c","after":{"id":"#.into()),
+            ts_ms: 0,
+        };
+        {
+            let (log, _) = EmbeddedLog::open(&log_dir).expect("log");
+            let writer = log.into_writer(None).expect("writer");
+            writer.append(vec![bad(1)]).expect("append");
+        }
+        let path = dir.path().join("dead-letters.jsonl");
+        let dead = Arc::new(FileDeadLetters::open(&path).expect("dead letters"));
+        let stats = Arc::new(DecodeStats::default());
+        let (sor, opened) = open(&log_dir, &stats, dead.clone());
+        assert_eq!(opened.records, 1);
+        assert_eq!(stats.error_counts(), vec![("invalid_json", 1)], "replay");
+        // the durable hook takes the same path
+        let appended = sor.writer.append(vec![bad(2)]).expect("append");
+        assert_eq!(
+            stats.error_counts(),
+            vec![("invalid_json", 2)],
+            "durable hook"
+        );
+
+        assert!(dead.flush(std::time::Duration::ZERO));
+        let letters = lpm_connectors::dead_letter::file::read(&path).expect("dead letters");
+        assert_eq!(letters.len(), 2, "{letters:?}");
+        for (letter, offset) in letters.iter().zip([1, appended.seq]) {
+            assert_eq!(letter["reason"], "invalid_json");
+            assert_eq!(letter["source"], "embedded-log");
+            assert_eq!(letter["offset"], offset, "the log record's seq");
+        }
+        let record: serde_json::Value =
+            serde_json::from_str(letters[1]["record"].as_str().unwrap_or("")).expect("record");
+        assert_eq!(record["key"], r#"{"id":2}"#);
+        assert_eq!(record["payload"], r#"{"op":"c","after":{"id":"#);
     }
 }
