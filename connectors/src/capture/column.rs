@@ -584,7 +584,11 @@ fn decimal_digits(text: &str, scale: u8) -> Option<(bool, Vec<u8>)> {
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if frac.len() > usize::from(scale) && frac[usize::from(scale)..].bytes().any(|b| b != b'0') {
+    if frac.len() > usize::from(scale)
+        && frac.as_bytes()[usize::from(scale)..]
+            .iter()
+            .any(|b| *b != b'0')
+    {
         return None; // more digits than the column holds: refuse rather than round
     }
     let mut digits = Vec::with_capacity(int.len() + usize::from(scale));
@@ -694,6 +698,17 @@ mod tests {
         assert_eq!(decimal_json("1.5", 3), decimal_json("1.500", 3));
         assert_eq!(decimal_json("1.2345", 3), None);
         assert_eq!(decimal_json("1x", 0), None);
+    }
+
+    /// Found by fuzz/capture_values (AddressSanitizer run): a DECIMAL text whose fraction had a
+    /// multi-byte character past the scale was sliced inside that character and panicked.
+    #[test]
+    fn a_decimal_text_with_a_multibyte_character_past_the_scale_is_refused() {
+        // the scale's byte index falls inside the two bytes of 'п'
+        assert_eq!(decimal_json("1.\u{43f}0", 1), None);
+        assert_eq!(decimal_json("1.0\u{43f}0", 2), None);
+        assert_eq!(decimal_json("1.0\u{43f}", 1), None);
+        assert!(decimal_json("1.50", 1).is_some());
     }
 
     #[test]
