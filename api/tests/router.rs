@@ -2007,6 +2007,53 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     );
 }
 
+/// What the OpenAPI document says of a body is what the server does with a missing one: a body
+/// it calls required is refused when absent (schemathesis' ST201 found `POST /api/v1/rows/{view}`
+/// answering 200 to an empty POST while the document required a body), and an optional one is
+/// read as `{}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_body_is_refused_exactly_where_the_document_requires_one() {
+    let app = App::start().await;
+    let seeded = seed(&app).await;
+    let spare = app
+        .create_responsible(json!({"full_name": "Spare Contact", "agency": "Spare"}))
+        .await;
+    let doc = app.get(Who::Anonymous, "/api/v1/openapi.json").await.json;
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for r in routes().iter().filter(|r| r.body.is_some()) {
+        let op = &doc["paths"][r.template][r.method.as_str().to_lowercase()];
+        let Some(body) = op.get("requestBody") else {
+            continue;
+        };
+        let required = body["required"].as_bool().unwrap_or(false);
+        let uri = fill(&app, &seeded, spare, r.uri);
+        let cookie = app.sign_in(support::ADMIN.0, support::ADMIN.1).await;
+        let req = support::authorize_with(
+            request(r.method.clone(), &uri, None),
+            Who::Admin,
+            &app.reader_token,
+            &cookie,
+        );
+        let reply = app.send(req).await;
+        let refused = reply.status.is_client_error()
+            && reply.status != StatusCode::UNAUTHORIZED
+            && reply.status != StatusCode::FORBIDDEN;
+        if required != refused {
+            wrong.push(format!(
+                "{} {}: the body is {} but no body got {}: {}",
+                r.method,
+                r.template,
+                if required { "required" } else { "optional" },
+                reply.status,
+                reply.text.chars().take(200).collect::<String>()
+            ));
+        }
+        checked += 1;
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 10, "only {checked} routes document a body");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reader privacy
 

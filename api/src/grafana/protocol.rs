@@ -159,9 +159,10 @@ pub async fn payload_options(
 }
 
 /// `POST /grafana/query`: one element per visible target (several for a split series). The body
-/// may come without `Content-Type`.
+/// may come without `Content-Type`, or not at all: read as `{}`, no targets, answered `[]` (the
+/// OpenAPI document marks it optional for that reason).
 #[utoipa::path(post, path = "/grafana/query", tag = "grafana", security(("session" = []), ("token" = [])),
-    request_body = super::api_doc::QueryRequestDoc,
+    request_body = Option<super::api_doc::QueryRequestDoc>,
     responses((status = 200, description = "Time series `{target, refId, datapoints, tags?}` and tables `{type: \"table\", refId, columns, rows}`", body = [Object], headers(
             ("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at"),
             ("X-Lpm-Notice" = String, description = "Why a series is coarser than asked (hour became day), when one is; also in the frame's `meta.notices`"))),

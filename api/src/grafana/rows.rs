@@ -70,10 +70,12 @@ pub async fn get_rows(
 }
 
 /// `POST /api/v1/rows/{view}` with a JSON object of the same parameters (values may be numbers
-/// or arrays). The body may come without `Content-Type`; other keys are ignored.
+/// or arrays). The body may come without `Content-Type`, or not at all (read as `{}`: every
+/// parameter at its default, as a plain `GET`); other keys are ignored. The OpenAPI document
+/// marks it optional for that reason.
 #[utoipa::path(post, path = "/api/v1/rows/{view}", tag = "grafana", security(("session" = []), ("token" = [])),
     params(super::api_doc::ViewPath),
-    request_body = super::api_doc::RowsRequest,
+    request_body = Option<super::api_doc::RowsRequest>,
     responses((status = 200, description = "A JSON array of flat rows", body = [Object], headers(
             ("X-Lpm-Tick" = u64, description = "The engine tick the answer was read at"),
             ("X-Lpm-Bucket" = String, description = "The grain of time-series rows: `hour` or `day`, coarser than `bucket` asked when the work budget required it"),
