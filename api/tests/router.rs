@@ -2054,6 +2054,57 @@ async fn a_missing_body_is_refused_exactly_where_the_document_requires_one() {
     assert!(checked >= 10, "only {checked} routes document a body");
 }
 
+/// Every JSON body is an object: serde's derived structs would also take an array of the
+/// field values in order, which schemathesis found `POST /grafana/query` answering 200 to
+/// (`[null, null]`). Every route that documents a body refuses one with a 422 naming `body`
+/// (the Grafana discovery routes document none: they ignore what is sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_array_is_refused_where_an_object_is_expected() {
+    let app = App::start().await;
+    let seeded = seed(&app).await;
+    let spare = app
+        .create_responsible(json!({"full_name": "Spare Contact", "agency": "Spare"}))
+        .await;
+    let doc = app.get(Who::Anonymous, "/api/v1/openapi.json").await.json;
+    let mut wrong = Vec::new();
+    let routes = routes();
+    let with_body: Vec<&Route> = routes
+        .iter()
+        .filter(|r| {
+            doc["paths"][r.template][r.method.as_str().to_lowercase()]
+                .get("requestBody")
+                .is_some()
+        })
+        .collect();
+    for r in &with_body {
+        let uri = fill(&app, &seeded, spare, r.uri);
+        let cookie = app.sign_in(support::ADMIN.0, support::ADMIN.1).await;
+        for body in ["[null, null]", "[]", r#"["x", 1, true]"#] {
+            let req = support::authorize_with(
+                request(r.method.clone(), &uri, Some(body)),
+                Who::Admin,
+                &app.reader_token,
+                &cookie,
+            );
+            let reply = app.send(req).await;
+            let field = reply.json["field"].as_str().unwrap_or_default().to_string();
+            let ok = reply.status == StatusCode::UNPROCESSABLE_ENTITY && field == "body"
+                || reply.status == StatusCode::BAD_REQUEST;
+            if !ok {
+                wrong.push(format!(
+                    "{} {} with {body}: {} {}",
+                    r.method,
+                    r.template,
+                    reply.status,
+                    reply.text.chars().take(200).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(with_body.len() >= 12, "{} routes", with_body.len());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reader privacy
 

@@ -51,7 +51,8 @@ where
         } else {
             &bytes
         };
-        let Json(value) = Json::<T>::from_bytes(body)?;
+        let Json(crate::extract::Object(value)) =
+            Json::<crate::extract::Object<T>>::from_bytes(body)?;
         Ok(JsonBody(value))
     }
 }
