@@ -2101,6 +2101,24 @@ async fn a_json_array_is_refused_where_an_object_is_expected() {
             }
         }
     }
+    // and inside: a query's targets and filters are objects too (`"targets": [[null, null]]`
+    // was answered 200)
+    for body in [
+        json!({"targets": [[null, null]]}),
+        json!({"targets": [{"target": "kpi"}], "filters": [["gender", "=", "female"]]}),
+        json!({"targets": [{"target": "kpi"}], "adhocFilters": [[]]}),
+    ] {
+        let text = body.to_string();
+        let r = app
+            .call(Who::Reader, Method::POST, "/grafana/query", Some(&text))
+            .await;
+        if r.status != StatusCode::UNPROCESSABLE_ENTITY {
+            wrong.push(format!(
+                "POST /grafana/query with {body}: {} {}",
+                r.status, r.text
+            ));
+        }
+    }
     assert!(with_body.len() >= 12, "{} routes", with_body.len());
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -18,7 +18,7 @@ use super::params::{
 };
 use super::plan::{self, SeriesAsk};
 use super::request::{
-    fetch_sensitive, nullable, payload_map, read_knobs, require_tick, with_tick, JsonBody,
+    fetch_sensitive, nullable_objects, payload_map, read_knobs, require_tick, with_tick, JsonBody,
 };
 use super::tables::{self, TableCtx};
 use super::timeseries::Line;
@@ -44,13 +44,13 @@ pub struct QueryRequest {
     /// `browser`, `utc`, an IANA name, or empty.
     pub timezone: Option<String>,
     /// The panel's queries.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable_objects")]
     pub targets: Vec<Target>,
     /// Ad-hoc filters.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable_objects")]
     pub filters: Vec<AdhocFilter>,
     /// Ad-hoc filters under SimpleJSON's older name.
-    #[serde(deserialize_with = "nullable")]
+    #[serde(deserialize_with = "nullable_objects")]
     pub adhoc_filters: Vec<AdhocFilter>,
 }
 

@@ -57,13 +57,21 @@ where
     }
 }
 
-/// Deserializes `null` as the default (Grafana sends `"filters": null` at times).
-pub fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+/// A list of objects that may come as `null` (Grafana sends `"filters": null` at times): read
+/// as empty. An item that is an array of field values
+/// (which serde's derived structs would take, in field order) is refused like any other wrong
+/// type (schemathesis: `"targets": [[null, null]]` was answered 200).
+pub fn nullable_objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
+    T: Deserialize<'de>,
 {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+    let items = Option::<Vec<crate::extract::Object<T>>>::deserialize(d)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|crate::extract::Object(item)| item)
+        .collect())
 }
 
 /// A simpod payload: an object, a JSON text of one (older plugin versions), or empty.
