@@ -68,6 +68,23 @@ pub struct ServeArgs {
     /// it such a start is refused; `lpm_log_records_dropped` counts what was dropped.
     #[arg(long, env = "LPM_ALLOW_LOG_CUT")]
     allow_log_cut: bool,
+    /// Take a checkpoint of the engine state at most this many seconds after the last one (if
+    /// anything changed), so a restart replays only what follows it.
+    #[arg(long, env = "LPM_CHECKPOINT_INTERVAL_S", default_value_t = 300)]
+    checkpoint_interval_s: u64,
+    /// Also take one once this many changes arrived since the last.
+    #[arg(
+        long,
+        env = "LPM_CHECKPOINT_EVERY_CHANGES",
+        default_value_t = 1_000_000
+    )]
+    checkpoint_every_changes: u64,
+    /// Checkpoints kept (at least 1; with 2 a corrupt newest one falls back to the previous).
+    #[arg(long, env = "LPM_CHECKPOINT_KEEP", default_value_t = 2)]
+    checkpoint_keep: usize,
+    /// Take no checkpoints (existing ones are still loaded at start).
+    #[arg(long, env = "LPM_NO_CHECKPOINTS")]
+    no_checkpoints: bool,
     /// A request's headers must arrive within this many ms, or the connection is closed.
     #[arg(long, env = "LPM_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     http_header_timeout_ms: u64,
@@ -121,6 +138,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,
+        checkpoint: lpm_service::checkpoint::CheckpointConfig {
+            interval: Duration::from_secs(args.checkpoint_interval_s.max(1)),
+            every_changes: args.checkpoint_every_changes.max(1),
+            keep: args.checkpoint_keep.max(1),
+            disabled: args.no_checkpoints,
+        },
         http: lpm_api::listen::HttpLimits {
             header_read_timeout: Duration::from_millis(args.http_header_timeout_ms.max(10)),
             idle_timeout: Duration::from_millis(args.http_idle_timeout_ms.max(10)),

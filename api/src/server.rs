@@ -49,6 +49,8 @@ pub struct ServeConfig {
     pub allow_log_cut: bool,
     /// Timeouts and the connection cap.
     pub http: crate::listen::HttpLimits,
+    /// When checkpoints are taken.
+    pub checkpoint: lpm_service::checkpoint::CheckpointConfig,
 }
 
 /// Why the server could not start.
@@ -93,6 +95,7 @@ impl ServeConfig {
             demo: self.demo.then_some(self.demo_every),
             visible_timeout: self.api.visible_timeout,
             read_timeout: self.api.read_timeout,
+            checkpoint: self.checkpoint.clone(),
         }
     }
 }

@@ -2658,6 +2658,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         sink: None,
         allow_log_cut: false,
         http: Default::default(),
+        checkpoint: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

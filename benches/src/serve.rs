@@ -167,6 +167,7 @@ fn build_child() -> Result<(), String> {
                 FeedItem::Batch { changes, .. } => {
                     drained.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 }
+                FeedItem::Control { .. } => {}
                 FeedItem::Idle { .. } => std::thread::sleep(Duration::from_micros(200)),
                 FeedItem::End => break,
             }
@@ -199,8 +200,11 @@ fn build_child() -> Result<(), String> {
         &log_dir,
         lpm_connectors::log::MidLogCorruption::Refuse,
         feed.clone(),
-        stats.clone(),
-        Arc::new(lpm_connectors::dead_letter::Discard),
+        (
+            stats.clone(),
+            Arc::new(lpm_connectors::dead_letter::Discard),
+        ),
+        lpm_service::sor::Resume::default(),
         |_| {},
     )
     .map_err(|e| format!("opening the log: {e}"))?;

@@ -174,8 +174,11 @@ impl App {
             &dir.path().join("log"),
             lpm_connectors::log::MidLogCorruption::Refuse,
             feed,
-            stats.clone(),
-            Arc::new(lpm_connectors::dead_letter::Discard),
+            (
+                stats.clone(),
+                Arc::new(lpm_connectors::dead_letter::Discard),
+            ),
+            lpm_service::sor::Resume::default(),
             |_| {},
         )
         .expect("embedded log");

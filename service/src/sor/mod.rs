@@ -140,6 +140,10 @@ struct TickIndex {
     tick_of_seq: BTreeMap<u64, Tick>,
     /// Ticks not yet seen visible by the metrics.
     pending: PendingTicks,
+    /// The last log record pushed, and the decoder's ingestion counter after it: where a
+    /// checkpoint request pushed now stands.
+    last_seq: u64,
+    last_ingest: u64,
 }
 
 /// Ticks pushed to the engine and not yet seen visible by the metrics loop: their records'
@@ -204,14 +208,18 @@ impl TickIndex {
             positions: TickMap::new(Self::KEEP),
             tick_of_seq: BTreeMap::new(),
             pending: PendingTicks::default(),
+            last_seq: 0,
+            last_ingest: 0,
         }
     }
 
-    fn record(&mut self, tick: Tick, seqs: &[u64]) {
+    fn record(&mut self, tick: Tick, seqs: &[u64], ingest: u64) {
         if let Some(&last) = seqs.last() {
             self.positions
                 .record(tick, SourcePosition::EmbeddedLog { log_seq: last });
+            self.last_seq = self.last_seq.max(last);
         }
+        self.last_ingest = self.last_ingest.max(ingest);
         for &s in seqs {
             self.tick_of_seq.insert(s, tick);
         }
@@ -273,28 +281,45 @@ pub struct EmbeddedSor {
     replay_tick: Option<Tick>,
 }
 
+/// Where [`EmbeddedSor::open`] starts: after a checkpoint the engine already holds (restored
+/// into the feed), or from the beginning ([`Resume::default`]).
+#[derive(Default)]
+pub struct Resume {
+    /// The last log record the checkpoint covers: replay starts after it.
+    pub log_seq: u64,
+    /// The decoder's ingestion counter at the checkpoint (positions continue above it).
+    pub ingest_seq: u64,
+    /// The write ledger rebuilt from the checkpoint's rows.
+    pub ledger: Ledger,
+    /// The last tick the restore pushed.
+    pub restored_tick: Option<Tick>,
+}
+
 /// What opening found and rebuilt.
 #[derive(Debug)]
 pub struct Opened {
     /// The log's recovery report (torn tail cut, counts).
     pub recovery: Recovery,
-    /// Records replayed.
+    /// Records replayed (after the checkpoint, when resuming from one).
     pub records: u64,
+    /// Change events those records decoded to.
+    pub events: u64,
     /// The last tick the replay pushed (the engine is rebuilt when its store reaches it).
     pub replay_tick: Option<Tick>,
 }
 
 impl EmbeddedSor {
-    /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed`, and starts
-    /// the writer. `progress(records)` is called every 10 000 records. A log that is corrupt
-    /// before its end is refused unless `on_mid_log` allows cutting it (`--allow-log-cut`).
-    /// Records that do not decode are counted in `stats` and written to `dead`.
+    /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed` (only the
+    /// records after `resume.log_seq`), and starts the writer. `progress(records)` is called
+    /// every 10 000 records. A log that is corrupt before its end is refused unless
+    /// `on_mid_log` allows cutting it (`--allow-log-cut`). Records that do not decode are
+    /// counted in `stats` and written to `dead`.
     pub fn open(
         dir: &Path,
         on_mid_log: MidLogCorruption,
         feed: Arc<PushFeed>,
-        stats: Arc<DecodeStats>,
-        dead: Arc<dyn DeadLetters>,
+        (stats, dead): (Arc<DecodeStats>, Arc<dyn DeadLetters>),
+        resume: Resume,
         mut progress: impl FnMut(u64),
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
@@ -303,15 +328,23 @@ impl EmbeddedSor {
         let mut decoding = Decoding {
             decoder: Decoder::new(Arc::new(Catalog::lpm())),
             decode: DecodePath::new("embedded-log", stats, dead),
-            seq: 0,
+            seq: resume.ingest_seq,
         };
-        let mut ledger = Ledger::default();
+        let mut ledger = resume.ledger;
         let ticks = Arc::new(Mutex::new(TickIndex::new()));
+        let mut replay_tick = resume.restored_tick;
+        if let Some(tick) = replay_tick {
+            ticks
+                .lock()
+                .record(tick, &[resume.log_seq], resume.ingest_seq);
+        }
         let (mut batch, mut effects, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
-        let mut replay_tick = None;
         let mut records = 0u64;
         for item in log.records()? {
             let (_offset, record) = item?;
+            if record.seq <= resume.log_seq {
+                continue;
+            }
             decoding.changes(&record, &mut batch, &mut effects);
             // nobody waits on a replayed record: only the batch's last seq (its position) counts
             seqs.clear();
@@ -324,15 +357,17 @@ impl EmbeddedSor {
             }
             records += 1;
             if batch.len() >= 20_000 {
-                replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+                replay_tick =
+                    push(&feed, &ticks, &mut batch, &mut seqs, decoding.seq).or(replay_tick);
             }
             if records.is_multiple_of(10_000) {
                 progress(records);
             }
         }
         if !batch.is_empty() {
-            replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+            replay_tick = push(&feed, &ticks, &mut batch, &mut seqs, decoding.seq).or(replay_tick);
         }
+        let events = decoding.seq - resume.ingest_seq;
         let hook_feed = feed.clone();
         let hook_ticks = ticks.clone();
         let hook = move |durable: Vec<(u64, Arc<LogRecord>)>| {
@@ -346,7 +381,13 @@ impl EmbeddedSor {
                     committed.push(ev.ts_ms);
                 }
             }
-            if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
+            if let Some(tick) = push(
+                &hook_feed,
+                &hook_ticks,
+                &mut changes,
+                &mut seqs,
+                decoding.seq,
+            ) {
                 hook_ticks.lock().pending.insert(tick, committed);
             }
         };
@@ -363,6 +404,7 @@ impl EmbeddedSor {
             Opened {
                 recovery,
                 records,
+                events,
                 replay_tick,
             },
         ))
@@ -512,14 +554,39 @@ impl EmbeddedSor {
     }
 }
 
+/// Pushes `batch` (the changes of log records `seqs`, the decoder's counter at `ingest` after
+/// them) as the next tick. Under the tick index's lock, so that a checkpoint request
+/// ([`EmbeddedSor::mark`]) sees every push before it recorded and none after.
+impl crate::checkpoint::Checkpointable for EmbeddedSor {
+    fn mark(&self, request: u64) -> Option<crate::checkpoint::Marker> {
+        let index = self.ticks.lock();
+        let tick = self
+            .feed
+            .push_control(lpm_engine::dataflow::Control::Checkpoint { request })?;
+        Some(crate::checkpoint::Marker {
+            tick,
+            position: SourcePosition::EmbeddedLog {
+                log_seq: index.last_seq,
+            },
+            ingest_seq: index.last_ingest,
+        })
+    }
+
+    fn ingested(&self) -> u64 {
+        self.ticks.lock().last_ingest
+    }
+}
+
 fn push(
     feed: &PushFeed,
     ticks: &Mutex<TickIndex>,
     batch: &mut Vec<Change>,
     seqs: &mut Vec<u64>,
+    ingest: u64,
 ) -> Option<Tick> {
+    let mut index = ticks.lock();
     let tick = feed.push(std::mem::take(batch))?;
-    ticks.lock().record(tick, seqs);
+    index.record(tick, seqs, ingest);
     seqs.clear();
     Some(tick)
 }
@@ -540,7 +607,7 @@ mod tests {
             match f.next(0) {
                 FeedItem::End => return,
                 FeedItem::Idle { .. } => std::thread::sleep(std::time::Duration::from_millis(1)),
-                FeedItem::Batch { .. } => {}
+                FeedItem::Batch { .. } | FeedItem::Control { .. } => {}
             }
         });
         feed
@@ -556,8 +623,8 @@ mod tests {
             log_dir,
             MidLogCorruption::Refuse,
             drained_feed(),
-            stats.clone(),
-            dead,
+            (stats.clone(), dead),
+            Resume::default(),
             |_| {},
         )
         .expect("open")
