@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::{LogError, LogRecord, MAX_RECORD_BYTES};
+use super::{io_err, LogError, LogRecord, MAX_RECORD_BYTES};
 
 pub(super) const MAGIC: u8 = 0xFA;
 pub(super) const VERSION: u8 = 1;
@@ -254,16 +254,91 @@ impl<R: Read> Scanner<R> {
     }
 }
 
-/// Counts the good records from `offset` on and finds their highest `seq` (best effort: stops
-/// at the next bad record).
-pub(super) fn count_valid_from(path: &Path, offset: u64) -> io::Result<(u64, Option<u64>)> {
+/// What a read-only scan of one file found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct FileScan {
+    /// Good records before the end or the first bad record.
+    pub records: u64,
+    /// The highest seq among them.
+    pub max_seq: Option<u64>,
+    /// Whether the file ended cleanly (no bad record).
+    pub clean: bool,
+}
+
+/// Scans `path` from `offset` (best effort: stops at the next bad record).
+pub(super) fn scan_file(path: &Path, offset: u64) -> io::Result<FileScan> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
-    let mut scanner = Scanner::new(BufReader::new(file), offset);
-    let (mut n, mut max_seq) = (0, None);
-    while let Step::Record { record, .. } = scanner.next()? {
-        n += 1;
-        max_seq = max_seq.max(Some(record.seq));
+    let mut scanner = Scanner::new(BufReader::with_capacity(1 << 20, file), offset);
+    let mut scan = FileScan::default();
+    loop {
+        match scanner.next()? {
+            Step::Record { record, .. } => {
+                scan.records += 1;
+                scan.max_seq = scan.max_seq.max(Some(record.seq));
+            }
+            Step::End => {
+                scan.clean = true;
+                return Ok(scan);
+            }
+            Step::Bad { .. } => return Ok(scan),
+        }
     }
-    Ok((n, max_seq))
+}
+
+/// The valid records a cut at a bad record would drop: after it in its segment (when its
+/// extent is known, so the scan can go on past it) and in every later segment (best effort:
+/// each scan stops at its own first bad record).
+pub(super) fn dropped_after<'a>(
+    path: &Path,
+    offset: u64,
+    reason: &CutReason,
+    extent: Option<u64>,
+    later: impl IntoIterator<Item = &'a Path>,
+) -> Result<FileScan, LogError> {
+    let mut dropped = match extent.filter(|_| reason.skippable()) {
+        Some(extent) => scan_file(path, offset + extent).map_err(io_err("reading", path))?,
+        None => FileScan::default(),
+    };
+    for path in later {
+        let scan = scan_file(path, 0).map_err(io_err("reading", path))?;
+        dropped.records += scan.records;
+        dropped.max_seq = dropped.max_seq.max(scan.max_seq);
+    }
+    Ok(dropped)
+}
+
+/// The seq of the first record of `path`, reading that record only; `None` for an empty file
+/// or a bad first record (the caller then scans the file instead of trusting it).
+pub(super) fn first_seq_of(path: &Path) -> io::Result<Option<u64>> {
+    let file = File::open(path)?;
+    match Scanner::new(BufReader::new(file), 0).next()? {
+        Step::Record { record, .. } => Ok(Some(record.seq)),
+        Step::End | Step::Bad { .. } => Ok(None),
+    }
+}
+
+/// Counts the framed records of `path` by their headers alone, skipping the payloads (no CRC,
+/// no JSON): what retirement reports, without reading a whole segment. Stops at a header that
+/// is not ours or a length that runs past the end.
+pub(super) fn count_frames(path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let (mut at, mut n) = (0u64, 0u64);
+    let mut header = [0u8; HEADER];
+    while at + HEADER as u64 <= len {
+        file.seek(SeekFrom::Start(at))?;
+        if read_full(&mut file, &mut header)? < HEADER || header[0] != MAGIC || header[1] != VERSION
+        {
+            break;
+        }
+        let payload = u32::from_le_bytes([header[2], header[3], header[4], header[5]]);
+        let next = at + HEADER as u64 + u64::from(payload) + 1;
+        if payload > MAX_RECORD_BYTES || next > len {
+            break;
+        }
+        n += 1;
+        at = next;
+    }
+    Ok(n)
 }

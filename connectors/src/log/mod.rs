@@ -66,6 +66,8 @@
 mod export;
 mod frame;
 mod open;
+mod read;
+mod retire;
 mod segments;
 mod writer;
 
@@ -78,20 +80,28 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::debezium::encode::EncodedEvent;
-pub use export::{export_kcat, ExportSummary};
+pub use export::{export_kcat, export_kcat_after, ExportSummary};
 pub use frame::CutReason;
-pub use open::{EmbeddedLog, MidLogCorruption, Records};
+pub use open::EmbeddedLog;
+pub use read::Records;
+pub use retire::{retire_through, RetireSummary};
+pub use segments::segment_name;
 pub use writer::{DurableHook, LogWriter};
 
-/// The (only) segment's file name; also the `source.file` of the events it holds.
+/// The first segment's file name, and the `source.file` every event of the log carries
+/// (stamped by the caller, whatever segment the record lands in, so a position never depends
+/// on rotation).
 pub const SEGMENT: &str = "lpm-log.000001";
 /// The largest payload a record may have. Bounds the allocation a corrupt length can cause.
 pub const MAX_RECORD_BYTES: u32 = 64 << 20;
+/// The default [`LogOptions::segment_bytes`]: large enough that rotation is rare (one fsync'd
+/// create per 128 MiB), small enough that retiring one segment frees a useful amount.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
 
 /// One record: the events of one transaction, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogRecord {
-    /// Sequence number: 1, 2, 3, ... in file order, across restarts.
+    /// Sequence number: 1, 2, 3, ... in log order, across segments and restarts.
     pub seq: u64,
     /// The Kafka records of the transaction.
     pub events: Vec<EncodedEvent>,
@@ -100,45 +110,125 @@ pub struct LogRecord {
     pub actor: Option<String>,
 }
 
+/// Where a record is: its segment's number and its byte offset in that segment. Ordered like
+/// the log (segment, then offset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordAt {
+    /// The segment's number (`lpm-log.000002` is 2).
+    pub segment: u64,
+    /// Byte offset of the record in the segment.
+    pub offset: u64,
+}
+
 /// Where an append landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
+    /// The segment's number.
+    pub segment: u64,
     /// Byte offset of the record in the segment.
     pub offset: u64,
     /// The record's sequence number (the events' `source.pos`).
     pub seq: u64,
 }
 
+impl Appended {
+    /// The record's place in the log.
+    pub fn at(&self) -> RecordAt {
+        RecordAt {
+            segment: self.segment,
+            offset: self.offset,
+        }
+    }
+}
+
+/// What [`EmbeddedLog::open_opts`] does when a bad record is followed by valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MidLogCorruption {
+    /// Fail with [`LogError::CorruptBeforeEnd`] and leave every file untouched.
+    #[default]
+    Refuse,
+    /// Cut at the bad record, dropping the valid ones after it (the cut bytes are saved beside
+    /// the segment and later segments are moved aside, never deleted).
+    CutAndDrop,
+}
+
+/// How a log is opened and written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The writer starts a new segment once a group-commit batch leaves the active one at or
+    /// over this size (a record never spans segments, so a segment may exceed it by a batch).
+    pub segment_bytes: u64,
+    /// What to do with corruption before the end of the log.
+    pub on_mid_log: MidLogCorruption,
+    /// The highest seq the caller does not need (its checkpoint's log seq): segments holding
+    /// only records up to it are not scanned at open (0 verifies everything).
+    pub verify_after: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            on_mid_log: MidLogCorruption::Refuse,
+            verify_after: 0,
+        }
+    }
+}
+
 /// A truncation made (or, for exports, a stop) at the first bad record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CutReport {
-    /// Byte offset of the first bad record: the new end of the segment.
+    /// The segment holding the first bad record (the active segment after a cut).
+    pub segment: PathBuf,
+    /// Byte offset of the first bad record: the new end of that segment.
     pub offset: u64,
-    /// Bytes removed (from `offset` to the old end).
+    /// Bytes removed from the log: from `offset` to the segment's old end, plus every later
+    /// segment.
     pub bytes_cut: u64,
     /// What was wrong.
     pub reason: CutReason,
-    /// Valid records found after the bad one and dropped with it (0 for a torn tail).
+    /// Valid records found after the bad one and dropped with it, in its segment and the
+    /// later ones (0 for a torn tail).
     pub records_dropped: u64,
-    /// Where the removed bytes were saved.
+    /// Where the bytes removed from `segment` were saved.
     pub saved_to: Option<PathBuf>,
+    /// Where the later segments were moved (renamed with a `.cut-0` suffix), in log order.
+    pub moved_aside: Vec<PathBuf>,
 }
 
-/// What [`EmbeddedLog::open`] found.
+/// What [`EmbeddedLog::open_opts`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Good records.
+    /// Good records in the scanned segments.
     pub records: u64,
     /// Events in them.
     pub events: u64,
-    /// Offset of the last good record.
-    pub last_offset: Option<u64>,
+    /// Where the last good record is.
+    pub last_at: Option<RecordAt>,
     /// Sequence number of the last good record.
     pub last_seq: Option<u64>,
-    /// The segment's length after recovery.
+    /// The active segment's length after recovery.
     pub end: u64,
     /// The truncation, if the log did not end cleanly.
     pub cut: Option<CutReport>,
+    /// Segments in the log after recovery.
+    pub segments: u64,
+    /// Of which not scanned, because they hold only records at or below
+    /// [`LogOptions::verify_after`].
+    pub segments_skipped: u64,
+}
+
+/// The size of a log, for metrics (`lpm_log_segments`, `lpm_log_bytes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentsSummary {
+    /// Segment files retained (retired ones not counted).
+    pub segments: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// The seq of the oldest retained record.
+    pub first_seq: Option<u64>,
+    /// The seq of the newest durable record.
+    pub last_seq: Option<u64>,
 }
 
 /// Embedded-log failures.
@@ -155,7 +245,8 @@ pub enum LogError {
         #[source]
         source: io::Error,
     },
-    /// A record that was valid at open no longer is (the file changed underneath us).
+    /// A record that was valid at open no longer is (the file changed underneath us), or one
+    /// in a segment that open did not scan ([`LogOptions::verify_after`]).
     #[error("{path} at offset {offset}: {reason}")]
     Corrupt {
         /// The segment.
@@ -174,24 +265,33 @@ pub enum LogError {
     /// A record that cannot be serialized.
     #[error("cannot encode a record: {0}")]
     Encode(String),
-    /// A layout this version cannot read (e.g. more than one segment).
-    #[error("unsupported log layout in {path}: {detail}")]
-    Unsupported {
-        /// The directory.
-        path: PathBuf,
-        /// What was found.
-        detail: String,
+    /// A segment is missing between two others: the records in it are gone, and replaying
+    /// around the hole would build a state that never existed.
+    #[error(
+        "{dir}: segment {missing} is missing (the log has {before} and {after}); restore it \
+         from a backup or the retirement archive"
+    )]
+    SegmentGap {
+        /// The log directory.
+        dir: PathBuf,
+        /// The first missing segment's name.
+        missing: String,
+        /// The segment before the hole.
+        before: String,
+        /// The segment after it.
+        after: String,
     },
     /// The writer thread is gone (it panicked, e.g. in the `on_durable` hook).
     #[error("the log writer thread stopped")]
     Closed,
     /// A bad record is followed by valid ones (media corruption, not a torn tail) and the
-    /// caller did not allow cutting them off; the file was left as it was.
+    /// caller did not allow cutting them off; every file was left as it was.
     #[error(
-        "{path} is corrupt before its end: the record at byte {offset} is bad ({reason}) and \
-         {records_dropped} valid records follow it; refusing to start, which would drop them. \
-         Keep a copy of the file, then start with --allow-log-cut to cut the log at that record \
-         (the cut bytes are saved beside it), or restore the file from a backup"
+        "{path} is corrupt before the end of the log: the record at byte {offset} is bad \
+         ({reason}) and {records_dropped} valid records follow it; refusing to start, which \
+         would drop them. Keep a copy of the log directory, then start with --allow-log-cut to \
+         cut the log at that record (the cut bytes are saved beside it and later segments are \
+         moved aside), or restore the segment from a backup"
     )]
     CorruptBeforeEnd {
         /// The segment.
@@ -200,7 +300,7 @@ pub enum LogError {
         offset: u64,
         /// What is wrong with it.
         reason: CutReason,
-        /// Valid records after it.
+        /// Valid records after it, in its segment and the later ones.
         records_dropped: u64,
     },
 }

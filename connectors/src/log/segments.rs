@@ -1,29 +1,146 @@
-//! The files beside the segments: the seq floor, saved cut tails, and the layout check.
+//! The files of a log directory: segment names and their listing, the seq floor, and the
+//! copies a cut keeps (the cut tail, the segments moved aside).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{io_err, LogError, SEGMENT};
+use super::frame::first_seq_of;
+use super::{io_err, LogError, SegmentsSummary};
+use crate::fs::sync_dir;
 
-/// The lowest seq a new record may take, written when a cut drops records (their seqs were
-/// acknowledged as source positions and must never name another record).
+const PREFIX: &str = "lpm-log.";
+
+/// The file name of segment `number`: `lpm-log.000001`, `lpm-log.000002`, ...
+pub fn segment_name(number: u64) -> String {
+    format!("{PREFIX}{number:06}")
+}
+
+/// A segment file in the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SegmentFile {
+    pub number: u64,
+    pub path: PathBuf,
+}
+
+/// The number of a segment's canonical name; `None` for any other name (`*.cut-*` copies,
+/// the seq floor, temporary files, `lpm-log.1`).
+fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(PREFIX)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = digits.parse().ok()?;
+    (segment_name(number) == name).then_some(number)
+}
+
+/// The segments of `dir` in order. Refuses a gap in the numbers: the first may be above 1
+/// (retirement removes from the front), but a hole in the middle is lost records.
+pub(super) fn list(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
+    let mut numbers = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err("listing", dir))? {
+        let entry = entry.map_err(io_err("listing", dir))?;
+        if let Some(n) = entry.file_name().to_str().and_then(parse_name) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    if let Some(w) = numbers.windows(2).find(|w| w[1] != w[0] + 1) {
+        return Err(LogError::SegmentGap {
+            dir: dir.to_path_buf(),
+            missing: segment_name(w[0] + 1),
+            before: segment_name(w[0]),
+            after: segment_name(w[1]),
+        });
+    }
+    Ok(numbers
+        .into_iter()
+        .map(|number| SegmentFile {
+            number,
+            path: dir.join(segment_name(number)),
+        })
+        .collect())
+}
+
+/// Creates the empty segment `number` durably (the file, then its directory entry), failing
+/// if it exists.
+pub(super) fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(dir.join(segment_name(number)))?;
+    file.sync_all()?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// The size of a file.
+pub(super) fn file_len(path: &Path) -> Result<u64, LogError> {
+    Ok(fs::metadata(path)
+        .map_err(io_err("reading metadata of", path))?
+        .len())
+}
+
+/// Segments, bytes and first seq of the log in `dir`; `last_seq` comes from the caller, who
+/// knows the newest durable record without reading the active segment.
+pub(super) fn summarize(dir: &Path, last_seq: Option<u64>) -> Result<SegmentsSummary, LogError> {
+    let mut summary = SegmentsSummary {
+        last_seq,
+        ..SegmentsSummary::default()
+    };
+    for segment in list(dir)? {
+        let len = file_len(&segment.path)?;
+        summary.segments += 1;
+        summary.bytes += len;
+        if summary.first_seq.is_none() && len > 0 {
+            summary.first_seq =
+                first_seq_of(&segment.path).map_err(io_err("reading", &segment.path))?;
+        }
+    }
+    Ok(summary)
+}
+
+/// The lowest seq a new record may take, written when records leave the log (a cut drops
+/// them, or retirement removes the last segment that held any): their seqs were acknowledged
+/// as source positions and must never name another record.
 pub(super) const SEQ_FLOOR: &str = "lpm-seq-floor";
 
-pub(super) fn read_seq_floor(path: &Path) -> io::Result<u64> {
-    match fs::read_to_string(path) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a seq: {e}"))),
+pub(super) fn read_seq_floor(dir: &Path) -> Result<u64, LogError> {
+    let path = dir.join(SEQ_FLOOR);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map_err(|e| LogError::Io {
+            context: "reading",
+            path,
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("not a seq: {e}")),
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(e),
+        Err(e) => Err(io_err("reading", &path)(e)),
     }
 }
 
-/// Replaces the floor atomically and durably (a torn floor could hand out a used seq).
-pub(super) fn write_seq_floor(path: &Path, seq: u64) -> io::Result<()> {
-    crate::fs::replace_file(path, format!("{seq}\n").as_bytes()).map(drop)
+/// Raises the floor to `seq` (never lowers it), atomically and durably: a torn floor could
+/// hand out a used seq.
+pub(super) fn raise_seq_floor(dir: &Path, seq: u64) -> Result<(), LogError> {
+    if read_seq_floor(dir)? >= seq {
+        return Ok(());
+    }
+    let path = dir.join(SEQ_FLOOR);
+    crate::fs::replace_file(&path, format!("{seq}\n").as_bytes())
+        .map(drop)
+        .map_err(io_err("writing", &path))
+}
+
+/// A path for `name` in `dir` that names no existing file (`name`, `name.1`, `name.2`, ...), so
+/// a second cut at the same place never overwrites the copy of the first.
+pub(super) fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    let mut path = dir.join(name);
+    let mut n = 0u32;
+    while fs::symlink_metadata(&path).is_ok() {
+        n += 1;
+        path = dir.join(format!("{name}.{n}"));
+    }
+    path
 }
 
 /// Copies `path[offset..]` to `to`, durably.
@@ -49,21 +166,4 @@ pub(super) fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io:
             result => return result,
         }
     }
-}
-
-/// Refuses directories holding segments this version does not write (rotation).
-pub(super) fn check_layout(dir: &Path) -> Result<(), LogError> {
-    let entries = fs::read_dir(dir).map_err(io_err("listing", dir))?;
-    for entry in entries {
-        let entry = entry.map_err(io_err("listing", dir))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("lpm-log.") && name != SEGMENT && !name.contains(".cut-") {
-            return Err(LogError::Unsupported {
-                path: dir.to_path_buf(),
-                detail: format!("segment {name} (only {SEGMENT} is supported)"),
-            });
-        }
-    }
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The writer thread: group commit, fsync, the durable hook, poisoning on failure.
+//! The writer thread: group commit, fsync, the durable hook, rotation, poisoning on failure.
 
 use std::fmt;
 use std::fs::File;
@@ -11,40 +11,66 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex};
 
 use super::frame::frame;
-use super::{io_err, Appended, EncodedEvent, LogError, LogRecord};
+use super::retire::{retire, RetireSummary};
+use super::segments::{create_segment, segment_name, summarize};
+use super::{io_err, Appended, EncodedEvent, LogError, LogRecord, SegmentsSummary};
 
 /// Called by the writer thread with each durable batch: `(seq, record)` in log order.
 pub type DurableHook = Box<dyn FnMut(Vec<(u64, Arc<LogRecord>)>) + Send>;
 
-/// Where the writer thread puts bytes: the segment file, or a failing stand-in in tests.
+/// Where the writer thread puts bytes: the segment files, or a failing stand-in in tests.
 pub(super) trait Storage: Send {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Makes segment `number` (empty, durable: file and directory entry) the one written to.
+    fn rotate(&mut self, number: u64) -> io::Result<()>;
 }
 
-impl Storage for File {
+/// The active segment file of a log directory.
+struct SegmentFiles {
+    dir: PathBuf,
+    file: File,
+}
+
+impl Storage for SegmentFiles {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        Write::write_all(self, bytes)
+        Write::write_all(&mut self.file, bytes)
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        File::sync_data(self)
+        self.file.sync_data()
     }
+
+    fn rotate(&mut self, number: u64) -> io::Result<()> {
+        self.file = create_segment(&self.dir, number)?;
+        Ok(())
+    }
+}
+
+/// Where a writer starts: the active segment, its verified end, and the seqs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WriterStart {
+    pub segment: u64,
+    pub end: u64,
+    pub next_seq: u64,
+    pub last_seq: Option<u64>,
+    pub segment_bytes: u64,
 }
 
 /// The failure that poisoned the writer, kept to answer every later append.
 #[derive(Clone, Debug)]
 struct Failure {
     context: &'static str,
+    path: PathBuf,
     kind: io::ErrorKind,
     message: String,
 }
 
 impl Failure {
-    fn error(&self, path: &Path) -> LogError {
+    fn error(&self) -> LogError {
         LogError::Io {
             context: self.context,
-            path: path.to_path_buf(),
+            path: self.path.clone(),
             source: io::Error::new(self.kind, self.message.clone()),
         }
     }
@@ -59,6 +85,10 @@ struct Pending {
 
 struct State {
     next_seq: u64,
+    /// The newest durable record's seq.
+    last_seq: Option<u64>,
+    /// The active segment's number.
+    segment: u64,
     queue: Vec<Pending>,
     failed: Option<Failure>,
     closing: bool,
@@ -69,7 +99,9 @@ struct Shared {
     /// closure) leaves the state intact, since nothing is mutated before the closure returns.
     state: Mutex<State>,
     wake: Condvar,
-    path: PathBuf,
+    dir: PathBuf,
+    /// Held by [`LogWriter::retire_through`], so two retirements never interleave.
+    retiring: Mutex<()>,
 }
 
 impl Shared {
@@ -83,7 +115,7 @@ impl Shared {
             std::mem::take(&mut st.queue)
         };
         for p in queued {
-            let _ = p.reply.send(Err(failure.error(&self.path)));
+            let _ = p.reply.send(Err(failure.error()));
         }
     }
 }
@@ -114,34 +146,59 @@ pub struct LogWriter {
 impl fmt::Debug for LogWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogWriter")
-            .field("path", &self.handle.shared.path)
+            .field("dir", &self.handle.shared.dir)
             .finish_non_exhaustive()
     }
 }
 
 impl LogWriter {
+    /// Starts the writer on the active segment `file` of `dir`, first moving to a new segment
+    /// if that one is already full.
+    pub(super) fn open(
+        dir: PathBuf,
+        file: File,
+        mut start: WriterStart,
+        on_durable: Option<DurableHook>,
+    ) -> Result<LogWriter, LogError> {
+        let mut storage = SegmentFiles {
+            dir: dir.clone(),
+            file,
+        };
+        if start.end > 0 && start.end >= start.segment_bytes {
+            let next = start.segment + 1;
+            storage
+                .rotate(next)
+                .map_err(io_err("creating", &dir.join(segment_name(next))))?;
+            start.segment = next;
+            start.end = 0;
+        }
+        LogWriter::spawn(Box::new(storage), dir, start, on_durable)
+    }
+
     pub(super) fn spawn(
         storage: Box<dyn Storage>,
-        path: PathBuf,
-        end: u64,
-        next_seq: u64,
+        dir: PathBuf,
+        start: WriterStart,
         on_durable: Option<DurableHook>,
     ) -> Result<LogWriter, LogError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                next_seq,
+                next_seq: start.next_seq,
+                last_seq: start.last_seq,
+                segment: start.segment,
                 queue: Vec::new(),
                 failed: None,
                 closing: false,
             }),
             wake: Condvar::new(),
-            path,
+            dir,
+            retiring: Mutex::new(()),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("lpm-log-writer".into())
-            .spawn(move || write_loop(&thread_shared, storage, end, on_durable))
-            .map_err(io_err("starting the writer thread for", &shared.path))?;
+            .spawn(move || write_loop(&thread_shared, storage, start, on_durable))
+            .map_err(io_err("starting the writer thread for", &shared.dir))?;
         Ok(LogWriter {
             handle: Arc::new(WriterHandle {
                 shared,
@@ -150,9 +207,35 @@ impl LogWriter {
         })
     }
 
-    /// The segment file.
-    pub fn path(&self) -> &Path {
-        &self.handle.shared.path
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.handle.shared.dir
+    }
+
+    /// The active segment file (racy with rotation).
+    pub fn path(&self) -> PathBuf {
+        let segment = self.handle.shared.state.lock().segment;
+        self.handle.shared.dir.join(segment_name(segment))
+    }
+
+    /// Segments, bytes and seqs of the log now: the directory is listed (retirement may have
+    /// removed segments), the last seq is the newest durable record's.
+    pub fn segments(&self) -> Result<SegmentsSummary, LogError> {
+        let last_seq = self.handle.shared.state.lock().last_seq;
+        summarize(&self.handle.shared.dir, last_seq)
+    }
+
+    /// [`retire_through`](super::retire_through) for this writer's log, never touching the
+    /// segment it is appending to; retirements through one writer run one at a time.
+    pub fn retire_through(
+        &self,
+        seq: u64,
+        archive: Option<&Path>,
+    ) -> Result<RetireSummary, LogError> {
+        let shared = &self.handle.shared;
+        let _one_at_a_time = shared.retiring.lock();
+        let active = shared.state.lock().segment;
+        retire(&shared.dir, seq, archive, Some(active))
     }
 
     /// The sequence number the next record will get (racy with concurrent appends).
@@ -196,7 +279,7 @@ impl LogWriter {
         {
             let mut st = shared.state.lock();
             if let Some(f) = &st.failed {
-                return Err(f.error(&shared.path).into());
+                return Err(f.error().into());
             }
             let seq = st.next_seq;
             let record = LogRecord {
@@ -230,6 +313,7 @@ impl Drop for ExitGuard<'_> {
         if std::thread::panicking() {
             self.0.fail(Failure {
                 context: "the writer thread panicked; not appending to",
+                path: self.0.dir.clone(),
                 kind: io::ErrorKind::Other,
                 message: "writer thread panicked".into(),
             });
@@ -240,10 +324,16 @@ impl Drop for ExitGuard<'_> {
 fn write_loop(
     shared: &Shared,
     mut storage: Box<dyn Storage>,
-    mut end: u64,
+    start: WriterStart,
     mut on_durable: Option<DurableHook>,
 ) {
     let _guard = ExitGuard(shared);
+    let WriterStart {
+        mut segment,
+        mut end,
+        segment_bytes,
+        ..
+    } = start;
     let mut buf = Vec::new();
     let mut offsets = Vec::new();
     loop {
@@ -267,9 +357,10 @@ fn write_loop(
             Ok(()) => storage.sync_data().map_err(|e| ("fsyncing", e)),
             Err(e) => Err(("writing", e)),
         };
+        let path = shared.dir.join(segment_name(segment));
         if let Err((context, error)) = written {
             tracing::error!(
-                path = %shared.path.display(),
+                path = %path.display(),
                 op = context,
                 %error,
                 records = batch.len(),
@@ -281,21 +372,50 @@ fn write_loop(
                 } else {
                     "fsyncing (the log is poisoned until restart)"
                 },
+                path,
                 kind: error.kind(),
                 message: error.to_string(),
             };
             for p in batch {
-                let _ = p.reply.send(Err(failure.error(&shared.path)));
+                let _ = p.reply.send(Err(failure.error()));
             }
             shared.fail(failure);
             return;
         }
         end += buf.len() as u64;
+        shared.state.lock().last_seq = batch.last().map(|p| p.seq);
         if let Some(hook) = on_durable.as_mut() {
             hook(batch.iter().map(|p| (p.seq, p.record.clone())).collect());
         }
         for (p, offset) in batch.into_iter().zip(offsets.iter().copied()) {
-            let _ = p.reply.send(Ok(Appended { offset, seq: p.seq }));
+            let _ = p.reply.send(Ok(Appended {
+                segment,
+                offset,
+                seq: p.seq,
+            }));
+        }
+        // after the replies: the appenders of this batch do not wait for the new segment
+        if end >= segment_bytes {
+            let next = segment + 1;
+            let path = shared.dir.join(segment_name(next));
+            if let Err(error) = storage.rotate(next) {
+                tracing::error!(
+                    path = %path.display(),
+                    %error,
+                    "Creating the next embedded log segment failed; the writer is poisoned until restart."
+                );
+                shared.fail(Failure {
+                    context: "creating the next segment (the log is poisoned until restart)",
+                    path,
+                    kind: error.kind(),
+                    message: error.to_string(),
+                });
+                return;
+            }
+            tracing::info!(path = %path.display(), after_bytes = end, "Embedded log rotated to a new segment.");
+            segment = next;
+            end = 0;
+            shared.state.lock().segment = segment;
         }
     }
 }

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use super::frame::{frame, HEADER, MAGIC, TRAILER, VERSION};
 use super::segments::retry_interrupted;
-use super::writer::Storage;
+use super::writer::{Storage, WriterStart};
 use super::*;
 use crate::catalog::Catalog;
 use crate::debezium::encode::{encode_change, EventSource};
@@ -76,7 +76,7 @@ fn events(seq: u64, changes: &[(Option<Row>, Option<Row>)]) -> Vec<EncodedEvent>
     out
 }
 
-fn all_records(log: &EmbeddedLog) -> Vec<(u64, LogRecord)> {
+fn all_records(log: &EmbeddedLog) -> Vec<(RecordAt, LogRecord)> {
     log.records()
         .expect("records")
         .collect::<Result<Vec<_>, _>>()
@@ -111,7 +111,13 @@ fn an_interrupted_step_is_redone_and_other_errors_are_not() {
 fn append_then_reopen_round_trips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, rec) = EmbeddedLog::open(dir.path()).expect("open");
-    assert_eq!(rec, Recovery::default());
+    assert_eq!(
+        rec,
+        Recovery {
+            segments: 1,
+            ..Recovery::default()
+        }
+    );
     assert_eq!(log.next_seq(), 1);
     let writer = log.into_writer(None).expect("writer");
     let mut appended = vec![];
@@ -134,7 +140,7 @@ fn append_then_reopen_round_trips() {
     assert_eq!(rec.records, 3);
     assert_eq!(rec.events, 3);
     assert_eq!(rec.last_seq, Some(3));
-    assert_eq!(rec.last_offset, Some(appended[2].offset));
+    assert_eq!(rec.last_at, Some(appended[2].at()));
     assert_eq!(rec.cut, None);
     assert_eq!(log.next_seq(), 4);
     let mut seen = vec![];
@@ -143,7 +149,7 @@ fn append_then_reopen_round_trips() {
         .expect("replay");
     assert_eq!(n, 3);
     for ((offset, r), (a, id)) in seen.iter().zip(appended.iter().zip(1..)) {
-        assert_eq!((*offset, r.seq), (a.offset, a.seq));
+        assert_eq!((*offset, r.seq), (a.at(), a.seq));
         assert_eq!(r.events, events(a.seq, &[(None, Some(contact(id, 1)))]));
     }
     // the sequence goes on after a restart
@@ -221,7 +227,8 @@ fn concurrent_appends_are_each_durable_once_in_seq_order() {
         assert_eq!(
             acked[&id],
             Appended {
-                offset: *offset,
+                segment: offset.segment,
+                offset: offset.offset,
                 seq: r.seq
             }
         );
@@ -353,6 +360,7 @@ fn torn_tails_are_cut_at_the_last_good_record() {
     assert_eq!(
         a,
         Appended {
+            segment: 1,
             offset: last as u64,
             seq: 4
         }
@@ -362,7 +370,10 @@ fn torn_tails_are_cut_at_the_last_good_record() {
     assert_eq!((rec.records, rec.cut), (4, None));
     let records = all_records(&log);
     assert_eq!(
-        records.iter().map(|(o, r)| (*o, r.seq)).collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|(o, r)| (o.offset, r.seq))
+            .collect::<Vec<_>>(),
         offsets[..3]
             .iter()
             .copied()
@@ -471,6 +482,9 @@ impl Storage for FailingSync {
     fn write_all(&mut self, _: &[u8]) -> io::Result<()> {
         Ok(())
     }
+    fn rotate(&mut self, _: u64) -> io::Result<()> {
+        Ok(())
+    }
     fn sync_data(&mut self) -> io::Result<()> {
         self.syncs += 1;
         if self.syncs == self.fail_at {
@@ -492,9 +506,14 @@ fn a_failed_fsync_poisons_the_writer() {
             syncs: 0,
             fail_at: 2,
         }),
-        PathBuf::from("test-segment"),
-        0,
-        1,
+        PathBuf::from("test-log"),
+        WriterStart {
+            segment: 1,
+            end: 0,
+            next_seq: 1,
+            last_seq: None,
+            segment_bytes: u64::MAX,
+        },
         Some(hook),
     )
     .expect("writer");
@@ -519,17 +538,41 @@ fn a_failed_build_appends_nothing() {
     let err = writer.try_append_with(|_| Err::<Vec<EncodedEvent>, _>(LogError::Closed));
     assert!(matches!(err, Err(LogError::Closed)));
     let a = writer.append(vec![]).expect("append");
-    assert_eq!(a, Appended { offset: 0, seq: 1 });
+    assert_eq!(
+        a,
+        Appended {
+            segment: 1,
+            offset: 0,
+            seq: 1
+        }
+    );
 }
 
 #[test]
-fn other_segments_are_refused() {
+fn a_gap_in_segment_numbers_is_refused_and_a_later_first_segment_is_not() {
     let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("lpm-log.000001"), b"").expect("write");
+    fs::write(dir.path().join("lpm-log.000003"), b"").expect("write");
+    let err = EmbeddedLog::open(dir.path()).expect_err("a gap is refused");
+    assert!(
+        matches!(&err, LogError::SegmentGap { missing, .. } if missing == "lpm-log.000002"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("lpm-log.000002 is missing"),
+        "{err}"
+    );
+    // a log whose first segments were retired starts at a later number
+    fs::remove_file(dir.path().join("lpm-log.000001")).expect("remove");
     fs::write(dir.path().join("lpm-log.000002"), b"").expect("write");
-    assert!(matches!(
-        EmbeddedLog::open(dir.path()),
-        Err(LogError::Unsupported { .. })
-    ));
+    let (log, rec) = EmbeddedLog::open(dir.path()).expect("no gap");
+    assert_eq!(rec.segments, 2);
+    assert_eq!(log.path(), dir.path().join("lpm-log.000003"));
+    // copies and other names are not segments
+    for name in ["lpm-log.000004.cut-0", "lpm-log.4", "lpm-log.00004"] {
+        fs::write(dir.path().join(name), b"x").expect("write");
+    }
+    assert_eq!(EmbeddedLog::open(dir.path()).expect("open").1.segments, 2);
 }
 
 #[test]
