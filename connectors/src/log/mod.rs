@@ -1,10 +1,14 @@
-//! The embedded log: the API's writes, appended and fsync'd as Debezium-shaped events to a file
-//! under the data directory, so that a restart rebuilds the engine by replaying it through the
-//! same decoder as any other source (DESIGN.md, "Embedded log"). No external service is needed.
+//! The embedded log: the API's writes, appended and fsync'd as Debezium-shaped events to
+//! segment files under the data directory, so that a restart rebuilds the engine by replaying
+//! them through the same decoder as any other source (DESIGN.md, "Embedded log"). No external
+//! service is needed.
 //!
 //! # Layout
 //!
-//! One directory, one segment file `lpm-log.000001`. Each *record* is one transaction: the
+//! One directory of numbered segments, `lpm-log.000001`, `lpm-log.000002`, ... (the first may
+//! be above 1 once old ones are retired; a gap in the numbers is refused with
+//! [`LogError::SegmentGap`]). Beside them: `lpm-seq-floor` (below), and the `*.cut-*` copies a
+//! cut keeps. Any other name is ignored. Each *record* is one transaction: the
 //! [`EncodedEvent`]s of its row changes, in order. A record is framed as
 //!
 //! ```text
@@ -12,53 +16,81 @@
 //! ```
 //!
 //! where the payload is the record as JSON (`{"seq":N,"events":[{"topic","key","value","ts_ms"}]}`),
-//! so the file stays readable with `less` and `lpm log export` turns it into a `kcat -J` dump.
-//! The magic byte can never occur in UTF-8 JSON, and a zero-filled tail (a crash after the size
-//! grew but before the data landed) fails on it. Rotation is not implemented: segment names
-//! carry a number so that it can be, and positions (below) do not depend on the segment.
+//! so a segment stays readable with `less` and `lpm log export` turns the log into a `kcat -J`
+//! dump. The magic byte can never occur in UTF-8 JSON, and a zero-filled tail (a crash after the
+//! size grew but before the data landed) fails on it. A record never spans segments.
 //!
 //! # Positions
 //!
-//! Every record gets a sequence number `seq`, 1, 2, 3, ... in file order, stored in the record,
-//! so it survives restarts (open resumes at the last good record's `seq + 1`, or past the valid
-//! records a mid-log cut dropped: the `seq` of an acknowledged record is never reused). The events of a
-//! record carry `source.file = "lpm-log.000001"`, `source.pos = seq` and `source.row` = their index,
-//! which is the order the decoder and `oracle.py` use: `(file number, pos, row)`. To let the caller
-//! stamp `pos` before the write, [`LogWriter::append_with`] hands `seq` to a closure that builds the
-//! events *under the queue lock*, so sequence order, queue order and file order are one order.
-//! [`Appended::offset`] is the record's byte offset in the segment: unique and increasing too,
-//! but only known once the writer thread has placed the record.
+//! Every record gets a sequence number `seq`, 1, 2, 3, ... in log order, across segments,
+//! stored in the record, so it survives restarts (open resumes at the last good record's
+//! `seq + 1`, or past the records a mid-log cut dropped or retirement removed: the `seq` of an
+//! acknowledged record is never reused, which `lpm-seq-floor` guarantees once those records are
+//! gone). The events of a record carry `source.file = "lpm-log.000001"` ([`SEGMENT`]) whatever
+//! segment the record lands in, `source.pos = seq` and `source.row` = their index, which is the
+//! order the decoder and `oracle.py` use: `(file number, pos, row)`. The caller stamps them, and
+//! keeps `source.file` fixed so that a position never depends on rotation. To let the caller
+//! stamp `pos` before the write, [`LogWriter::append_with`] hands `seq` to a closure that builds
+//! the events *under the queue lock*, so sequence order, queue order and file order are one
+//! order. [`Appended`] also says where the record landed (segment number and byte offset,
+//! [`RecordAt`]), known only once the writer thread has placed it.
 //!
-//! # Durability and group commit
+//! # Durability, group commit and rotation
 //!
 //! One writer thread takes every queued record, writes them with one `write_all`, calls
 //! `sync_data` (fdatasync) once, calls the `on_durable` hook with the batch, then wakes the
-//! appenders. An append returns only after its record is on disk.
+//! appenders. An append returns only after its record is on disk. When a batch leaves the
+//! active segment at or over [`LogOptions::segment_bytes`] (default 128 MiB), the thread then
+//! creates the next segment (create, fsync the file, fsync the directory) and appends there;
+//! a crash between the two leaves an empty last segment, which opens like any other.
 //!
-//! If a write or an fsync fails, the writer is poisoned: the batch, everything queued and every
-//! later append fail with [`LogError::Io`], and nothing is acknowledged again until a restart.
-//! Retrying fsync is unsafe ("fsyncgate", PostgreSQL 2018): Linux reports a writeback error once,
-//! may drop the dirty pages and clear the error, so a second fsync can succeed while the data is
-//! gone. A restart re-reads what actually reached the disk, and the CRCs decide what counts. An
-//! error means "unknown", not "not written": a failed batch may still be found on restart.
+//! If a write, an fsync or the creation of the next segment fails, the writer is poisoned: the
+//! batch, everything queued and every later append fail with [`LogError::Io`], and nothing is
+//! acknowledged again until a restart. Retrying fsync is unsafe ("fsyncgate", PostgreSQL 2018):
+//! Linux reports a writeback error once, may drop the dirty pages and clear the error, so a
+//! second fsync can succeed while the data is gone. A restart re-reads what actually reached
+//! the disk, and the CRCs decide what counts. An error means "unknown", not "not written": a
+//! failed batch may still be found on restart.
 //!
 //! # Recovery
 //!
-//! [`EmbeddedLog::open`] scans every record (header, length, CRC, trailer, JSON, increasing
-//! `seq`). The first bad record ends the log: the file is truncated there (`ftruncate` + fsync)
-//! and the cut is reported ([`CutReport`], plus a `warn!`), so a record is never half-applied.
-//! A torn tail (partial header, short payload) is the normal result of a crash mid-write and
-//! loses only unacknowledged data. A bad record *followed by valid ones* is media corruption:
-//! we still cut at the first bad record, because applying later transactions without an
-//! earlier one would build a state that never existed, and a prefix of the history is always a
-//! state that did. The valid records dropped that way are counted (`records_dropped`, logged at
-//! error level), and every cut byte is first copied to `lpm-log.000001.cut-<offset>` beside the
-//! segment, so nothing is destroyed without a copy.
+//! [`EmbeddedLog::open_opts`] lists the segments and scans their records (header, length, CRC,
+//! trailer, JSON, `seq` increasing within and across segments). Every segment but the last must
+//! end cleanly. The first bad record ends the log: its segment is truncated there (`ftruncate`
+//! + fsync), every later segment is moved aside, and the cut is reported ([`CutReport`], plus a
+//! `warn!`), so a record is never half-applied. A torn tail (partial header, short payload) of
+//! the *last* segment is the normal result of a crash mid-write and loses only unacknowledged
+//! data. A bad record *followed by valid ones*, in its segment or in later ones, is media
+//! corruption: we still cut at the first bad record, because applying later transactions
+//! without an earlier one would build a state that never existed, and a prefix of the history
+//! is always a state that did. The valid records dropped that way are counted
+//! (`records_dropped`, logged at error level), their highest seq raises `lpm-seq-floor`, the cut
+//! bytes are first copied to `lpm-log.NNNNNN.cut-<offset>` beside the segment, and later
+//! segments are renamed to `lpm-log.NNNNNN.cut-0` (newest first, each rename fsync'd, so a crash
+//! part-way leaves contiguous segments still ending in the bad record): nothing is destroyed
+//! without a copy.
 //!
 //! Dropping valid, acknowledged records is an operator's decision, not a start-up default:
-//! [`EmbeddedLog::open`] refuses such a log with [`LogError::CorruptBeforeEnd`] and leaves the
-//! file untouched; [`EmbeddedLog::open_with`] and [`MidLogCorruption::CutAndDrop`] (the
-//! `--allow-log-cut` flag of `lpm serve`) cut it as described. A torn tail is always cut.
+//! [`EmbeddedLog::open`] refuses such a log with [`LogError::CorruptBeforeEnd`] and touches no
+//! file; [`MidLogCorruption::CutAndDrop`] (the `--allow-log-cut` flag of `lpm serve`) cuts it as
+//! described. A torn tail is always cut.
+//!
+//! A restart after a checkpoint need not read the whole history: with
+//! [`LogOptions::verify_after`] = the checkpoint's seq, a segment whose successor starts at or
+//! below `verify_after + 1` holds only records the caller does not need, and only its first
+//! record is read (to learn its first seq). The segments after are verified as above.
+//! [`EmbeddedLog::records_after`] then reads from the segment holding `verify_after + 1`, never
+//! opening the earlier ones.
+//!
+//! # Retirement
+//!
+//! [`retire_through`] (or [`LogWriter::retire_through`] on a running log) deletes, or moves into
+//! an archive directory, every segment all of whose records are at or below a seq (the one a
+//! checkpoint old enough covers), oldest first, each removal fsync'd, never the last segment.
+//! It raises `lpm-seq-floor` first, so a log left with only an empty segment still resumes past
+//! the retired seqs. [`export_kcat`] reads every retained segment; [`export_kcat_after`] the
+//! records after a seq. [`SegmentsSummary`] ([`EmbeddedLog::segments`], [`LogWriter::segments`])
+//! gives the size for metrics.
 //!
 //! Two processes must not open the same directory: `lpm serve` holds the data directory's lock
 //! ([`crate::lock::DataDirLock`]) for its whole life.
