@@ -57,8 +57,8 @@
 //! [`EmbeddedLog::open_opts`] lists the segments and scans their records (header, length, CRC,
 //! trailer, JSON, `seq` increasing within and across segments). Every segment but the last must
 //! end cleanly. The first bad record ends the log: its segment is truncated there (`ftruncate`
-//! + fsync), every later segment is moved aside, and the cut is reported ([`CutReport`], plus a
-//! `warn!`), so a record is never half-applied. A torn tail (partial header, short payload) of
+//! and fsync), every later segment is moved aside, and the cut is reported ([`CutReport`], plus
+//! a `warn!`), so a record is never half-applied. A torn tail (partial header, short payload) of
 //! the *last* segment is the normal result of a crash mid-write and loses only unacknowledged
 //! data. A bad record *followed by valid ones*, in its segment or in later ones, is media
 //! corruption: we still cut at the first bad record, because applying later transactions

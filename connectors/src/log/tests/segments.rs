@@ -326,11 +326,7 @@ fn verify_after_skips_scanning_old_segments() {
     let appended = four_segments(dir.path());
     let first = first_seqs(&appended);
     // garble the last record of segment 1: a mid-log corruption a full scan finds
-    let last_of_one = appended
-        .iter()
-        .filter(|a| a.segment == 1)
-        .next_back()
-        .expect("one");
+    let last_of_one = appended.iter().rfind(|a| a.segment == 1).expect("one");
     assert!(
         last_of_one.offset > 0,
         "not the first record, which open reads"
