@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::frame::{dropped_after, first_seq_of};
-use super::read::{Chain, Item, Span};
+use super::read::{BadRecord, Chain, Item, Span};
 use super::segments::{file_len, list, SegmentFile};
 use super::{io_err, CutReport, LogError, SEGMENT};
 
@@ -49,11 +49,7 @@ pub fn export_kcat_after(
     let files = &files[start_after(&files, seq)?..];
     let spans = files
         .iter()
-        .map(|f| Span {
-            number: f.number,
-            path: f.path.clone(),
-            limit: u64::MAX,
-        })
+        .map(|f| Span::new(f.number, &f.path, u64::MAX))
         .collect();
     let mut chain = Chain::new(spans);
     let mut offsets: HashMap<String, u64> = HashMap::new();
@@ -93,14 +89,7 @@ pub fn export_kcat_after(
                 }
             }
             Item::SegmentEnd { .. } => summary.segments += 1,
-            Item::Bad {
-                index,
-                offset,
-                reason,
-                extent,
-            } => {
-                summary.stopped = Some(stopped_at(&files[index..], offset, reason, extent)?);
-            }
+            Item::Bad(bad) => summary.stopped = Some(stopped_at(&files[bad.index..], bad)?),
         }
     }
     out.flush().map_err(io_err("writing the export of", dir))?;
@@ -127,12 +116,13 @@ fn start_after(files: &[SegmentFile], seq: u64) -> Result<usize, LogError> {
 }
 
 /// The report of an export that stopped at a bad record of `files[0]`.
-fn stopped_at(
-    files: &[SegmentFile],
-    offset: u64,
-    reason: super::CutReason,
-    extent: Option<u64>,
-) -> Result<CutReport, LogError> {
+fn stopped_at(files: &[SegmentFile], bad: BadRecord) -> Result<CutReport, LogError> {
+    let BadRecord {
+        offset,
+        reason,
+        extent,
+        ..
+    } = bad;
     let path = &files[0].path;
     let later = files[1..].iter().map(|f| f.path.as_path());
     let dropped = dropped_after(path, offset, &reason, extent, later)?;

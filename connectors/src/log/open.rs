@@ -5,8 +5,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::frame::{dropped_after, first_seq_of, CutReason};
-use super::read::{Chain, Item, Records, Span};
+use super::frame::{dropped_after, first_seq_of};
+use super::read::{BadRecord, Chain, Item, Records, Span};
 use super::segments::{
     create_segment, file_len, list, raise_seq_floor, read_seq_floor, save_tail, segment_name,
     unused_path, SegmentFile,
@@ -39,14 +39,6 @@ pub struct EmbeddedLog {
     next_seq: u64,
     last_seq: Option<u64>,
     segment_bytes: u64,
-}
-
-/// The bad record that ended the scan.
-struct Bad {
-    index: usize,
-    offset: u64,
-    reason: CutReason,
-    extent: Option<u64>,
 }
 
 impl EmbeddedLog {
@@ -103,11 +95,7 @@ impl EmbeddedLog {
         };
         let spans = segments[skipped..]
             .iter()
-            .map(|s| Span {
-                number: s.number,
-                path: s.path.clone(),
-                limit: u64::MAX,
-            })
+            .map(|s| Span::new(s.number, &s.path, u64::MAX))
             .collect();
         let mut chain = Chain::new(spans);
         let mut bad = None;
@@ -123,17 +111,10 @@ impl EmbeddedLog {
                         .get_or_insert(record.seq);
                 }
                 Item::SegmentEnd { index, end } => segments[skipped + index].len = end,
-                Item::Bad {
-                    index,
-                    offset,
-                    reason,
-                    extent,
-                } => {
-                    bad = Some(Bad {
-                        index: skipped + index,
-                        offset,
-                        reason,
-                        extent,
+                Item::Bad(found) => {
+                    bad = Some(BadRecord {
+                        index: skipped + found.index,
+                        ..found
                     })
                 }
             }
@@ -228,11 +209,7 @@ impl EmbeddedLog {
             .unwrap_or(0);
         let spans = self.segments[start..]
             .iter()
-            .map(|s| Span {
-                number: s.number,
-                path: s.path.clone(),
-                limit: s.len,
-            })
+            .map(|s| Span::new(s.number, &s.path, s.len))
             .collect();
         Ok(Records::new(spans, seq))
     }
@@ -310,11 +287,11 @@ fn skip_verified(segments: &mut [Segment], verify_after: u64) -> Result<usize, L
 fn cut(
     dir: &Path,
     segments: &mut Vec<Segment>,
-    bad: Bad,
+    bad: BadRecord,
     on_mid_log: MidLogCorruption,
     next_seq: &mut u64,
 ) -> Result<CutReport, LogError> {
-    let Bad {
+    let BadRecord {
         index,
         offset,
         reason,

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::frame::{CutReason, Scanner, Step};
 use super::{LogError, LogRecord, RecordAt};
@@ -17,6 +17,16 @@ pub(super) struct Span {
     pub limit: u64,
 }
 
+impl Span {
+    pub(super) fn new(number: u64, path: &Path, limit: u64) -> Span {
+        Span {
+            number,
+            path: path.to_path_buf(),
+            limit,
+        }
+    }
+}
+
 /// One step of a chain.
 pub(super) enum Item {
     /// A good record in the span at `index`.
@@ -27,13 +37,16 @@ pub(super) enum Item {
     },
     /// The span at `index` ended cleanly at byte `end`.
     SegmentEnd { index: usize, end: u64 },
-    /// A bad record in the span at `index`; `extent` as in [`Step::Bad`].
-    Bad {
-        index: usize,
-        offset: u64,
-        reason: CutReason,
-        extent: Option<u64>,
-    },
+    /// A bad record.
+    Bad(BadRecord),
+}
+
+/// A bad record in the span at `index`; `extent` as in [`Step::Bad`].
+pub(super) struct BadRecord {
+    pub index: usize,
+    pub offset: u64,
+    pub reason: CutReason,
+    pub extent: Option<u64>,
 }
 
 /// Reads the spans in order with one [`Scanner`] at a time, carrying the last seq across
@@ -107,12 +120,12 @@ impl Chain {
             } => {
                 self.next = self.spans.len();
                 self.current = None;
-                Item::Bad {
+                Item::Bad(BadRecord {
                     index,
                     offset,
                     reason,
                     extent,
-                }
+                })
             }
         }))
     }
@@ -147,17 +160,12 @@ impl Iterator for Records {
                 }
                 Ok(Some(Item::Record { .. } | Item::SegmentEnd { .. })) => {}
                 Ok(None) => self.done = true,
-                Ok(Some(Item::Bad {
-                    index,
-                    offset,
-                    reason,
-                    ..
-                })) => {
+                Ok(Some(Item::Bad(bad))) => {
                     self.done = true;
                     return Some(Err(LogError::Corrupt {
-                        path: self.chain.spans()[index].path.clone(),
-                        offset,
-                        reason,
+                        path: self.chain.spans()[bad.index].path.clone(),
+                        offset: bad.offset,
+                        reason: bad.reason,
                     }));
                 }
                 Err(e) => {
