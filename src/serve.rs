@@ -85,6 +85,17 @@ pub struct ServeArgs {
     /// Take no checkpoints (existing ones are still loaded at start).
     #[arg(long, env = "LPM_NO_CHECKPOINTS")]
     no_checkpoints: bool,
+    /// The embedded log starts a new segment file past this many bytes.
+    #[arg(long, env = "LPM_LOG_SEGMENT_BYTES", default_value_t = lpm_connectors::log::DEFAULT_SEGMENT_BYTES)]
+    log_segment_bytes: u64,
+    /// Keep log segments this many seconds after a checkpoint covers them (the log is the audit
+    /// trail of who wrote what: the default keeps a week); then they are deleted, or moved to
+    /// `--log-archive`.
+    #[arg(long, env = "LPM_LOG_RETENTION_S", default_value_t = 7 * 24 * 3600)]
+    log_retention_s: u64,
+    /// Move retired log segments into this directory instead of deleting them.
+    #[arg(long, env = "LPM_LOG_ARCHIVE")]
+    log_archive: Option<PathBuf>,
     /// A request's headers must arrive within this many ms, or the connection is closed.
     #[arg(long, env = "LPM_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     http_header_timeout_ms: u64,
@@ -143,7 +154,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             every_changes: args.checkpoint_every_changes.max(1),
             keep: args.checkpoint_keep.max(1),
             disabled: args.no_checkpoints,
+            log_retention: Duration::from_secs(args.log_retention_s),
+            log_archive: args.log_archive,
         },
+        log_segment_bytes: args.log_segment_bytes.max(4096),
         http: lpm_api::listen::HttpLimits {
             header_read_timeout: Duration::from_millis(args.http_header_timeout_ms.max(10)),
             idle_timeout: Duration::from_millis(args.http_idle_timeout_ms.max(10)),

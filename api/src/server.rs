@@ -47,6 +47,8 @@ pub struct ServeConfig {
     /// Start even if the embedded log is corrupt before its end, cutting the valid records
     /// after the bad one (`--allow-log-cut`); without it such a start is refused.
     pub allow_log_cut: bool,
+    /// The embedded log starts a new segment past this size.
+    pub log_segment_bytes: u64,
     /// Timeouts and the connection cap.
     pub http: crate::listen::HttpLimits,
     /// When checkpoints are taken.
@@ -83,6 +85,7 @@ impl ServeConfig {
             (None, Some(c)) => SourceConfig::Capture(c.clone()),
             (None, None) => SourceConfig::Embedded {
                 allow_log_cut: self.allow_log_cut,
+                segment_bytes: self.log_segment_bytes,
             },
         };
         ServiceConfig {

@@ -198,7 +198,7 @@ fn build_child() -> Result<(), String> {
     let stats = Arc::new(DecodeStats::default());
     let (sor, _opened) = EmbeddedSor::open(
         &log_dir,
-        lpm_connectors::log::MidLogCorruption::Refuse,
+        lpm_connectors::log::LogOptions::default(),
         feed.clone(),
         (
             stats.clone(),

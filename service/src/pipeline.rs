@@ -183,6 +183,18 @@ impl Service {
                 images,
                 workers: cfg.workers.max(1),
                 metrics: checkpoint_metrics.clone(),
+                history: recovery
+                    .checkpoint
+                    .as_ref()
+                    .map(|m| {
+                        let mut h = m.history.clone();
+                        h.push(crate::checkpoint::Taken {
+                            at_ms: m.taken_at_ms,
+                            position: m.position.clone(),
+                        });
+                        h
+                    })
+                    .unwrap_or_default(),
             })?),
             None => None,
         };
@@ -362,6 +374,7 @@ pub(crate) mod tests {
             tz: chrono_tz::UTC,
             source: SourceConfig::Embedded {
                 allow_log_cut: false,
+                segment_bytes: lpm_connectors::log::DEFAULT_SEGMENT_BYTES,
             },
             mysql: None,
             sink: None,

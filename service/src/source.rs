@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::CaptureConfig;
 use lpm_connectors::kafka::{KafkaConfig, TopicSelection};
-use lpm_connectors::log::MidLogCorruption;
+use lpm_connectors::log::{LogOptions, MidLogCorruption};
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Engine, EngineConfig, PushFeed, Tick, ViewStore};
 
@@ -31,6 +31,8 @@ pub enum SourceConfig {
     Embedded {
         /// See above.
         allow_log_cut: bool,
+        /// The log starts a new segment past this size (`--log-segment-bytes`).
+        segment_bytes: u64,
     },
     /// A MySQL/MariaDB binlog capture (`--capture URL`).
     Capture(CaptureConfig),
@@ -175,7 +177,10 @@ impl Source {
                     recovery: Recovery::default(),
                 })
             }
-            SourceConfig::Embedded { allow_log_cut } => {
+            SourceConfig::Embedded {
+                allow_log_cut,
+                segment_bytes,
+            } => {
                 let engine = Engine::start(engine, feed.clone())?;
                 let log_dir = data_dir.join("log");
                 let (resume, mut recovery) = restore_embedded(data_dir, &feed)?;
@@ -187,8 +192,14 @@ impl Source {
                     MidLogCorruption::Refuse
                 };
                 let dead = dead_letters(data_dir)?;
+                let options = LogOptions {
+                    segment_bytes: *segment_bytes,
+                    on_mid_log,
+                    // set from `resume` by `open`
+                    verify_after: 0,
+                };
                 let (sor, opened) =
-                    EmbeddedSor::open(&log_dir, on_mid_log, feed, (stats, dead), resume, |n| {
+                    EmbeddedSor::open(&log_dir, options, feed, (stats, dead), resume, |n| {
                         tracing::info!(records = n, "Replaying the embedded log.");
                     })?;
                 let mut log_records_dropped = 0;

@@ -172,7 +172,7 @@ impl App {
         .expect("engine");
         let (sor, _opened) = EmbeddedSor::open(
             &dir.path().join("log"),
-            lpm_connectors::log::MidLogCorruption::Refuse,
+            lpm_connectors::log::LogOptions::default(),
             feed,
             (
                 stats.clone(),

@@ -104,6 +104,9 @@ pub struct Manifest {
     pub state_crc32: u32,
     /// How long taking it took, image to published manifest.
     pub duration_ms: u64,
+    /// Earlier checkpoints, oldest first (log retention counts from them).
+    #[serde(default)]
+    pub history: Vec<super::Taken>,
 }
 
 impl Manifest {

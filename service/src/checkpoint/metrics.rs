@@ -33,6 +33,12 @@ pub struct CheckpointMetrics {
     pub skipped: IntCounter,
     /// Failed checkpoints.
     pub failed: IntCounter,
+    /// `lpm_log_segments`: segment files of the embedded log.
+    pub log_segments: IntGauge,
+    /// `lpm_log_bytes`: their size.
+    pub log_bytes: IntGauge,
+    /// `lpm_log_retired_segments_total`: segments retired (deleted or archived) since start.
+    pub retired_segments: IntCounter,
     /// When the newest checkpoint was taken (ms since the epoch).
     newest_at_ms: Mutex<Option<i64>>,
     /// The newest manifest (the engine page shows it).
@@ -69,6 +75,9 @@ impl CheckpointMetrics {
             replayed_records: reg(r, IntGauge::new("lpm_recovery_replayed_records", "Change events replayed into the engine after the loaded checkpoint at this start (all of them without one).")?)?,
             restored_entries: reg(r, IntGauge::new("lpm_recovery_restored_entries", "Stored keys loaded from the checkpoint at this start.")?)?,
             fallbacks: reg(r, IntCounter::new("lpm_recovery_fallbacks_total", "Checkpoints found unusable (corrupt, torn, another format) at this start.")?)?,
+            log_segments: reg(r, IntGauge::new("lpm_log_segments", "Segment files of the embedded log (0 with another source).")?)?,
+            log_bytes: reg(r, IntGauge::new("lpm_log_bytes", "Bytes in the embedded log's segment files.")?)?,
+            retired_segments: reg(r, IntCounter::new("lpm_log_retired_segments_total", "Embedded log segments retired (deleted or archived) because old checkpoints cover them.")?)?,
             skipped: outcomes.with_label_values(&["skipped"]),
             failed: outcomes.with_label_values(&["failed"]),
             outcomes,
@@ -103,6 +112,15 @@ impl CheckpointMetrics {
             None => self.started.elapsed().as_secs_f64(),
         };
         self.age_seconds.set(age);
+    }
+
+    /// The source's history size, when it keeps one.
+    pub fn history(&self, size: Option<(u64, u64)>) {
+        if let Some((segments, bytes)) = size {
+            self.log_segments
+                .set(i64::try_from(segments).unwrap_or(i64::MAX));
+            self.log_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     /// The newest checkpoint's manifest.

@@ -53,6 +53,11 @@ pub struct CheckpointConfig {
     pub keep: usize,
     /// Take none (restarts still load existing ones).
     pub disabled: bool,
+    /// How long log history is kept after a checkpoint covers it (the log is also the audit
+    /// trail of who wrote what); then it is retired ([`Checkpointable::retire_through`]).
+    pub log_retention: Duration,
+    /// Where retired log segments go; `None`: deleted.
+    pub log_archive: Option<std::path::PathBuf>,
 }
 
 impl Default for CheckpointConfig {
@@ -62,6 +67,8 @@ impl Default for CheckpointConfig {
             every_changes: 1_000_000,
             keep: 2,
             disabled: false,
+            log_retention: Duration::from_secs(7 * 24 * 3600),
+            log_archive: None,
         }
     }
 }
@@ -85,6 +92,20 @@ pub trait Checkpointable: Send + Sync + 'static {
     fn mark(&self, request: u64) -> Option<Marker>;
     /// Changes ingested so far (the source's ingestion counter).
     fn ingested(&self) -> u64;
+    /// Deletes (or moves into `archive`) the source's own history up to `position`, which a
+    /// kept checkpoint covers; returns the segments and bytes retired. Sources whose history
+    /// is not theirs (a binlog, Kafka) retire nothing.
+    fn retire_through(
+        &self,
+        _position: &SourcePosition,
+        _archive: Option<&std::path::Path>,
+    ) -> Result<(u64, u64), String> {
+        Ok((0, 0))
+    }
+    /// The source's own history now: segments and bytes (`None`: it keeps none).
+    fn history_size(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// How long a checkpoint waits for the workers' images (the request queues behind the backlog
@@ -116,6 +137,37 @@ pub struct Taker {
     pub workers: usize,
     /// Instruments.
     pub metrics: Arc<CheckpointMetrics>,
+    /// Earlier checkpoints (taken at, position), oldest first: the one loaded at start and
+    /// the history its manifest carried.
+    pub history: Vec<Taken>,
+}
+
+/// When a checkpoint was taken and what it covered: manifests carry the history of earlier
+/// ones so that log retention survives restarts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Taken {
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// What it covered.
+    pub position: SourcePosition,
+}
+
+/// How many earlier checkpoints a manifest remembers (a week at the default interval).
+const HISTORY: usize = 2016;
+
+/// The position up to which history may be retired at `now_ms`: the newest checkpoint taken
+/// at least `retention` ago, but never past the oldest of the `keep` newest checkpoints (a
+/// corrupt newest one falls back to that one, which needs its tail).
+fn retirable(
+    history: &[Taken],
+    keep: usize,
+    retention: Duration,
+    now_ms: i64,
+) -> Option<&SourcePosition> {
+    let cutoff = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let old_enough = history.iter().rposition(|t| t.at_ms <= cutoff)?;
+    let oldest_kept = history.len().saturating_sub(keep.max(1));
+    Some(&history[old_enough.min(oldest_kept)].position)
 }
 
 impl Checkpointer {
@@ -163,6 +215,7 @@ impl Drop for Checkpointer {
 
 impl Taker {
     fn run(mut self, commands: Receiver<Command>) {
+        self.metrics.history(self.source.history_size());
         let mut last_at = Instant::now();
         let mut last_ingested = self.source.ingested();
         loop {
@@ -220,6 +273,14 @@ impl Taker {
                     entries = manifest.total_entries(), bytes = manifest.state_bytes,
                     ms = manifest.duration_ms, removed = ?removed, "Checkpoint taken.");
                 self.metrics.taken(&manifest);
+                self.history.push(Taken {
+                    at_ms: manifest.taken_at_ms,
+                    position: manifest.position.clone(),
+                });
+                if self.history.len() > HISTORY {
+                    self.history.remove(0);
+                }
+                self.retire();
                 Ok(Some(manifest))
             }
             Err(e) => {
@@ -229,6 +290,31 @@ impl Taker {
                 Err(e.to_string())
             }
         }
+    }
+
+    /// Retires the history old checkpoints cover (see [`retirable`]).
+    fn retire(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Some(position) = retirable(
+            &self.history,
+            self.config.keep,
+            self.config.log_retention,
+            now,
+        ) {
+            match self
+                .source
+                .retire_through(position, self.config.log_archive.as_deref())
+            {
+                Ok((0, _)) => {}
+                Ok((segments, bytes)) => {
+                    tracing::info!(segments, bytes, through = ?position,
+                        archive = ?self.config.log_archive, "Retired log segments a checkpoint covers.");
+                    self.metrics.retired_segments.inc_by(segments);
+                }
+                Err(why) => tracing::error!(error = %why, "Retiring old log segments failed."),
+            }
+        }
+        self.metrics.history(self.source.history_size());
     }
 
     /// Waits for the image of every worker for `request`, dropping leftovers of earlier ones.
@@ -291,6 +377,7 @@ impl Taker {
             state_bytes,
             state_crc32,
             duration_ms: started.elapsed().as_millis() as u64,
+            history: self.history.clone(),
         };
         self.dir.publish(&manifest)?;
         Ok(manifest)

@@ -386,3 +386,78 @@ fn unpublished_files_are_never_loaded_and_are_cleaned_up() {
     let left = std::fs::read_dir(ckpt.path()).expect("read").count();
     assert_eq!(left, 0, "retention removes unpublished files");
 }
+
+#[test]
+fn history_is_retired_only_past_the_retention_and_never_past_the_oldest_kept_checkpoint() {
+    use super::{retirable, Taken};
+    use crate::position::SourcePosition;
+    let at = |at_ms, log_seq| Taken {
+        at_ms,
+        position: SourcePosition::EmbeddedLog { log_seq },
+    };
+    let seq = |p: Option<&SourcePosition>| p.map(SourcePosition::log_seq);
+    let h = [at(1_000, 10), at(2_000, 20), at(3_000, 30), at(4_000, 40)];
+    let s = Duration::from_secs;
+    // retention 0: up to the oldest of the two kept (30), not the newest (40)
+    assert_eq!(seq(retirable(&h, 2, s(0), 5_000)), Some(30));
+    // only checkpoints at least 2.5 s old count: the one at 2 000 ms
+    assert_eq!(
+        seq(retirable(&h, 2, Duration::from_millis(2_500), 5_000)),
+        Some(20)
+    );
+    // nothing that old yet
+    assert_eq!(seq(retirable(&h, 2, s(10), 5_000)), None);
+    // keeping four: the oldest kept is the first
+    assert_eq!(seq(retirable(&h, 4, s(0), 5_000)), Some(10));
+    assert_eq!(seq(retirable(&[], 2, s(0), 5_000)), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_segments_are_not_needed_and_a_gap_is_refused_not_replayed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("d");
+    let small = |dir: &Path, workers| {
+        let mut cfg = config(dir);
+        cfg.workers = workers;
+        cfg.source = crate::source::SourceConfig::Embedded {
+            allow_log_cut: false,
+            segment_bytes: 16 * 1024,
+        };
+        cfg.checkpoint.log_retention = Duration::ZERO;
+        cfg
+    };
+    let a = start_ready_with(small(&dir, 2)).await;
+    history(&a).await;
+    let segments_before = a.checkpoints().log_segments.get();
+    checkpoint(&a).await;
+    tail(&a, 1).await;
+    checkpoint(&a).await;
+    tail(&a, 2).await;
+    // the first checkpoint is the oldest kept: what it covers is retired
+    assert!(
+        a.checkpoints().retired_segments.get() > 0,
+        "retired: {}, segments before: {segments_before}",
+        a.checkpoints().retired_segments.get()
+    );
+    let full_copy = root.path().join("copy");
+    copy_dir(&dir, &full_copy, true);
+    let b = start_ready_with(small(&full_copy, 3)).await;
+    assert_same(&a, &b, "restart after retirement");
+    b.stop().await;
+
+    // with every checkpoint gone, the retired history cannot be replayed: refused, loudly
+    let broken = root.path().join("broken");
+    copy_dir(&dir, &broken, false);
+    let refused = Service::start(
+        small(&broken, 2),
+        Arc::new(lpm_connectors::DecodeStats::default()),
+        &prometheus::Registry::new(),
+        || {},
+    )
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(refused.contains("were retired"), "{refused}");
+    a.stop().await;
+}

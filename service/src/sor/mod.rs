@@ -33,9 +33,7 @@ use std::sync::Arc;
 use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::encode::{encode, EventSource};
 use lpm_connectors::debezium::Decoder;
-use lpm_connectors::log::{
-    EmbeddedLog, LogError, LogRecord, LogWriter, MidLogCorruption, Recovery,
-};
+use lpm_connectors::log::{EmbeddedLog, LogError, LogOptions, LogRecord, LogWriter, Recovery};
 use lpm_connectors::{Catalog, DecodePath, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick, TickMap};
@@ -316,7 +314,7 @@ impl EmbeddedSor {
     /// counted in `stats` and written to `dead`.
     pub fn open(
         dir: &Path,
-        on_mid_log: MidLogCorruption,
+        options: LogOptions,
         feed: Arc<PushFeed>,
         (stats, dead): (Arc<DecodeStats>, Arc<dyn DeadLetters>),
         resume: Resume,
@@ -324,7 +322,23 @@ impl EmbeddedSor {
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SorError::Unavailable(format!("creating {}: {e}", dir.display())))?;
-        let (log, recovery) = EmbeddedLog::open_with(dir, on_mid_log)?;
+        let options = LogOptions {
+            verify_after: resume.log_seq,
+            ..options
+        };
+        let (log, recovery) = EmbeddedLog::open_opts(dir, &options)?;
+        // history the checkpoint does not cover must all be here: retired segments are gone
+        if let Some(first) = log.segments().first_seq {
+            if first > resume.log_seq + 1 {
+                return Err(SorError::Unavailable(format!(
+                    "the embedded log starts at record {first}, but the state to resume from \
+                     covers only records up to {}: the records between were retired with a \
+                     checkpoint that is now unusable. Restore that checkpoint (or the archived \
+                     segments) from a backup; see docs/runbook.md",
+                    resume.log_seq
+                )));
+            }
+        }
         let mut decoding = Decoding {
             decoder: Decoder::new(Arc::new(Catalog::lpm())),
             decode: DecodePath::new("embedded-log", stats, dead),
@@ -340,11 +354,8 @@ impl EmbeddedSor {
         }
         let (mut batch, mut effects, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
         let mut records = 0u64;
-        for item in log.records()? {
-            let (_offset, record) = item?;
-            if record.seq <= resume.log_seq {
-                continue;
-            }
+        for item in log.records_after(resume.log_seq)? {
+            let (_at, record) = item?;
             decoding.changes(&record, &mut batch, &mut effects);
             // nobody waits on a replayed record: only the batch's last seq (its position) counts
             seqs.clear();
@@ -575,6 +586,26 @@ impl crate::checkpoint::Checkpointable for EmbeddedSor {
     fn ingested(&self) -> u64 {
         self.ticks.lock().last_ingest
     }
+
+    fn retire_through(
+        &self,
+        position: &SourcePosition,
+        archive: Option<&Path>,
+    ) -> Result<(u64, u64), String> {
+        let SourcePosition::EmbeddedLog { log_seq } = position else {
+            return Ok((0, 0));
+        };
+        let retired = self
+            .writer
+            .retire_through(*log_seq, archive)
+            .map_err(|e| e.to_string())?;
+        Ok((retired.segments, retired.bytes))
+    }
+
+    fn history_size(&self) -> Option<(u64, u64)> {
+        let s = self.writer.segments().ok()?;
+        Some((s.segments, s.bytes))
+    }
 }
 
 fn push(
@@ -621,7 +652,7 @@ mod tests {
     ) -> (EmbeddedSor, Opened) {
         EmbeddedSor::open(
             log_dir,
-            MidLogCorruption::Refuse,
+            LogOptions::default(),
             drained_feed(),
             (stats.clone(), dead),
             Resume::default(),
