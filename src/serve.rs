@@ -280,6 +280,24 @@ pub fn log(cmd: LogCommand) -> anyhow::Result<()> {
     match cmd {
         LogCommand::Export { data_dir, out } => {
             let dir = data_dir.join("log");
+            // retired history is only in a checkpoint: a dump of the log alone would be a
+            // partial history that replays to wrong views, so refuse rather than mislead
+            // (retirement removes the oldest segments first; read-only: the log may be live)
+            let first = lpm_connectors::log::segment_name(1);
+            let segments = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("lpm-log.") && n.len() == first.len())
+                .count();
+            if segments > 0 && !dir.join(&first).exists() {
+                anyhow::bail!(
+                    "{} holds no {first}: earlier records were retired with a checkpoint \
+                     (--log-retention-s), and exporting a checkpoint's rows as a snapshot is not \
+                     implemented yet; export from the archive (--log-archive) or a backup taken \
+                     before retirement",
+                    dir.display()
+                );
+            }
             let summary = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)

@@ -219,7 +219,8 @@ impl Taker {
         let mut last_at = Instant::now();
         let mut last_ingested = self.source.ingested();
         loop {
-            match commands.recv_timeout(Duration::from_secs(1)) {
+            // a tenth of a second: the change threshold is noticed during a burst
+            match commands.recv_timeout(Duration::from_millis(100)) {
                 Ok(Command::Now(reply)) => {
                     let r = self.take(&mut last_at, &mut last_ingested);
                     let _ = reply.send(r);
