@@ -19,6 +19,9 @@ pub struct CheckpointMetrics {
     pub bytes: IntGauge,
     /// `lpm_checkpoint_duration_seconds`: how long the newest one took.
     pub duration_seconds: Gauge,
+    /// `lpm_checkpoint_pending_changes`: changes ingested since the newest checkpoint (what a
+    /// restart would replay); an idle server's old checkpoint is not stale.
+    pub pending_changes: IntGauge,
     /// `lpm_checkpoints_total{outcome}`: `taken`, `skipped`, `failed`.
     pub outcomes: IntCounterVec,
     /// `lpm_recovery_seconds`: start to ready at this start.
@@ -71,6 +74,7 @@ impl CheckpointMetrics {
             age_seconds: reg(r, Gauge::new("lpm_checkpoint_age_seconds", "Seconds since the newest checkpoint was taken (by this process or loaded at start); since start when there is none.")?)?,
             bytes: reg(r, IntGauge::new("lpm_checkpoint_bytes", "Size of the newest checkpoint's state file.")?)?,
             duration_seconds: reg(r, Gauge::new("lpm_checkpoint_duration_seconds", "How long the newest checkpoint took, request to published manifest.")?)?,
+            pending_changes: reg(r, IntGauge::new("lpm_checkpoint_pending_changes", "Changes ingested since the newest checkpoint: what a restart now would replay after it.")?)?,
             recovery_seconds: reg(r, Gauge::new("lpm_recovery_seconds", "Seconds from start to ready at this start.")?)?,
             replayed_records: reg(r, IntGauge::new("lpm_recovery_replayed_records", "Change events replayed into the engine after the loaded checkpoint at this start (all of them without one).")?)?,
             restored_entries: reg(r, IntGauge::new("lpm_recovery_restored_entries", "Stored keys loaded from the checkpoint at this start.")?)?,

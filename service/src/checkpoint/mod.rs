@@ -228,10 +228,13 @@ impl Taker {
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
                     self.metrics.tick_age();
+                    let changed = self.source.ingested().saturating_sub(last_ingested);
+                    self.metrics
+                        .pending_changes
+                        .set(i64::try_from(changed).unwrap_or(i64::MAX));
                     if self.config.disabled {
                         continue;
                     }
-                    let changed = self.source.ingested().saturating_sub(last_ingested);
                     let due = changed > 0
                         && (last_at.elapsed() >= self.config.interval
                             || changed >= self.config.every_changes);
