@@ -1395,3 +1395,108 @@ fn serve_stream_sends_cases_after_their_tick_diff() {
         &early[..early.len().min(20)]
     );
 }
+
+/// Checkpoints under fire: `lpm serve` taking a checkpoint every few dozen changes is killed
+/// with SIGKILL during bursts of concurrent writes, `LPM_KILL_ROUNDS` times (20 by default), so
+/// kills land before, during and after checkpoint writes. Every restart must load a checkpoint
+/// or replay cleanly, keep every acknowledged write, and at the end the views must equal `lpm
+/// replay` of the exported log and `oracle.py`.
+#[test]
+fn checkpoints_survive_rounds_of_kill_9_during_write_bursts() {
+    let started = Instant::now();
+    let rounds: usize = std::env::var("LPM_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let oracle = support::oracle_script();
+    let flags = [
+        "--checkpoint-every-changes",
+        "60",
+        "--checkpoint-interval-s",
+        "1",
+        "--log-segment-bytes",
+        "65536",
+    ];
+    let mut server = Server::start_with(&data, &flags);
+    let (admin, _) = clients(&server, &token);
+    let responsibles = create_responsibles(&admin);
+    let book = Arc::new(Book::default());
+    let mut restored_starts = 0;
+    for round in 0..rounds {
+        let (admin, _) = clients(&server, &token);
+        book.stop.store(false, Ordering::SeqCst);
+        let before = book.acked.load(Ordering::SeqCst);
+        let writers: Vec<_> = (0..4u64)
+            .map(|w| {
+                let (http, book, resp) = (admin.clone(), book.clone(), responsibles.clone());
+                let tag = format!("r{round}w{w}");
+                thread::spawn(move || {
+                    write_loop(&http, &book, &resp, 1000 * round as u64 + w, 5_000, &tag)
+                })
+            })
+            .collect();
+        // kill at a different depth into the burst each round
+        let target = before + 20 + (round * 37) % 120;
+        wait_until(
+            "writes acknowledged in the burst",
+            Duration::from_secs(60),
+            || {
+                let n = book.acked.load(Ordering::SeqCst);
+                if n >= target {
+                    Ok(())
+                } else {
+                    Err(format!("{n} of {target}: {:?}", book.counts.lock()))
+                }
+            },
+        );
+        server.kill9();
+        book.stop.store(true, Ordering::SeqCst);
+        for w in writers {
+            let _ = w.join().expect("writer thread");
+        }
+        let unexpected = book.unexpected.lock().clone();
+        assert!(
+            unexpected.is_empty(),
+            "round {round}: unexpected answers:\n{}",
+            unexpected.join("\n")
+        );
+        server = Server::start_with(&data, &flags);
+        let (admin, reader) = clients(&server, &token);
+        check_acks(&admin, &book.acks.lock().clone());
+        let metrics = reader
+            .call("GET", "/metrics", None)
+            .ok()
+            .and_then(|r| r.body.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let restored = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("lpm_recovery_restored_entries "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if restored > 0.0 {
+            restored_starts += 1;
+        }
+    }
+    assert!(
+        restored_starts * 2 >= rounds,
+        "only {restored_starts} of {rounds} restarts loaded a checkpoint"
+    );
+    let (_, reader) = clients(&server, &token);
+    let (_, log_seq, rest) = reader.views();
+    let dump = dir.path().join("dump.jsonl");
+    let records = export(&data, &dump);
+    assert_eq!(
+        records, log_seq,
+        "exported records vs the REST log position"
+    );
+    check_against_replay("after the kill -9 rounds", &rest, &dump, oracle.as_deref());
+    eprintln!(
+        "{rounds} kill -9 rounds: {} acknowledged writes, {restored_starts} restarts from a \
+         checkpoint, {records} records; took {:?}",
+        book.acks.lock().len(),
+        started.elapsed()
+    );
+}

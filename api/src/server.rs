@@ -47,8 +47,12 @@ pub struct ServeConfig {
     /// Start even if the embedded log is corrupt before its end, cutting the valid records
     /// after the bad one (`--allow-log-cut`); without it such a start is refused.
     pub allow_log_cut: bool,
+    /// The embedded log starts a new segment past this size.
+    pub log_segment_bytes: u64,
     /// Timeouts and the connection cap.
     pub http: crate::listen::HttpLimits,
+    /// When checkpoints are taken.
+    pub checkpoint: lpm_service::checkpoint::CheckpointConfig,
 }
 
 /// Why the server could not start.
@@ -81,6 +85,7 @@ impl ServeConfig {
             (None, Some(c)) => SourceConfig::Capture(c.clone()),
             (None, None) => SourceConfig::Embedded {
                 allow_log_cut: self.allow_log_cut,
+                segment_bytes: self.log_segment_bytes,
             },
         };
         ServiceConfig {
@@ -93,6 +98,7 @@ impl ServeConfig {
             demo: self.demo.then_some(self.demo_every),
             visible_timeout: self.api.visible_timeout,
             read_timeout: self.api.read_timeout,
+            checkpoint: self.checkpoint.clone(),
         }
     }
 }

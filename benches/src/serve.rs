@@ -167,6 +167,7 @@ fn build_child() -> Result<(), String> {
                 FeedItem::Batch { changes, .. } => {
                     drained.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 }
+                FeedItem::Control { .. } => {}
                 FeedItem::Idle { .. } => std::thread::sleep(Duration::from_micros(200)),
                 FeedItem::End => break,
             }
@@ -197,10 +198,13 @@ fn build_child() -> Result<(), String> {
     let stats = Arc::new(DecodeStats::default());
     let (sor, _opened) = EmbeddedSor::open(
         &log_dir,
-        lpm_connectors::log::MidLogCorruption::Refuse,
+        lpm_connectors::log::LogOptions::default(),
         feed.clone(),
-        stats.clone(),
-        Arc::new(lpm_connectors::dead_letter::Discard),
+        (
+            stats.clone(),
+            Arc::new(lpm_connectors::dead_letter::Discard),
+        ),
+        lpm_service::sor::Resume::default(),
         |_| {},
     )
     .map_err(|e| format!("opening the log: {e}"))?;

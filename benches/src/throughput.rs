@@ -184,7 +184,7 @@ fn decode(dump: &Dump) -> Result<(Batches, u64), String> {
                 events += changes.len() as u64;
                 batches.push((tick, changes));
             }
-            FeedItem::Idle { .. } => {}
+            FeedItem::Control { .. } | FeedItem::Idle { .. } => {}
             FeedItem::End => break,
         }
     }

@@ -120,6 +120,7 @@ impl Harness {
                             }
                             std::thread::sleep(Duration::from_millis(1))
                         }
+                        FeedItem::Control { .. } => {}
                         FeedItem::End => return,
                     }
                 })

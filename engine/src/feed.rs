@@ -11,11 +11,18 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::change::Change;
+use crate::dataflow::Control;
 use crate::runtime::{Feed, FeedItem};
 use crate::tick::Tick;
 
+/// What one queued tick carries.
+enum Queued {
+    Changes(Vec<Change>),
+    Control(Control),
+}
+
 struct Inner {
-    queue: VecDeque<(Tick, Vec<Change>)>,
+    queue: VecDeque<(Tick, Queued)>,
     next_tick: Tick,
     closed: bool,
 }
@@ -44,6 +51,16 @@ impl PushFeed {
     /// Queues `changes` as the next tick and returns it; the changes are visible once the
     /// engine's store reaches that tick. Blocks while the queue is full. `None` once closed.
     pub fn push(&self, changes: Vec<Change>) -> Option<Tick> {
+        self.enqueue(Queued::Changes(changes))
+    }
+
+    /// Queues a table-wide `control` (a restored cut, a checkpoint request) as the next tick,
+    /// after every change pushed before it; as [`push`](Self::push) otherwise.
+    pub fn push_control(&self, control: Control) -> Option<Tick> {
+        self.enqueue(Queued::Control(control))
+    }
+
+    fn enqueue(&self, item: Queued) -> Option<Tick> {
         let mut inner = self.inner.lock();
         while inner.queue.len() >= self.max_queued && !inner.closed {
             self.drained.wait_for(&mut inner, Duration::from_millis(50));
@@ -53,7 +70,7 @@ impl PushFeed {
         }
         let tick = inner.next_tick;
         inner.next_tick += 1;
-        inner.queue.push_back((tick, changes));
+        inner.queue.push_back((tick, item));
         Some(tick)
     }
 
@@ -73,9 +90,12 @@ impl Feed for PushFeed {
     fn next(&self, worker: usize) -> FeedItem {
         let mut inner = self.inner.lock();
         if worker == 0 {
-            if let Some((tick, changes)) = inner.queue.pop_front() {
+            if let Some((tick, item)) = inner.queue.pop_front() {
                 self.drained.notify_all();
-                return FeedItem::Batch { tick, changes };
+                return match item {
+                    Queued::Changes(changes) => FeedItem::Batch { tick, changes },
+                    Queued::Control(control) => FeedItem::Control { tick, control },
+                };
             }
         }
         if inner.closed && (worker != 0 || inner.queue.is_empty()) {

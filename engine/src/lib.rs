@@ -7,6 +7,7 @@
 
 pub mod arrangements;
 pub mod change;
+pub mod checkpoint;
 pub mod dataflow;
 pub mod dims;
 pub mod error;

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     /// Read differential's arrangement log for [`EngineStats::arrangements`] (see
     /// [`crate::arrangements`]); off only to measure what it costs.
     pub arrangement_log: bool,
+    /// Where workers hand checkpoint images ([`crate::checkpoint`]); `None`: checkpoint
+    /// requests are ignored.
+    pub images: Option<crate::checkpoint::ImageSink>,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +54,7 @@ impl Default for EngineConfig {
             collect_rows: false,
             max_ticks_in_flight: 2,
             arrangement_log: true,
+            images: None,
         }
     }
 }
@@ -63,6 +67,14 @@ pub enum FeedItem {
         tick: Tick,
         /// The changes.
         changes: Vec<Change>,
+    },
+    /// A table-wide control at `tick` (a restored truncate cut or snapshot close, a
+    /// checkpoint request); broadcast to every worker by the dataflow.
+    Control {
+        /// Logical time of the control.
+        tick: Tick,
+        /// The control.
+        control: Control,
     },
     /// Nothing now; everything this worker will get later is at `tick` or later.
     Idle {
@@ -366,6 +378,7 @@ fn run_worker(
     let df_config = DataflowConfig {
         tz: config.tz,
         case_model: config.case_model,
+        images: config.images.clone(),
     };
     let Built {
         mut changes,
@@ -394,6 +407,13 @@ fn run_worker(
                 while probe.less_than(&floor) {
                     worker.step();
                 }
+            }
+            FeedItem::Control { tick, control } => {
+                advance(&mut changes, &mut controls, tick);
+                let tick = *changes.time();
+                controls.send((control, tick));
+                controls.flush();
+                worker.step();
             }
             FeedItem::Idle { tick } => {
                 advance(&mut changes, &mut controls, tick);

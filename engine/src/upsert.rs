@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::change::{ChangeKind, Coords, Freshness, Position, RowChange};
+use crate::checkpoint::{StoredEntry, TableImage, TableMeta};
 use crate::model::{Key, Row, Table};
 
 /// What the upsert did with events, for metrics and for the replay summary.
@@ -261,6 +262,35 @@ impl UpsertState {
     /// Number of stored entries (visible, deleted and hidden), for state-size metrics.
     pub fn entries(&self) -> usize {
         self.tables.iter().map(|t| t.entries.len()).sum()
+    }
+
+    /// A copy of the state for a checkpoint (rows are shared, not copied), and how many
+    /// blocking snapshots are open (their re-read sets are not in the copy).
+    pub fn image(&self) -> (Vec<TableImage>, usize) {
+        let tables = Table::ALL
+            .iter()
+            .map(|&table| {
+                let t = &self.tables[table.index()];
+                TableImage {
+                    table,
+                    meta: TableMeta {
+                        truncated_before: t.truncated_before,
+                        last_closed: t.last_closed,
+                    },
+                    entries: t
+                        .entries
+                        .iter()
+                        .map(|(&key, e)| StoredEntry {
+                            key,
+                            position: e.position,
+                            row: e.row.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let open = self.tables.iter().map(|t| t.snapshot_reads.len()).sum();
+        (tables, open)
     }
 }
 

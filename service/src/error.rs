@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The checkpoint directory cannot be read, or a verified checkpoint failed to load.
+    #[error("checkpoint: {0}")]
+    Checkpoint(crate::checkpoint::file::CheckpointFileError),
     /// An option that cannot be combined with another.
     #[error("{0}")]
     Config(String),

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod capture;
+pub mod checkpoint;
 pub mod demo;
 pub mod error;
 pub mod kafka;

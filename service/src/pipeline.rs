@@ -17,12 +17,16 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use lpm_connectors::lock::DataDirLock;
 use lpm_connectors::DecodeStats;
+use lpm_engine::checkpoint::ImageSink;
 use lpm_engine::{Engine, EngineConfig, EngineHandle, PushFeed};
 
+use crate::checkpoint::file::Manifest;
+use crate::checkpoint::store::CheckpointDir;
+use crate::checkpoint::{CheckpointConfig, CheckpointMetrics, Checkpointer, Taker};
 use crate::error::ServiceError;
 use crate::sink::{self, Sink, SinkConfig, SinkMetrics};
 use crate::sor::mysql::{MysqlConfig, MysqlSor};
-use crate::source::{Source, SourceConfig};
+use crate::source::{Recovery, Source, SourceConfig};
 
 /// Everything the pipeline is configured with.
 #[derive(Clone, Debug)]
@@ -45,6 +49,8 @@ pub struct ServiceConfig {
     pub visible_timeout: Duration,
     /// How long a MySQL read may wait for the engine.
     pub read_timeout: Duration,
+    /// When checkpoints are taken (`crate::checkpoint`).
+    pub checkpoint: CheckpointConfig,
 }
 
 impl ServiceConfig {
@@ -85,6 +91,9 @@ pub struct Service {
     stop: Arc<AtomicBool>,
     log_records_dropped: u64,
     demo_commands: usize,
+    checkpointer: Option<Checkpointer>,
+    checkpoint_metrics: Arc<CheckpointMetrics>,
+    recovery: Recovery,
     /// Released last, after the engine and the log writer have stopped.
     lock: DataDirLock,
 }
@@ -103,6 +112,8 @@ impl Service {
         cfg.check()?;
         let lock = DataDirLock::acquire(&cfg.data_dir)?;
         let feed = Arc::new(PushFeed::new(8));
+        let checkpoint_metrics = Arc::new(CheckpointMetrics::register(registry)?);
+        let (images_tx, images) = std::sync::mpsc::channel();
         let engine_config = EngineConfig {
             workers: cfg.workers.max(1),
             tz: cfg.tz,
@@ -110,6 +121,9 @@ impl Service {
             collect_rows: false,
             max_ticks_in_flight: 2,
             arrangement_log: true,
+            images: Some(ImageSink(Arc::new(move |image| {
+                let _ = images_tx.send(image);
+            }))),
         };
         let started = Source::start(
             &cfg.source,
@@ -120,6 +134,19 @@ impl Service {
         )
         .await?;
         let (source, engine) = (started.source, started.engine);
+        let recovery = started.recovery;
+        checkpoint_metrics
+            .fallbacks
+            .inc_by(recovery.rejected.len() as u64);
+        checkpoint_metrics
+            .restored_entries
+            .set(i64::try_from(recovery.restored_entries).unwrap_or(i64::MAX));
+        checkpoint_metrics
+            .replayed_records
+            .set(i64::try_from(recovery.replayed_events).unwrap_or(i64::MAX));
+        if let Some(m) = &recovery.checkpoint {
+            checkpoint_metrics.loaded(m);
+        }
         let handle = engine.handle();
         let mysql = match &cfg.mysql {
             Some(m) => Some(open_mysql(m, &handle, &cfg, registry).await?),
@@ -140,7 +167,37 @@ impl Service {
             }
             None => None,
         };
+        let on_ready = {
+            let m = checkpoint_metrics.clone();
+            move || {
+                m.recovery_seconds.set(t0.elapsed().as_secs_f64());
+                on_ready();
+            }
+        };
         spawn_readiness(&source, &handle, t0, on_ready)?;
+        let checkpointer = match source.checkpointable() {
+            Some(checkpointable) => Some(Checkpointer::start(Taker {
+                dir: CheckpointDir::open(&cfg.data_dir).map_err(ServiceError::Checkpoint)?,
+                config: cfg.checkpoint.clone(),
+                source: checkpointable,
+                images,
+                workers: cfg.workers.max(1),
+                metrics: checkpoint_metrics.clone(),
+                history: recovery
+                    .checkpoint
+                    .as_ref()
+                    .map(|m| {
+                        let mut h = m.history.clone();
+                        h.push(crate::checkpoint::Taken {
+                            at_ms: m.taken_at_ms,
+                            position: m.position.clone(),
+                        });
+                        h
+                    })
+                    .unwrap_or_default(),
+            })?),
+            None => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         if let Some(m) = &mysql {
             m.spawn_probe(Duration::from_secs(2), stop.clone());
@@ -149,6 +206,12 @@ impl Service {
         if let (Some(every), Some(sor)) = (cfg.demo, source.embedded()) {
             let now = chrono::Utc::now().timestamp_millis();
             demo_commands = crate::demo::load(sor, crate::demo::DemoSize::default(), now)?;
+            // the history is the bulk of the log: a restart should not replay it
+            if let (Some(c), true) = (&checkpointer, demo_commands > 0) {
+                if let Err(why) = c.checkpoint_now() {
+                    tracing::error!(error = %why, "Checkpoint after the demo history failed.");
+                }
+            }
             trickle = Some(crate::demo::trickle(sor.clone(), every, stop.clone())?);
         }
         Ok(Service {
@@ -162,6 +225,9 @@ impl Service {
             stop,
             log_records_dropped: started.log_records_dropped,
             demo_commands,
+            checkpointer,
+            checkpoint_metrics,
+            recovery,
             lock,
         })
     }
@@ -191,16 +257,43 @@ impl Service {
         self.demo_commands
     }
 
+    /// What this start loaded from a checkpoint and replayed after it.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Checkpoint and recovery instruments (the newest checkpoint's manifest among them).
+    pub fn checkpoints(&self) -> &Arc<CheckpointMetrics> {
+        &self.checkpoint_metrics
+    }
+
+    /// Takes a checkpoint now and waits for it (`Ok(None)`: skipped, or this source takes
+    /// none).
+    pub async fn checkpoint_now(&self) -> Result<Option<Manifest>, String> {
+        let Some(c) = &self.checkpointer else {
+            return Ok(None);
+        };
+        tokio::task::block_in_place(|| c.checkpoint_now())
+    }
+
     /// Stops in order (see the module docs); returns once the sink wrote the final views or
     /// gave up within its stop timeout. Every acknowledged write is durable before this. The
     /// engine answers reads until every [`EngineHandle`] is gone, so the caller drops its
     /// clones (and whatever holds them) first.
     pub async fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
-        let (trickle, source) = (self.trickle, self.source);
+        let (trickle, source, checkpointer) = (self.trickle, self.source, self.checkpointer);
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(t) = trickle {
                 let _ = t.join();
+            }
+            // a clean stop leaves a checkpoint of everything written: the next start replays
+            // nothing (the feed is still open, the writer has acknowledged everything)
+            if let Some(c) = checkpointer {
+                if let Err(why) = c.checkpoint_now() {
+                    tracing::error!(error = %why, "Checkpoint at shutdown failed.");
+                }
+                c.stop();
             }
             source.stop();
         })
@@ -267,34 +360,41 @@ fn spawn_readiness(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::sync::mpsc;
 
     use super::*;
     use crate::sor::ledger::{Command, ResponsibleFields};
 
-    fn config(dir: &Path) -> ServiceConfig {
+    pub(crate) fn config(dir: &Path) -> ServiceConfig {
         ServiceConfig {
             data_dir: dir.to_path_buf(),
             workers: 2,
             tz: chrono_tz::UTC,
             source: SourceConfig::Embedded {
                 allow_log_cut: false,
+                segment_bytes: lpm_connectors::log::DEFAULT_SEGMENT_BYTES,
             },
             mysql: None,
             sink: None,
             demo: None,
             visible_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(5),
+            checkpoint: CheckpointConfig::default(),
         }
     }
 
     /// Starts a pipeline on `dir` and waits until it is ready.
     async fn start_ready(dir: &Path) -> Service {
+        start_ready_with(config(dir)).await
+    }
+
+    /// Starts a pipeline with `cfg` and waits until it is ready.
+    pub(crate) async fn start_ready_with(cfg: ServiceConfig) -> Service {
         let (tx, rx) = mpsc::channel();
         let service = Service::start(
-            config(dir),
+            cfg,
             Arc::new(DecodeStats::default()),
             &prometheus::Registry::new(),
             move || {

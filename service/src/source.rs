@@ -11,15 +11,17 @@ use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::CaptureConfig;
 use lpm_connectors::kafka::{KafkaConfig, TopicSelection};
-use lpm_connectors::log::MidLogCorruption;
+use lpm_connectors::log::{LogOptions, MidLogCorruption};
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Engine, EngineConfig, PushFeed, Tick, ViewStore};
 
 use crate::capture::CaptureSource;
+use crate::checkpoint::{self, store::CheckpointDir};
 use crate::error::ServiceError;
 use crate::kafka::KafkaInput;
 use crate::position::SourcePosition;
-use crate::sor::{EmbeddedSor, PushedTick};
+use crate::sor::ledger::Ledger;
+use crate::sor::{EmbeddedSor, PushedTick, Resume};
 
 /// Which source to start.
 #[derive(Clone, Debug)]
@@ -29,6 +31,8 @@ pub enum SourceConfig {
     Embedded {
         /// See above.
         allow_log_cut: bool,
+        /// The log starts a new segment past this size (`--log-segment-bytes`).
+        segment_bytes: u64,
     },
     /// A MySQL/MariaDB binlog capture (`--capture URL`).
     Capture(CaptureConfig),
@@ -87,6 +91,22 @@ pub struct Started {
     pub engine: Engine,
     /// Valid log records the embedded log's recovery cut (`--allow-log-cut`); 0 otherwise.
     pub log_records_dropped: u64,
+    /// What the start loaded from a checkpoint and replayed after it.
+    pub recovery: Recovery,
+}
+
+/// What a start recovered: the checkpoint it loaded (if any), the newer ones it could not use,
+/// and what it replayed after.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    /// The checkpoint loaded.
+    pub checkpoint: Option<crate::checkpoint::file::Manifest>,
+    /// Newer checkpoints found unusable, and why.
+    pub rejected: Vec<crate::checkpoint::store::Rejected>,
+    /// Stored keys pushed from the checkpoint.
+    pub restored_entries: u64,
+    /// Change events replayed after it (all of them without a checkpoint).
+    pub replayed_events: u64,
 }
 
 /// How a source is doing (the engine page's `sources`).
@@ -135,6 +155,7 @@ impl Source {
                     source: Source::Kafka(input),
                     engine,
                     log_records_dropped: 0,
+                    recovery: Recovery::default(),
                 })
             }
             SourceConfig::Capture(c) => {
@@ -153,20 +174,32 @@ impl Source {
                     source: Source::Capture(capture),
                     engine,
                     log_records_dropped: 0,
+                    recovery: Recovery::default(),
                 })
             }
-            SourceConfig::Embedded { allow_log_cut } => {
+            SourceConfig::Embedded {
+                allow_log_cut,
+                segment_bytes,
+            } => {
                 let engine = Engine::start(engine, feed.clone())?;
                 let log_dir = data_dir.join("log");
-                tracing::info!(dir = %log_dir.display(), "Rebuilding state from the embedded log.");
+                let (resume, mut recovery) = restore_embedded(data_dir, &feed)?;
+                tracing::info!(dir = %log_dir.display(), after_seq = resume.log_seq,
+                    "Replaying the embedded log.");
                 let on_mid_log = if *allow_log_cut {
                     MidLogCorruption::CutAndDrop
                 } else {
                     MidLogCorruption::Refuse
                 };
                 let dead = dead_letters(data_dir)?;
+                let options = LogOptions {
+                    segment_bytes: *segment_bytes,
+                    on_mid_log,
+                    // set from `resume` by `open`
+                    verify_after: 0,
+                };
                 let (sor, opened) =
-                    EmbeddedSor::open(&log_dir, on_mid_log, feed, stats, dead, |n| {
+                    EmbeddedSor::open(&log_dir, options, feed, (stats, dead), resume, |n| {
                         tracing::info!(records = n, "Replaying the embedded log.");
                     })?;
                 let mut log_records_dropped = 0;
@@ -176,14 +209,17 @@ impl Source {
                         "The embedded log had a torn or corrupt tail; it was cut there.");
                     log_records_dropped = cut.records_dropped;
                 }
+                recovery.replayed_events = opened.events;
                 tracing::info!(
                     records = opened.records,
+                    events = opened.events,
                     "Embedded log replayed into the engine."
                 );
                 Ok(Started {
                     source: Source::Embedded(Arc::new(sor)),
                     engine,
                     log_records_dropped,
+                    recovery,
                 })
             }
         }
@@ -214,6 +250,14 @@ impl Source {
             Source::Embedded(s) => s.take_visible(visible),
             Source::Capture(s) => s.take_visible(visible),
             Source::Kafka(s) => s.take_visible(visible),
+        }
+    }
+
+    /// What takes checkpoints of this source (the embedded log; the others: not yet).
+    pub fn checkpointable(&self) -> Option<Arc<dyn crate::checkpoint::Checkpointable>> {
+        match self {
+            Source::Embedded(s) => Some(s.clone()),
+            Source::Capture(_) | Source::Kafka(_) => None,
         }
     }
 
@@ -324,6 +368,47 @@ impl Source {
             Source::Embedded(s) => s.close(),
         }
     }
+}
+
+/// Loads the newest usable checkpoint of the embedded log into `feed` and rebuilds the write
+/// ledger from its rows; without one, a full replay ([`Resume::default`]).
+fn restore_embedded(data_dir: &Path, feed: &PushFeed) -> Result<(Resume, Recovery), ServiceError> {
+    let dir = CheckpointDir::open(data_dir).map_err(ServiceError::Checkpoint)?;
+    let (found, rejected) = dir.newest_valid("embedded-log");
+    let mut recovery = Recovery {
+        rejected,
+        ..Recovery::default()
+    };
+    let Some((manifest, state)) = found else {
+        if !recovery.rejected.is_empty() {
+            tracing::error!(
+                rejected = recovery.rejected.len(),
+                "No usable checkpoint: replaying the whole embedded log."
+            );
+        }
+        return Ok((Resume::default(), recovery));
+    };
+    let mut ledger = Ledger::default();
+    let restored = checkpoint::restore(&state, feed, |table, entry| match &entry.row {
+        Some(row) => ledger.apply(row),
+        None => ledger.seed_max_id(table, entry.key),
+    })
+    .map_err(ServiceError::Checkpoint)?;
+    tracing::info!(
+        number = manifest.number,
+        entries = restored.entries,
+        log_seq = manifest.position.log_seq(),
+        "Loaded the checkpoint."
+    );
+    recovery.restored_entries = restored.entries;
+    let resume = Resume {
+        log_seq: manifest.position.log_seq(),
+        ingest_seq: manifest.ingest_seq,
+        ledger,
+        restored_tick: restored.last_tick,
+    };
+    recovery.checkpoint = Some(manifest);
+    Ok((resume, recovery))
 }
 
 /// Where the capture's and the embedded log's undecodable records go: `dead-letters.jsonl` in

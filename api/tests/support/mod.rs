@@ -172,10 +172,13 @@ impl App {
         .expect("engine");
         let (sor, _opened) = EmbeddedSor::open(
             &dir.path().join("log"),
-            lpm_connectors::log::MidLogCorruption::Refuse,
+            lpm_connectors::log::LogOptions::default(),
             feed,
-            stats.clone(),
-            Arc::new(lpm_connectors::dead_letter::Discard),
+            (
+                stats.clone(),
+                Arc::new(lpm_connectors::dead_letter::Discard),
+            ),
+            lpm_service::sor::Resume::default(),
             |_| {},
         )
         .expect("embedded log");

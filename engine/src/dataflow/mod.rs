@@ -81,6 +81,8 @@ pub struct DataflowConfig {
     pub tz: Tz,
     /// Whether to maintain the case read model.
     pub case_model: bool,
+    /// Where checkpoint images go ([`crate::checkpoint`]); `None`: requests are ignored.
+    pub images: Option<crate::checkpoint::ImageSink>,
 }
 
 fn only<'s, T: Clone + Ord + std::fmt::Debug + 'static>(
@@ -99,10 +101,11 @@ pub fn build(
 ) -> Built {
     let tz = config.tz;
     let case_model = config.case_model;
+    let images = config.images.clone();
     worker.dataflow_named::<Tick, _, _>("lpm", move |scope| {
         let (changes_in, changes) = scope.new_input::<(RowChange, Tick)>();
         let (controls_in, controls) = scope.new_input::<(Control, Tick)>();
-        let rows = upsert::render(changes, controls.broadcast(), state);
+        let rows = upsert::render(changes, controls.broadcast(), state, images);
 
         let persons = only(&rows, |r| {
             if let Row::Person(p) = r {

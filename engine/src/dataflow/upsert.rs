@@ -2,7 +2,8 @@
 //! in ingestion order once their tick is complete, and emits `-old, +new` updates.
 //!
 //! Truncates and snapshot closes concern every key of a table, so they arrive on a second,
-//! broadcast input and are applied in the same `seq` order as the row events of their tick.
+//! broadcast input and are applied in the same `seq` order as the row events of their tick. A
+//! checkpoint request arrives the same way and is served after everything else of its tick.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use crate::change::{Coords, Position, RowChange};
+use crate::checkpoint::{ImageSink, WorkerImage};
 use crate::model::{Row, Table};
 use crate::tick::Tick;
 use crate::upsert::UpsertState;
@@ -41,6 +43,12 @@ pub enum Control {
         /// Ingestion order of the closing record.
         seq: u64,
     },
+    /// Once this tick is applied, hand a copy of the state to the checkpoint sink
+    /// ([`crate::checkpoint`]).
+    Checkpoint {
+        /// The source's request number, returned with the images.
+        request: u64,
+    },
 }
 
 impl Control {
@@ -48,6 +56,8 @@ impl Control {
         match self {
             Control::Truncate { position, .. } => position.seq,
             Control::SnapshotClosed { seq, .. } => *seq,
+            // after every change of its tick
+            Control::Checkpoint { .. } => u64::MAX,
         }
     }
 }
@@ -83,7 +93,9 @@ pub fn render<'s>(
     changes: StreamVec<'s, Tick, (RowChange, Tick)>,
     controls: StreamVec<'s, Tick, (Control, Tick)>,
     state: Rc<RefCell<UpsertState>>,
+    images: Option<ImageSink>,
 ) -> VecCollection<'s, Tick, Row> {
+    let (worker, workers) = (changes.scope().index(), changes.scope().peers());
     let by_key = Exchange::new(|(c, _): &(RowChange, Tick)| key_hash(c.table, c.key));
     changes
         .binary_frontier(controls, by_key, Pipeline, "upsert", move |_cap, _info| {
@@ -122,6 +134,19 @@ pub fn render<'s>(
                             }
                             Pending::Control(Control::SnapshotClosed { table, coords, .. }) => {
                                 st.close_snapshot(table, coords, &mut out)
+                            }
+                            Pending::Control(Control::Checkpoint { request }) => {
+                                if let Some(sink) = &images {
+                                    let (tables, open_snapshots) = st.image();
+                                    (sink.0)(WorkerImage {
+                                        request,
+                                        tick,
+                                        worker,
+                                        workers,
+                                        tables,
+                                        open_snapshots,
+                                    });
+                                }
                             }
                         }
                     }

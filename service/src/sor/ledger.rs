@@ -157,8 +157,9 @@ impl Plan {
     }
 }
 
-/// The current rows writes depend on.
-#[derive(Default)]
+/// The current rows writes depend on. Equality is of content (a restart from a checkpoint
+/// must rebuild the same ledger as a full replay).
+#[derive(Debug, Default, PartialEq)]
 pub struct Ledger {
     persons: HashMap<Key, Arc<Person>>,
     cases: HashMap<Key, Arc<Case>>,

@@ -33,9 +33,7 @@ use std::sync::Arc;
 use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::encode::{encode, EventSource};
 use lpm_connectors::debezium::Decoder;
-use lpm_connectors::log::{
-    EmbeddedLog, LogError, LogRecord, LogWriter, MidLogCorruption, Recovery,
-};
+use lpm_connectors::log::{EmbeddedLog, LogError, LogOptions, LogRecord, LogWriter, Recovery};
 use lpm_connectors::{Catalog, DecodePath, DecodeStats};
 use lpm_engine::model::{EpochMs, Key, Responsible, Row};
 use lpm_engine::{Change, ChangeKind, PushFeed, Tick, TickMap};
@@ -140,6 +138,10 @@ struct TickIndex {
     tick_of_seq: BTreeMap<u64, Tick>,
     /// Ticks not yet seen visible by the metrics.
     pending: PendingTicks,
+    /// The last log record pushed, and the decoder's ingestion counter after it: where a
+    /// checkpoint request pushed now stands.
+    last_seq: u64,
+    last_ingest: u64,
 }
 
 /// Ticks pushed to the engine and not yet seen visible by the metrics loop: their records'
@@ -204,14 +206,18 @@ impl TickIndex {
             positions: TickMap::new(Self::KEEP),
             tick_of_seq: BTreeMap::new(),
             pending: PendingTicks::default(),
+            last_seq: 0,
+            last_ingest: 0,
         }
     }
 
-    fn record(&mut self, tick: Tick, seqs: &[u64]) {
+    fn record(&mut self, tick: Tick, seqs: &[u64], ingest: u64) {
         if let Some(&last) = seqs.last() {
             self.positions
                 .record(tick, SourcePosition::EmbeddedLog { log_seq: last });
+            self.last_seq = self.last_seq.max(last);
         }
+        self.last_ingest = self.last_ingest.max(ingest);
         for &s in seqs {
             self.tick_of_seq.insert(s, tick);
         }
@@ -273,45 +279,83 @@ pub struct EmbeddedSor {
     replay_tick: Option<Tick>,
 }
 
+/// Where [`EmbeddedSor::open`] starts: after a checkpoint the engine already holds (restored
+/// into the feed), or from the beginning ([`Resume::default`]).
+#[derive(Default)]
+pub struct Resume {
+    /// The last log record the checkpoint covers: replay starts after it.
+    pub log_seq: u64,
+    /// The decoder's ingestion counter at the checkpoint (positions continue above it).
+    pub ingest_seq: u64,
+    /// The write ledger rebuilt from the checkpoint's rows.
+    pub ledger: Ledger,
+    /// The last tick the restore pushed.
+    pub restored_tick: Option<Tick>,
+}
+
 /// What opening found and rebuilt.
 #[derive(Debug)]
 pub struct Opened {
     /// The log's recovery report (torn tail cut, counts).
     pub recovery: Recovery,
-    /// Records replayed.
+    /// Records replayed (after the checkpoint, when resuming from one).
     pub records: u64,
+    /// Change events those records decoded to.
+    pub events: u64,
     /// The last tick the replay pushed (the engine is rebuilt when its store reaches it).
     pub replay_tick: Option<Tick>,
 }
 
 impl EmbeddedSor {
-    /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed`, and starts
-    /// the writer. `progress(records)` is called every 10 000 records. A log that is corrupt
-    /// before its end is refused unless `on_mid_log` allows cutting it (`--allow-log-cut`).
-    /// Records that do not decode are counted in `stats` and written to `dead`.
+    /// Opens (or creates) the log under `dir`, replays it into the ledger and `feed` (only the
+    /// records after `resume.log_seq`), and starts the writer. `progress(records)` is called
+    /// every 10 000 records. A log that is corrupt before its end is refused unless
+    /// `on_mid_log` allows cutting it (`--allow-log-cut`). Records that do not decode are
+    /// counted in `stats` and written to `dead`.
     pub fn open(
         dir: &Path,
-        on_mid_log: MidLogCorruption,
+        options: LogOptions,
         feed: Arc<PushFeed>,
-        stats: Arc<DecodeStats>,
-        dead: Arc<dyn DeadLetters>,
+        (stats, dead): (Arc<DecodeStats>, Arc<dyn DeadLetters>),
+        resume: Resume,
         mut progress: impl FnMut(u64),
     ) -> Result<(EmbeddedSor, Opened), SorError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SorError::Unavailable(format!("creating {}: {e}", dir.display())))?;
-        let (log, recovery) = EmbeddedLog::open_with(dir, on_mid_log)?;
+        let options = LogOptions {
+            verify_after: resume.log_seq,
+            ..options
+        };
+        let (log, recovery) = EmbeddedLog::open_opts(dir, &options)?;
+        // history the checkpoint does not cover must all be here: retired segments are gone
+        if let Some(first) = log.segments().first_seq {
+            if first > resume.log_seq + 1 {
+                return Err(SorError::Unavailable(format!(
+                    "the embedded log starts at record {first}, but the state to resume from \
+                     covers only records up to {}: the records between were retired with a \
+                     checkpoint that is now unusable. Restore that checkpoint (or the archived \
+                     segments) from a backup; see docs/runbook.md",
+                    resume.log_seq
+                )));
+            }
+        }
         let mut decoding = Decoding {
             decoder: Decoder::new(Arc::new(Catalog::lpm())),
             decode: DecodePath::new("embedded-log", stats, dead),
-            seq: 0,
+            seq: resume.ingest_seq,
         };
-        let mut ledger = Ledger::default();
+        let mut ledger = resume.ledger;
         let ticks = Arc::new(Mutex::new(TickIndex::new()));
+        let mut replay_tick = resume.restored_tick;
+        if let Some(tick) = replay_tick {
+            ticks
+                .lock()
+                .record(tick, &[resume.log_seq], resume.ingest_seq);
+        }
         let (mut batch, mut effects, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
-        let mut replay_tick = None;
         let mut records = 0u64;
-        for item in log.records()? {
-            let (_offset, record) = item?;
+        for item in log.records_after(resume.log_seq)? {
+            let (_at, record) = item?;
             decoding.changes(&record, &mut batch, &mut effects);
             // nobody waits on a replayed record: only the batch's last seq (its position) counts
             seqs.clear();
@@ -324,15 +368,17 @@ impl EmbeddedSor {
             }
             records += 1;
             if batch.len() >= 20_000 {
-                replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+                replay_tick =
+                    push(&feed, &ticks, &mut batch, &mut seqs, decoding.seq).or(replay_tick);
             }
             if records.is_multiple_of(10_000) {
                 progress(records);
             }
         }
         if !batch.is_empty() {
-            replay_tick = push(&feed, &ticks, &mut batch, &mut seqs).or(replay_tick);
+            replay_tick = push(&feed, &ticks, &mut batch, &mut seqs, decoding.seq).or(replay_tick);
         }
+        let events = decoding.seq - resume.ingest_seq;
         let hook_feed = feed.clone();
         let hook_ticks = ticks.clone();
         let hook = move |durable: Vec<(u64, Arc<LogRecord>)>| {
@@ -346,7 +392,13 @@ impl EmbeddedSor {
                     committed.push(ev.ts_ms);
                 }
             }
-            if let Some(tick) = push(&hook_feed, &hook_ticks, &mut changes, &mut seqs) {
+            if let Some(tick) = push(
+                &hook_feed,
+                &hook_ticks,
+                &mut changes,
+                &mut seqs,
+                decoding.seq,
+            ) {
                 hook_ticks.lock().pending.insert(tick, committed);
             }
         };
@@ -363,6 +415,7 @@ impl EmbeddedSor {
             Opened {
                 recovery,
                 records,
+                events,
                 replay_tick,
             },
         ))
@@ -512,14 +565,59 @@ impl EmbeddedSor {
     }
 }
 
+/// Pushes `batch` (the changes of log records `seqs`, the decoder's counter at `ingest` after
+/// them) as the next tick. Under the tick index's lock, so that a checkpoint request
+/// ([`EmbeddedSor::mark`]) sees every push before it recorded and none after.
+impl crate::checkpoint::Checkpointable for EmbeddedSor {
+    fn mark(&self, request: u64) -> Option<crate::checkpoint::Marker> {
+        let index = self.ticks.lock();
+        let tick = self
+            .feed
+            .push_control(lpm_engine::dataflow::Control::Checkpoint { request })?;
+        Some(crate::checkpoint::Marker {
+            tick,
+            position: SourcePosition::EmbeddedLog {
+                log_seq: index.last_seq,
+            },
+            ingest_seq: index.last_ingest,
+        })
+    }
+
+    fn ingested(&self) -> u64 {
+        self.ticks.lock().last_ingest
+    }
+
+    fn retire_through(
+        &self,
+        position: &SourcePosition,
+        archive: Option<&Path>,
+    ) -> Result<(u64, u64), String> {
+        let SourcePosition::EmbeddedLog { log_seq } = position else {
+            return Ok((0, 0));
+        };
+        let retired = self
+            .writer
+            .retire_through(*log_seq, archive)
+            .map_err(|e| e.to_string())?;
+        Ok((retired.segments, retired.bytes))
+    }
+
+    fn history_size(&self) -> Option<(u64, u64)> {
+        let s = self.writer.segments().ok()?;
+        Some((s.segments, s.bytes))
+    }
+}
+
 fn push(
     feed: &PushFeed,
     ticks: &Mutex<TickIndex>,
     batch: &mut Vec<Change>,
     seqs: &mut Vec<u64>,
+    ingest: u64,
 ) -> Option<Tick> {
+    let mut index = ticks.lock();
     let tick = feed.push(std::mem::take(batch))?;
-    ticks.lock().record(tick, seqs);
+    index.record(tick, seqs, ingest);
     seqs.clear();
     Some(tick)
 }
@@ -540,7 +638,7 @@ mod tests {
             match f.next(0) {
                 FeedItem::End => return,
                 FeedItem::Idle { .. } => std::thread::sleep(std::time::Duration::from_millis(1)),
-                FeedItem::Batch { .. } => {}
+                FeedItem::Batch { .. } | FeedItem::Control { .. } => {}
             }
         });
         feed
@@ -554,10 +652,10 @@ mod tests {
     ) -> (EmbeddedSor, Opened) {
         EmbeddedSor::open(
             log_dir,
-            MidLogCorruption::Refuse,
+            LogOptions::default(),
             drained_feed(),
-            stats.clone(),
-            dead,
+            (stats.clone(), dead),
+            Resume::default(),
             |_| {},
         )
         .expect("open")
