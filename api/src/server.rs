@@ -155,6 +155,7 @@ pub async fn run(
         config: Arc::new(cfg.api.clone()),
         health: health.clone(),
         hub: hub.clone(),
+        checkpoints: Some(service.checkpoints().clone()),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());

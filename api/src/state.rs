@@ -103,6 +103,8 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// WebSocket fan-out.
     pub hub: Arc<crate::hub::Hub>,
+    /// Checkpoint and recovery instruments (the engine page shows them).
+    pub checkpoints: Option<Arc<lpm_service::checkpoint::CheckpointMetrics>>,
 }
 
 impl FromRef<AppState> for AuthState {

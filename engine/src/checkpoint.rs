@@ -2,7 +2,7 @@
 //! on every worker, and what a restart feeds back to rebuild it.
 //!
 //! # Taking one
-//! A source asks for an image by pushing [`Control::Checkpoint`](crate::dataflow::Control) at a
+//! A source asks for an image by pushing `Control::Checkpoint` (of `dataflow`) at a
 //! tick of its own (`PushFeed::push_control`). The control is broadcast, so every worker's
 //! upsert operator sees it; each applies the whole tick first (the control sorts last), then
 //! copies its state into a [`WorkerImage`] and hands it to the [`ImageSink`] of
@@ -14,9 +14,10 @@
 //! # Restoring one
 //! The image is the upsert state only: arrangements and views are derived and rebuilt by the
 //! dataflow from the restored rows. A restart pushes, before anything else:
-//! 1. one tick with each table's [`TableImage::controls`] (the truncate cut and the last closed
-//!    snapshot: applied to an empty table they set the cut and change no row);
-//! 2. then every stored entry as a plain row event ([`TableImage::changes`]): a row as an
+//! 1. one tick with each table's truncate cut and last closed snapshot as controls
+//!    (`Control::restoring` in `dataflow`): applied to an empty table they set the cut and
+//!    change no row;
+//! 2. then every stored entry as a plain row event ([`TableImage::change`]): a row as an
 //!    upsert, a deleted key as a delete, each at its stored position. On an empty state that
 //!    recreates the entry exactly (a row positioned before the cut stays hidden; a deleted key
 //!    keeps its position, so a stale replay of it is still dropped), and the exchange routes it
@@ -34,7 +35,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, ChangeKind, Coords, Position, RowChange, SnapshotMark};
-use crate::dataflow::Control;
 use crate::model::{Key, Row, Table};
 use crate::tick::Tick;
 
@@ -70,22 +70,6 @@ pub struct TableImage {
 }
 
 impl TableImage {
-    /// The controls that restore `meta` on an empty state (push them a tick before the rows).
-    pub fn controls(table: Table, meta: &TableMeta) -> Vec<Control> {
-        let mut out = Vec::new();
-        if let Some(position) = meta.truncated_before {
-            out.push(Control::Truncate { table, position });
-        }
-        if let Some(coords) = meta.last_closed {
-            out.push(Control::SnapshotClosed {
-                table,
-                coords,
-                seq: 0,
-            });
-        }
-        out
-    }
-
     /// The row event that recreates `entry` of `table` on an empty state.
     pub fn change(table: Table, entry: StoredEntry) -> Change {
         let kind = match entry.row {
@@ -105,7 +89,7 @@ impl TableImage {
 /// One worker's upsert state at the end of `tick`.
 #[derive(Clone, Debug)]
 pub struct WorkerImage {
-    /// The request the source pushed ([`Control::Checkpoint`]).
+    /// The request the source pushed (`Control::Checkpoint`).
     pub request: u64,
     /// The tick the image is at: every change of every tick up to it, none after.
     pub tick: Tick,

@@ -175,7 +175,9 @@ impl Service {
             }
         };
         spawn_readiness(&source, &handle, t0, on_ready)?;
-        let checkpointer = match source.checkpointable() {
+        // `--no-checkpoints`: none at all, not even at shutdown (existing ones were loaded)
+        let checkpointable = source.checkpointable().filter(|_| !cfg.checkpoint.disabled);
+        let checkpointer = match checkpointable {
             Some(checkpointable) => Some(Checkpointer::start(Taker {
                 dir: CheckpointDir::open(&cfg.data_dir).map_err(ServiceError::Checkpoint)?,
                 config: cfg.checkpoint.clone(),

@@ -621,7 +621,7 @@ fn run_with_cut(
         // the table cuts first (an earlier tick), then every stored key
         if let Some(first) = images.first() {
             for t in &first.tables {
-                for control in TableImage::controls(t.table, &t.meta) {
+                for control in Control::restoring(t.table, &t.meta) {
                     feed.push_control(control);
                 }
             }

@@ -297,6 +297,10 @@ test('7. English labels on request, remembered; a reader token sees no personal 
     assert.match(await page.locator('#engine-sources').innerText(), /embedded-log/);
     assert.match(await page.locator('#engine-upsert').innerText(), /persons_lost/);
     assert.equal(await page.locator('#engine-unavailable').count(), 0);
+    // the counters are the API's (they read 0 when the page used other names), and the demo
+    // start took a checkpoint after loading its history
+    assert.match(await page.locator('#engine-counters').innerText(), /aplicados\s+[1-9]/);
+    assert.match(await page.locator('#engine-checkpoint').innerText(), /n\.º [1-9]/);
   });
 
   const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -1,6 +1,7 @@
 //! `GET /api/v1/engine`: what a data engineer tunes by. The tick and its rate, freshness over
-//! the last minute, where each source stands, the upsert state and the size of every
-//! arrangement, as one JSON document (the web UI's engine page polls it).
+//! the last minute, where each source stands, the upsert state, the size of every arrangement,
+//! and checkpoints and this start's recovery, as one JSON document (the web UI's engine page
+//! polls it).
 //!
 //! It carries no personal data, so any authenticated caller (readers too) may read it. The
 //! same figures are on `/metrics` for Prometheus; this route exists for people without one.
@@ -41,6 +42,79 @@ pub struct EngineReport {
     pub upsert: UpsertReport,
     /// Every arrangement, by operator name, summed over workers.
     pub arrangements: Vec<ArrangementReport>,
+    /// Checkpoints and this start's recovery (`null` when the server keeps none).
+    pub checkpoint: Option<CheckpointReport>,
+}
+
+/// Checkpoints and the recovery at this start (the same figures as `lpm_checkpoint_*`,
+/// `lpm_recovery_*` and `lpm_log_*` on `/metrics`).
+#[derive(Serialize, Debug, ToSchema)]
+pub struct CheckpointReport {
+    /// The newest checkpoint (taken by this process, or loaded at start), if any.
+    pub newest: Option<NewestCheckpoint>,
+    /// Seconds since it was taken (since start without one).
+    pub age_seconds: f64,
+    /// Changes ingested after it: what a restart now would replay.
+    pub pending_changes: i64,
+    /// Checkpoints taken, skipped (a snapshot half read) and failed by this process.
+    pub taken: u64,
+    /// See `taken`.
+    pub skipped: u64,
+    /// See `taken`.
+    pub failed: u64,
+    /// This start: seconds from start to ready.
+    pub recovery_seconds: f64,
+    /// This start: keys loaded from the checkpoint.
+    pub restored_entries: i64,
+    /// This start: change events replayed after it.
+    pub replayed_records: i64,
+    /// This start: checkpoints found unusable.
+    pub fallbacks: u64,
+    /// Segment files of the embedded log.
+    pub log_segments: i64,
+    /// Their size in bytes.
+    pub log_bytes: i64,
+}
+
+/// The newest checkpoint's manifest, in short.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct NewestCheckpoint {
+    /// Its number (1, 2, 3, ... in the order taken).
+    pub number: u64,
+    /// When it was taken, ms since the epoch.
+    pub taken_at_ms: i64,
+    /// The source position it covers.
+    pub position: lpm_service::position::SourcePosition,
+    /// Keys stored.
+    pub entries: u64,
+    /// State file size.
+    pub bytes: u64,
+    /// How long taking it took.
+    pub duration_ms: u64,
+}
+
+fn checkpoint_report(m: &lpm_service::checkpoint::CheckpointMetrics) -> CheckpointReport {
+    CheckpointReport {
+        newest: m.newest().map(|n| NewestCheckpoint {
+            number: n.number,
+            taken_at_ms: n.taken_at_ms,
+            entries: n.total_entries(),
+            bytes: n.state_bytes,
+            duration_ms: n.duration_ms,
+            position: n.position,
+        }),
+        age_seconds: m.age_seconds.get(),
+        pending_changes: m.pending_changes.get(),
+        taken: m.outcomes.with_label_values(&["taken"]).get(),
+        skipped: m.skipped.get(),
+        failed: m.failed.get(),
+        recovery_seconds: m.recovery_seconds.get(),
+        restored_entries: m.restored_entries.get(),
+        replayed_records: m.replayed_records.get(),
+        fallbacks: m.fallbacks.get(),
+        log_segments: m.log_segments.get(),
+        log_bytes: m.log_bytes.get(),
+    }
 }
 
 /// Freshness percentiles.
@@ -139,5 +213,6 @@ pub async fn engine(
                 batches: a.batches,
             })
             .collect(),
+        checkpoint: state.checkpoints.as_deref().map(checkpoint_report),
     }))
 }

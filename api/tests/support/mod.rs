@@ -208,6 +208,7 @@ impl App {
             config: Arc::new(config),
             health,
             hub,
+            checkpoints: None,
         };
         let router = lpm_api::router(state.clone());
         let mut app = App {

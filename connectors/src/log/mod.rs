@@ -319,8 +319,8 @@ pub enum LogError {
     /// A bad record is followed by valid ones (media corruption, not a torn tail) and the
     /// caller did not allow cutting them off; every file was left as it was.
     #[error(
-        "{path} is corrupt before the end of the log: the record at byte {offset} is bad \
-         ({reason}) and {records_dropped} valid records follow it; refusing to start, which \
+        "the embedded log is corrupt before its end: the record at byte {offset} of {path} \
+         is bad ({reason}) and {records_dropped} valid records follow it; refusing to start, which \
          would drop them. Keep a copy of the log directory, then start with --allow-log-cut to \
          cut the log at that record (the cut bytes are saved beside it and later segments are \
          moved aside), or restore the segment from a backup"

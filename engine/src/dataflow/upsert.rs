@@ -19,7 +19,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use crate::change::{Coords, Position, RowChange};
-use crate::checkpoint::{ImageSink, WorkerImage};
+use crate::checkpoint::{ImageSink, TableMeta, WorkerImage};
 use crate::model::{Row, Table};
 use crate::tick::Tick;
 use crate::upsert::UpsertState;
@@ -52,6 +52,23 @@ pub enum Control {
 }
 
 impl Control {
+    /// The controls that restore a checkpointed table's `meta` on an empty state (pushed a
+    /// tick before the rows; see [`crate::checkpoint`]).
+    pub fn restoring(table: Table, meta: &TableMeta) -> Vec<Control> {
+        let mut out = Vec::new();
+        if let Some(position) = meta.truncated_before {
+            out.push(Control::Truncate { table, position });
+        }
+        if let Some(coords) = meta.last_closed {
+            out.push(Control::SnapshotClosed {
+                table,
+                coords,
+                seq: 0,
+            });
+        }
+        out
+    }
+
     fn seq(&self) -> u64 {
         match self {
             Control::Truncate { position, .. } => position.seq,

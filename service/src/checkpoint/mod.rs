@@ -34,6 +34,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lpm_engine::checkpoint::{StoredEntry, TableImage, WorkerImage};
+use lpm_engine::dataflow::Control;
 use lpm_engine::model::Table;
 use lpm_engine::{PushFeed, Tick};
 
@@ -417,7 +418,7 @@ pub fn restore(
         state,
         |metas| {
             for (table, meta) in metas {
-                for control in TableImage::controls(table, &meta) {
+                for control in Control::restoring(table, &meta) {
                     last_tick.set(Some(
                         feed.push_control(control).ok_or_else(|| closed(state))?,
                     ));

@@ -1,5 +1,5 @@
 // For data engineers: `GET /api/v1/engine`, polled every 2 s: tick, tick rate, freshness,
-// per-source lag, upsert state sizes and arrangement sizes. Says "not available" while the
+// per-source lag, upsert state sizes, arrangement sizes, checkpoints and this start's recovery. Says "not available" while the
 // server has no such route (404) or the call fails.
 import { api } from './api.js';
 import { h, fill } from './dom.js';
@@ -31,7 +31,19 @@ export function draw(e) {
     sources.push([s.source, t('engine.status.' + (s.status === 'live' ? 'live' : 'other'), { status: s.status }), num(s.lag ?? 0)]);
     for (const d of s.detail || []) sources.push([`  ${s.source} · ${d.name}`, '', num(d.lag ?? 0)]);
   }
-  const counters = ['inserts', 'updates', 'deletes', 'duplicates', 'out_of_order'].map((k) => ['engine.upsert.' + k, num(u[k] ?? 0)]);
+  // the API's names (`applied`, `duplicates`, `stale`, `unknown_deletes`), not others
+  const counters = ['applied', 'duplicates', 'stale', 'unknown_deletes'].map((k) => ['engine.upsert.' + k, num(u[k] ?? 0)]);
+  const c = e.checkpoint;
+  const mib = (b) => t('engine.mib', { n: num((b ?? 0) / 1048576, 1) });
+  const checkpoint = c ? [
+    ['engine.ckpt.newest', c.newest ? t('engine.ckpt.number', { n: num(c.newest.number), seq: num((c.newest.position || {}).log_seq ?? 0) }) : t('engine.ckpt.none')],
+    ['engine.ckpt.age', t('engine.seconds', { n: num(c.age_seconds ?? 0, 0) })],
+    ['engine.ckpt.size', c.newest ? `${mib(c.newest.bytes)} · ${num(c.newest.entries)} · ${ms((c.newest.duration_ms ?? 0) / 1000)}` : '—'],
+    ['engine.ckpt.pending', num(c.pending_changes ?? 0)],
+    ['engine.ckpt.outcomes', `${num(c.taken ?? 0)} / ${num(c.skipped ?? 0)} / ${num(c.failed ?? 0)}`],
+    ['engine.ckpt.recovery', t('engine.ckpt.recovered', { s: num(c.recovery_seconds ?? 0, 2), restored: num(c.restored_entries ?? 0), replayed: num(c.replayed_records ?? 0), fallbacks: num(c.fallbacks ?? 0) })],
+    ['engine.ckpt.log', `${num(c.log_segments ?? 0)} · ${mib(c.log_bytes)}`],
+  ] : [];
   return [
     h('div', { class: 'tiles' }, stats.map(([k, v]) => h('div', { class: 'tile' }, h('span', { class: 'tile-label', 'data-i18n': k }), h('span', { class: 'tile-value' }, v)))),
     table('engine-sources', 'engine.sources', ['engine.source', 'engine.state', 'engine.lag'], sources),
@@ -39,6 +51,8 @@ export function draw(e) {
     h('dl', { class: 'facts', id: 'engine-counters' }, counters.map(([k, v]) => [h('dt', { 'data-i18n': k }), h('dd', {}, v)])),
     table('engine-arrangements', 'engine.arrangements', ['engine.arrangement', 'engine.operators', 'engine.records', 'engine.batches'],
       (e.arrangements || []).map((a) => [a.name, num(a.operators), num(a.records), num(a.batches)])),
+    ...(checkpoint.length ? [h('h2', { 'data-i18n': 'engine.ckpt.title' }),
+      h('dl', { class: 'facts', id: 'engine-checkpoint' }, checkpoint.map(([k, v]) => [h('dt', { 'data-i18n': k }), h('dd', {}, v)]))] : []),
   ];
 }
 
