@@ -237,16 +237,17 @@ impl<R: Read> Scanner<R> {
             Ok(r) => r,
             Err(e) => return bad(CutReason::BadJson(e.to_string()), extent),
         };
-        if let Some(previous) = self.last_seq {
-            if record.seq <= previous {
-                return bad(
-                    CutReason::SeqNotIncreasing {
-                        previous,
-                        seq: record.seq,
-                    },
-                    extent,
-                );
-            }
+        // seqs start at 1 (0 means "no record" in positions and `records_after(0)` reads from
+        // the start), and each one is above the one before it
+        let previous = self.last_seq.unwrap_or(0);
+        if record.seq <= previous {
+            return bad(
+                CutReason::SeqNotIncreasing {
+                    previous,
+                    seq: record.seq,
+                },
+                extent,
+            );
         }
         self.last_seq = Some(record.seq);
         self.offset += framed;

@@ -258,3 +258,21 @@ fn a_gap_in_segment_numbers_is_refused_and_a_later_first_segment_is_not() {
     }
     assert_eq!(EmbeddedLog::open(dir.path()).expect("open").1.segments, 2);
 }
+
+/// A record numbered 0 (seqs start at 1) is a bad record, not a first record that replay
+/// would then skip: found by fuzz/log_recovery, where open counted such a record and
+/// `records_after(0)` did not return it.
+#[test]
+fn a_record_numbered_zero_is_bad() {
+    let record = LogRecord {
+        seq: 0,
+        events: events(0, &[(None, Some(person(1)))]),
+        actor: None,
+    };
+    let (_dir, log, rec) = open_bytes(&frame(&record).expect("frame"));
+    let cut = rec.cut.expect("a record numbered 0 is cut");
+    assert_eq!(cut.reason.label(), "seq_not_increasing");
+    assert_eq!((rec.records, cut.offset), (0, 0));
+    assert_eq!(all_records(&log).len() as u64, rec.records);
+    assert_eq!(log.next_seq(), 1);
+}
