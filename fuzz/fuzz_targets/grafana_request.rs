@@ -187,7 +187,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         .build()
         .expect("runtime");
     runtime
-        .block_on(tokio::task::spawn_blocking(|| ()))
+        .block_on(async { tokio::task::spawn_blocking(|| ()).await })
         .expect("the blocking pool starts");
     Fixture {
         // the whole app's fallback: a path no route takes (`/api/v1/rows/` without a view)
