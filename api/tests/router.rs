@@ -2007,34 +2007,51 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     );
 }
 
-/// What the OpenAPI document says of a body is what the server does with a missing one: a body
-/// it calls required is refused when absent (schemathesis' ST201 found `POST /api/v1/rows/{view}`
-/// answering 200 to an empty POST while the document required a body), and an optional one is
-/// read as `{}`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_body_is_refused_exactly_where_the_document_requires_one() {
+/// An app with a seeded case and a spare contact, the OpenAPI document it serves, and the routes
+/// whose operation documents a request body (with that body's schema entry).
+async fn documented_bodies() -> (App, Seeded, i64, Vec<(Route, Value)>) {
     let app = App::start().await;
     let seeded = seed(&app).await;
     let spare = app
         .create_responsible(json!({"full_name": "Spare Contact", "agency": "Spare"}))
         .await;
     let doc = app.get(Who::Anonymous, "/api/v1/openapi.json").await.json;
+    let routes = routes()
+        .into_iter()
+        .filter_map(|r| {
+            let body = doc["paths"][r.template][r.method.as_str().to_lowercase()]
+                .get("requestBody")?
+                .clone();
+            Some((r, body))
+        })
+        .collect();
+    (app, seeded, spare, routes)
+}
+
+/// `method uri` with `body` (none: no body at all) as a freshly signed-in admin.
+async fn as_admin(app: &App, method: &Method, uri: &str, body: Option<&str>) -> Reply {
+    let cookie = app.sign_in(support::ADMIN.0, support::ADMIN.1).await;
+    let req = support::authorize_with(
+        request(method.clone(), uri, body),
+        Who::Admin,
+        &app.reader_token,
+        &cookie,
+    );
+    app.send(req).await
+}
+
+/// What the OpenAPI document says of a body is what the server does with a missing one: a body
+/// it calls required is refused when absent (schemathesis' ST201 found `POST /api/v1/rows/{view}`
+/// answering 200 to an empty POST while the document required a body), and an optional one is
+/// read as `{}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_body_is_refused_exactly_where_the_document_requires_one() {
+    let (app, seeded, spare, routes) = documented_bodies().await;
     let (mut checked, mut wrong) = (0, Vec::new());
-    for r in routes().iter().filter(|r| r.body.is_some()) {
-        let op = &doc["paths"][r.template][r.method.as_str().to_lowercase()];
-        let Some(body) = op.get("requestBody") else {
-            continue;
-        };
+    for (r, body) in &routes {
         let required = body["required"].as_bool().unwrap_or(false);
         let uri = fill(&app, &seeded, spare, r.uri);
-        let cookie = app.sign_in(support::ADMIN.0, support::ADMIN.1).await;
-        let req = support::authorize_with(
-            request(r.method.clone(), &uri, None),
-            Who::Admin,
-            &app.reader_token,
-            &cookie,
-        );
-        let reply = app.send(req).await;
+        let reply = as_admin(&app, &r.method, &uri, None).await;
         let refused = reply.status.is_client_error()
             && reply.status != StatusCode::UNAUTHORIZED
             && reply.status != StatusCode::FORBIDDEN;
@@ -2060,33 +2077,12 @@ async fn a_missing_body_is_refused_exactly_where_the_document_requires_one() {
 /// (the Grafana discovery routes document none: they ignore what is sent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_array_is_refused_where_an_object_is_expected() {
-    let app = App::start().await;
-    let seeded = seed(&app).await;
-    let spare = app
-        .create_responsible(json!({"full_name": "Spare Contact", "agency": "Spare"}))
-        .await;
-    let doc = app.get(Who::Anonymous, "/api/v1/openapi.json").await.json;
+    let (app, seeded, spare, with_body) = documented_bodies().await;
     let mut wrong = Vec::new();
-    let routes = routes();
-    let with_body: Vec<&Route> = routes
-        .iter()
-        .filter(|r| {
-            doc["paths"][r.template][r.method.as_str().to_lowercase()]
-                .get("requestBody")
-                .is_some()
-        })
-        .collect();
-    for r in &with_body {
+    for (r, _) in &with_body {
         let uri = fill(&app, &seeded, spare, r.uri);
-        let cookie = app.sign_in(support::ADMIN.0, support::ADMIN.1).await;
         for body in ["[null, null]", "[]", r#"["x", 1, true]"#] {
-            let req = support::authorize_with(
-                request(r.method.clone(), &uri, Some(body)),
-                Who::Admin,
-                &app.reader_token,
-                &cookie,
-            );
-            let reply = app.send(req).await;
+            let reply = as_admin(&app, &r.method, &uri, Some(body)).await;
             let field = reply.json["field"].as_str().unwrap_or_default().to_string();
             let ok = reply.status == StatusCode::UNPROCESSABLE_ENTITY && field == "body"
                 || reply.status == StatusCode::BAD_REQUEST;

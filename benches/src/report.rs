@@ -186,3 +186,17 @@ impl Quantiles {
         self.hist.len() as usize
     }
 }
+
+/// Total size of the regular files directly in `dir` (a log directory's segments); 0 if it
+/// cannot be read.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

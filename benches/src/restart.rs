@@ -25,7 +25,7 @@ use lpm_process::LpmProcess;
 use lpm_service::demo::DemoSize;
 use lpm_service::sor::ledger::{Command, NewAction};
 use lpm_service::sor::EmbeddedSor;
-use report::{median, workspace_and_target};
+use report::{dir_bytes, median, workspace_and_target};
 
 /// One configuration's figures (seconds, bytes).
 #[derive(Default)]
@@ -48,17 +48,6 @@ fn log(started: Instant, what: &str) {
         "[{:>7.1}s] bench restart: {what}",
         started.elapsed().as_secs_f64()
     );
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// Generates (or reuses) the log of `persons` persons with `history` times the demo history.

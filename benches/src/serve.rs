@@ -48,7 +48,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod machine;
 mod report;
-use report::{cores, cpu_seconds, env_usize, f2, replace_section, workspace_and_target};
+use report::{cores, cpu_seconds, dir_bytes, env_usize, f2, replace_section, workspace_and_target};
 mod serve_http;
 use machine::{cpu_model, load_average};
 mod lpm_process;
@@ -270,18 +270,6 @@ fn build_child() -> Result<(), String> {
         ),
     );
     Ok(())
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------

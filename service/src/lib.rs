@@ -17,3 +17,12 @@ pub mod sink;
 pub mod sor;
 pub mod source;
 pub mod wire;
+
+/// Registers `c` in `r` and hands it back (every instrument of the pipeline is made this way).
+pub(crate) fn register<T: prometheus::core::Collector + Clone + 'static>(
+    r: &prometheus::Registry,
+    c: T,
+) -> Result<T, prometheus::Error> {
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}

@@ -52,13 +52,7 @@ pub struct CheckpointMetrics {
 impl CheckpointMetrics {
     /// Registers the instruments in `r`.
     pub fn register(r: &Registry) -> Result<CheckpointMetrics, prometheus::Error> {
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(
-            r: &Registry,
-            c: T,
-        ) -> Result<T, prometheus::Error> {
-            r.register(Box::new(c.clone()))?;
-            Ok(c)
-        }
+        use crate::register as reg;
         let outcomes = reg(
             r,
             IntCounterVec::new(

@@ -52,7 +52,8 @@ pub struct CheckpointConfig {
     pub every_changes: u64,
     /// How many to keep (at least one; two lets a corrupt newest fall back).
     pub keep: usize,
-    /// Take none (restarts still load existing ones).
+    /// Take none, not even at shutdown (restarts still load existing ones): the pipeline then
+    /// starts no checkpoint thread.
     pub disabled: bool,
     /// How long log history is kept after a checkpoint covers it (the log is also the audit
     /// trail of who wrote what); then it is retired ([`Checkpointable::retire_through`]).
@@ -233,9 +234,6 @@ impl Taker {
                     self.metrics
                         .pending_changes
                         .set(i64::try_from(changed).unwrap_or(i64::MAX));
-                    if self.config.disabled {
-                        continue;
-                    }
                     let due = changed > 0
                         && (last_at.elapsed() >= self.config.interval
                             || changed >= self.config.every_changes);

@@ -28,13 +28,7 @@ pub struct SinkMetrics {
 impl SinkMetrics {
     /// Creates and registers the instruments.
     pub fn register(r: &Registry) -> Result<SinkMetrics, prometheus::Error> {
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(
-            r: &Registry,
-            c: T,
-        ) -> Result<T, prometheus::Error> {
-            r.register(Box::new(c.clone()))?;
-            Ok(c)
-        }
+        use crate::register as reg;
         Ok(SinkMetrics {
             transactions: reg(
                 r,
