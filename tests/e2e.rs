@@ -15,6 +15,8 @@ mod serve;
 mod hardening;
 // `lpm capture` against a real MariaDB: workload = SELECT = replay = oracle, kill -9, parity
 mod capture;
+// checkpoints of `lpm serve --capture`: restarts = a fresh snapshot, kill -9, corrupt, purged
+mod checkpoints;
 // `lpm serve --kafka` against a broker process (tansu): kill -9, commits vs applied, oracle
 mod kafka;
 // docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing

@@ -166,6 +166,37 @@ impl Server {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reap");
     }
+
+    /// SIGTERM, and the clean exit it must make (the shutdown checkpoint included).
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("reap");
+        assert!(status.success(), "lpm serve did not exit cleanly: {status}");
+    }
+
+    /// Waits until the views cover `want` records per partition (absent = 0), and returns them.
+    fn caught_up(&self, token: &str, want: &Offsets, what: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let got = self.views(token);
+            if let Some((views, applied)) = &got {
+                if want
+                    .iter()
+                    .all(|(tp, n)| *n == 0 || applied.get(tp) == Some(n))
+                {
+                    return views.clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not caught up; applied {:?}, want {want:?}",
+                got.map(|g| g.1)
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -273,15 +304,8 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
         ..GenOptions::default()
     };
     let (truth, text, lines) = dump_under(&opts, &prefix);
-    let mut per_partition: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for l in &lines {
-        let v: Value = serde_json::from_str(l).expect("dump line");
-        let key = (
-            v["topic"].as_str().expect("topic").to_string(),
-            v["partition"].as_i64().expect("partition") as i32,
-        );
-        *per_partition.entry(key).or_default() += 1;
-    }
+    let mut per_partition = Offsets::new();
+    count_partitions(&lines, &mut per_partition);
     // every topic gets all 3 partitions (the produce step sizes topics from the dump)
     for t in lpm_engine::model::Table::ALL.map(|t| t.name()) {
         for p in 0..3 {
@@ -562,4 +586,126 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
         thread::sleep(Duration::from_millis(200));
     }
     drop(server);
+}
+
+/// Records per (topic, partition) in kcat lines.
+fn count_partitions(lines: &[String], into: &mut Offsets) {
+    for l in lines {
+        let v: Value = serde_json::from_str(l).expect("dump line");
+        let key = (
+            v["topic"].as_str().expect("topic").to_string(),
+            v["partition"].as_i64().expect("partition") as i32,
+        );
+        *into.entry(key).or_default() += 1;
+    }
+}
+
+/// Asserts `views` equal the reference model of the whole dump.
+fn assert_reference(
+    what: &str,
+    truth: &lpm_testkit::gen::GenTruth,
+    tz: chrono_tz::Tz,
+    views: &Value,
+) {
+    let expected = reference::views(&truth.rows, tz);
+    let diffs = reference::compare(&expected, views);
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences, first: {:?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(10)]
+    );
+}
+
+/// Checkpoints of `lpm serve --kafka`: a restart loads the newest checkpoint and reads each
+/// partition from its offsets (only the records produced after it); the views equal the
+/// reference model of the whole dump. A checkpoint whose offsets the broker no longer serves
+/// (here: past the end, as after a topic is recreated) is refused, counted, and the topics are
+/// re-read from the beginning, to the same views.
+#[test]
+fn kafka_restarts_from_checkpoints_and_rereads_only_when_offsets_are_gone() {
+    let brokers = brokers();
+    let run = crate::support::run_id("ck");
+    let (prefix, group) = (run.clone(), format!("{run}-group"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = GenOptions {
+        seed: 11,
+        persons: 800,
+        partitions: 2,
+        ..GenOptions::default()
+    };
+    let (truth, _, lines) = dump_under(&opts, &prefix);
+    let (first, second) = lines.split_at(lines.len() * 2 / 3);
+    let f1 = dir.path().join("first.jsonl");
+    let f2 = dir.path().join("second.jsonl");
+    write_lines(&f1, first);
+    write_lines(&f2, second);
+    produce(&brokers, &f1, 2);
+    let mut want = Offsets::new();
+    count_partitions(first, &mut want);
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let token = lpm(&[
+        "token",
+        "create",
+        "ck",
+        "--data-dir",
+        data.to_str().expect("p"),
+    ]);
+    let flags = [
+        "--checkpoint-every-changes",
+        "500",
+        "--checkpoint-interval-s",
+        "1",
+    ];
+    let mut a = Server::start_with(&data, &brokers, &prefix, &group, &flags);
+    a.caught_up(&token, &want, "the first part");
+    a.terminate();
+
+    produce(&brokers, &f2, 2);
+    count_partitions(second, &mut want);
+    let mut b = Server::start_with(&data, &brokers, &prefix, &group, &flags);
+    let views = b.caught_up(&token, &want, "after a restart from the checkpoint");
+    let restored = b
+        .metric("lpm_recovery_restored_entries", &token)
+        .unwrap_or(0.0);
+    let replayed = b
+        .metric("lpm_recovery_replayed_records", &token)
+        .unwrap_or(-1.0);
+    assert!(restored > 0.0, "the restart loaded a checkpoint");
+    assert_eq!(b.metric("lpm_recovery_fallbacks_total", &token), Some(0.0));
+    assert!(
+        replayed >= 0.0 && replayed <= second.len() as f64,
+        "after the checkpoint only the {} records produced since were read, not {replayed}",
+        second.len()
+    );
+    assert_reference("restart from a checkpoint", &truth, opts.tz, &views);
+    b.terminate();
+
+    // the newest checkpoint's offsets moved past the partitions' ends: refused, re-read all
+    let ckdir = data.join("checkpoints");
+    let mut manifests: Vec<_> = std::fs::read_dir(&ckdir)
+        .expect("checkpoints")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    manifests.sort();
+    let newest = ckdir.join(manifests.last().expect("a manifest"));
+    let mut m: Value =
+        serde_json::from_slice(&std::fs::read(&newest).expect("manifest")).expect("JSON");
+    for o in m["position"]["offsets"].as_array_mut().expect("offsets") {
+        o["offset"] = Value::from(1_000_000_000_i64);
+    }
+    std::fs::write(&newest, m.to_string()).expect("rewrite the manifest");
+    let c = Server::start_with(&data, &brokers, &prefix, &group, &flags);
+    let views = c.caught_up(&token, &want, "after a refused checkpoint");
+    assert_eq!(c.metric("lpm_recovery_fallbacks_total", &token), Some(1.0));
+    assert_eq!(c.metric("lpm_recovery_restored_entries", &token), Some(0.0));
+    assert_reference(
+        "re-read after a refused checkpoint",
+        &truth,
+        opts.tz,
+        &views,
+    );
 }

@@ -70,11 +70,23 @@ impl Server {
 
     /// `lpm serve` with `extra` flags (`--capture`, `--mysql`, ...).
     pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_workers(data_dir, 2, extra)
+    }
+
+    /// [`Server::start_with`] on `workers` workers.
+    pub(crate) fn start_workers(data_dir: &Path, workers: usize, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "-w",
+                &workers.to_string(),
+                "--tz",
+                TZ,
+            ])
             .args(extra)
             .env("LPM_LOG", "warn")
             .env_remove("LPM_DEMO")
@@ -152,6 +164,19 @@ impl Server {
     pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("kill -9 lpm serve");
         self.child.wait().expect("reap lpm serve");
+    }
+
+    /// SIGTERM, and the exit it must make cleanly (the shutdown checkpoint included).
+    pub(crate) fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("reap lpm serve");
+        assert!(
+            status.success(),
+            "lpm serve did not exit cleanly ({status}):\n{}",
+            self.stderr()
+        );
     }
 }
 

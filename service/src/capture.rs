@@ -7,10 +7,18 @@
 //! and dead-lettered to the [`DeadLetters`] the caller gives (`lpm serve`: `dead-letters.jsonl`
 //! in the data dir).
 //!
-//! Nothing is persisted: each start takes a consistent snapshot, then streams from its position
-//! (the engine keeps its state in memory). A reconnect within one run resumes from the last
-//! batch the engine took, without a new snapshot. The server is ready once the snapshot is
-//! visible in the views.
+//! Starts: with a checkpoint of this capture's origin (server, databases, prefix) the engine
+//! state is loaded from it and the capture streams from its binlog position; the server is
+//! ready once the stream reaches where the server stood at start. Without one, a consistent
+//! snapshot, then streaming from its position; ready once the snapshot is visible. A
+//! reconnect within one run resumes from the last batch the engine took, without a new
+//! snapshot. A resume position the server no longer has (purged binlog) takes a new snapshot,
+//! logged and counted (`lpm_capture_resnapshots_total`): rows it does not re-read are swept,
+//! tables it finds empty included.
+//!
+//! Checkpoints ([`crate::checkpoint`]): a request is pushed into the feed between two batches
+//! and only at a resumable point (never inside a snapshot), with the position of the last
+//! batch pushed.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,11 +30,44 @@ use lpm_connectors::capture::{
 use lpm_connectors::dead_letter::{DeadLetters, KeyValue};
 use lpm_connectors::debezium::Decoder;
 use lpm_connectors::{Catalog, DecodePath, DecodeStats};
-use lpm_engine::{PushFeed, Tick, TickMap};
+use lpm_engine::dataflow::Control;
+use lpm_engine::model::Table;
+use lpm_engine::{Change, Coords, PushFeed, Tick, TickMap};
 use parking_lot::Mutex;
 
+use crate::checkpoint::{Checkpointable, Marker};
 use crate::position::SourcePosition;
 use crate::sor::{PendingTicks, PushedTick};
+
+/// Where a capture resumes from a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The binlog position the checkpoint covers.
+    pub position: BinlogPosition,
+    /// Transactions applied before it (the position's `log_seq` continues from it).
+    pub transactions: u64,
+    /// The ingestion counter (`seq` of positions continues above it).
+    pub seq: u64,
+    /// The last tick the restore pushed.
+    pub restored_tick: Option<Tick>,
+}
+
+/// What a capture's positions are positions in: the server (unless it resumes by GTID, which
+/// survives a failover), the databases and the topic prefix.
+pub fn origin(cfg: &CaptureConfig, server_id: u32) -> String {
+    let opts = mysql_async::Opts::from_url(&cfg.url).ok();
+    let (host, port) = opts.as_ref().map_or((String::new(), 0), |o| {
+        (o.ip_or_hostname().to_string(), o.tcp_port())
+    });
+    let server = match cfg.resume_by {
+        capture::ResumeBy::Gtid => String::new(),
+        capture::ResumeBy::Position => format!(" server_id {server_id}"),
+    };
+    format!(
+        "mysql-binlog {host}:{port}{server} databases {:?} prefix {}",
+        cfg.databases, cfg.prefix
+    )
+}
 
 /// What the API needs to know about a running capture.
 pub struct CaptureSource {
@@ -34,6 +75,22 @@ pub struct CaptureSource {
     pub stats: Arc<CaptureStats>,
     state: Mutex<State>,
     thread: Mutex<Option<CaptureHandle>>,
+    /// Held while pushing into the feed, so a checkpoint request lands between two batches.
+    pushed: Mutex<Pushed>,
+    feed: Arc<PushFeed>,
+    origin: String,
+}
+
+/// Where the last push into the feed left the capture.
+#[derive(Default)]
+struct Pushed {
+    /// The ingestion counter.
+    seq: u64,
+    /// Transactions applied.
+    transactions: u64,
+    /// The position after the last batch, when it is one to resume from (not inside a
+    /// snapshot).
+    resumable: Option<BinlogPosition>,
 }
 
 struct State {
@@ -42,8 +99,9 @@ struct State {
     positions: TickMap<SourcePosition>,
     /// Ticks not yet seen visible by the metrics loop.
     pending: PendingTicks,
-    /// The tick that completes the snapshot.
-    snapshot_tick: Option<Tick>,
+    /// The tick the engine must show to be ready: the one that completes the snapshot, or the
+    /// first that reaches where the server stood at start (after a checkpoint).
+    ready_tick: Option<Tick>,
     /// Why the capture stopped, when it did.
     failed: Option<String>,
 }
@@ -62,9 +120,11 @@ impl CaptureSource {
             })
     }
 
-    /// The tick that completes the snapshot, once it has been pushed.
-    pub fn snapshot_tick(&self) -> Option<Tick> {
-        self.state.lock().snapshot_tick
+    /// The tick the engine must show to be ready, once it has been pushed: the snapshot's
+    /// last, or (resumed from a checkpoint) the first at or past the server's position at
+    /// start.
+    pub fn ready_tick(&self) -> Option<Tick> {
+        self.state.lock().ready_tick
     }
 
     /// Stops the capture (after its current batch) and waits for its thread; a second call
@@ -100,6 +160,19 @@ struct EngineSink {
     stored: Option<BinlogPosition>,
     seq: u64,
     transactions: u64,
+    /// Resumed from a checkpoint: ready once a batch reaches this (the server's position at
+    /// start).
+    ready_at: Option<BinlogPosition>,
+    /// The snapshot being read replaces restored state (the resume position was lost): tables
+    /// it re-reads nothing of are swept when it completes.
+    resnapshot: Option<Resnapshot>,
+}
+
+/// What a re-snapshot has read so far.
+#[derive(Default)]
+struct Resnapshot {
+    tables: std::collections::BTreeSet<Table>,
+    coords: Option<Coords>,
 }
 
 impl CaptureSink for EngineSink {
@@ -108,7 +181,16 @@ impl CaptureSink for EngineSink {
     }
 
     fn begin_snapshot(&mut self) -> Result<(), SinkError> {
+        self.source.pushed.lock().resumable = None;
         Ok(())
+    }
+
+    fn position_lost(&mut self) -> bool {
+        self.stored = None;
+        self.ready_at = None;
+        self.resnapshot = Some(Resnapshot::default());
+        self.source.pushed.lock().resumable = None;
+        true
     }
 
     fn write(&mut self, batch: Batch) -> Result<(), SinkError> {
@@ -124,26 +206,98 @@ impl CaptureSink for EngineSink {
             };
             changes.extend(self.decode.record(&mut self.decoder, kv, self.seq));
         }
-        let tick = self.feed.push(changes).ok_or(SinkError::Closed)?;
-        self.transactions += batch.transactions;
+        if let Some(re) = &mut self.resnapshot {
+            for c in &changes {
+                if let Change::Row(r) = c {
+                    re.tables.insert(r.table);
+                    re.coords = re.coords.max(r.position.coords);
+                }
+            }
+        }
         let resumable = !matches!(batch.kind, BatchKind::Snapshot { last: false });
+        let snapshot_done = batch.kind == (BatchKind::Snapshot { last: true });
+        self.transactions += batch.transactions;
+        let position = SourcePosition::Binlog {
+            log_seq: self.transactions,
+            binlog: Some(batch.position.clone()),
+        };
+        let mut pushed = self.source.pushed.lock();
+        let mut tick = self.feed.push(changes).ok_or(SinkError::Closed)?;
+        if snapshot_done {
+            if let Some(re) = self.resnapshot.take() {
+                tick = self.sweep_unread(re, &batch.position)?.unwrap_or(tick);
+            }
+        }
+        pushed.seq = self.seq;
+        pushed.transactions = self.transactions;
+        pushed.resumable = resumable.then(|| batch.position.clone());
         let mut s = self.source.state.lock();
+        drop(pushed);
         s.pending.insert(tick, Vec::new()); // no per-record commit times: see take_visible
         s.pending.trim(100_000);
         if resumable {
-            s.positions.record(
-                tick,
-                SourcePosition::Binlog {
-                    log_seq: self.transactions,
-                    binlog: Some(batch.position.clone()),
-                },
-            );
+            s.positions.record(tick, position);
+            let reached = self
+                .ready_at
+                .as_ref()
+                .is_some_and(|at| capture::reached(&batch.position, at));
+            if reached && s.ready_tick.is_none() {
+                s.ready_tick = Some(tick);
+            }
             self.stored = Some(batch.position);
         }
-        if batch.kind == (BatchKind::Snapshot { last: true }) {
-            s.snapshot_tick = Some(tick);
+        if snapshot_done {
+            s.ready_tick = Some(s.ready_tick.map_or(tick, |t| t.max(tick)));
         }
         Ok(())
+    }
+}
+
+impl EngineSink {
+    /// After a re-snapshot: closes the snapshot of every table it read no row of, so that the
+    /// restored rows of a table emptied while the position was lost are swept too (the others
+    /// closed with their `last_in_data_collection` record). Returns the last tick pushed.
+    fn sweep_unread(&self, re: Resnapshot, at: &BinlogPosition) -> Result<Option<Tick>, SinkError> {
+        let Some(coords) = re.coords.or_else(|| capture::coords_of(at)) else {
+            tracing::warn!(position = %at, "A re-snapshot's position has no file number; tables it found empty keep their old rows.");
+            return Ok(None);
+        };
+        let mut last = None;
+        for table in Table::ALL.into_iter().filter(|t| !re.tables.contains(t)) {
+            let control = Control::SnapshotClosed {
+                table,
+                coords,
+                seq: self.seq,
+            };
+            last = Some(self.feed.push_control(control).ok_or(SinkError::Closed)?);
+        }
+        Ok(last)
+    }
+}
+
+impl Checkpointable for CaptureSource {
+    fn mark(&self, request: u64) -> Option<Marker> {
+        let pushed = self.pushed.lock();
+        let binlog = pushed.resumable.clone()?;
+        let tick = self.feed.push_control(Control::Checkpoint { request })?;
+        let position = SourcePosition::Binlog {
+            log_seq: pushed.transactions,
+            binlog: Some(binlog),
+        };
+        self.state.lock().positions.record(tick, position.clone());
+        Some(Marker {
+            tick,
+            position,
+            ingest_seq: pushed.seq,
+        })
+    }
+
+    fn ingested(&self) -> u64 {
+        self.pushed.lock().seq
+    }
+
+    fn origin(&self) -> String {
+        self.origin.clone()
     }
 }
 
@@ -165,24 +319,59 @@ impl CaptureHandle {
     }
 }
 
-/// Starts the capture thread feeding `feed`; [`CaptureSource::stop`] ends it. Undecodable
-/// records go to `dead`.
+/// Starts the capture thread feeding `feed`, from `resume` (a loaded checkpoint) or with a
+/// snapshot; [`CaptureSource::stop`] ends it. Undecodable records go to `dead`.
 pub fn start(
     cfg: CaptureConfig,
     feed: Arc<PushFeed>,
-    decode_stats: Arc<DecodeStats>,
-    dead: Arc<dyn DeadLetters>,
+    decode: (Arc<DecodeStats>, Arc<dyn DeadLetters>),
+    origin: String,
+    resume: Option<Resume>,
 ) -> std::io::Result<Arc<CaptureSource>> {
+    let (decode_stats, dead) = decode;
     let source = Arc::new(CaptureSource {
         stats: Arc::new(CaptureStats::default()),
         state: Mutex::new(State {
             positions: TickMap::new(100_000),
             pending: PendingTicks::default(),
-            snapshot_tick: None,
+            ready_tick: None,
             failed: None,
         }),
         thread: Mutex::new(None),
+        pushed: Mutex::new(Pushed::default()),
+        feed: feed.clone(),
+        origin,
     });
+    let mut sink = EngineSink {
+        feed,
+        decoder: Decoder::new(Arc::new(Catalog::lpm())),
+        decode: DecodePath::new("capture", decode_stats, dead),
+        source: source.clone(),
+        stored: None,
+        seq: 0,
+        transactions: 0,
+        ready_at: None,
+        resnapshot: None,
+    };
+    if let Some(r) = &resume {
+        sink.stored = Some(r.position.clone());
+        sink.seq = r.seq;
+        sink.transactions = r.transactions;
+        *source.pushed.lock() = Pushed {
+            seq: r.seq,
+            transactions: r.transactions,
+            resumable: Some(r.position.clone()),
+        };
+        if let Some(tick) = r.restored_tick {
+            source.state.lock().positions.record(
+                tick,
+                SourcePosition::Binlog {
+                    log_seq: r.transactions,
+                    binlog: Some(r.position.clone()),
+                },
+            );
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let src = source.clone();
     let thread = std::thread::Builder::new()
@@ -198,15 +387,9 @@ pub fn start(
                     return;
                 }
             };
-            let mut sink = EngineSink {
-                feed,
-                decoder: Decoder::new(Arc::new(Catalog::lpm())),
-                decode: DecodePath::new("capture", decode_stats, dead),
-                source: src.clone(),
-                stored: None,
-                seq: 0,
-                transactions: 0,
-            };
+            if let Some(r) = &resume {
+                rt.block_on(ready_after_restore(&cfg, r, &mut sink));
+            }
             let stats = src.stats.clone();
             let result = rt.block_on(capture::run(&cfg, &mut sink, stats, async {
                 let _ = stop_rx.await;
@@ -221,6 +404,26 @@ pub fn start(
         thread: Some(thread),
     });
     Ok(source)
+}
+
+/// After a restore: ready at once when the checkpoint covers where the server stands now,
+/// else once the stream reaches it (`sink.ready_at`). When the server's position cannot be
+/// read, ready once the checkpoint is loaded (the tail streams in after).
+async fn ready_after_restore(cfg: &CaptureConfig, resume: &Resume, sink: &mut EngineSink) {
+    let now = match mysql_async::Opts::from_url(&cfg.url) {
+        Ok(opts) => capture::settings::current_position(&opts).await.ok(),
+        Err(_) => None,
+    };
+    match now {
+        Some(now) if !capture::reached(&resume.position, &now) => {
+            tracing::info!(from = %resume.position, to = %now,
+                "Streaming the binlog written since the checkpoint; ready once it is applied.");
+            sink.ready_at = Some(now);
+        }
+        _ => {
+            sink.source.state.lock().ready_tick = Some(resume.restored_tick.unwrap_or(0));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -260,14 +463,19 @@ mod tests {
                 state: Mutex::new(State {
                     positions: TickMap::new(16),
                     pending: PendingTicks::default(),
-                    snapshot_tick: None,
+                    ready_tick: None,
                     failed: None,
                 }),
                 thread: Mutex::new(None),
+                pushed: Mutex::new(Pushed::default()),
+                feed: feed.clone(),
+                origin: String::new(),
             }),
             stored: None,
             seq: 0,
             transactions: 0,
+            ready_at: None,
+            resnapshot: None,
         };
         let good = r#"{"id":1,"full_name":"A","agency":"ECU 911","phone":null,"email":null,"active":1,"version":1}"#;
         let bad = r#"{"id":1,"agency":"ECU 911","phone":null,"email":null,"active":1,"version":1}"#;

@@ -5,14 +5,16 @@
 //! visible tick for commits, freshness from the records' Kafka timestamps, the positions each
 //! tick covers for `/api/v1/views`, readiness once the partitions are caught up.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
-use lpm_connectors::kafka::{self, KafkaConfig, KafkaError, KafkaSource};
-use lpm_connectors::{Catalog, DecodeStats};
-use lpm_engine::{Tick, ViewStore};
+use lpm_connectors::kafka::{self, KafkaConfig, KafkaError, KafkaFeed, KafkaSource};
+use lpm_engine::dataflow::Control;
+use lpm_engine::{Change, Tick, ViewStore};
 use parking_lot::Mutex;
 
+use crate::checkpoint::{Checkpointable, Marker, RestoreFeed};
 use crate::position::{PartitionOffset, SourcePosition};
 use crate::sor::{PendingTicks, PushedTick};
 
@@ -21,67 +23,134 @@ pub struct KafkaInput {
     /// The source (feed, stats, positions).
     pub source: KafkaSource,
     pending: Arc<Mutex<PendingTicks>>,
-    store: Arc<OnceLock<Arc<ViewStore>>>,
+    origin: String,
+}
+
+/// What Kafka positions are positions in: the brokers, the consumer group and the topics.
+pub fn origin(cfg: &KafkaConfig) -> String {
+    format!(
+        "kafka {} group {} topics {:?}",
+        cfg.brokers, cfg.group, cfg.topics
+    )
 }
 
 impl KafkaInput {
-    /// Creates the consumer and its feed. The engine must then be started on
-    /// [`KafkaSource::feed`] and its store handed over with [`KafkaInput::attach`].
+    /// Starts the consumer of `prepared` (whose feed the engine already reads, with anything
+    /// restored from a checkpoint pushed into it), from `resume`'s offsets.
     pub fn start(
-        cfg: KafkaConfig,
-        workers: usize,
-        decode_stats: Arc<DecodeStats>,
+        prepared: kafka::Prepared,
+        resume: kafka::Resume,
+        store: Arc<ViewStore>,
+        origin: String,
     ) -> Result<KafkaInput, KafkaError> {
-        let store: Arc<OnceLock<Arc<ViewStore>>> = Arc::new(OnceLock::new());
         let pending = Arc::new(Mutex::new(PendingTicks::default()));
-        let s = store.clone();
-        let visible = Arc::new(move || s.get().and_then(|st| st.tick()));
+        let visible = Arc::new(move || store.tick());
         let p = pending.clone();
         let on_tick = Box::new(move |tick: Tick, stamps: &[i64]| {
             let mut pending = p.lock();
             pending.insert(tick, stamps.to_vec());
             pending.trim(100_000);
         });
-        let source = kafka::start(
-            cfg,
-            workers,
-            Arc::new(Catalog::lpm()),
-            decode_stats,
-            visible,
-            on_tick,
-        )?;
+        let source = prepared.run(visible, on_tick, resume)?;
         Ok(KafkaInput {
             source,
             pending,
-            store,
+            origin,
         })
-    }
-
-    /// Hands over the engine's store (commits and readiness follow its ticks).
-    pub fn attach(&self, store: Arc<ViewStore>) {
-        let _ = self.store.set(store);
     }
 
     /// The source position a tick covers.
     pub fn position_at(&self, tick: Tick) -> SourcePosition {
-        let p = self.source.position_at(tick);
-        SourcePosition::Kafka {
-            log_seq: p.records,
-            offsets: p
-                .offsets
-                .into_iter()
-                .map(|(topic, partition, offset)| PartitionOffset {
-                    topic,
-                    partition,
-                    offset,
-                })
-                .collect(),
-        }
+        position(self.source.position_at(tick))
     }
 
     /// Ticks at or below `visible` (freshness from their records' Kafka timestamps) and since
     /// when the oldest invisible one waits.
     pub fn take_visible(&self, visible: Option<Tick>) -> (Vec<PushedTick>, Option<Instant>) {
         self.pending.lock().take_visible(visible)
+    }
+}
+
+/// How long a checkpoint request waits for the consumer thread (it looks between polls,
+/// every 50 ms at most, unless held back by a slow engine).
+const MARK_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Checkpointable for KafkaInput {
+    fn mark(&self, request: u64) -> Option<Marker> {
+        let mark = self.source.mark(request, MARK_TIMEOUT)?;
+        Some(Marker {
+            tick: mark.tick,
+            position: position(mark.position),
+            ingest_seq: mark.seq,
+        })
+    }
+
+    fn ingested(&self) -> u64 {
+        self.source.ingested()
+    }
+
+    fn origin(&self) -> String {
+        self.origin.clone()
+    }
+}
+
+/// A [`kafka::TickPosition`] as the API and checkpoints name it.
+fn position(p: kafka::TickPosition) -> SourcePosition {
+    SourcePosition::Kafka {
+        log_seq: p.records,
+        offsets: p
+            .offsets
+            .into_iter()
+            .map(|(topic, partition, offset)| PartitionOffset {
+                topic,
+                partition,
+                offset,
+            })
+            .collect(),
+    }
+}
+
+/// Where a consumer resumes after checkpoint position `position` (ingestion counter `seq`).
+pub fn resume(position: &SourcePosition, seq: u64) -> kafka::Resume {
+    let offsets = match position {
+        SourcePosition::Kafka { offsets, .. } => offsets
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition, o.offset))
+            .collect(),
+        _ => Vec::new(),
+    };
+    kafka::Resume {
+        offsets,
+        records: position.log_seq(),
+        seq,
+    }
+}
+
+/// The Kafka feed as a checkpoint's restore target: pushes wait while the engine is more than
+/// a few ticks behind, so a large checkpoint is not queued whole in memory.
+pub struct RestoreInto<'a> {
+    /// The feed.
+    pub feed: &'a KafkaFeed,
+    /// The engine's store (its tick is what has been applied).
+    pub store: &'a ViewStore,
+}
+
+impl RestoreInto<'_> {
+    fn wait(&self) {
+        while self.feed.closed() > self.store.tick().unwrap_or(0) + 4 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl RestoreFeed for RestoreInto<'_> {
+    fn push(&self, changes: Vec<Change>) -> Option<Tick> {
+        self.wait();
+        Some(self.feed.push_changes(changes))
+    }
+
+    fn push_control(&self, control: Control) -> Option<Tick> {
+        self.wait();
+        Some(self.feed.push_control(control))
     }
 }

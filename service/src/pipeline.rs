@@ -169,14 +169,25 @@ impl Service {
         };
         let on_ready = {
             let m = checkpoint_metrics.clone();
+            // a capture or Kafka replays its tail while the server starts: count it at ready
+            // (the embedded log replayed before `Source::start` returned)
+            let tail = source.embedded().is_none().then(|| {
+                let base = recovery.checkpoint.as_ref().map_or(0, |c| c.ingest_seq);
+                (source.checkpointable(), base)
+            });
             move || {
                 m.recovery_seconds.set(t0.elapsed().as_secs_f64());
+                if let Some((source, base)) = tail {
+                    let replayed = source.ingested().saturating_sub(base);
+                    m.replayed_records
+                        .set(i64::try_from(replayed).unwrap_or(i64::MAX));
+                }
                 on_ready();
             }
         };
         spawn_readiness(&source, &handle, t0, on_ready)?;
         // `--no-checkpoints`: none at all, not even at shutdown (existing ones were loaded)
-        let checkpointable = source.checkpointable().filter(|_| !cfg.checkpoint.disabled);
+        let checkpointable = (!cfg.checkpoint.disabled).then(|| source.checkpointable());
         let checkpointer = match checkpointable {
             Some(checkpointable) => Some(Checkpointer::start(Taker {
                 dir: CheckpointDir::open(&cfg.data_dir).map_err(ServiceError::Checkpoint)?,

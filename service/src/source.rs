@@ -5,7 +5,7 @@
 //! stops it. A new source is one more [`SourceConfig`] and [`Source`] variant, and the match
 //! arms here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use lpm_connectors::DecodeStats;
 use lpm_engine::{Engine, EngineConfig, PushFeed, Tick, ViewStore};
 
 use crate::capture::CaptureSource;
-use crate::checkpoint::{self, store::CheckpointDir};
+use crate::checkpoint::file::Manifest;
+use crate::checkpoint::store::{CheckpointDir, Rejected};
+use crate::checkpoint::{self, RestoreFeed};
 use crate::error::ServiceError;
 use crate::kafka::KafkaInput;
 use crate::position::SourcePosition;
@@ -147,34 +149,45 @@ impl Source {
     ) -> Result<Started, ServiceError> {
         match cfg {
             SourceConfig::Kafka(k) => {
-                let input = Arc::new(KafkaInput::start(k.clone(), engine.workers, stats)?);
-                let engine = Engine::start(engine, input.source.feed.clone())?;
-                input.attach(engine.handle().store().clone());
+                let prepared = lpm_connectors::kafka::prepare(
+                    k.clone(),
+                    engine.workers,
+                    Arc::new(lpm_connectors::Catalog::lpm()),
+                    stats,
+                )?;
+                let engine = Engine::start(engine, prepared.feed.clone())?;
+                let store = engine.handle().store().clone();
+                let origin = crate::kafka::origin(k);
+                let (resume, recovery) = restore_kafka(data_dir, k, &origin, &prepared, &store)?;
+                let input = Arc::new(KafkaInput::start(prepared, resume, store, origin)?);
                 tracing::info!(brokers = %k.brokers, "Feeding the engine from Kafka (read-only API).");
                 Ok(Started {
                     source: Source::Kafka(input),
                     engine,
                     log_records_dropped: 0,
-                    recovery: Recovery::default(),
+                    recovery,
                 })
             }
             SourceConfig::Capture(c) => {
                 let opts = mysql_async::Opts::from_url(&c.url)
                     .map_err(|e| ServiceError::Capture(format!("invalid URL: {e}")))?;
-                lpm_connectors::capture::settings::preflight(&opts, c)
+                let server = lpm_connectors::capture::settings::preflight(&opts, c)
                     .await
                     .map_err(|e| ServiceError::Capture(e.to_string()))?;
                 let engine = Engine::start(engine, feed.clone())?;
+                let origin = crate::capture::origin(c, server.server_id);
+                let (resume, recovery) = restore_capture(data_dir, &origin, &feed)?;
                 let dead = dead_letters(data_dir)?;
-                let capture = crate::capture::start(c.clone(), feed, stats, dead).map_err(|e| {
-                    ServiceError::Capture(format!("starting the capture thread: {e}"))
-                })?;
+                let capture = crate::capture::start(c.clone(), feed, (stats, dead), origin, resume)
+                    .map_err(|e| {
+                        ServiceError::Capture(format!("starting the capture thread: {e}"))
+                    })?;
                 tracing::info!(databases = ?c.databases, "Feeding the engine from the binlog capture (read-only API).");
                 Ok(Started {
                     source: Source::Capture(capture),
                     engine,
                     log_records_dropped: 0,
-                    recovery: Recovery::default(),
+                    recovery,
                 })
             }
             SourceConfig::Embedded {
@@ -253,11 +266,12 @@ impl Source {
         }
     }
 
-    /// What takes checkpoints of this source (the embedded log; the others: not yet).
-    pub fn checkpointable(&self) -> Option<Arc<dyn crate::checkpoint::Checkpointable>> {
+    /// What takes checkpoints of this source.
+    pub fn checkpointable(&self) -> Arc<dyn crate::checkpoint::Checkpointable> {
         match self {
-            Source::Embedded(s) => Some(s.clone()),
-            Source::Capture(_) | Source::Kafka(_) => None,
+            Source::Embedded(s) => s.clone(),
+            Source::Capture(s) => s.clone(),
+            Source::Kafka(s) => s.clone(),
         }
     }
 
@@ -289,12 +303,12 @@ impl Source {
                 return Ok(());
             }
             Source::Capture(c) => loop {
-                if let Some(t) = c.snapshot_tick() {
+                if let Some(t) = c.ready_tick() {
                     break t;
                 }
                 if let Some(why) = c.failed() {
                     return Err(format!(
-                        "the capture failed before its snapshot completed: {why}"
+                        "the capture failed before it caught up with the server: {why}"
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -370,43 +384,141 @@ impl Source {
     }
 }
 
-/// Loads the newest usable checkpoint of the embedded log into `feed` and rebuilds the write
-/// ledger from its rows; without one, a full replay ([`Resume::default`]).
-fn restore_embedded(data_dir: &Path, feed: &PushFeed) -> Result<(Resume, Recovery), ServiceError> {
+/// The newest usable checkpoint of `source` (positions in `origin`), with the newer ones that
+/// were not, each logged and counted by the caller.
+fn newest(
+    data_dir: &Path,
+    source: &str,
+    origin: &str,
+) -> Result<(Option<(Manifest, PathBuf)>, Recovery), ServiceError> {
     let dir = CheckpointDir::open(data_dir).map_err(ServiceError::Checkpoint)?;
-    let (found, rejected) = dir.newest_valid("embedded-log");
-    let mut recovery = Recovery {
+    let (found, rejected) = dir.newest_valid_from(source, origin);
+    let recovery = Recovery {
         rejected,
         ..Recovery::default()
     };
-    let Some((manifest, state)) = found else {
-        if !recovery.rejected.is_empty() {
-            tracing::error!(
-                rejected = recovery.rejected.len(),
-                "No usable checkpoint: replaying the whole embedded log."
-            );
-        }
-        return Ok((Resume::default(), recovery));
-    };
-    let mut ledger = Ledger::default();
-    let restored = checkpoint::restore(&state, feed, |table, entry| match &entry.row {
-        Some(row) => ledger.apply(row),
-        None => ledger.seed_max_id(table, entry.key),
-    })
-    .map_err(ServiceError::Checkpoint)?;
+    if found.is_none() && !recovery.rejected.is_empty() {
+        tracing::error!(
+            rejected = recovery.rejected.len(),
+            source,
+            "No usable checkpoint: reading the whole history."
+        );
+    }
+    Ok((found, recovery))
+}
+
+/// Pushes a verified checkpoint into `feed` (each row also to `on_entry`) and logs it.
+fn load(
+    manifest: &Manifest,
+    state: &Path,
+    feed: &dyn RestoreFeed,
+    recovery: &mut Recovery,
+    on_entry: impl FnMut(lpm_engine::model::Table, &lpm_engine::checkpoint::StoredEntry),
+) -> Result<Option<Tick>, ServiceError> {
+    let restored = checkpoint::restore(state, feed, on_entry).map_err(ServiceError::Checkpoint)?;
     tracing::info!(
         number = manifest.number,
         entries = restored.entries,
-        log_seq = manifest.position.log_seq(),
+        position = ?manifest.position,
         "Loaded the checkpoint."
     );
     recovery.restored_entries = restored.entries;
+    Ok(restored.last_tick)
+}
+
+/// Loads the newest usable checkpoint of the embedded log into `feed` and rebuilds the write
+/// ledger from its rows; without one, a full replay ([`Resume::default`]).
+fn restore_embedded(data_dir: &Path, feed: &PushFeed) -> Result<(Resume, Recovery), ServiceError> {
+    let (found, mut recovery) = newest(data_dir, "embedded-log", "")?;
+    let Some((manifest, state)) = found else {
+        return Ok((Resume::default(), recovery));
+    };
+    let mut ledger = Ledger::default();
+    let restored_tick = load(
+        &manifest,
+        &state,
+        feed,
+        &mut recovery,
+        |table, entry| match &entry.row {
+            Some(row) => ledger.apply(row),
+            None => ledger.seed_max_id(table, entry.key),
+        },
+    )?;
     let resume = Resume {
         log_seq: manifest.position.log_seq(),
         ingest_seq: manifest.ingest_seq,
         ledger,
-        restored_tick: restored.last_tick,
+        restored_tick,
     };
+    recovery.checkpoint = Some(manifest);
+    Ok((resume, recovery))
+}
+
+/// Loads the newest usable checkpoint of this capture's origin into `feed`: the capture then
+/// streams from its binlog position. Without one, `None`: a snapshot.
+fn restore_capture(
+    data_dir: &Path,
+    origin: &str,
+    feed: &PushFeed,
+) -> Result<(Option<crate::capture::Resume>, Recovery), ServiceError> {
+    let (found, mut recovery) = newest(data_dir, "mysql-binlog", origin)?;
+    let Some((manifest, state)) = found else {
+        return Ok((None, recovery));
+    };
+    let SourcePosition::Binlog {
+        binlog: Some(position),
+        log_seq,
+    } = manifest.position.clone()
+    else {
+        recovery.rejected.push(Rejected {
+            manifest: state
+                .with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
+            why: "a binlog checkpoint without a binlog position".into(),
+        });
+        return Ok((None, recovery));
+    };
+    let restored_tick = load(&manifest, &state, feed, &mut recovery, |_, _| {})?;
+    let resume = crate::capture::Resume {
+        position,
+        transactions: log_seq,
+        seq: manifest.ingest_seq,
+        restored_tick,
+    };
+    recovery.checkpoint = Some(manifest);
+    Ok((Some(resume), recovery))
+}
+
+/// Loads the newest usable checkpoint of these topics into the Kafka feed, unless the broker
+/// no longer holds what follows one of its offsets: then every partition is read from the
+/// beginning (logged, and counted as a fallback).
+fn restore_kafka(
+    data_dir: &Path,
+    cfg: &lpm_connectors::kafka::KafkaConfig,
+    origin: &str,
+    prepared: &lpm_connectors::kafka::Prepared,
+    store: &ViewStore,
+) -> Result<(lpm_connectors::kafka::Resume, Recovery), ServiceError> {
+    let (found, mut recovery) = newest(data_dir, "kafka", origin)?;
+    let Some((manifest, state)) = found else {
+        return Ok((Default::default(), recovery));
+    };
+    let resume = crate::kafka::resume(&manifest.position, manifest.ingest_seq);
+    let problems = resume.out_of_range(cfg)?;
+    if !problems.is_empty() {
+        tracing::error!(?problems, number = manifest.number,
+            "The broker no longer holds what follows the checkpoint: reading every partition from the beginning.");
+        recovery.rejected.push(Rejected {
+            manifest: state
+                .with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
+            why: format!("offsets out of the broker's range: {}", problems.join("; ")),
+        });
+        return Ok((Default::default(), recovery));
+    }
+    let into = crate::kafka::RestoreInto {
+        feed: &prepared.feed,
+        store,
+    };
+    load(&manifest, &state, &into, &mut recovery, |_, _| {})?;
     recovery.checkpoint = Some(manifest);
     Ok((resume, recovery))
 }

@@ -33,7 +33,7 @@ mod table_map;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use record::{Batch, BatchKind, BinlogPosition, Record};
+pub use record::{coords_of, reached, Batch, BatchKind, BinlogPosition, Record};
 pub use settings::ServerInfo;
 pub use sink::{CaptureSink, FileSink, SinkError, Stored};
 pub use stats::CaptureStats;
@@ -201,6 +201,13 @@ pub async fn run(
         stats.set_connected(false);
         match result {
             Ok(()) => return Ok(()),
+            Err(CaptureError::PositionLost { position, reason })
+                if cfg.snapshot == SnapshotMode::Initial && sink.position_lost() =>
+            {
+                stats.resnapshot();
+                tracing::error!(%position, %reason,
+                    "The binlog position to resume from is gone from the server (purged?); taking a new snapshot.");
+            }
             Err(e) if e.is_transient() => {
                 stats.reconnected();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,

@@ -39,6 +39,39 @@ impl std::fmt::Display for BinlogPosition {
     }
 }
 
+impl BinlogPosition {
+    /// The file's number (`mysql-bin.000042` -> 42), when the name ends in digits.
+    pub fn file_number(&self) -> Option<u32> {
+        let digits = self
+            .file
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        self.file[self.file.len() - digits..].parse().ok()
+    }
+}
+
+/// Whether `have` is at or past `want` in one server's binlog: file number, then offset (the
+/// GTID is not compared). Positions whose files cannot be ordered count as reached.
+pub fn reached(have: &BinlogPosition, want: &BinlogPosition) -> bool {
+    match (have.file_number(), want.file_number()) {
+        (Some(h), Some(w)) => (h, have.pos) >= (w, want.pos),
+        _ => true,
+    }
+}
+
+/// The engine coordinate of a binlog position (a snapshot taken there), when its file has a
+/// number.
+pub fn coords_of(p: &BinlogPosition) -> Option<lpm_engine::Coords> {
+    Some(lpm_engine::Coords {
+        file: p.file_number()?,
+        pos: p.pos,
+        row: 0,
+        streamed: false,
+    })
+}
+
 /// What a batch is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchKind {
@@ -114,6 +147,41 @@ pub fn murmur2(data: &[u8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(file: &str, pos: u64) -> BinlogPosition {
+        BinlogPosition {
+            file: file.into(),
+            pos,
+            gtid: None,
+        }
+    }
+
+    #[test]
+    fn positions_order_by_file_number_then_offset() {
+        assert_eq!(at("mysql-bin.000042", 4).file_number(), Some(42));
+        assert_eq!(at("binlog", 4).file_number(), None);
+        assert!(reached(
+            &at("mysql-bin.000003", 4),
+            &at("mysql-bin.000002", 9000)
+        ));
+        assert!(reached(
+            &at("mysql-bin.000002", 900),
+            &at("mysql-bin.000002", 900)
+        ));
+        assert!(!reached(
+            &at("mysql-bin.000002", 899),
+            &at("mysql-bin.000002", 900)
+        ));
+        // file numbers, not names: 1000000 sorts before 999999 as text
+        assert!(reached(
+            &at("mysql-bin.1000000", 4),
+            &at("mysql-bin.999999", 4)
+        ));
+        assert_eq!(
+            coords_of(&at("mysql-bin.000007", 120)).map(|c| (c.file, c.pos, c.streamed)),
+            Some((7, 120, false))
+        );
+    }
 
     #[test]
     fn murmur2_matches_kafkas_test_vectors() {

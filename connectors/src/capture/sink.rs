@@ -53,6 +53,12 @@ pub trait CaptureSink: Send {
     fn begin_snapshot(&mut self) -> Result<(), SinkError>;
     /// Stores `batch`; on return it is durable (or handed on) and its position stored with it.
     fn write(&mut self, batch: Batch) -> Result<(), SinkError>;
+    /// The stored position is gone from the server: `true` when the sink has forgotten it and
+    /// takes a new snapshot over what it holds (the engine, which sweeps rows the snapshot does
+    /// not re-read); `false` (the default) stops the capture with the error, as Debezium does.
+    fn position_lost(&mut self) -> bool {
+        false
+    }
 }
 
 /// The offsets file beside a dump: `<dump>.offsets.json`.

@@ -16,6 +16,7 @@ pub struct CaptureStats {
     transactions: AtomicU64,
     snapshot_rows: AtomicU64,
     reconnects: AtomicU64,
+    resnapshots: AtomicU64,
     heartbeats: AtomicU64,
     events: AtomicU64,
     connected: AtomicBool,
@@ -37,6 +38,8 @@ pub struct CaptureSnapshot {
     pub snapshot_rows: u64,
     /// Reconnects after errors.
     pub reconnects: u64,
+    /// New snapshots taken because the resume position was gone.
+    pub resnapshots: u64,
     /// Heartbeats received.
     pub heartbeats: u64,
     /// Binlog events received.
@@ -101,6 +104,11 @@ impl CaptureStats {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A new snapshot because the resume position was gone.
+    pub fn resnapshot(&self) {
+        self.resnapshots.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Connection state.
     pub fn set_connected(&self, up: bool) {
         self.connected.store(up, Ordering::Relaxed);
@@ -114,6 +122,7 @@ impl CaptureStats {
             transactions: self.transactions.load(Ordering::Relaxed),
             snapshot_rows: self.snapshot_rows.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            resnapshots: self.resnapshots.load(Ordering::Relaxed),
             heartbeats: self.heartbeats.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             connected: self.connected.load(Ordering::Relaxed),
@@ -141,7 +150,7 @@ impl CaptureStats {
                 "lpm_capture_records_total{{table=\"{table}\",op=\"{op}\"}} {n}"
             );
         }
-        let simple: [(&str, &str, &str, f64); 5] = [
+        let simple: [(&str, &str, &str, f64); 6] = [
             (
                 "lpm_capture_transactions_total",
                 "counter",
@@ -153,6 +162,12 @@ impl CaptureStats {
                 "counter",
                 "Reconnects after a binlog connection error.",
                 s.reconnects as f64,
+            ),
+            (
+                "lpm_capture_resnapshots_total",
+                "counter",
+                "New snapshots taken because the binlog position to resume from was gone (purged).",
+                s.resnapshots as f64,
             ),
             (
                 "lpm_capture_heartbeats_total",

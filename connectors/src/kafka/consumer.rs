@@ -3,7 +3,7 @@
 //! beginning, because the engine's state for it must be rebuilt).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use rdkafka::ClientContext;
 
 use super::dead_letter::DeadLetterProducer;
 use super::feed::{KafkaFeed, RawRecord};
+use super::resume::Resume;
 use super::stats::KafkaStats;
 use super::{KafkaConfig, KafkaError};
 use crate::catalog::Catalog;
@@ -58,6 +59,9 @@ struct State {
     committed: BTreeMap<Part, i64>,
     /// Topics interned.
     names: HashMap<String, Arc<str>>,
+    /// Partitions whose start offset came from a checkpoint: on their first assignment they
+    /// still get a catch-up target (the tail after the checkpoint is what readiness waits for).
+    resumed: BTreeSet<Part>,
 }
 
 impl Default for State {
@@ -70,6 +74,7 @@ impl Default for State {
             ever_assigned: false,
             committed: BTreeMap::new(),
             names: HashMap::new(),
+            resumed: BTreeSet::new(),
         }
     }
 }
@@ -94,6 +99,21 @@ struct Shared {
     state: Mutex<State>,
     stats: Arc<KafkaStats>,
     visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
+    /// A checkpoint request waiting for the consumer thread, and where to say where it stood.
+    mark: Mutex<Option<(u64, std::sync::mpsc::Sender<Mark>)>>,
+    /// Records handed to the engine (the `seq` of the last one).
+    ingested: AtomicU64,
+}
+
+/// Where the consumer stood when it pushed a checkpoint request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The request's tick: the engine state there holds every record pushed before it.
+    pub tick: Tick,
+    /// The offsets (and records handed over) that state covers.
+    pub position: TickPosition,
+    /// The `seq` of the last record handed over (ingestion order continues above it).
+    pub seq: u64,
 }
 
 impl Shared {
@@ -200,7 +220,8 @@ impl ConsumerContext for Ctx {
                         let part: Part = (st.intern(e.topic()), e.partition());
                         st.assigned.insert(part.clone());
                         let at = st.read.get(&part).map(|(next, _)| *next);
-                        if at.is_none() && !st.targets.contains_key(&part) {
+                        let resumed = st.resumed.remove(&part);
+                        if (at.is_none() || resumed) && !st.targets.contains_key(&part) {
                             fresh.push(part.clone());
                         }
                         starts.push((part, at.map_or(Offset::Beginning, Offset::Offset)));
@@ -222,7 +243,7 @@ impl ConsumerContext for Ctx {
                         .partition(&part.0, part.1, |s| s.high = s.high.max(high));
                     self.shared.state.lock().targets.insert(part, high);
                 }
-                tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading each from where this process was, or from the beginning.");
+                tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading each from where this process (or its checkpoint) was, or from the beginning.");
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(error = %e, "Assigning partitions failed.");
                 }
@@ -330,6 +351,23 @@ impl KafkaSource {
         &self.config
     }
 
+    /// Asks the consumer thread to push a checkpoint request (`Control::Checkpoint`) behind
+    /// every record it has pushed, closing the open tick first, and says where it stood there.
+    /// `None` when the thread does not answer within `timeout` (stopped, or stuck in a poll).
+    pub fn mark(&self, request: u64, timeout: Duration) -> Option<Mark> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        *self.shared.mark.lock() = Some((request, tx));
+        let answer = rx.recv_timeout(timeout).ok();
+        // a request nobody took must not be answered later
+        self.shared.mark.lock().take();
+        answer
+    }
+
+    /// The `seq` of the last record handed to the engine.
+    pub fn ingested(&self) -> u64 {
+        self.shared.ingested.load(Ordering::Relaxed)
+    }
+
     /// Stops polling, commits what is visible, ends the feed and waits for the thread.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -337,6 +375,14 @@ impl KafkaSource {
             let _ = t.join();
         }
     }
+}
+
+/// The tick being filled: records per worker, since when, and a sample of their timestamps.
+struct Open {
+    slices: Vec<Vec<RawRecord>>,
+    count: usize,
+    since: Instant,
+    stamps: Vec<i64>,
 }
 
 /// What the consumer thread owns.
@@ -349,11 +395,14 @@ struct Runner {
     heartbeat_topic: Option<String>,
     config: KafkaConfig,
     on_tick: OnTick,
+    /// The `seq` of the last record handed over.
+    seq: u64,
+    /// Records (changes and heartbeats) handed over.
+    records: u64,
 }
 
-/// Starts the source: creates the consumer and the dead-letter producer, subscribes, and
-/// spawns the consumer thread. `visible()` is the engine's last complete tick; `on_tick` is
-/// told each tick handed to the engine with a sample of its records' Kafka timestamps.
+/// Starts the source with nothing restored: [`prepare`], then [`Prepared::run`] from the
+/// beginning of every partition.
 pub fn start(
     config: KafkaConfig,
     workers: usize,
@@ -362,48 +411,114 @@ pub fn start(
     visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
     on_tick: OnTick,
 ) -> Result<KafkaSource, KafkaError> {
+    prepare(config, workers, catalog, decode_stats)?.run(visible, on_tick, Resume::default())
+}
+
+/// A source whose feed exists but whose consumer has not started: the engine starts on
+/// [`Prepared::feed`], a checkpoint may be restored into it, then [`Prepared::run`].
+pub struct Prepared {
+    /// The engine feed.
+    pub feed: Arc<KafkaFeed>,
+    /// Counters and positions (`lpm_kafka_*`).
+    pub stats: Arc<KafkaStats>,
+    dead: Arc<DeadLetterProducer>,
+    config: KafkaConfig,
+    catalog: Arc<Catalog>,
+}
+
+/// Creates the dead-letter producer (and topic) and the engine feed.
+pub fn prepare(
+    config: KafkaConfig,
+    workers: usize,
+    catalog: Arc<Catalog>,
+    decode_stats: Arc<DecodeStats>,
+) -> Result<Prepared, KafkaError> {
     let stats = Arc::new(KafkaStats::new(config.heartbeat_topic.is_some()));
     let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
     ensure_topic(&config, dead.topic());
     let decode = DecodePath::new("kafka", decode_stats, dead.clone());
     let feed = Arc::new(KafkaFeed::new(workers, catalog.clone(), decode));
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State::default()),
-        stats: stats.clone(),
-        visible,
-    });
-    let consumer: BaseConsumer<Ctx> = config.consumer_config().create_with_context(Ctx {
-        shared: shared.clone(),
-        dead: dead.clone(),
-    })?;
-    let subs = config.subscription(&catalog);
-    let refs: Vec<&str> = subs.iter().map(String::as_str).collect();
-    consumer.subscribe(&refs)?;
-    tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs, "Subscribed to Kafka.");
-    let stop = Arc::new(AtomicBool::new(false));
-    let runner = Runner {
-        consumer,
-        shared: shared.clone(),
-        feed: feed.clone(),
-        dead,
-        stop: stop.clone(),
-        heartbeat_topic: config.heartbeat_topic.clone(),
-        config: config.clone(),
-        on_tick,
-    };
-    let thread = std::thread::Builder::new()
-        .name("lpm-kafka".into())
-        .spawn(move || runner.run())
-        .map_err(KafkaError::Thread)?;
-    Ok(KafkaSource {
-        stats,
+    Ok(Prepared {
         feed,
-        shared,
-        stop,
-        thread: Mutex::new(Some(thread)),
-        started: Instant::now(),
+        stats,
+        dead,
         config,
+        catalog,
     })
+}
+
+impl Prepared {
+    /// Creates the consumer, subscribes, and spawns the consumer thread, which reads each
+    /// partition of `resume` from its offset (the others from the beginning) and numbers its
+    /// ticks after whatever was pushed into the feed already. `visible()` is the engine's last
+    /// complete tick; `on_tick` is told each tick handed to the engine with a sample of its
+    /// records' Kafka timestamps.
+    pub fn run(
+        self,
+        visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
+        on_tick: OnTick,
+        resume: Resume,
+    ) -> Result<KafkaSource, KafkaError> {
+        let Prepared {
+            feed,
+            stats,
+            dead,
+            config,
+            catalog,
+        } = self;
+        let mut state = State::default();
+        for (topic, partition, offset) in &resume.offsets {
+            let part = (state.intern(topic), *partition);
+            state.read.insert(part.clone(), (*offset, -1));
+            state.resumed.insert(part);
+        }
+        if !resume.offsets.is_empty() {
+            let pos = Arc::new(state.read.clone());
+            state.ticks.record(feed.closed(), (pos, resume.records));
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            stats: stats.clone(),
+            visible,
+            mark: Mutex::new(None),
+            ingested: AtomicU64::new(resume.seq),
+        });
+        let consumer: BaseConsumer<Ctx> = config.consumer_config().create_with_context(Ctx {
+            shared: shared.clone(),
+            dead: dead.clone(),
+        })?;
+        let subs = config.subscription(&catalog);
+        let refs: Vec<&str> = subs.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs,
+            resumed_partitions = resume.offsets.len(), "Subscribed to Kafka.");
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = Runner {
+            consumer,
+            shared: shared.clone(),
+            feed: feed.clone(),
+            dead,
+            stop: stop.clone(),
+            heartbeat_topic: config.heartbeat_topic.clone(),
+            config: config.clone(),
+            on_tick,
+            seq: resume.seq,
+            records: resume.records,
+        };
+        let thread = std::thread::Builder::new()
+            .name("lpm-kafka".into())
+            .spawn(move || runner.run())
+            .map_err(KafkaError::Thread)?;
+        Ok(KafkaSource {
+            stats,
+            feed,
+            shared,
+            stop,
+            thread: Mutex::new(Some(thread)),
+            started: Instant::now(),
+            config,
+        })
+    }
 }
 
 /// Creates the dead-letter topic when the broker has an admin API and it is missing (brokers
@@ -425,36 +540,28 @@ fn ensure_topic(config: &KafkaConfig, topic: &str) {
 impl Runner {
     fn run(mut self) {
         let workers = self.feed.workers();
-        let mut open: Vec<Vec<RawRecord>> = vec![Vec::new(); workers];
-        let mut open_count = 0usize;
-        let mut open_since = Instant::now();
-        let mut stamps: Vec<i64> = Vec::new();
-        let mut next_tick: Tick = 1;
-        let mut seq = 0u64;
-        let mut records = 0u64;
+        let mut open = Open {
+            slices: vec![Vec::new(); workers],
+            count: 0,
+            since: Instant::now(),
+            stamps: Vec::new(),
+        };
         let mut last_commit = Instant::now();
         let mut last_publish = Instant::now();
         let mut read_since_publish = 0u64;
         let mut last_error_log: Option<Instant> = None;
         loop {
             let stopping = self.stop.load(Ordering::SeqCst);
-            let close = open_count > 0
+            let close = open.count > 0
                 && (stopping
-                    || open_count >= self.config.max_tick_records
-                    || open_since.elapsed() >= self.config.tick_interval);
+                    || open.count >= self.config.max_tick_records
+                    || open.since.elapsed() >= self.config.tick_interval);
             if close {
-                let tick = next_tick;
-                next_tick += 1;
-                let slices = std::mem::replace(&mut open, vec![Vec::new(); workers]);
-                {
-                    let mut st = self.shared.state.lock();
-                    let pos = Arc::new(st.read.clone());
-                    st.ticks.record(tick, (pos, records));
-                }
-                self.feed.push_tick(tick, slices);
-                (self.on_tick)(tick, &stamps);
-                stamps.clear();
-                open_count = 0;
+                self.close(&mut open);
+            }
+            let request = self.shared.mark.lock().take();
+            if let Some((request, reply)) = request {
+                self.mark(&mut open, request, &reply);
             }
             if stopping {
                 break;
@@ -476,10 +583,10 @@ impl Runner {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
-            let wait = if open_count > 0 {
+            let wait = if open.count > 0 {
                 self.config
                     .tick_interval
-                    .saturating_sub(open_since.elapsed())
+                    .saturating_sub(open.since.elapsed())
                     .max(Duration::from_millis(1))
             } else {
                 Duration::from_millis(50)
@@ -512,11 +619,11 @@ impl Runner {
                         st.read.insert(part.clone(), (offset + 1, ts));
                         part
                     };
-                    if open_count == 0 {
-                        open_since = Instant::now();
+                    if open.count == 0 {
+                        open.since = Instant::now();
                     }
-                    open_count += 1;
-                    records += 1;
+                    open.count += 1;
+                    self.records += 1;
                     if self.heartbeat_topic.as_deref() == Some(topic) {
                         self.shared.stats.heartbeat_read();
                         continue;
@@ -524,19 +631,20 @@ impl Runner {
                     read_since_publish += 1;
                     if let Timestamp::CreateTime(ts) | Timestamp::LogAppendTime(ts) = m.timestamp()
                     {
-                        if stamps.len() < 64 || records.is_multiple_of(64) {
-                            stamps.push(ts);
+                        if open.stamps.len() < 64 || self.records.is_multiple_of(64) {
+                            open.stamps.push(ts);
                         }
                     }
-                    seq += 1;
+                    self.seq += 1;
+                    self.shared.ingested.store(self.seq, Ordering::Relaxed);
                     let w = self.feed.worker_of(topic, partition);
-                    open[w].push(RawRecord {
+                    open.slices[w].push(RawRecord {
                         topic: part.0,
                         partition,
                         offset,
                         key: m.key().map(<[u8]>::to_vec),
                         value: m.payload().map(<[u8]>::to_vec),
-                        seq,
+                        seq: self.seq,
                     });
                 }
             }
@@ -552,6 +660,49 @@ impl Runner {
         self.feed.end();
         self.consumer.unsubscribe();
         tracing::info!("Kafka source stopped.");
+    }
+
+    /// Hands the open tick to the engine.
+    fn close(&mut self, open: &mut Open) {
+        let tick = self.feed.closed() + 1;
+        let slices = std::mem::replace(&mut open.slices, vec![Vec::new(); self.feed.workers()]);
+        {
+            let mut st = self.shared.state.lock();
+            let pos = Arc::new(st.read.clone());
+            st.ticks.record(tick, (pos, self.records));
+        }
+        self.feed.push_tick(tick, slices);
+        (self.on_tick)(tick, &open.stamps);
+        open.stamps.clear();
+        open.count = 0;
+    }
+
+    /// Pushes checkpoint request `request` behind everything read (the open tick closes
+    /// first) and tells `reply` where that is.
+    fn mark(&mut self, open: &mut Open, request: u64, reply: &std::sync::mpsc::Sender<Mark>) {
+        if open.count > 0 {
+            self.close(open);
+        }
+        let tick = self
+            .feed
+            .push_control(lpm_engine::dataflow::Control::Checkpoint { request });
+        let position = {
+            let mut st = self.shared.state.lock();
+            let pos = Arc::new(st.read.clone());
+            st.ticks.record(tick, (pos.clone(), self.records));
+            TickPosition {
+                offsets: pos
+                    .iter()
+                    .map(|((t, p), (o, _))| (t.to_string(), *p, *o))
+                    .collect(),
+                records: self.records,
+            }
+        };
+        let _ = reply.send(Mark {
+            tick,
+            position,
+            seq: self.seq,
+        });
     }
 
     /// Publishes applied positions and commits the visible tick's offsets.

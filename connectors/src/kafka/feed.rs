@@ -1,12 +1,17 @@
 //! [`KafkaFeed`]: the engine's view of the Kafka source. The consumer thread queues each tick's
 //! raw records per worker (by partition); each worker decodes its own records on its thread.
+//!
+//! Two more kinds of tick go to worker 0 alone (the dataflow routes changes by key and
+//! broadcasts controls, so one worker suffices): a restored checkpoint's changes, already
+//! decoded, before the consumer starts; and a checkpoint request between two record ticks.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use lpm_engine::{Feed, FeedItem, Tick};
+use lpm_engine::dataflow::Control;
+use lpm_engine::{Change, Feed, FeedItem, Tick};
 use parking_lot::Mutex;
 
 use crate::catalog::Catalog;
@@ -31,8 +36,18 @@ pub struct RawRecord {
     pub seq: u64,
 }
 
+/// What one queued tick holds for one worker.
+enum Slice {
+    /// Records to decode.
+    Records(Vec<RawRecord>),
+    /// Changes decoded already (a restored checkpoint).
+    Changes(Vec<Change>),
+    /// A control (a restored cut, a checkpoint request).
+    Control(Control),
+}
+
 /// One worker's queued ticks.
-type Slices = VecDeque<(Tick, Vec<RawRecord>)>;
+type Slices = VecDeque<(Tick, Slice)>;
 
 /// The Kafka source as an engine [`Feed`].
 pub struct KafkaFeed {
@@ -79,11 +94,30 @@ impl KafkaFeed {
         for (w, slice) in slices.into_iter().enumerate() {
             if !slice.is_empty() {
                 if let Some(q) = self.queues.get(w) {
-                    q.lock().push_back((tick, slice));
+                    q.lock().push_back((tick, Slice::Records(slice)));
                 }
             }
         }
         self.closed.store(tick, Ordering::Release);
+    }
+
+    /// Queues decoded `changes` as the next tick (a restored checkpoint, pushed before the
+    /// consumer starts) and returns it.
+    pub fn push_changes(&self, changes: Vec<Change>) -> Tick {
+        self.push_one(Slice::Changes(changes))
+    }
+
+    /// Queues `control` as the next tick and returns it. Not concurrently with the consumer
+    /// thread's pushes: it calls this itself for checkpoint requests.
+    pub fn push_control(&self, control: Control) -> Tick {
+        self.push_one(Slice::Control(control))
+    }
+
+    fn push_one(&self, slice: Slice) -> Tick {
+        let tick = self.closed() + 1;
+        self.queues[0].lock().push_back((tick, slice));
+        self.closed.store(tick, Ordering::Release);
+        tick
     }
 
     /// The last closed tick.
@@ -120,22 +154,86 @@ impl Feed for KafkaFeed {
         };
         // read `closed` first: every slice of a tick at or below it is already queued
         let closed = self.closed();
-        if let Some((tick, records)) = queue.lock().pop_front() {
-            return FeedItem::Batch {
-                tick,
-                changes: self.decode(worker, records),
-            };
+        if let Some((tick, slice)) = queue.lock().pop_front() {
+            return self.item(worker, tick, slice);
         }
         if self.ended.load(Ordering::Acquire) {
             // a last slice may have been queued between the pop and `ended`
             return match queue.lock().pop_front() {
-                Some((tick, records)) => FeedItem::Batch {
-                    tick,
-                    changes: self.decode(worker, records),
-                },
+                Some((tick, slice)) => self.item(worker, tick, slice),
                 None => FeedItem::End,
             };
         }
         FeedItem::Idle { tick: closed + 1 }
+    }
+}
+
+impl KafkaFeed {
+    fn item(&self, worker: usize, tick: Tick, slice: Slice) -> FeedItem {
+        match slice {
+            Slice::Records(records) => FeedItem::Batch {
+                tick,
+                changes: self.decode(worker, records),
+            },
+            Slice::Changes(changes) => FeedItem::Batch { tick, changes },
+            Slice::Control(control) => FeedItem::Control { tick, control },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lpm_engine::change::{ChangeKind, Position, RowChange, SnapshotMark};
+    use lpm_engine::model::Table;
+
+    use super::*;
+    use crate::dead_letter::Discard;
+
+    fn feed(workers: usize) -> KafkaFeed {
+        let decode = DecodePath::new("kafka", Arc::default(), Arc::new(Discard));
+        KafkaFeed::new(workers, Arc::new(Catalog::lpm()), decode)
+    }
+
+    fn delete(key: i64) -> Change {
+        Change::Row(RowChange {
+            table: Table::PersonsLost,
+            key,
+            kind: ChangeKind::Delete,
+            position: Position {
+                coords: None,
+                seq: 1,
+            },
+            snapshot: SnapshotMark::Streamed,
+        })
+    }
+
+    #[test]
+    fn restored_ticks_and_requests_go_to_worker_zero_in_order_and_number_the_ticks_after() {
+        let f = feed(2);
+        assert_eq!(f.push_changes(vec![delete(1), delete(2)]), 1);
+        assert_eq!(f.push_control(Control::Checkpoint { request: 7 }), 2);
+        // the consumer's first tick comes after what was restored
+        let tick = f.closed() + 1;
+        f.push_tick(tick, vec![Vec::new(), Vec::new()]);
+        assert_eq!(tick, 3);
+        assert!(
+            matches!(f.next(1), FeedItem::Idle { tick: 4 }),
+            "worker 1 only learns how far time went"
+        );
+        match f.next(0) {
+            FeedItem::Batch { tick: 1, changes } => assert_eq!(changes.len(), 2),
+            _ => panic!("the restored changes first, decoded already"),
+        }
+        assert!(matches!(
+            f.next(0),
+            FeedItem::Control {
+                tick: 2,
+                control: Control::Checkpoint { request: 7 }
+            }
+        ));
+        assert!(matches!(f.next(0), FeedItem::Idle { tick: 4 }));
+        f.end();
+        assert!(matches!(f.next(0), FeedItem::End));
+        assert!(matches!(f.next(1), FeedItem::End));
     }
 }

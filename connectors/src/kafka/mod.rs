@@ -28,14 +28,16 @@ mod consumer;
 mod dead_letter;
 mod feed;
 mod produce;
+mod resume;
 mod stats;
 
 pub use broker::create_topics;
 pub use config::{KafkaConfig, TopicSelection};
-pub use consumer::{start, KafkaSource, OnTick, TickPosition};
+pub use consumer::{prepare, start, KafkaSource, Mark, OnTick, Prepared, TickPosition};
 pub use dead_letter::DeadLetterProducer;
 pub use feed::KafkaFeed;
 pub use produce::{produce_dump, ProduceReport};
+pub use resume::Resume;
 pub use stats::{KafkaStats, SourceStatus};
 
 /// Why the Kafka source cannot run.

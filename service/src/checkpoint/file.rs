@@ -107,6 +107,10 @@ pub struct Manifest {
     /// Earlier checkpoints, oldest first (log retention counts from them).
     #[serde(default)]
     pub history: Vec<super::Taken>,
+    /// What the position is a position in ([`super::Checkpointable::origin`]); empty for the
+    /// embedded log.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin: String,
 }
 
 impl Manifest {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use lpm_engine::checkpoint::{StoredEntry, TableImage, WorkerImage};
 use lpm_engine::dataflow::Control;
 use lpm_engine::model::Table;
-use lpm_engine::{PushFeed, Tick};
+use lpm_engine::{Change, PushFeed, Tick};
 
 use crate::position::SourcePosition;
 use file::{CheckpointFileError, Manifest, StateWriter};
@@ -107,6 +107,13 @@ pub trait Checkpointable: Send + Sync + 'static {
     /// The source's own history now: segments and bytes (`None`: it keeps none).
     fn history_size(&self) -> Option<(u64, u64)> {
         None
+    }
+    /// What the positions are positions *in*: the server and databases of a capture, the
+    /// brokers, group and topics of Kafka (empty for the embedded log, whose positions belong
+    /// to its data dir). A restart loads only checkpoints of the same origin: a binlog offset
+    /// of another server, or offsets of other topics, would resume in the wrong place.
+    fn origin(&self) -> String {
+        String::new()
     }
 }
 
@@ -381,6 +388,7 @@ impl Taker {
             state_crc32,
             duration_ms: started.elapsed().as_millis() as u64,
             history: self.history.clone(),
+            origin: self.source.origin(),
         };
         self.dir.publish(&manifest)?;
         Ok(manifest)
@@ -399,11 +407,31 @@ pub struct Restored {
 /// Changes per pushed tick while restoring.
 const RESTORE_BATCH: usize = 20_000;
 
+/// Where [`restore`] pushes: the engine input of the source being started (the embedded log's
+/// and the capture's [`PushFeed`], or the Kafka feed before its consumer starts). Each push is
+/// one tick; `None` once the input is closed.
+pub trait RestoreFeed {
+    /// Queues `changes` as the next tick.
+    fn push(&self, changes: Vec<Change>) -> Option<Tick>;
+    /// Queues `control` as the next tick.
+    fn push_control(&self, control: Control) -> Option<Tick>;
+}
+
+impl RestoreFeed for PushFeed {
+    fn push(&self, changes: Vec<Change>) -> Option<Tick> {
+        PushFeed::push(self, changes)
+    }
+
+    fn push_control(&self, control: Control) -> Option<Tick> {
+        PushFeed::push_control(self, control)
+    }
+}
+
 /// Pushes a verified checkpoint's state into `feed`: each table's cut as a control tick, then
 /// every stored key as a row event at its stored position. `on_entry` sees each entry first.
 pub fn restore(
     state: &std::path::Path,
-    feed: &PushFeed,
+    feed: &dyn RestoreFeed,
     mut on_entry: impl FnMut(Table, &StoredEntry),
 ) -> Result<Restored, CheckpointFileError> {
     let closed = |path: &std::path::Path| CheckpointFileError::Invalid {

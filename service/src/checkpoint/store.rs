@@ -18,7 +18,7 @@ use super::file::{self, CheckpointFileError, Manifest};
 pub const DIR: &str = "checkpoints";
 
 /// The manifest's file name for checkpoint `number`.
-fn manifest_name(number: u64) -> String {
+pub fn manifest_name(number: u64) -> String {
     format!("checkpoint-{number:012}.json")
 }
 
@@ -151,10 +151,20 @@ impl CheckpointDir {
     /// The newest checkpoint whose manifest parses, is for `source`, and whose state file
     /// verifies ([`file::verify`]), with the newer ones that did not and why.
     pub fn newest_valid(&self, source: &str) -> (Option<(Manifest, PathBuf)>, Vec<Rejected>) {
+        self.newest_valid_from(source, "")
+    }
+
+    /// [`newest_valid`](Self::newest_valid) of the checkpoints whose positions are in `origin`
+    /// ([`super::Checkpointable::origin`]).
+    pub fn newest_valid_from(
+        &self,
+        source: &str,
+        origin: &str,
+    ) -> (Option<(Manifest, PathBuf)>, Vec<Rejected>) {
         let mut rejected = Vec::new();
         for n in self.numbers() {
             let path = self.dir.join(manifest_name(n));
-            match self.check(&path, source) {
+            match self.check(&path, source, origin) {
                 Ok(found) => return (Some(found), rejected),
                 Err(why) => {
                     tracing::error!(manifest = %path.display(), %why,
@@ -169,7 +179,12 @@ impl CheckpointDir {
         (None, rejected)
     }
 
-    fn check(&self, path: &Path, source: &str) -> Result<(Manifest, PathBuf), String> {
+    fn check(
+        &self,
+        path: &Path,
+        source: &str,
+        origin: &str,
+    ) -> Result<(Manifest, PathBuf), String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading the manifest: {e}"))?;
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| format!("the manifest: {e}"))?;
@@ -184,6 +199,12 @@ impl CheckpointDir {
             return Err(format!(
                 "taken from {}, this start reads {source}",
                 manifest.position.source()
+            ));
+        }
+        if manifest.origin != origin {
+            return Err(format!(
+                "its positions are in {:?}, this start reads {origin:?}",
+                manifest.origin
             ));
         }
         if manifest.state_file != state_name(manifest.number) {
