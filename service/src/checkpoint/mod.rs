@@ -448,4 +448,4 @@ pub fn restore(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
