@@ -225,6 +225,11 @@ pub enum TokenCommand {
 #[derive(Subcommand)]
 pub enum LogCommand {
     /// Write the embedded log as a kcat-style dump (`lpm replay` and `oracle.py` read it).
+    ///
+    /// Read-only, safe on a running server. Once log retention (`--log-retention-s`) has
+    /// retired the log's first records, the dump starts with the newest valid checkpoint's
+    /// rows as Debezium snapshot reads (`op: "r"`), followed by the log records after it;
+    /// without a checkpoint that covers up to the retained log, it refuses.
     Export {
         /// Data directory.
         #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
@@ -279,48 +284,44 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
 pub fn log(cmd: LogCommand) -> anyhow::Result<()> {
     match cmd {
         LogCommand::Export { data_dir, out } => {
-            let dir = data_dir.join("log");
-            // retired history is only in a checkpoint: a dump of the log alone would be a
-            // partial history that replays to wrong views, so refuse rather than mislead
-            // (retirement removes the oldest segments first; read-only: the log may be live)
-            let first = lpm_connectors::log::segment_name(1);
-            let segments = std::fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with("lpm-log.") && n.len() == first.len())
-                .count();
-            if segments > 0 && !dir.join(&first).exists() {
-                anyhow::bail!(
-                    "{} holds no {first}: earlier records were retired with a checkpoint \
-                     (--log-retention-s), and exporting a checkpoint's rows as a snapshot is not \
-                     implemented yet; export from the archive (--log-archive) or a backup taken \
-                     before retirement",
-                    dir.display()
-                );
-            }
-            let summary = match out {
+            let exported = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    let mut w = std::io::BufWriter::new(f);
-                    let s = lpm_connectors::log::export_kcat(&dir, &mut w)?;
-                    std::io::Write::flush(&mut w)?;
-                    s
+                    let exported =
+                        lpm_service::export::embedded_log(&data_dir, std::io::BufWriter::new(f));
+                    if exported.is_err() {
+                        // a partial or empty dump would replay to wrong views: leave none
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    exported?
                 }
                 None => {
                     let stdout = std::io::stdout();
-                    let mut w = std::io::BufWriter::new(stdout.lock());
-                    let s = lpm_connectors::log::export_kcat(&dir, &mut w)?;
-                    std::io::Write::flush(&mut w)?;
-                    s
+                    lpm_service::export::embedded_log(
+                        &data_dir,
+                        std::io::BufWriter::new(stdout.lock()),
+                    )?
                 }
             };
+            let log = &exported.log;
+            if let Some(s) = &exported.snapshot {
+                eprintln!(
+                    "checkpoint {} (log records up to {}): {} rows as snapshot reads ({} deleted \
+                     keys and {} rows hidden by a truncate left out)",
+                    s.checkpoint, s.log_seq, s.rows, s.deleted, s.hidden
+                );
+            }
             eprintln!(
-                "exported {} records, {} events ({} tombstones){}",
-                summary.records,
-                summary.events,
-                summary.tombstones,
-                if summary.stopped.is_some() {
+                "exported {} records, {} events ({} tombstones){}{}",
+                log.records,
+                log.events,
+                log.tombstones,
+                match &exported.snapshot {
+                    Some(s) => format!(" after record {}", s.log_seq),
+                    None => String::new(),
+                },
+                if log.stopped.is_some() {
                     "; stopped at a bad record"
                 } else {
                     ""

@@ -1525,3 +1525,119 @@ fn checkpoints_survive_rounds_of_kill_9_during_write_bursts() {
         started.elapsed()
     );
 }
+
+/// `lpm log export` once log retention has retired the first segments: the newest
+/// checkpoint's rows as snapshot reads, then the log records after it. `lpm replay` of that
+/// dump, and `oracle.py`, equal the server's views. Without a checkpoint the export is refused
+/// (non-zero exit, the reason said) and leaves no file.
+#[test]
+fn log_export_after_retention_starts_with_the_checkpoint_as_a_snapshot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let oracle = support::oracle_script();
+    let log_dir = data.join("log");
+    // a checkpoint every 40 changes, retiring at once what the older kept one covers
+    let retiring = [
+        "--log-segment-bytes",
+        "4096",
+        "--log-retention-s",
+        "0",
+        "--checkpoint-every-changes",
+        "40",
+        "--checkpoint-interval-s",
+        "1",
+    ];
+    let mut server = Server::start_with(&data, &retiring);
+    let (admin, _) = clients(&server, &token);
+    let responsibles = create_responsibles(&admin);
+    let book = Book::default();
+    write_loop(&admin, &book, &responsibles, 7, 300, "before").expect("writes");
+    wait_until("segment 1 retired", Duration::from_secs(30), || {
+        if log_dir.join("lpm-log.000001").exists() {
+            Err("still there".to_string())
+        } else {
+            Ok(())
+        }
+    });
+    server.kill9();
+    // no checkpoint from here on: what is written now stays the tail after the newest one
+    let quiet = [
+        "--log-segment-bytes",
+        "4096",
+        "--checkpoint-every-changes",
+        "1000000",
+        "--checkpoint-interval-s",
+        "86400",
+    ];
+    let server = Server::start_with(&data, &quiet);
+    let (admin, reader) = clients(&server, &token);
+    // updates of cases the checkpoint holds, and new reports
+    write_loop(&admin, &book, &responsibles, 8, 150, "after").expect("writes");
+    let unexpected = book.unexpected.lock().clone();
+    assert!(
+        unexpected.is_empty(),
+        "unexpected answers:\n{}",
+        unexpected.join("\n")
+    );
+    let (_, log_seq, rest) = reader.views();
+
+    let dump = dir.path().join("dump.jsonl");
+    let (_, stderr) = lpm_ok(
+        &[
+            "log",
+            "export",
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "--out",
+            dump.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    assert!(stderr.contains("rows as snapshot reads"), "{stderr}");
+    let records: u64 = stderr
+        .split("exported ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count: {stderr}"));
+    assert!(
+        records > 0 && records < log_seq,
+        "the tail only: {records} of {log_seq} records ({stderr})"
+    );
+    let text = std::fs::read_to_string(&dump).expect("read the dump");
+    let reads = text
+        .lines()
+        .filter(|l| l.contains(r#"\"op\":\"r\""#))
+        .count();
+    assert!(reads > 100, "{reads} snapshot reads");
+    check_against_replay("export after retention", &rest, &dump, oracle.as_deref());
+
+    // the same log without its checkpoints: refused, and no dump left behind
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(bare.join("log")).expect("mkdir");
+    for entry in std::fs::read_dir(&log_dir).expect("list the log") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), bare.join("log").join(entry.file_name())).expect("copy");
+    }
+    let refused = dir.path().join("refused.jsonl");
+    let out = support::lpm(
+        &[
+            "log",
+            "export",
+            "--data-dir",
+            bare.to_str().expect("utf-8 path"),
+            "--out",
+            refused.to_str().expect("utf-8 path"),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {stderr}");
+    assert!(
+        stderr.contains("were retired") && stderr.contains("no checkpoint"),
+        "{stderr}"
+    );
+    assert!(!refused.exists(), "no partial dump");
+    drop(server);
+}

@@ -68,6 +68,12 @@ impl Position {
             _ => self.seq < other.seq,
         }
     }
+
+    /// Whether a row at `self` is hidden by a truncate cut at `cut` (rows before it are gone;
+    /// the upsert state keeps them only to recognise stale events).
+    pub fn hidden_by(&self, cut: Option<Position>) -> bool {
+        cut.is_some_and(|c| self.before(&c))
+    }
 }
 
 /// Debezium's `source.snapshot` marker of a record.

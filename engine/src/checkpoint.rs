@@ -58,6 +58,14 @@ pub struct TableMeta {
     pub last_closed: Option<Coords>,
 }
 
+impl TableMeta {
+    /// Whether a stored row at `position` is hidden by the table's truncate cut: the state
+    /// keeps it, but no view shows it (an export of the state must not either).
+    pub fn hides(&self, position: &Position) -> bool {
+        position.hidden_by(self.truncated_before)
+    }
+}
+
 /// One table of one worker's image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableImage {

@@ -78,7 +78,7 @@ struct TableState {
 
 /// Whether a row at `position` is hidden by a truncate cut at `cut`.
 fn hidden_by(cut: Option<Position>, position: &Position) -> bool {
-    cut.is_some_and(|c| position.before(&c))
+    position.hidden_by(cut)
 }
 
 impl TableState {

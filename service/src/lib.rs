@@ -1,7 +1,8 @@
 //! lpm-service: the running pipeline without HTTP. What feeds the engine (the embedded log, a
 //! binlog capture, Kafka) and where each tick stands in it ([`position`]); the write side, the
 //! system of record ([`sor`]: ledger, embedded writer, MySQL writer and its migrations); the
-//! MySQL aggregate sink ([`sink`]); the demo data set ([`demo`]); and [`pipeline::Service`],
+//! MySQL aggregate sink ([`sink`]); the demo data set ([`demo`]); the embedded log's export,
+//! with a checkpoint standing in for retired history ([`export`]); and [`pipeline::Service`],
 //! which starts them in order and stops them in the reverse. `lpm-api` serves this
 //! over HTTP and knows nothing of which source runs (docs/architecture.md).
 #![deny(missing_docs)]
@@ -10,6 +11,7 @@ pub mod capture;
 pub mod checkpoint;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod kafka;
 pub mod pipeline;
 pub mod position;

@@ -195,7 +195,7 @@ impl Source {
                 segment_bytes,
             } => {
                 let engine = Engine::start(engine, feed.clone())?;
-                let log_dir = data_dir.join("log");
+                let log_dir = data_dir.join(crate::sor::LOG_DIR);
                 let (resume, mut recovery) = restore_embedded(data_dir, &feed)?;
                 tracing::info!(dir = %log_dir.display(), after_seq = resume.log_seq,
                     "Replaying the embedded log.");

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::frame::{dropped_after, first_seq_of};
 use super::read::{BadRecord, Chain, Item, Span};
-use super::segments::{file_len, list, SegmentFile};
-use super::{io_err, CutReport, LogError, SEGMENT};
+use super::segments::{file_len, list, read_seq_floor, summarize, SegmentFile};
+use super::{io_err, CutReport, EncodedEvent, LogError, SEGMENT};
 
 /// What [`export_kcat`] wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,6 +41,69 @@ pub fn export_kcat_after(
     seq: u64,
     out: &mut impl Write,
 ) -> Result<ExportSummary, LogError> {
+    export_kcat_into(dir, seq, &mut KcatWriter::new(out))
+}
+
+/// Writes [`EncodedEvent`]s as `kcat -C -J` lines (partition 0, offsets counted per topic),
+/// so that a dump made of several parts (a checkpoint's rows, then the log after it) numbers
+/// each topic's offsets on from one part to the next, as one consumer would have read them.
+pub struct KcatWriter<W: Write> {
+    out: W,
+    /// The next offset of each topic.
+    offsets: HashMap<String, u64>,
+    line: Vec<u8>,
+}
+
+impl<W: Write> KcatWriter<W> {
+    /// Offsets from 0 in every topic.
+    pub fn new(out: W) -> KcatWriter<W> {
+        KcatWriter {
+            out,
+            offsets: HashMap::new(),
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Writes `event` as the next line of its topic.
+    pub fn event(&mut self, event: &EncodedEvent) -> io::Result<()> {
+        let offset = self.offsets.entry(event.topic.clone()).or_insert(0);
+        self.line.clear();
+        serde_json::to_writer(
+            &mut self.line,
+            &crate::dump::KcatLine {
+                topic: &event.topic,
+                partition: 0,
+                offset: *offset,
+                tstype: "create",
+                ts: event.ts_ms,
+                broker: -1,
+                key: Some(&event.key),
+                payload: event.value.as_deref(),
+            },
+        )?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        *offset += 1;
+        Ok(())
+    }
+
+    /// The offset the next line of `topic` gets.
+    pub fn next_offset(&self, topic: &str) -> u64 {
+        self.offsets.get(topic).copied().unwrap_or(0)
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// [`export_kcat_after`] into `writer`, whose offsets go on from the lines it wrote before.
+pub fn export_kcat_into<W: Write>(
+    dir: &Path,
+    seq: u64,
+    writer: &mut KcatWriter<W>,
+) -> Result<ExportSummary, LogError> {
     let files = list(dir)?;
     if files.is_empty() {
         let path = dir.join(SEGMENT);
@@ -52,9 +115,7 @@ pub fn export_kcat_after(
         .map(|f| Span::new(f.number, &f.path, u64::MAX))
         .collect();
     let mut chain = Chain::new(spans);
-    let mut offsets: HashMap<String, u64> = HashMap::new();
     let mut summary = ExportSummary::default();
-    let mut line = Vec::with_capacity(4096);
     while let Some(item) = chain.step()? {
         match item {
             Item::Record { index, record, .. } => {
@@ -64,26 +125,9 @@ pub fn export_kcat_after(
                 summary.records += 1;
                 let path = &files[index].path;
                 for e in &record.events {
-                    let offset = offsets.entry(e.topic.clone()).or_insert(0);
-                    line.clear();
-                    serde_json::to_writer(
-                        &mut line,
-                        &crate::dump::KcatLine {
-                            topic: &e.topic,
-                            partition: 0,
-                            offset: *offset,
-                            tstype: "create",
-                            ts: e.ts_ms,
-                            broker: -1,
-                            key: Some(&e.key),
-                            payload: e.value.as_deref(),
-                        },
-                    )
-                    .map_err(|err| LogError::Encode(err.to_string()))?;
-                    line.push(b'\n');
-                    out.write_all(&line)
+                    writer
+                        .event(e)
                         .map_err(io_err("writing the export of", path))?;
-                    *offset += 1;
                     summary.events += 1;
                     summary.tombstones += u64::from(e.value.is_none());
                 }
@@ -92,8 +136,20 @@ pub fn export_kcat_after(
             Item::Bad(bad) => summary.stopped = Some(stopped_at(&files[bad.index..], bad)?),
         }
     }
-    out.flush().map_err(io_err("writing the export of", dir))?;
+    writer
+        .flush()
+        .map_err(io_err("writing the export of", dir))?;
     Ok(summary)
+}
+
+/// The seq of the oldest record the log in `dir` still holds; for a log that holds none, the
+/// lowest seq its next record can take (the seq floor; 1 for a new log). Every record below
+/// it is gone (retired with a checkpoint, or cut). Read-only: reads first records only.
+pub fn first_retained_seq(dir: &Path) -> Result<u64, LogError> {
+    match summarize(dir, None)?.first_seq {
+        Some(first) => Ok(first),
+        None => Ok(read_seq_floor(dir)?.max(1)),
+    }
 }
 
 /// The index of the first segment that may hold a record above `seq`: the last one whose first

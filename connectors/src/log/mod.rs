@@ -89,7 +89,9 @@
 //! checkpoint old enough covers), oldest first, each removal fsync'd, never the last segment.
 //! It raises `lpm-seq-floor` first, so a log left with only an empty segment still resumes past
 //! the retired seqs. [`export_kcat`] reads every retained segment; [`export_kcat_after`] the
-//! records after a seq. [`SegmentsSummary`] ([`EmbeddedLog::segments`], [`LogWriter::segments`])
+//! records after a seq (and [`export_kcat_into`] the same into a [`KcatWriter`] that already
+//! wrote a checkpoint's rows, so offsets go on); [`first_retained_seq`] says where the retained
+//! history starts. [`SegmentsSummary`] ([`EmbeddedLog::segments`], [`LogWriter::segments`])
 //! gives the size for metrics.
 //!
 //! Two processes must not open the same directory: `lpm serve` holds the data directory's lock
@@ -112,7 +114,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::debezium::encode::EncodedEvent;
-pub use export::{export_kcat, export_kcat_after, ExportSummary};
+pub use export::{
+    export_kcat, export_kcat_after, export_kcat_into, first_retained_seq, ExportSummary, KcatWriter,
+};
 pub use frame::CutReason;
 pub use open::EmbeddedLog;
 pub use read::Records;

@@ -476,4 +476,4 @@ pub fn restore(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

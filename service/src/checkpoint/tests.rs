@@ -17,13 +17,13 @@ use crate::sor::ledger::{Command, NewAction, NewReport};
 use crate::sor::{Committed, EmbeddedSor};
 
 /// Starts a pipeline on `dir` with `workers` workers and waits until it is ready.
-async fn start(dir: &Path, workers: usize) -> Service {
+pub(crate) async fn start(dir: &Path, workers: usize) -> Service {
     let mut cfg = config(dir);
     cfg.workers = workers;
     start_ready_with(cfg).await
 }
 
-fn sor(service: &Service) -> Arc<EmbeddedSor> {
+pub(crate) fn sor(service: &Service) -> Arc<EmbeddedSor> {
     service
         .source()
         .embedded()
@@ -36,7 +36,7 @@ async fn submit(sor: &Arc<EmbeddedSor>, cmd: Command) -> Option<Committed> {
 }
 
 /// A small demo history (reports, assignments, actions, status changes over ten days).
-async fn history(service: &Service) {
+pub(crate) async fn history(service: &Service) {
     let sor = sor(service);
     let size = crate::demo::DemoSize {
         reports: 250,
@@ -53,7 +53,7 @@ async fn history(service: &Service) {
 
 /// Writes after a checkpoint: status changes, reassignments and actions on existing cases,
 /// and new reports; waits until the engine shows the last one.
-async fn tail(service: &Service, round: i64) {
+pub(crate) async fn tail(service: &Service, round: i64) {
     let sor = sor(service);
     let ids: Vec<i64> = sor.with_ledger(|l| l.case_ids().collect());
     let responsibles = sor.with_ledger(|l| l.active_responsibles());
@@ -172,7 +172,7 @@ fn assert_same(a: &Service, b: &Service, what: &str) {
 }
 
 /// Copies a data directory as a crash would leave it (everything fsync'd is there).
-fn copy_dir(from: &Path, to: &Path, with_checkpoints: bool) {
+pub(crate) fn copy_dir(from: &Path, to: &Path, with_checkpoints: bool) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
@@ -189,7 +189,7 @@ fn copy_dir(from: &Path, to: &Path, with_checkpoints: bool) {
     }
 }
 
-async fn checkpoint(service: &Service) -> Manifest {
+pub(crate) async fn checkpoint(service: &Service) -> Manifest {
     service
         .checkpoint_now()
         .await

@@ -42,6 +42,8 @@ use parking_lot::Mutex;
 use crate::position::SourcePosition;
 use ledger::{Command, Ledger};
 
+/// The embedded log's directory under the data dir.
+pub const LOG_DIR: &str = "log";
 /// The binlog-style file name the embedded log's events carry (`source.file`).
 pub const LOG_FILE: &str = "lpm-log.000001";
 /// `source.name` / topic prefix of the embedded log's events.

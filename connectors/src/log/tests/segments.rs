@@ -565,6 +565,90 @@ fn export_across_segments_equals_export_without_rotation() {
     );
 }
 
+/// `(topic, offset)` of every line of a dump.
+fn topic_offsets(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            (
+                v["topic"].as_str().expect("topic").to_string(),
+                v["offset"].as_u64().expect("offset"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_export_into_a_writer_numbers_offsets_on_from_its_earlier_lines() {
+    let (small, _large) = twin_logs(12);
+    let person_topic = "lpm.lost_persons_db.persons_lost";
+    let mut out = Vec::new();
+    let mut writer = KcatWriter::new(&mut out);
+    // three lines written before the tail (a checkpoint's rows): two persons, one contact
+    let earlier = |topic: &str, id: i64| EncodedEvent {
+        topic: topic.into(),
+        key: format!("{{\"id\":{id}}}"),
+        value: Some("{}".into()),
+        ts_ms: 1,
+    };
+    for e in [
+        earlier(person_topic, 100),
+        earlier("lpm.lost_persons_db.responsible_contacts", 1),
+        earlier(person_topic, 101),
+    ] {
+        writer.event(&e).expect("write");
+    }
+    assert_eq!(writer.next_offset(person_topic), 2);
+    let summary = export_kcat_into(small.path(), 7, &mut writer).expect("export");
+    assert_eq!(summary.records, 5);
+    assert_eq!(writer.next_offset(person_topic), 7);
+    drop(writer);
+    let text = String::from_utf8(out).expect("utf8");
+    let offsets = topic_offsets(&text);
+    let persons: Vec<u64> = offsets
+        .iter()
+        .filter(|(t, _)| t == person_topic)
+        .map(|(_, o)| *o)
+        .collect();
+    assert_eq!(persons, (0..7).collect::<Vec<_>>(), "{text}");
+    // the tail's lines are export_kcat_after's, but for their offsets
+    let tail: Vec<&str> = text.lines().skip(3).collect();
+    let (_, alone) = export(small.path(), 7);
+    let strip = |l: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+        v["offset"] = 0.into();
+        v
+    };
+    assert_eq!(
+        tail.iter().map(|l| strip(l)).collect::<Vec<_>>(),
+        alone.lines().map(strip).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn first_retained_seq_follows_retirement_and_the_floor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(first_retained_seq(&dir.path().join("missing")).is_err());
+    let appended = append(dir.path(), SMALL, 1..13);
+    assert_eq!(first_retained_seq(dir.path()).expect("first"), 1);
+    let first = first_seqs(&appended);
+    let (&second_segment, &second_first) = first.iter().nth(1).expect("two segments");
+    retire_through(dir.path(), second_first - 1, None).expect("retire");
+    assert!(!segment(dir.path(), 1).exists());
+    assert!(segment(dir.path(), second_segment).exists());
+    assert_eq!(first_retained_seq(dir.path()).expect("first"), second_first);
+    // only an empty segment left: the floor says where the next record goes
+    let empty = tempfile::tempdir().expect("tempdir");
+    fs::write(segment(empty.path(), 5), b"").expect("write");
+    assert_eq!(first_retained_seq(empty.path()).expect("first"), 1);
+    fs::write(
+        empty.path().join(super::super::segments::SEQ_FLOOR),
+        b"42\n",
+    )
+    .expect("write");
+    assert_eq!(first_retained_seq(empty.path()).expect("first"), 42);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
