@@ -193,6 +193,16 @@ impl CaptureSink for EngineSink {
         true
     }
 
+    fn idle(&mut self) {
+        if self.ready_at.take().is_some() {
+            let mut s = self.source.state.lock();
+            if s.ready_tick.is_none() {
+                // everything pushed so far: the feed's newest tick
+                s.ready_tick = Some(self.feed.next_tick().saturating_sub(1));
+            }
+        }
+    }
+
     fn write(&mut self, batch: Batch) -> Result<(), SinkError> {
         let mut changes = Vec::with_capacity(batch.records.len());
         for r in &batch.records {

@@ -59,6 +59,12 @@ pub trait CaptureSink: Send {
     fn position_lost(&mut self) -> bool {
         false
     }
+    /// The stream is at the end of the binlog: the server sent a heartbeat, which it does only
+    /// after a period without events, and everything before it was handed to `write`. (A
+    /// position taken from `SHOW MASTER STATUS` may lie past the last transaction, behind
+    /// rotation or binlog-checkpoint events, so reaching it is not the only sign of being
+    /// current.)
+    fn idle(&mut self) {}
 }
 
 /// The offsets file beside a dump: `<dump>.offsets.json`.

@@ -160,6 +160,10 @@ pub async fn run(
         let ev = ev.map_err(|e| lost(&reader.position, e))?;
         stats.event_seen();
         reader.handle(&ev, &stream, stats)?;
+        if ev.header().event_type_raw() == HEARTBEAT_EVENT && reader.txn.is_none() {
+            reader.flush(sink, stats)?;
+            sink.idle();
+        }
         if reader.pending.len() >= cfg.max_batch_records {
             reader.flush(sink, stats)?;
         }

@@ -166,6 +166,7 @@ fn publish(data_dir: &Path, number: u64, log_seq: u64, meta: TableMeta, entries:
         state_crc32,
         duration_ms: 1,
         history: Vec::new(),
+        origin: String::new(),
     };
     dir.publish(&manifest).expect("publish");
 }
