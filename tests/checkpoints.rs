@@ -93,7 +93,7 @@ fn wait_for_checkpoint(reader: &Http, what: &str) {
 }
 
 /// The newest checkpoint's manifest in `data`.
-fn newest_manifest(data: &Path) -> std::path::PathBuf {
+pub(crate) fn newest_manifest(data: &Path) -> std::path::PathBuf {
     let mut names: Vec<_> = std::fs::read_dir(data.join("checkpoints"))
         .expect("checkpoints dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -684,14 +684,7 @@ fn kafka_restarts_from_checkpoints_and_rereads_only_when_offsets_are_gone() {
     b.terminate();
 
     // the newest checkpoint's offsets moved past the partitions' ends: refused, re-read all
-    let ckdir = data.join("checkpoints");
-    let mut manifests: Vec<_> = std::fs::read_dir(&ckdir)
-        .expect("checkpoints")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    manifests.sort();
-    let newest = ckdir.join(manifests.last().expect("a manifest"));
+    let newest = crate::checkpoints::newest_manifest(&data);
     let mut m: Value =
         serde_json::from_slice(&std::fs::read(&newest).expect("manifest")).expect("JSON");
     for o in m["position"]["offsets"].as_array_mut().expect("offsets") {

@@ -54,11 +54,8 @@ pub struct Resume {
 
 /// What a capture's positions are positions in: the server (unless it resumes by GTID, which
 /// survives a failover), the databases and the topic prefix.
-pub fn origin(cfg: &CaptureConfig, server_id: u32) -> String {
-    let opts = mysql_async::Opts::from_url(&cfg.url).ok();
-    let (host, port) = opts.as_ref().map_or((String::new(), 0), |o| {
-        (o.ip_or_hostname().to_string(), o.tcp_port())
-    });
+pub fn origin(cfg: &CaptureConfig, opts: &mysql_async::Opts, server_id: u32) -> String {
+    let (host, port) = (opts.ip_or_hostname(), opts.tcp_port());
     let server = match cfg.resume_by {
         capture::ResumeBy::Gtid => String::new(),
         capture::ResumeBy::Position => format!(" server_id {server_id}"),

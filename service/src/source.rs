@@ -175,7 +175,7 @@ impl Source {
                     .await
                     .map_err(|e| ServiceError::Capture(e.to_string()))?;
                 let engine = Engine::start(engine, feed.clone())?;
-                let origin = crate::capture::origin(c, server.server_id);
+                let origin = crate::capture::origin(c, &opts, server.server_id);
                 let (resume, recovery) = restore_capture(data_dir, &origin, &feed)?;
                 let dead = dead_letters(data_dir)?;
                 let capture = crate::capture::start(c.clone(), feed, (stats, dead), origin, resume)
