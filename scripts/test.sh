@@ -5,7 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n== %s\n' "$*"; }
+# Each step is timed: `.ci/run` must stay under 45 minutes, and the table at the end says where
+# the time goes.
+steps=()
+step_name="setup"
+step_start=$SECONDS
+say() {
+  steps+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+  step_name="$*"
+  step_start=$SECONDS
+  printf '\n== %s   (%dm%02ds since start)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60))
+}
 
 # --- what the tests need -------------------------------------------------------------------
 need_apt=()
@@ -93,3 +103,5 @@ say "oracle cross-check"
 bash scripts/oracle-check.sh
 
 say "all tests passed"
+printf '\ntime per step (total %dm%02ds):\n' $((SECONDS / 60)) $((SECONDS % 60))
+printf '%s\n' "${steps[@]}"
