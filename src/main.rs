@@ -10,7 +10,9 @@ mod serve;
 mod sink;
 
 /// mimalloc: the decode path allocates many short-lived strings per record; measured faster
-/// than the system allocator in `benches/` (see docs/operations.md).
+/// than the system allocator in `benches/` (see docs/operations.md). The `system-alloc` feature
+/// leaves the system allocator in place, for heap profilers that hook `malloc` (heaptrack).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

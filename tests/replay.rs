@@ -262,6 +262,95 @@ fn resnapshot_sweeps_rows_deleted_while_the_connector_was_down() {
     assert!(stderr.contains("swept 1"), "{stderr}");
 }
 
+/// A re-snapshot whose first table has a single row: that row is marked `first` (the
+/// connector's rule puts `first` before `last_in_data_collection`), so the table never sees its
+/// own close marker. The snapshot's `last` record must close it, on every worker, so the rows
+/// deleted while the connector was down are swept there too.
+#[test]
+fn the_last_record_closes_a_first_table_whose_only_row_is_marked_first() {
+    let snap = |table: &str, off, id, after, mark: &str| {
+        record(
+            table,
+            off,
+            id,
+            Some(envelope("r", Some(after), 3, 40, 0, mark)),
+        )
+    };
+    let streamed = |table: &str, off, id, after, pos| {
+        record(
+            table,
+            off,
+            id,
+            Some(envelope("c", Some(after), 1, pos, 0, "false")),
+        )
+    };
+    let mut lines = Vec::new();
+    for id in 1..=6 {
+        let at = format!("2024-03-07T1{id}:00:00Z");
+        lines.push(streamed(
+            "persons_lost",
+            id as u64,
+            id,
+            person(id, Some(30), "female", &at),
+            100 * id as u64,
+        ));
+    }
+    lines.push(streamed(
+        "responsible_contacts",
+        0,
+        1,
+        contact(1, "Ana Chávez"),
+        900,
+    ));
+    lines.push(streamed(
+        "responsible_contacts",
+        1,
+        2,
+        contact(2, "Luis Pérez"),
+        910,
+    ));
+    // the connector restarts without offsets; persons 2..6 and contact 2 were deleted meanwhile
+    lines.push(snap(
+        "persons_lost",
+        7,
+        1,
+        person(1, Some(30), "female", "2024-03-07T11:00:00Z"),
+        "first",
+    ));
+    lines.push(snap(
+        "responsible_contacts",
+        2,
+        1,
+        contact(1, "Ana Chávez"),
+        "first_in_data_collection",
+    ));
+    lines.push(snap(
+        "responsible_contacts",
+        3,
+        3,
+        contact(3, "Rosa Mena"),
+        "last",
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dump = dir.path().join("dump.jsonl");
+    write_dump(&dump, &lines);
+    for workers in ["1", "2", "3"] {
+        let args = [
+            dump.to_str().expect("path"),
+            "--tick-records",
+            "2",
+            "--workers",
+            workers,
+        ];
+        let (v, stderr) = replay(&args);
+        assert_eq!(
+            v["kpi"]["total_reports"], 1,
+            "{workers} workers: persons 2-6 swept; {stderr}"
+        );
+        assert!(stderr.contains("swept 6"), "{workers} workers: {stderr}");
+    }
+}
+
 #[test]
 fn gzip_stdin_and_directories_read_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,12 @@
 //! the table shows medians. Also the shutdown checkpoint's duration and size (from its
 //! manifest) and the peak RSS of each start.
 //!
+//! **Ingest with checkpoints on vs off**: the same full replay with checkpoints taken *during*
+//! it, every `LPM_BENCH_RESTART_CKPT_EVERY` change events (default: a fifth of the data set's, so
+//! about five while it replays), against the replay with `--no-checkpoints`: events per second
+//! to ready, both medians, and the cost in per cent (goal <= 5 %). How many checkpoints the
+//! server took before ready is read from its `/metrics` (`lpm_checkpoints_total`).
+//!
 //! `cargo bench -p lpm-benches --bench restart` (the real `lpm` binary, see `lpm_process`). Data
 //! sets are generated in-process once and cached under `<target>/bench-data/restart-*`.
 
@@ -40,6 +46,12 @@ struct Row {
     checkpoint_entries: u64,
     ckpt_ready: Vec<f64>,
     ckpt_hwm: Vec<f64>,
+    /// Full replays with checkpoints taken while replaying.
+    ingest_ready: Vec<f64>,
+    /// Checkpoints those took before ready.
+    ingest_checkpoints: Vec<f64>,
+    /// Change events the data set holds (the server's `lpm_recovery_replayed_records`).
+    events: u64,
     error: Option<String>,
 }
 
@@ -166,6 +178,19 @@ fn manifest(data: &Path) -> Result<serde_json::Value, String> {
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
+/// A counter or gauge of `lpm serve`'s `/metrics` (the sum over its label sets, filtered by
+/// `label` when given).
+fn metric(p: &LpmProcess, name: &str, label: Option<&str>) -> Result<f64, String> {
+    let client = serve_http::Client::new(&p.base, ("x-lpm-bench", String::new()));
+    let text = client.get("/metrics")?.body;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter(|l| label.is_none_or(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
 fn measure(
     row: &mut Row,
     bin: &Path,
@@ -180,7 +205,26 @@ fn measure(
         let p = LpmProcess::start_with(bin, run, 2, &out, &["--no-checkpoints"])?;
         row.replay_ready.push(p.ready_seconds);
         row.replay_hwm.push(p.hwm() as f64);
+        row.events = metric(&p, "lpm_recovery_replayed_records", None)? as u64;
         p.stop(Duration::from_secs(300));
+        // the same full replay, taking checkpoints while it ingests
+        let every = std::env::var("LPM_BENCH_RESTART_CKPT_EVERY")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or((row.events / 5).max(1));
+        let every = every.to_string();
+        let args = [
+            "--checkpoint-every-changes",
+            every.as_str(),
+            "--checkpoint-interval-s",
+            "3600",
+        ];
+        let p = LpmProcess::start_with(bin, run, 2, &out, &args)?;
+        row.ingest_ready.push(p.ready_seconds);
+        row.ingest_checkpoints
+            .push(metric(&p, "lpm_checkpoints_total", Some("taken"))?);
+        p.stop(Duration::from_secs(300));
+        let _ = std::fs::remove_dir_all(run.join("checkpoints"));
         // the same start with checkpoints: its clean stop leaves one; the next start loads it
         let p = LpmProcess::start(bin, run, 2, &out)?;
         p.stop(Duration::from_secs(300));
@@ -239,6 +283,26 @@ fn render(rows: &[Row], load: &str, took: Duration) -> String {
             ck,
             (med(&r.ckpt_hwm) as u64) >> 20,
             full / ck
+        ));
+    }
+    s.push_str(
+        "\n**Ingest with checkpoints on vs off** (the full replay above, to ready; \
+         checkpoints taken while it replays):\n\n\
+         | persons | history | change events | off: events/s | on: events/s | checkpoints taken | cost |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for r in rows.iter().filter(|r| r.error.is_none()) {
+        let (off, on) = (med(&r.replay_ready), med(&r.ingest_ready));
+        let rate = |secs: f64| r.events as f64 / secs;
+        s.push_str(&format!(
+            "| {} | x{} | {} | {:.0} | {:.0} | {:.0} | {:+.1} % |\n",
+            r.persons,
+            r.history,
+            r.events,
+            rate(off),
+            rate(on),
+            med(&r.ingest_checkpoints),
+            (on / off - 1.0) * 100.0
         ));
     }
     s

@@ -3,7 +3,7 @@
 //! tick, keeps at most a few ticks in flight, and answers case reads.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -15,10 +15,10 @@ use parking_lot::Mutex;
 use timely::progress::frontier::Antichain;
 
 use crate::arrangements::{self, ArrangementSize, Tally};
-use crate::change::{Change, RowChange};
+use crate::change::{Change, Coords, RowChange, SnapshotMark};
 use crate::dataflow::{self, Built, CaseRecord, CaseTraces, Control, DataflowConfig};
 use crate::error::EngineError;
-use crate::model::Row;
+use crate::model::{Row, Table};
 use crate::read::{self, CaseDetail};
 use crate::store::ViewStore;
 use crate::tick::Tick;
@@ -389,6 +389,7 @@ fn run_worker(
     let index = worker.index();
     let mut pending: Vec<Query> = Vec::new();
     let mut input_open = true;
+    let mut router = Router::default();
     while input_open {
         match feed.next(index) {
             FeedItem::Batch {
@@ -398,7 +399,7 @@ fn run_worker(
                 advance(&mut changes, &mut controls, tick);
                 let tick = *changes.time();
                 for change in batch {
-                    route(change, tick, &mut changes, &mut controls);
+                    router.route(change, tick, &mut changes, &mut controls);
                 }
                 changes.flush();
                 controls.flush();
@@ -483,23 +484,46 @@ fn advance(changes: &mut Changes, controls: &mut Controls, tick: Tick) {
     }
 }
 
-fn route(change: Change, tick: Tick, changes: &mut Changes, controls: &mut Controls) {
-    match change {
-        Change::Row(row) => {
-            if row.snapshot.closes_table() {
-                if let Some(coords) = row.position.coords {
-                    let close = Control::SnapshotClosed {
-                        table: row.table,
-                        coords,
-                        seq: row.position.seq,
-                    };
-                    controls.send((close, tick));
+/// Sends a worker's feed into the dataflow's two inputs: row events to the keyed input, and
+/// table-wide events to the broadcast one. It also announces the snapshot epochs this worker
+/// sees open, once per table and coordinate, so that a snapshot's `last` record closes the same
+/// tables on every worker (see `dataflow::upsert`).
+#[derive(Default)]
+struct Router {
+    /// `(table, coordinate)` of the snapshot reads already announced, until their snapshot ends.
+    opened: BTreeSet<(Table, Coords)>,
+}
+
+impl Router {
+    fn route(
+        &mut self,
+        change: Change,
+        tick: Tick,
+        changes: &mut Changes,
+        controls: &mut Controls,
+    ) {
+        match change {
+            Change::Row(row) => {
+                let (table, seq) = (row.table, row.position.seq);
+                if let Some(coords) = row.position.coords.filter(|_| row.snapshot.marks()) {
+                    if self.opened.insert((table, coords)) {
+                        let open = Control::SnapshotOpened { table, coords, seq };
+                        controls.send((open, tick));
+                    }
+                    if row.snapshot.closes_table() {
+                        let close = Control::SnapshotClosed { table, coords, seq };
+                        controls.send((close, tick));
+                    }
+                    if row.snapshot == SnapshotMark::Last {
+                        self.opened.retain(|(_, c)| *c > coords);
+                        controls.send((Control::SnapshotEnded { coords, seq }, tick));
+                    }
                 }
+                changes.send((row, tick));
             }
-            changes.send((row, tick));
-        }
-        Change::Truncate { table, position } => {
-            controls.send((Control::Truncate { table, position }, tick))
+            Change::Truncate { table, position } => {
+                controls.send((Control::Truncate { table, position }, tick))
+            }
         }
     }
 }

@@ -13,8 +13,9 @@
 //! # Mark and sweep
 //! A blocking snapshot re-reads every row of a table at one binlog coordinate. Rows deleted while
 //! the connector was down produce no `d` event, so when a table's snapshot closes
-//! (`last_in_data_collection` / `last`), every visible row that is older than the snapshot and
-//! was not re-read by it is retracted. Only rows *older* than the snapshot can be swept, so a
+//! (its `last_in_data_collection`, or the snapshot's `last` record for every table it read: see
+//! `dataflow::upsert`), every visible row that is older than the snapshot and was not re-read by
+//! it is retracted. Only rows *older* than the snapshot can be swept, so a
 //! partition-ordered backlog (snapshot rows of one partition read after the close marker of
 //! another) at worst shows a transient phantom, and converges.
 //!
@@ -245,6 +246,29 @@ impl UpsertState {
             }
         }
         self.counters.swept += n;
+    }
+
+    /// Opens `table`'s epoch for the snapshot at `coords` (a read of it was routed somewhere),
+    /// unless that snapshot already closed for the table.
+    pub fn open_snapshot(&mut self, table: Table, coords: Coords) {
+        let t = &mut self.tables[table.index()];
+        if t.last_closed.is_none_or(|closed| coords > closed) {
+            t.snapshot_reads.entry(coords).or_default();
+        }
+    }
+
+    /// The snapshot at `coords` ended: closes it for every table whose epoch it opened. Every
+    /// worker saw the same [`open_snapshot`](Self::open_snapshot) calls, so all close the same
+    /// tables, and each sweeps its own keys.
+    pub fn end_snapshot(&mut self, coords: Coords, out: &mut Vec<(Row, isize)>) {
+        for table in Table::ALL {
+            if self.tables[table.index()]
+                .snapshot_reads
+                .contains_key(&coords)
+            {
+                self.close_snapshot(table, coords, out);
+            }
+        }
     }
 
     /// Every visible row this worker holds, for `--rows` and for tests.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 use lpm_engine::model::{Key, Row, Table};
-use lpm_engine::{Change, ChangeKind, Coords, Position};
+use lpm_engine::{Change, ChangeKind, Coords, Position, SnapshotMark};
 use serde_json::{json, Map, Value};
 
 /// The visible rows of every table, by primary key.
@@ -117,17 +117,21 @@ fn table_events(
             {
                 truncate = Some(*position);
             }
-            Change::Row(r) if r.table == table && r.snapshot.closes_table() => {
+            // a table's own close marker, or the snapshot's `last` record (of any table), which
+            // closes every table the snapshot read before it
+            Change::Row(r)
+                if (r.table == table && r.snapshot.closes_table())
+                    || r.snapshot == SnapshotMark::Last =>
+            {
                 let Some(coords) = r.position.coords else {
                     continue;
                 };
                 if closed.is_some_and(|c| c >= coords) {
                     continue;
                 }
-                closed = Some(coords);
                 // every blocking-snapshot read at exactly these coordinates, up to and
                 // including the closing record itself
-                let reread = sorted[..=i]
+                let reread: BTreeSet<Key> = sorted[..=i]
                     .iter()
                     .filter_map(|c| match c {
                         Change::Row(x)
@@ -140,6 +144,10 @@ fn table_events(
                         _ => None,
                     })
                     .collect();
+                if r.table != table && reread.is_empty() {
+                    continue; // the snapshot read nothing of this table: not covered by it
+                }
+                closed = Some(coords);
                 events.insert(order_key(c), TableEvent::Sweep { coords, reread });
             }
             _ => {}

@@ -323,6 +323,8 @@ impl Builder {
             Op::Resnapshot { tables, keep, v } => {
                 self.clock += 1;
                 let c = coords_at(self.clock + 10, false);
+                // bit 5: a Debezium 1.x connector, which marks only `true` and `last`
+                let legacy = tables & 0x20 != 0;
                 let tables = if tables & 0x1f == 0 { 0x1f } else { tables };
                 let reads: Vec<(Table, Vec<Key>)> = Table::ALL
                     .iter()
@@ -343,6 +345,8 @@ impl Builder {
                         let (first, last) = (i == 0, i + 1 == keys.len());
                         let mark = if last && ti + 1 == reads.len() {
                             SnapshotMark::Last
+                        } else if legacy {
+                            SnapshotMark::Middle
                         } else if first && ti == 0 {
                             SnapshotMark::First
                         } else if last {

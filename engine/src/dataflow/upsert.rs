@@ -1,9 +1,20 @@
 //! The upsert operator: routes each key's events to the worker that owns the key, applies them
 //! in ingestion order once their tick is complete, and emits `-old, +new` updates.
 //!
-//! Truncates and snapshot closes concern every key of a table, so they arrive on a second,
+//! Truncates and snapshot bookkeeping concern every key of a table, so they arrive on a second,
 //! broadcast input and are applied in the same `seq` order as the row events of their tick. A
 //! checkpoint request arrives the same way and is served after everything else of its tick.
+//!
+//! # Which tables a snapshot's `last` record closes
+//! A table's snapshot closes with its `last_in_data_collection` record, but not every table gets
+//! one: the connector marks the very first record `first` even when it is also its table's last
+//! (a first table with one row), and Debezium 1.x marks no table ends at all (only `true` and
+//! `last`). So the `last` record ends the epoch of *every* table the snapshot read. Which tables
+//! those are is global knowledge (each worker sees the reads of its own keys only), so the
+//! router announces the first snapshot read of each table at each coordinate to every worker
+//! ([`Control::SnapshotOpened`]) before the `last` record's [`Control::SnapshotEnded`]. Tables
+//! the snapshot read nothing of are not closed: nothing says the snapshot covered them (an ad-hoc
+//! blocking snapshot may cover a few tables only).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -43,6 +54,24 @@ pub enum Control {
         /// Ingestion order of the closing record.
         seq: u64,
     },
+    /// A snapshot at `coords` read a row of `table` (announced once per worker that routes
+    /// one): the table's epoch is open, so the snapshot's `last` record closes it.
+    SnapshotOpened {
+        /// The table.
+        table: Table,
+        /// The snapshot's coordinate.
+        coords: Coords,
+        /// Ingestion order of the announcing record.
+        seq: u64,
+    },
+    /// The snapshot at `coords` ended (its `last` record): close every table it read that has
+    /// not closed yet.
+    SnapshotEnded {
+        /// The snapshot's coordinate.
+        coords: Coords,
+        /// Ingestion order of the `last` record.
+        seq: u64,
+    },
     /// Once this tick is applied, hand a copy of the state to the checkpoint sink
     /// ([`crate::checkpoint`]).
     Checkpoint {
@@ -69,12 +98,16 @@ impl Control {
         out
     }
 
-    fn seq(&self) -> u64 {
+    /// Where the control applies among the events of its tick: after the row of its own
+    /// record, epochs opened before anything closes them.
+    fn order(&self) -> (u64, u8) {
         match self {
-            Control::Truncate { position, .. } => position.seq,
-            Control::SnapshotClosed { seq, .. } => *seq,
+            Control::SnapshotOpened { seq, .. } => (*seq, 1),
+            Control::Truncate { position, .. } => (position.seq, 2),
+            Control::SnapshotClosed { seq, .. } => (*seq, 2),
+            Control::SnapshotEnded { seq, .. } => (*seq, 3),
             // after every change of its tick
-            Control::Checkpoint { .. } => u64::MAX,
+            Control::Checkpoint { .. } => (u64::MAX, u8::MAX),
         }
     }
 }
@@ -96,7 +129,7 @@ impl Pending {
     fn order(&self) -> (u64, u8) {
         match self {
             Pending::Row(r) => (r.position.seq, 0),
-            Pending::Control(c) => (c.seq(), 1),
+            Pending::Control(c) => c.order(),
         }
     }
 }
@@ -149,8 +182,14 @@ pub fn render<'s>(
                             Pending::Control(Control::Truncate { table, position }) => {
                                 st.truncate(table, position, &mut out)
                             }
+                            Pending::Control(Control::SnapshotOpened { table, coords, .. }) => {
+                                st.open_snapshot(table, coords)
+                            }
                             Pending::Control(Control::SnapshotClosed { table, coords, .. }) => {
                                 st.close_snapshot(table, coords, &mut out)
+                            }
+                            Pending::Control(Control::SnapshotEnded { coords, .. }) => {
+                                st.end_snapshot(coords, &mut out)
                             }
                             Pending::Control(Control::Checkpoint { request }) => {
                                 if let Some(sink) = &images {
