@@ -35,3 +35,7 @@ mod case_notices;
 mod layering;
 // PDF reports read back with poppler: case report rows and words, analytics totals = views
 mod reports;
+// the command line's conventions: --demo's data dir, exit statuses, --version, completions, man
+mod cli;
+// docs/configuration.md against every command's --help
+mod docs_flags;
