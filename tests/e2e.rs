@@ -39,3 +39,5 @@ mod reports;
 mod cli;
 // docs/configuration.md against every command's --help
 mod docs_flags;
+// the README's curl tour, extracted and run against `lpm serve --demo`
+mod readme_tour;
