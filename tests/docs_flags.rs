@@ -5,7 +5,8 @@
 //!
 //! Tables whose first column is `flag` belong to the command their `## `-heading names in
 //! backticks (`lpm serve --kafka` is `serve`); tables whose first column is `command` name the
-//! command in each row. `## Every command` lists the global flags.
+//! command in each row. `## Every command` lists the global flags. Also: docs/README.md links
+//! every page in docs/, and the README links that index and the LICENSE.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -276,4 +277,28 @@ fn the_parser_sees_what_a_reader_sees() {
     assert!(caught.is_err(), "a table cut by a blank line is reported");
     let doc = documented("## `lpm serve --kafka`\n| flag | m |\n|---|---|\n| `--kafka` | b |\n");
     assert_eq!(doc.by_command[&vec!["serve".to_string()]], ["--kafka"]);
+}
+
+#[test]
+fn docs_index_links_every_page_and_the_readme_links_the_index() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let index = std::fs::read_to_string(format!("{root}/docs/README.md")).expect("docs/README.md");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs/") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if name.ends_with(".md") && name != "README.md" && !index.contains(&format!("]({name})")) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/README.md does not link {missing:?}"
+    );
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    assert!(readme.contains("](docs/README.md)"));
+    assert!(readme.contains("](LICENSE)") && std::path::Path::new(root).join("LICENSE").is_file());
 }
