@@ -268,6 +268,43 @@ fn version_names_the_commit() {
 }
 
 #[test]
+fn version_commit_is_unknown_without_git_or_without_a_repository() {
+    // build.rs compiled and run alone, as cargo would run it in a tarball's copy or in the
+    // Docker build context (no .git there)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("build-script");
+    let compiled = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--edition", "2021", "-o"])
+        .arg(&script)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"))
+        .output()
+        .expect("rustc runs");
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let run = |envs: &[(&str, &std::ffi::OsStr)]| {
+        let mut cmd = Command::new(&script);
+        cmd.current_dir(dir.path())
+            // never look for a repository above the temp dir
+            .env("GIT_CEILING_DIRECTORIES", dir.path());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("build script runs");
+        assert!(out.status.success());
+        text(&out.stdout)
+    };
+    let no_repo = run(&[]);
+    assert!(
+        no_repo.contains("cargo:rustc-env=LPM_GIT_COMMIT=unknown"),
+        "{no_repo}"
+    );
+    let no_git = run(&[("PATH", std::ffi::OsStr::new("/nonexistent"))]);
+    assert!(
+        no_git.contains("cargo:rustc-env=LPM_GIT_COMMIT=unknown"),
+        "{no_git}"
+    );
+}
+
+#[test]
 fn completions_and_man_page_come_from_the_cli_definition() {
     let cwd = tempfile::tempdir().expect("tempdir");
     for (shell, marker) in [
