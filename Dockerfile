@@ -12,7 +12,9 @@ WORKDIR /src
 # The whole workspace: cargo loads every member's manifest (all of `[workspace] members`), even
 # to build one binary, and `include_str!` reads migrations/ (the MySQL schema). `cargo test
 # --test e2e dockerfile` checks the build on exactly what these lines copy.
-COPY Cargo.toml Cargo.lock ./
+# build.rs records the git commit for `lpm --version`; .git is not in the context, so the
+# image's binary reports its commit as `unknown`.
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY tests ./tests
 COPY engine ./engine

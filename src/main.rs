@@ -3,7 +3,9 @@
 //! behaviour is testable without a process.
 
 mod capture;
+mod generate;
 mod kafka;
+mod logging;
 mod migrate;
 mod replay;
 mod serve;
@@ -16,16 +18,29 @@ mod sink;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `lpm --version`: the crate version and the git commit it was built from (build.rs; `unknown`
+/// when built without git), so a bug report names the exact code.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LPM_GIT_COMMIT"), ")");
 
 /// Lost Persons Monitor: exact live views over Debezium change streams.
 #[derive(Parser)]
-#[command(name = "lpm", version, about)]
+#[command(name = "lpm", version = VERSION, about)]
 struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `lpm=debug`.
-    /// Default: `info` for `serve`, `warn` otherwise.
+    /// Default: `info` for `serve` and `capture`, `warn` otherwise.
     #[arg(long, env = "LPM_LOG", global = true)]
     log: Option<String>,
+    /// Log format on stderr: `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(
+        long,
+        env = "LPM_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,7 +67,16 @@ enum Command {
     /// Inspect the embedded log.
     #[command(subcommand)]
     Log(serve::LogCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (or write one page per command with `--out-dir`).
+    Man(generate::ManArgs),
 }
+
+/// Exit status of a command that ran and failed (unreadable input, unreachable server, refused
+/// start). Usage errors (unknown flag, missing argument) exit 2, as clap makes them, so scripts
+/// and supervisors can tell "fix the command line" from "the run failed".
+const EXIT_RUNTIME_ERROR: u8 = 1;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -60,13 +84,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(_) | Command::Capture(_) => "info",
         _ => "warn",
     };
-    let filter = cli.log.as_deref().unwrap_or(default);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(cli.log.as_deref().unwrap_or(default), cli.log_format);
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(*args),
@@ -76,12 +94,14 @@ fn main() -> std::process::ExitCode {
         Command::User(cmd) => serve::user(cmd),
         Command::Token(cmd) => serve::token(cmd),
         Command::Log(cmd) => serve::log(cmd),
+        Command::Completions(args) => generate::completions(args, Cli::command()),
+        Command::Man(args) => generate::man(args, Cli::command()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lpm: error: {e:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(EXIT_RUNTIME_ERROR)
         }
     }
 }

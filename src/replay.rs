@@ -18,8 +18,8 @@ pub struct ReplayArgs {
     /// The dump: a file, `*.gz`, `-` for stdin, or a directory holding `changelog.jsonl`.
     file: PathBuf,
     /// IANA zone for the hour views.
-    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil")]
-    tz: String,
+    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil", value_parser = parse_tz)]
+    tz: chrono_tz::Tz,
     /// Dataflow worker threads (results are identical for any count).
     #[arg(long, short = 'w', env = "LPM_WORKERS", default_value_t = 1)]
     workers: usize,
@@ -51,11 +51,15 @@ pub struct ReplayArgs {
     allow_truncated: bool,
 }
 
+/// `--tz` of `replay` and `serve`, checked while parsing: an unknown zone is a usage error
+/// (exit status 2, with clap's usage line), not a failed run.
+pub fn parse_tz(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse()
+        .map_err(|_| "unknown IANA time zone (e.g. America/Guayaquil, Europe/Madrid, UTC)".into())
+}
+
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let tz: chrono_tz::Tz = args
-        .tz
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?;
+    let tz = args.tz;
     if args.workers == 0 {
         bail!("--workers must be at least 1");
     }

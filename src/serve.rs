@@ -10,12 +10,31 @@ use lpm_api::auth::Role;
 use lpm_api::server::{self, ServeConfig};
 use lpm_api::ApiConfig;
 
+/// Where `lpm serve` keeps its data without `--data-dir`.
+const DATA_DIR: &str = "./data";
+/// Where `lpm serve --demo` keeps its data without `--data-dir`: never a real server's
+/// directory, since the demo accounts have public passwords.
+const DEMO_DATA_DIR: &str = "./data-demo";
+
 /// `lpm serve` flags.
+///
+/// The capture options are shared with `lpm capture`, where they are `--prefix`, `--database`,
+/// ...; here they are renamed `--capture-*` so they read like `--kafka-*` beside them. The old
+/// names stay as visible aliases for one release, so existing scripts keep working.
 #[derive(Args)]
+#[command(
+    mut_arg("server_id", |a| a.long("capture-server-id").visible_alias("server-id")),
+    mut_arg("prefix", |a| a.long("capture-prefix").visible_alias("prefix")),
+    mut_arg("databases", |a| a.long("capture-database").visible_alias("database")),
+    mut_arg("tables", |a| a.long("capture-table").visible_alias("table")),
+    mut_arg("snapshot", |a| a.long("capture-snapshot").visible_alias("snapshot")),
+    mut_arg("resume_by", |a| a.long("capture-resume-by").visible_alias("resume-by")),
+    mut_arg("heartbeat_ms", |a| a.long("capture-heartbeat-ms").visible_alias("heartbeat-ms"))
+)]
 pub struct ServeArgs {
-    /// Where the embedded log and `auth.json` live.
-    #[arg(long, env = "LPM_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// Where the embedded log and `auth.json` live [default: ./data, or ./data-demo with --demo].
+    #[arg(long, env = "LPM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Listen address.
     #[arg(long, env = "LPM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -23,9 +42,11 @@ pub struct ServeArgs {
     #[arg(long, short = 'w', env = "LPM_WORKERS", default_value_t = 2)]
     workers: usize,
     /// IANA zone for local times and the hour views.
-    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil")]
-    tz: String,
-    /// Load a demo data set on first start, create demo users, and keep a trickle of changes.
+    #[arg(long, env = "LPM_TZ", default_value = "America/Guayaquil", value_parser = crate::replay::parse_tz)]
+    tz: chrono_tz::Tz,
+    /// Load a demo data set on first start, create demo users (public passwords), and keep a
+    /// trickle of changes. Uses ./data-demo unless --data-dir is given, and refuses a data
+    /// directory that holds users the demo did not create.
     #[arg(long, env = "LPM_DEMO")]
     demo: bool,
     /// Demo trickle interval in milliseconds.
@@ -122,12 +143,12 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let tz = args
-        .tz
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--tz: unknown IANA time zone {:?}", args.tz))?;
+    let tz = args.tz;
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(if args.demo { DEMO_DATA_DIR } else { DATA_DIR }));
     let cfg = ServeConfig {
-        data_dir: args.data_dir,
+        data_dir,
         listen: args.listen,
         workers: args.workers,
         demo: args.demo,

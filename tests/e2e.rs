@@ -35,3 +35,9 @@ mod case_notices;
 mod layering;
 // PDF reports read back with poppler: case report rows and words, analytics totals = views
 mod reports;
+// the command line's conventions: --demo's data dir, exit statuses, --version, completions, man
+mod cli;
+// docs/configuration.md against every command's --help
+mod docs_flags;
+// the README's curl tour, extracted and run against `lpm serve --demo`
+mod readme_tour;

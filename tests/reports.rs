@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Duration as Days, NaiveDate, Timelike};
 use serde_json::{json, Value};
 
-use crate::serve::{clients, init_data_dir, wait_until, Auth, Http, Server, TZ};
+use crate::serve::{clients, init_data_dir, start_demo, wait_until, Auth, Http, Server, TZ};
 
 // ---------------------------------------------------------------------------------------------
 // poppler
@@ -450,9 +450,8 @@ fn local(ms: i64) -> chrono::NaiveDateTime {
 fn analytics_reports_equal_the_views_at_their_tick_and_narrow_to_a_period() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let token = init_data_dir(&data);
     // the demo history, and a trickle too slow to move the tick during the test
-    let server = Server::start_with(&data, &["--demo", "--demo-every-ms", "3600000"]);
+    let (server, token) = start_demo(&data, &["--demo-every-ms", "3600000"]);
     let (admin, reader) = clients(&server, &token);
     let cookie = sign_in_as(&server.addr, "ana", "correct-horse-battery");
     let as_admin = ("cookie", cookie.as_str());

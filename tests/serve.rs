@@ -1126,6 +1126,37 @@ pub(crate) fn init_data_dir(data: &Path) -> String {
     token
 }
 
+/// `lpm serve --demo` plus `extra` on `data`, with the test's admin ([`ADMIN`]) and a read-only
+/// token made through the API by the demo admin, as someone trying the demo would. (`--demo`
+/// refuses a data dir holding users it did not make, such as [`init_data_dir`]'s `lpm user
+/// add`.) Returns the server and the token.
+pub(crate) fn start_demo(data: &Path, extra: &[&str]) -> (Server, String) {
+    let mut args = vec!["--demo"];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(data, &args);
+    let anon = Http::new(&server.addr, Auth::None);
+    let demo_admin = anon.with_auth(Auth::Cookie(anon.sign_in_as(
+        lpm_api::auth::DEMO_ADMIN,
+        lpm_api::auth::DEMO_ADMIN_PASSWORD,
+    )));
+    demo_admin.expect(
+        "POST",
+        "/api/v1/users",
+        Some(&json!({"username": ADMIN, "password": PASSWORD, "role": "admin"})),
+        201,
+    );
+    let token = demo_admin.expect(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"label": "ws-test"})),
+        201,
+    )["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    (server, token)
+}
+
 /// The signed-in admin (session cookie) and the reader (Bearer token).
 pub(crate) fn clients(server: &Server, token: &str) -> (Http, Http) {
     let anon = Http::new(&server.addr, Auth::None);

@@ -21,8 +21,8 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::serve::{
-    assert_same_views, case_id_of, clients, create_responsibles, init_data_dir, version_of,
-    wait_until, Http, Server,
+    assert_same_views, case_id_of, clients, create_responsibles, init_data_dir, start_demo,
+    version_of, wait_until, Http, Server,
 };
 use crate::support::MysqlSession;
 
@@ -392,13 +392,8 @@ fn sink_tables_equal_the_views_after_demo_clean_stop_restart_and_api_writes() {
     let url = db.url(None);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let token = init_data_dir(&data);
-
     // the demo history plus a fast trickle, then a clean stop: the last tick must be written
-    let server = Server::start_with(
-        &data,
-        &["--demo", "--demo-every-ms", "30", "--sink", url.as_str()],
-    );
+    let (server, token) = start_demo(&data, &["--demo-every-ms", "30", "--sink", url.as_str()]);
     let (_, reader) = clients(&server, &token);
     wait_until("the sink's first write", Duration::from_secs(60), || {
         db.state().map(|_| ()).ok_or("nothing stored".to_string())
@@ -448,12 +443,7 @@ fn sink_survives_kill_9_without_loss_or_double_counting() {
     let url = db.url(None);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let token = init_data_dir(&data);
-
-    let mut server = Server::start_with(
-        &data,
-        &["--demo", "--demo-every-ms", "15", "--sink", url.as_str()],
-    );
+    let (mut server, token) = start_demo(&data, &["--demo-every-ms", "15", "--sink", url.as_str()]);
     // let the trickle stream, then kill -9 right after reading the stored position
     let first = wait_until("the sink's first write", Duration::from_secs(60), || {
         db.state().ok_or("nothing stored".to_string())

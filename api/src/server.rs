@@ -67,6 +67,21 @@ pub enum ServeError {
     /// Metrics registry.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// `--demo` on a data directory that holds users no demo created (a real server's).
+    #[error(
+        "--demo refuses the data directory {}: it holds {} user(s) the demo did not create ({}). \
+         The demo adds accounts with public passwords, so it never runs on a real server's data; \
+         give it its own --data-dir (without one, --demo uses ./data-demo)",
+        .data_dir.display(),
+        .users.len(),
+        .users.join(", ")
+    )]
+    DemoOnRealData {
+        /// The refused directory.
+        data_dir: PathBuf,
+        /// The real users found there.
+        users: Vec<String>,
+    },
     /// Socket.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -116,6 +131,16 @@ pub async fn run(
         )
         .into());
     }
+    if cfg.demo {
+        // before the pipeline starts, which would write the demo data set into the log
+        let users = auth::real_users(&AuthStore::open(&cfg.data_dir)?);
+        if !users.is_empty() {
+            return Err(ServeError::DemoOnRealData {
+                data_dir: cfg.data_dir.clone(),
+                users,
+            });
+        }
+    }
     let stats = Arc::new(DecodeStats::default());
     let metrics = Arc::new(Metrics::new(stats.clone())?);
     let health = Arc::new(Health::default());
@@ -132,6 +157,10 @@ pub async fn run(
     if cfg.demo {
         let creds = auth::ensure_demo_users(&auth_store)?;
         println!("{creds}");
+        println!(
+            "Demo data directory: {} (keep it apart from a real server's; delete it to start over).",
+            cfg.data_dir.display()
+        );
         let n = service.demo_commands();
         if n > 0 {
             println!("Demo: loaded {n} commands of history (reports, actions, assignments, status changes).");

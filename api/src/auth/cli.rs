@@ -16,6 +16,8 @@ pub const DEMO_RESPONDER: &str = "responder";
 pub const DEMO_RESPONDER_PASSWORD: &str = "responder-demo-password";
 /// The label of the demo read-only token (a fresh one each start; the previous is revoked).
 pub const DEMO_READER_LABEL: &str = "demo-reader";
+/// Who `--demo` records as the author of what it creates.
+const DEMO_ACTOR: &str = "demo";
 
 /// Who the CLI records as the author of a change: `cli:<OS user>`.
 fn cli_actor() -> String {
@@ -121,7 +123,7 @@ pub fn ensure_demo_users(store: &AuthStore) -> Result<DemoCredentials, AuthError
     ] {
         let created = !existing.iter().any(|n| n == name);
         if created {
-            store.add_user(name, password, role, "demo")?;
+            store.add_user(name, password, role, DEMO_ACTOR)?;
         }
         users.push(DemoUser {
             name: name.to_string(),
@@ -131,16 +133,35 @@ pub fn ensure_demo_users(store: &AuthStore) -> Result<DemoCredentials, AuthError
         });
     }
     for old in store.tokens() {
-        if old.label == DEMO_READER_LABEL && old.created_by == "demo" && !old.revoked {
-            store.revoke_token(&old.id, "demo")?;
+        if old.label == DEMO_READER_LABEL && old.created_by == DEMO_ACTOR && !old.revoked {
+            store.revoke_token(&old.id, DEMO_ACTOR)?;
         }
     }
-    let reader_token = store.create_token(DEMO_READER_LABEL, "demo")?.token;
+    let reader_token = store.create_token(DEMO_READER_LABEL, DEMO_ACTOR)?.token;
     tracing::warn!("Demo users are enabled; their passwords are public.");
     Ok(DemoCredentials {
         users,
         reader_token,
     })
+}
+
+/// The users of `store` that no demo made, in creation order: users made by the CLI or by an
+/// admin who is not itself demo-made. Demo-made are the demo admin and responder
+/// (`created_by == "demo"`) and, transitively, users they created through the API while
+/// playing with the demo. `--demo` refuses a data directory where this is not empty: it would
+/// add accounts with public passwords to a real server's users.
+pub fn real_users(store: &AuthStore) -> Vec<String> {
+    let mut demo_made: Vec<String> = Vec::new();
+    let mut real = Vec::new();
+    // creation order: a user's creator, when it is a user, comes before it
+    for user in store.users() {
+        if user.created_by == DEMO_ACTOR || demo_made.contains(&user.created_by) {
+            demo_made.push(user.name);
+        } else {
+            real.push(user.name);
+        }
+    }
+    real
 }
 
 #[cfg(test)]
@@ -154,7 +175,10 @@ mod tests {
         let hint = first_start_hint(dir.path())
             .expect("hint")
             .expect("no users yet");
-        assert!(hint.contains("lpm user add --role admin <name>"));
+        assert!(
+            hint.contains("lpm user add --role admin --data-dir "),
+            "{hint}"
+        );
         cli_add_user(dir.path(), "ana", "0123456789", Role::Admin).expect("add");
         assert_eq!(first_start_hint(dir.path()).expect("hint"), None);
         let token = cli_create_token(dir.path(), "grafana").expect("token");
@@ -197,5 +221,33 @@ mod tests {
         assert!(store.verify_token(&demo.reader_token).is_none());
         assert!(store.verify_token(&again.reader_token).is_some());
         assert_eq!(store.users().len(), 2);
+    }
+
+    #[test]
+    fn real_users_are_those_no_demo_made() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = AuthStore::open_with_cost(dir.path(), PasswordCost::Fast).expect("open");
+        assert!(
+            real_users(&store).is_empty(),
+            "an empty store holds no real users"
+        );
+        ensure_demo_users(&store).expect("demo");
+        // played with the demo: its admin created a user, who created another
+        store
+            .add_user("bob", "0123456789", Role::Admin, DEMO_ADMIN)
+            .expect("bob");
+        store
+            .add_user("carol", "0123456789", Role::Responder, "bob")
+            .expect("carol");
+        assert!(real_users(&store).is_empty(), "{:?}", store.users());
+
+        // a user from the CLI, and one its admin created, are real
+        let real = tempfile::tempdir().expect("tempdir");
+        cli_add_user(real.path(), "admin", "0123456789", Role::Admin).expect("cli admin");
+        let store = AuthStore::open_with_cost(real.path(), PasswordCost::Fast).expect("open");
+        store
+            .add_user("dora", "0123456789", Role::Responder, "admin")
+            .expect("dora");
+        assert_eq!(real_users(&store), ["admin", "dora"]);
     }
 }

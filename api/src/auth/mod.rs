@@ -76,8 +76,8 @@ use tokio::sync::Semaphore;
 
 pub use cli::{
     cli_add_user, cli_create_token, cli_revoke_token, ensure_demo_users, first_start_hint,
-    DemoCredentials, DemoUser, DEMO_ADMIN, DEMO_ADMIN_PASSWORD, DEMO_READER_LABEL, DEMO_RESPONDER,
-    DEMO_RESPONDER_PASSWORD,
+    real_users, DemoCredentials, DemoUser, DEMO_ADMIN, DEMO_ADMIN_PASSWORD, DEMO_READER_LABEL,
+    DEMO_RESPONDER, DEMO_RESPONDER_PASSWORD,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AuthError;

@@ -646,17 +646,33 @@ impl AuthStore {
         self.state.read().file.users.is_empty()
     }
 
-    /// On first start (no users), how to create the first admin; `None` otherwise.
+    /// On first start (no users), how to create the first admin; `None` otherwise. The command
+    /// names this store's directory, so it is right whatever `--data-dir` the server was given
+    /// (`lpm user add` without one would write into `./data`).
     pub fn first_start_hint(&self) -> Option<String> {
         self.is_empty().then(|| {
             format!(
                 "No users yet, so nobody can sign in. Create the first admin with\n\
-                 \n    lpm user add --role admin <name>\n\n\
+                 \n    lpm user add --role admin --data-dir {} <name>\n\n\
                  (it asks for a password of at least {MIN_PASSWORD_CHARS} characters), or start \
                  with --demo to create demo users. Users are kept in {}.",
+                shell_word(&self.dir.display().to_string()),
                 self.path.display()
             )
         })
+    }
+}
+
+/// `s` as one POSIX shell word: as is when it holds only characters no shell treats specially,
+/// else single-quoted, so a printed command can be pasted whatever the path holds.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:@%+,=".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -887,9 +903,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = store(dir.path());
         let hint = s.first_start_hint().expect("hint");
-        assert!(hint.contains("lpm user add --role admin <name>"), "{hint}");
+        let command = format!(
+            "lpm user add --role admin --data-dir {} <name>",
+            shell_word(&dir.path().display().to_string())
+        );
+        assert!(hint.contains(&command), "{hint}");
         s.add_user("ana", "0123456789", Role::Admin, "t")
             .expect("add");
         assert!(s.first_start_hint().is_none());
+    }
+
+    #[test]
+    fn shell_words_paste_back_as_one_argument() {
+        assert_eq!(shell_word("./data"), "./data");
+        assert_eq!(shell_word("/var/lib/lpm"), "/var/lib/lpm");
+        assert_eq!(shell_word("my data"), "'my data'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
     }
 }
