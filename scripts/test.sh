@@ -79,6 +79,20 @@ cargo fmt --all -- --check
 say "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+say "cargo test: build the tests"
+cargo test --workspace --release --no-run
+
+# The fuzz targets build with coverage instrumentation: a second build of every dependency, about
+# a quarter of this script's time. It runs in the background at the lowest priority while the
+# tests, the contract and browser tests and the oracle check run (they leave CPU idle while they
+# wait on servers and the browser), so it only takes what they leave; the fuzzing step waits for
+# it. Its output is shown there.
+fuzz_build_log=$(mktemp)
+# (its own process group, so that a failing run stops the whole build with it)
+setsid nice -n 19 bash scripts/fuzz.sh build >"$fuzz_build_log" 2>&1 &
+fuzz_build=$!
+trap 'kill -- -"$fuzz_build" 2>/dev/null || true; rm -f "$fuzz_build_log"' EXIT
+
 say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
 
@@ -87,8 +101,17 @@ cargo build --release --bin lpm # already built by cargo test --release; a no-op
 bash scripts/contract.sh
 
 say "fuzzing: every cargo fuzz target over its committed corpus, fixed runs from a fixed seed (docs/fuzzing.md)"
-# builds the targets with coverage instrumentation (RUSTC_BOOTSTRAP on the stable toolchain)
-# and installs cargo-fuzz, pinned, when missing; a crash or timeout fails the run
+# the background build started after the test build (coverage instrumentation, RUSTC_BOOTSTRAP
+# on the stable toolchain; it installs cargo-fuzz, pinned, when missing)
+fuzz_build_status=0
+wait "$fuzz_build" || fuzz_build_status=$?
+tail -5 "$fuzz_build_log"
+if [ "$fuzz_build_status" -ne 0 ]; then
+  cat "$fuzz_build_log" >&2
+  echo "the fuzz build failed (exit $fuzz_build_status)" >&2
+  exit 1
+fi
+# a crash or timeout fails the run
 bash scripts/fuzz.sh check
 
 say "web UI in headless Chromium (tests/browser, against the release lpm serve --demo)"
