@@ -5,11 +5,14 @@
 //! the table shows medians. Also the shutdown checkpoint's duration and size (from its
 //! manifest) and the peak RSS of each start.
 //!
-//! **Ingest with checkpoints on vs off**: the same full replay with checkpoints taken *during*
-//! it, every `LPM_BENCH_RESTART_CKPT_EVERY` change events (default: a fifth of the data set's, so
-//! about five while it replays), against the replay with `--no-checkpoints`: events per second
-//! to ready, both medians, and the cost in per cent (goal <= 5 %). How many checkpoints the
-//! server took before ready is read from its `/metrics` (`lpm_checkpoints_total`).
+//! **Ingest with checkpoints on vs off**: on the restored server, `LPM_BENCH_RESTART_WRITERS`
+//! (16) keep-alive connections file new reports as fast as the server acknowledges them (a write
+//! answers once the engine shows it) for `LPM_BENCH_RESTART_WRITE_S` seconds (15), once with a
+//! checkpoint every `LPM_BENCH_RESTART_CKPT_S` seconds (5) and once with `--no-checkpoints`:
+//! acknowledged writes per second, both medians, and the cost in per cent (goal <= 5 %). How
+//! many checkpoints the server took while writing is read from its `/metrics`
+//! (`lpm_checkpoints_total{outcome="taken"}`). (The embedded log's start-up replay takes none: the
+//! checkpoint thread starts once the log is replayed.)
 //!
 //! `cargo bench -p lpm-benches --bench restart` (the real `lpm` binary, see `lpm_process`). Data
 //! sets are generated in-process once and cached under `<target>/bench-data/restart-*`.
@@ -46,12 +49,13 @@ struct Row {
     checkpoint_entries: u64,
     ckpt_ready: Vec<f64>,
     ckpt_hwm: Vec<f64>,
-    /// Full replays with checkpoints taken while replaying.
-    ingest_ready: Vec<f64>,
-    /// Checkpoints those took before ready.
-    ingest_checkpoints: Vec<f64>,
-    /// Change events the data set holds (the server's `lpm_recovery_replayed_records`).
-    events: u64,
+    /// Acknowledged writes per second with periodic checkpoints, and without.
+    writes_on: Vec<f64>,
+    writes_off: Vec<f64>,
+    /// Checkpoints taken during the writes.
+    write_checkpoints: Vec<f64>,
+    /// Write errors (any is reported).
+    write_errors: u64,
     error: Option<String>,
 }
 
@@ -191,6 +195,44 @@ fn metric(p: &LpmProcess, name: &str, label: Option<&str>) -> Result<f64, String
         .sum())
 }
 
+const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password-1");
+
+/// Starts the server on `run` with `extra` flags, files new reports from
+/// `LPM_BENCH_RESTART_WRITERS` connections as fast as they are acknowledged for
+/// `LPM_BENCH_RESTART_WRITE_S` seconds, and stops it: acknowledged writes per second, and the
+/// checkpoints taken meanwhile.
+fn write_pass(
+    row: &mut Row,
+    bin: &Path,
+    run: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Result<(f64, f64), String> {
+    let p = LpmProcess::start_with(bin, run, 2, out, extra)?;
+    let cookie = serve_http::sign_in(&p.base, ADMIN.0, ADMIN.1)?;
+    let taken_before = metric(&p, "lpm_checkpoints_total", Some("taken"))?;
+    let writers = report::env_usize("LPM_BENCH_RESTART_WRITERS", 16).max(1);
+    let seconds = report::env_usize("LPM_BENCH_RESTART_WRITE_S", 15).max(1) as f64;
+    let mut owned = vec![Vec::new(); writers];
+    let w = serve_http::write_load(
+        &p.base,
+        &cookie,
+        1e9, // as fast as the answers come
+        seconds,
+        writers,
+        &mut owned,
+        Vec::new(),
+        serve_http::SERVER_TZ,
+    );
+    let taken = metric(&p, "lpm_checkpoints_total", Some("taken"))? - taken_before;
+    p.stop(Duration::from_secs(300));
+    row.write_errors += w.errors + w.accepted_not_visible;
+    if let Some(e) = w.first_error {
+        eprintln!("bench restart: a write failed: {e}");
+    }
+    Ok((w.visible as f64 / w.wall_seconds.max(1e-9), taken))
+}
+
 fn measure(
     row: &mut Row,
     bin: &Path,
@@ -202,29 +244,11 @@ fn measure(
     for _ in 0..repeat {
         // full replay: no checkpoint in the directory, none taken
         copy_log(pristine, run)?;
+        lpm_process::add_user(bin, run, ADMIN.0, "admin", ADMIN.1)?;
         let p = LpmProcess::start_with(bin, run, 2, &out, &["--no-checkpoints"])?;
         row.replay_ready.push(p.ready_seconds);
         row.replay_hwm.push(p.hwm() as f64);
-        row.events = metric(&p, "lpm_recovery_replayed_records", None)? as u64;
         p.stop(Duration::from_secs(300));
-        // the same full replay, taking checkpoints while it ingests
-        let every = std::env::var("LPM_BENCH_RESTART_CKPT_EVERY")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or((row.events / 5).max(1));
-        let every = every.to_string();
-        let args = [
-            "--checkpoint-every-changes",
-            every.as_str(),
-            "--checkpoint-interval-s",
-            "3600",
-        ];
-        let p = LpmProcess::start_with(bin, run, 2, &out, &args)?;
-        row.ingest_ready.push(p.ready_seconds);
-        row.ingest_checkpoints
-            .push(metric(&p, "lpm_checkpoints_total", Some("taken"))?);
-        p.stop(Duration::from_secs(300));
-        let _ = std::fs::remove_dir_all(run.join("checkpoints"));
         // the same start with checkpoints: its clean stop leaves one; the next start loads it
         let p = LpmProcess::start(bin, run, 2, &out)?;
         p.stop(Duration::from_secs(300));
@@ -240,6 +264,14 @@ fn measure(
         row.ckpt_ready.push(p.ready_seconds);
         row.ckpt_hwm.push(p.hwm() as f64);
         p.stop(Duration::from_secs(300));
+        // ingest: live writes with periodic checkpoints, then without
+        let every = report::env_usize("LPM_BENCH_RESTART_CKPT_S", 5).to_string();
+        let on = ["--checkpoint-interval-s", every.as_str()];
+        let (rate, taken) = write_pass(row, bin, run, &out, &on)?;
+        row.writes_on.push(rate);
+        row.write_checkpoints.push(taken);
+        let (rate, _) = write_pass(row, bin, run, &out, &["--no-checkpoints"])?;
+        row.writes_off.push(rate);
         let _ = std::fs::remove_dir_all(run.join("checkpoints"));
     }
     Ok(())
@@ -285,24 +317,27 @@ fn render(rows: &[Row], load: &str, took: Duration) -> String {
             full / ck
         ));
     }
-    s.push_str(
-        "\n**Ingest with checkpoints on vs off** (the full replay above, to ready; \
-         checkpoints taken while it replays):\n\n\
-         | persons | history | change events | off: events/s | on: events/s | checkpoints taken | cost |\n\
+    s.push_str(&format!(
+        "\n**Ingest with checkpoints on vs off**: new reports from {} connections as fast as \
+         they are acknowledged (visible in the engine), {} s per pass, on the restored server; \
+         a checkpoint every {} s against `--no-checkpoints`:\n\n\
+         | persons | history | checkpoints off: writes/s | on: writes/s | checkpoints taken | cost | write errors |\n\
          |---|---|---|---|---|---|---|\n",
-    );
+        report::env_usize("LPM_BENCH_RESTART_WRITERS", 16),
+        report::env_usize("LPM_BENCH_RESTART_WRITE_S", 15),
+        report::env_usize("LPM_BENCH_RESTART_CKPT_S", 5),
+    ));
     for r in rows.iter().filter(|r| r.error.is_none()) {
-        let (off, on) = (med(&r.replay_ready), med(&r.ingest_ready));
-        let rate = |secs: f64| r.events as f64 / secs;
+        let (off, on) = (med(&r.writes_off), med(&r.writes_on));
         s.push_str(&format!(
-            "| {} | x{} | {} | {:.0} | {:.0} | {:.0} | {:+.1} % |\n",
+            "| {} | x{} | {:.0} | {:.0} | {:.0} | {:+.1} % | {} |\n",
             r.persons,
             r.history,
-            r.events,
-            rate(off),
-            rate(on),
-            med(&r.ingest_checkpoints),
-            (on / off - 1.0) * 100.0
+            off,
+            on,
+            med(&r.write_checkpoints),
+            (1.0 - on / off) * 100.0,
+            r.write_errors
         ));
     }
     s
