@@ -3,6 +3,7 @@
 //! behaviour is testable without a process.
 
 mod capture;
+mod config;
 mod generate;
 mod kafka;
 mod logging;
@@ -18,7 +19,10 @@ mod sink;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// `lpm --version`: the crate version and the git commit it was built from (build.rs; `unknown`
 /// when built without git), so a bug report names the exact code.
@@ -77,14 +81,44 @@ enum Command {
 /// start). Usage errors (unknown flag, missing argument) exit 2, as clap makes them, so scripts
 /// and supervisors can tell "fix the command line" from "the run failed".
 const EXIT_RUNTIME_ERROR: u8 = 1;
+/// Exit status of a usage error; clap uses it too. An unreadable or invalid configuration file
+/// is one: like a bad flag, it is fixed by editing what the operator wrote, not by retrying.
+const EXIT_USAGE_ERROR: u8 = 2;
+
+/// Parses the command line. For `serve`, the configuration file's settings (src/config.rs)
+/// first become the arguments' defaults, so flags and environment still win over it; that
+/// needs a first parse to find the command and `--config`. Returns the file read, if any.
+fn parse_command_line() -> Result<(Cli, Option<PathBuf>), std::process::ExitCode> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let first = Cli::command().get_matches_from(&argv);
+    let Some(path) = first.subcommand_matches("serve").and_then(config::path_for) else {
+        return Ok((
+            Cli::from_arg_matches(&first).unwrap_or_else(|e| e.exit()),
+            None,
+        ));
+    };
+    let cmd = config::apply_file(Cli::command(), &path).map_err(|e| {
+        eprintln!("lpm: error: {e:#}");
+        std::process::ExitCode::from(EXIT_USAGE_ERROR)
+    })?;
+    let matches = cmd.get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    Ok((cli, Some(path)))
+}
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let (cli, config_file) = match parse_command_line() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     let default = match cli.command {
         Command::Serve(_) | Command::Capture(_) => "info",
         _ => "warn",
     };
     logging::init(cli.log.as_deref().unwrap_or(default), cli.log_format);
+    if let Some(path) = config_file {
+        tracing::info!(file = %path.display(), "configuration file read");
+    }
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(*args),

@@ -32,6 +32,12 @@ const DEMO_DATA_DIR: &str = "./data-demo";
     mut_arg("heartbeat_ms", |a| a.long("capture-heartbeat-ms").visible_alias("heartbeat-ms"))
 )]
 pub struct ServeArgs {
+    /// A TOML file of `serve` settings, keys named as these flags with `_` for `-`
+    /// (`listen = "0.0.0.0:8080"`); flags and environment variables override it. Without
+    /// it, ./lpm.toml is read when it exists. See docs/configuration.md.
+    #[arg(long, env = "LPM_CONFIG", value_name = "FILE")]
+    #[allow(dead_code)] // read by main before this struct is built (src/config.rs)
+    config: Option<PathBuf>,
     /// Where the embedded log and `auth.json` live [default: ./data, or ./data-demo with --demo].
     #[arg(long, env = "LPM_DATA_DIR")]
     data_dir: Option<PathBuf>,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// `lpm ARGS` run in `cwd` with `envs`, and nothing inherited that changes where data goes.
-fn lpm_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn lpm_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lpm"));
     cmd.current_dir(cwd)
         .args(args)
@@ -20,6 +20,7 @@ fn lpm_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .env_remove("LPM_DEMO")
         .env_remove("LPM_LOG")
         .env_remove("LPM_LOG_FORMAT")
+        .env_remove("LPM_CONFIG")
         .stdin(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
@@ -27,21 +28,27 @@ fn lpm_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("run lpm")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
 
 /// A `lpm serve` started in `cwd`: its stdout lines up to the address, and its stderr once it
 /// has been killed.
-struct Started {
+pub(crate) struct Started {
     child: Child,
-    banner: Vec<String>,
+    pub(crate) banner: Vec<String>,
     stderr: Option<thread::JoinHandle<String>>,
 }
 
 impl Started {
     fn spawn(cwd: &Path, args: &[&str]) -> Started {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
+        Started::spawn_with(cwd, args, &[])
+    }
+
+    /// [`Started::spawn`] with environment variables `envs` set.
+    pub(crate) fn spawn_with(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Started {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"));
+        child
             .current_dir(cwd)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "-w", "1"])
@@ -49,7 +56,12 @@ impl Started {
             .env_remove("LPM_DATA_DIR")
             .env_remove("LPM_DEMO")
             .env_remove("LPM_LOG_FORMAT")
-            .env("LPM_LOG", "warn")
+            .env_remove("LPM_CONFIG")
+            .env("LPM_LOG", "warn");
+        for (k, v) in envs {
+            child.env(k, v);
+        }
+        let mut child = child
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -97,7 +109,7 @@ impl Started {
     }
 
     /// Kills the server (SIGKILL) and returns everything it wrote on stderr.
-    fn stop(&mut self) -> String {
+    pub(crate) fn stop(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.stderr

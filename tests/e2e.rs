@@ -37,6 +37,8 @@ mod layering;
 mod reports;
 // the command line's conventions: --demo's data dir, exit statuses, --version, completions, man
 mod cli;
+// `lpm serve`'s configuration file: flags > environment > file > defaults, and its errors
+mod config_file;
 // docs/configuration.md against every command's --help
 mod docs_flags;
 // the README's curl tour, extracted and run against `lpm serve --demo`
