@@ -1,5 +1,5 @@
 //! `ApiError`: every failure a handler can answer with, mapped to a status and a JSON body
-//! `{error, field}`. Input errors are 4xx and name the field; internal errors are a 500 with a
+//! `{code, error, field}`. Input errors are 4xx and name the field; internal errors are a 500 with a
 //! generic message (the detail goes to the log, never to the client).
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -63,10 +63,56 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// What kind of failure an error is, as a stable machine-readable word. Clients (the web UI)
+/// translate it into the reader's language; the `error` text beside it is English and may be
+/// reworded, the code may not: a new failure gets a new code, an existing one keeps its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: malformed input (bad JSON, wrong type, bad query or path parameter).
+    BadRequest,
+    /// 422: well-formed input that breaks a rule; `field` names it when one is to blame.
+    InvalidField,
+    /// 401: no valid credentials.
+    Unauthorized,
+    /// 403: credentials without the right.
+    Forbidden,
+    /// 404: no such resource or route.
+    NotFound,
+    /// 409: the `version` sent is not the current one (`current_version` says which is).
+    VersionConflict,
+    /// 413: the body is over the size limit.
+    PayloadTooLarge,
+    /// 429: too many attempts; retry after `Retry-After` seconds.
+    TooManyRequests,
+    /// 503: not ready or not taking writes now; retry after `Retry-After` seconds.
+    Unavailable,
+    /// 500: a bug or an I/O failure on the server.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, so tests can check each is documented and translated by the UI.
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidField,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::VersionConflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::TooManyRequests,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+}
+
 /// The JSON body of every error.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// What went wrong, for humans.
+    /// What kind of failure, stable across releases: translate this, not `error`.
+    pub code: ErrorCode,
+    /// What went wrong, for humans (English).
     pub error: String,
     /// The request field to blame, if any.
     pub field: Option<String>,
@@ -111,6 +157,22 @@ impl ApiError {
         }
     }
 
+    /// The stable code of the body; one per status, so a client can rely on either.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest { .. } => ErrorCode::BadRequest,
+            ApiError::Unprocessable { .. } => ErrorCode::InvalidField,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict { .. } => ErrorCode::VersionConflict,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            ApiError::Unavailable { .. } => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
     fn field(&self) -> Option<String> {
         match self {
             ApiError::BadRequest { field, .. } | ApiError::Unprocessable { field, .. } => {
@@ -129,6 +191,7 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let body = ErrorBody {
+            code: self.code(),
             error: self.to_string(),
             field: self.field(),
             current_version: match self {
@@ -259,6 +322,73 @@ impl From<lpm_service::sor::WriteError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn body_of(e: ApiError) -> serde_json::Value {
+        let r = e.into_response();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("the error body is readable");
+        serde_json::from_slice(&bytes).expect("the error body is JSON")
+    }
+
+    /// The OpenAPI document states the code as a required field with exactly these words, so
+    /// the contract tests hold the server to it.
+    #[test]
+    fn the_document_lists_the_codes() {
+        let doc = crate::openapi::spec();
+        let schemas = &doc["components"]["schemas"];
+        let required = schemas["ErrorBody"]["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(required.iter().any(|r| r == "code"), "{required:?}");
+        let words: Vec<_> = schemas["ErrorCode"]["enum"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(words.len(), ErrorCode::ALL.len(), "{words:?}");
+        for c in ErrorCode::ALL {
+            let w = serde_json::to_value(c).expect("a code serializes");
+            assert!(words.contains(&w), "{w} in {words:?}");
+        }
+    }
+
+    /// The codes are part of the API: a rename breaks every client that translates them.
+    #[tokio::test]
+    async fn every_error_carries_its_stable_code() {
+        let cases = [
+            (ApiError::bad("q", "bad"), "bad_request"),
+            (ApiError::invalid("age", "too old"), "invalid_field"),
+            (ApiError::Unauthorized, "unauthorized"),
+            (ApiError::Forbidden("no".into()), "forbidden"),
+            (ApiError::NotFound("case 9".into()), "not_found"),
+            (ApiError::Conflict { current: 4 }, "version_conflict"),
+            (ApiError::PayloadTooLarge, "payload_too_large"),
+            (
+                ApiError::TooManyRequests { retry_after: 3 },
+                "too_many_requests",
+            ),
+            (
+                ApiError::Unavailable {
+                    message: "not ready".into(),
+                    retry_after: 1,
+                },
+                "unavailable",
+            ),
+            (ApiError::Internal("disk".into()), "internal"),
+        ];
+        for (e, code) in cases {
+            let message = e.to_string();
+            let body = body_of(e).await;
+            assert_eq!(body["code"], code, "{body}");
+            if code != "internal" {
+                assert_eq!(body["error"], message.as_str(), "the message is kept");
+            }
+        }
+        let conflict = body_of(ApiError::Conflict { current: 4 }).await;
+        assert_eq!(conflict["current_version"], 4);
+        assert_eq!(conflict["field"], "version");
+    }
 
     #[test]
     fn serde_paths_name_the_field() {

@@ -17,7 +17,7 @@ use utoipa::openapi::{ContentBuilder, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::{self, api_doc as auth_doc};
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, ErrorCode};
 use crate::grafana::{self, api_doc as grafana_doc};
 use crate::routes::{cases, dto, engine, reports, responsibles, views};
 
@@ -44,7 +44,7 @@ Errors are `{error, field}` (plus `current_version` on a 409)."),
         grafana::protocol::variable, grafana::protocol::tag_keys,
         grafana::protocol::tag_values, grafana::rows::get_rows, grafana::rows::post_rows,
     ),
-    components(schemas(ErrorBody, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
+    components(schemas(ErrorBody, ErrorCode, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
         dto::ResponsibleOut, dto::ActionOut, dto::HistoryOut, cases::ReportIn, cases::ActionIn,
         cases::CasePatch, cases::AssignIn, cases::Accepted, cases::CasePage,
         responsibles::NewResponsibleIn, responsibles::ResponsiblePatch,

@@ -253,7 +253,10 @@ impl CaseReport {
                         a.responsible_name.as_deref(),
                         tr.t(Key::None),
                     ),
-                    a.notes.clone().unwrap_or_default(),
+                    a.notes
+                        .as_deref()
+                        .map(|n| tr.action_note(&a.action_type, n))
+                        .unwrap_or_default(),
                 ]
             })
             .collect();
@@ -347,6 +350,43 @@ mod tests {
         assert!(en.iter().any(|t| t == "critical"));
         assert!(en.iter().any(|t| t == "search"));
         assert!(en.iter().any(|t| t == "No responsible assigned."));
+    }
+
+    /// The ledger's own notes (a status change, an assignment) print in the report's language;
+    /// a typed note prints as typed (see `Tr::action_note`).
+    #[test]
+    fn ledger_notes_print_in_the_language() {
+        let with_ledger_notes = |lang| {
+            let mut r = report(lang, 0);
+            r.actions = vec![
+                ActionLine {
+                    id: 1,
+                    action_type: "assignment".into(),
+                    notes: Some("Asignado a / assigned to Ana Pérez".into()),
+                    ..ActionLine::default()
+                },
+                ActionLine {
+                    id: 2,
+                    action_type: "status_change".into(),
+                    notes: Some("open -> in_progress".into()),
+                    ..ActionLine::default()
+                },
+            ];
+            texts(&r)
+        };
+        let es = with_ledger_notes(Lang::Es);
+        assert!(
+            es.iter().any(|t| t == "abierto \u{2192} en curso"),
+            "{es:?}"
+        );
+        let en = with_ledger_notes(Lang::En);
+        assert!(
+            en.iter().any(|t| t == "open \u{2192} in progress"),
+            "{en:?}"
+        );
+        for t in es.iter().chain(&en) {
+            assert!(!t.contains("->") && !t.contains("assigned to"), "{t}");
+        }
     }
 
     #[test]

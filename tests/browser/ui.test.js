@@ -21,7 +21,8 @@ before(async () => {
   server = await startServer();
   console.log(`# lpm serve --demo ready in ${server.startupMs} ms at ${server.base}`);
   browser = await launchBrowser();
-  desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  // a Spanish browser: the UI starts in the browser's language (test 8 covers English)
+  desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, locale: 'es-EC' });
   page = await desktop.newPage();
   other = await httpClient(server.base, RESPONDER);
   const admin = await httpClient(server.base, ADMIN);
@@ -221,7 +222,7 @@ test('5. download the case PDF from the case page', () => withScreenshot('5-pdf'
 }));
 
 test('6. the same flow on a phone (360x740, touch)', async () => {
-  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'es-EC' });
   const p = await phone.newPage();
   try {
     await withScreenshot('6-phone', () => p, async () => {
@@ -303,7 +304,7 @@ test('7. English labels on request, remembered; a reader token sees no personal 
     assert.match(await page.locator('#engine-checkpoint').innerText(), /n\.º [1-9]/);
   });
 
-  const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'es-EC' });
   const r = await readerCtx.newPage();
   try {
     await withScreenshot('7-reader', () => r, async () => {
@@ -332,5 +333,126 @@ test('7. English labels on request, remembered; a reader token sees no personal 
     });
   } finally {
     await readerCtx.close();
+  }
+});
+
+test('8. the UI starts in the browser language (English or Spanish, else Spanish) until one is chosen; titles per view', async () => {
+  const english = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+  const p = await english.newPage();
+  try {
+    await withScreenshot('8-browser-language', () => p, async () => {
+      await p.goto(server.base + '/#/signin');
+      await p.locator('h1', { hasText: 'Sign in' }).waitFor();
+      assert.equal(await p.locator('html').getAttribute('lang'), 'en');
+      assert.equal(await p.locator('#lang-select').inputValue(), 'en');
+      assert.equal(await p.title(), 'Sign in · LPM');
+      assert.equal(await p.evaluate(() => localStorage.getItem('lpm.lang')), null, 'a guess is not stored as a choice');
+      await signIn(p, server.base, RESPONDER);
+      await p.waitForFunction(() => document.title === 'Dashboard · LPM');
+      await p.goto(server.base + '/#/cases');
+      await p.locator('h1', { hasText: 'Cases' }).waitFor();
+      assert.equal(await p.title(), 'Cases · LPM');
+      await p.goto(server.base + `/#/cases/${caseId}`);
+      await p.locator('#case-title').waitFor();
+      assert.equal(await p.title(), `Case ${caseId} · LPM`);
+      // the explicit choice wins over the browser's language, and is remembered
+      await p.locator('#lang-select').selectOption('es');
+      await p.waitForFunction((id) => document.title === `Caso ${id} · LPM`, caseId);
+      await p.reload();
+      await p.locator('#case-title', { hasText: `Caso ${caseId}` }).waitFor();
+      assert.equal(await p.locator('html').getAttribute('lang'), 'es');
+      await p.goto(server.base + '/#/nowhere');
+      await p.waitForFunction(() => document.title === 'Página no encontrada · LPM');
+    });
+  } finally {
+    await english.close();
+  }
+  // a browser in neither language gets Spanish
+  const german = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
+  try {
+    const p2 = await german.newPage();
+    await p2.goto(server.base + '/#/signin');
+    await p2.locator('h1', { hasText: 'Iniciar sesión' }).waitFor();
+    assert.equal(await p2.locator('html').getAttribute('lang'), 'es');
+    assert.equal(await p2.title(), 'Iniciar sesión · LPM');
+  } finally {
+    await german.close();
+  }
+});
+
+test('9. server errors are shown in the reader language through their stable code', async () => {
+  for (const [locale, bad, unavailable] of [
+    ['es-EC', 'Valor no válido', 'El servicio no está disponible ahora'],
+    ['en-US', 'Invalid value', 'The service is not available now'],
+  ]) {
+    const c = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale });
+    const p = await c.newPage();
+    try {
+      await withScreenshot(`9-errors-${locale}`, () => p, async () => {
+        await signIn(p, server.base, RESPONDER);
+        // a real error from the server: an unknown status filter
+        const answer = p.waitForResponse((r) => r.url().includes('/api/v1/cases?') && r.status() >= 400);
+        await p.goto(server.base + '/#/cases?status=bogus');
+        const body = await (await answer).json();
+        assert.equal(body.code, 'invalid_field', JSON.stringify(body));
+        const shown = p.locator('#case-results .error');
+        await shown.waitFor();
+        assert.ok((await shown.innerText()).startsWith(bad), await shown.innerText());
+        // a code with its own text, and a code this UI does not know (the server's words are shown)
+        await p.route('**/api/v1/cases?*', (route) => route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ code: 'unavailable', error: 'engine not ready', field: null }) }));
+        await p.goto(server.base + '/#/cases?status=open');
+        await p.locator('#case-results .error', { hasText: unavailable }).waitFor();
+        assert.doesNotMatch(await p.locator('#case-results .error').innerText(), /engine not ready/);
+        await p.unroute('**/api/v1/cases?*');
+        await p.route('**/api/v1/cases?*', (route) => route.fulfill({ status: 418, contentType: 'application/json',
+          body: JSON.stringify({ code: 'brand_new_code', error: 'a message from a newer server', field: null }) }));
+        await p.goto(server.base + '/#/cases?status=closed');
+        await p.locator('#case-results .error', { hasText: 'a message from a newer server' }).waitFor();
+        await p.unroute('**/api/v1/cases?*');
+      });
+    } finally {
+      await c.close();
+    }
+  }
+});
+
+test('10. every chart has a data table for screen readers; the hourly chart is legible at 360 px', async () => {
+  for (const [width, hourlyRows] of [[1280, 72], [360, 12]]) {
+    const c = await browser.newContext({ viewport: { width, height: 800 }, locale: 'es-EC', deviceScaleFactor: 1 });
+    const p = await c.newPage();
+    try {
+      await withScreenshot(`10-charts-${width}`, () => p, async () => {
+        await signIn(p, server.base, RESPONDER);
+        await p.locator('#chart-hourly').waitFor();
+        for (const id of ['chart-hourly', 'chart-age_group', 'chart-gender', 'chart-hour_of_day', 'chart-cases_by_status', 'chart-open_by_priority', 'chart-responsible_load']) {
+          const bars = await p.locator(`#${id} .bar`).count();
+          const table = p.locator(`#${id}-table`);
+          assert.equal(await table.count(), 1, `${id} has a table`);
+          assert.equal(await table.locator('tbody tr').count(), bars, `${id}: one row per bar`);
+          assert.ok((await table.locator('caption').textContent()).length > 0, `${id}: the table has a caption`);
+          // the table says what the bars say
+          const drawn = await p.locator(`#${id} .bar`).evaluateAll((gs) => gs.map((g) => Number(g.dataset.value)));
+          const listed = await table.locator('tbody td').evaluateAll((tds) => tds.map((td) => Number(td.textContent.replace(/\D/g, ''))));
+          assert.deepEqual(listed, drawn, id);
+          // visually hidden, but in the accessibility tree
+          const box = await table.evaluate((t) => t.parentElement.getBoundingClientRect().toJSON());
+          assert.ok(box.width <= 1 && box.height <= 1, `${id}: the table is visually hidden ${JSON.stringify(box)}`);
+          assert.equal(await table.getAttribute('aria-hidden'), null);
+        }
+        assert.equal(await p.locator('#chart-hourly .bar').count(), hourlyRows);
+        // the axis labels of the hourly chart are apart and at least 9 px tall on screen
+        const boxes = await p.locator('#chart-hourly text.axis').evaluateAll((ts) => ts.map((t) => t.getBoundingClientRect()).map((r) => ({ left: r.left, right: r.right, height: r.height })));
+        assert.ok(boxes.length >= 3, `${boxes.length} axis labels`);
+        for (let i = 1; i < boxes.length; i += 1) {
+          assert.ok(boxes[i].left >= boxes[i - 1].right, `axis labels ${i - 1} and ${i} overlap: ${JSON.stringify(boxes)}`);
+        }
+        for (const b of boxes) assert.ok(b.height >= 9, `an axis label ${b.height.toFixed(1)} px tall`);
+        assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no horizontal scrolling');
+        if (width === 360) await snap(p, 'dashboard-hourly-360');
+      });
+    } finally {
+      await c.close();
+    }
   }
 });

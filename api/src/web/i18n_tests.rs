@@ -158,6 +158,21 @@ fn every_enum_word_is_translated() {
     }
 }
 
+/// The UI translates every error code the API can send (`errorMessage` in i18n.js), in both
+/// languages; a new code without a text would show the server's English.
+#[test]
+fn every_api_error_code_is_translated() {
+    let (es, en) = (keys("es"), keys("en"));
+    for code in crate::error::ErrorCode::ALL {
+        let word = serde_json::to_value(code).expect("a code serializes");
+        let key = format!("api_error.{}", word.as_str().expect("a code is a string"));
+        assert!(
+            es.contains(&key) && en.contains(&key),
+            "missing translation {key}"
+        );
+    }
+}
+
 #[test]
 fn the_scanner_finds_literal_and_built_keys() {
     let (lit, pre) = used(

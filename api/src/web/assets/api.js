@@ -12,11 +12,15 @@ export function setToken(value) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** An API error: the HTTP status and the `{error, field, current_version}` body. */
+/**
+ * An API error: the HTTP status and the `{code, error, field, current_version}` body. `code` is
+ * the stable word the UI translates (i18n.js `errorMessage`); `message` is the server's English.
+ */
 export class ApiError extends Error {
   constructor(status, body) {
     super((body && body.error) || `HTTP ${status}`);
     this.status = status;
+    this.code = body ? body.code ?? null : null;
     this.field = body ? body.field ?? null : null;
     this.currentVersion = body ? body.current_version ?? null : null;
   }

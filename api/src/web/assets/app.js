@@ -2,7 +2,7 @@
 // `render(main, ctx)` and may return a cleanup function (timers, sockets).
 import { api, setToken, token } from './api.js';
 import { h, fill, announce } from './dom.js';
-import { initialLang, setLang, getLang, t, translate } from './i18n.js';
+import { initialLang, setLang, getLang, t, translate, errorMessage } from './i18n.js';
 import * as signin from './page-signin.js';
 import * as report from './page-report.js';
 import * as cases from './page-cases.js';
@@ -11,15 +11,24 @@ import * as dashboard from './page-dashboard.js';
 import * as reports from './page-reports.js';
 import * as engine from './page-engine.js';
 
+// [hash pattern, page, the nav entry it highlights, the key of its document title]
 const ROUTES = [
-  [/^#\/signin$/, signin, 'signin'],
-  [/^#\/dashboard$/, dashboard, 'dashboard'],
-  [/^#\/cases\/(\d+)$/, caseDetail, 'cases'],
-  [/^#\/cases(?:\?(.*))?$/, cases, 'cases'],
-  [/^#\/report$/, report, 'report'],
-  [/^#\/reports$/, reports, 'reports'],
-  [/^#\/engine$/, engine, 'engine'],
+  [/^#\/signin$/, signin, 'signin', 'auth.title'],
+  [/^#\/dashboard$/, dashboard, 'dashboard', 'nav.dashboard'],
+  [/^#\/cases\/(\d+)$/, caseDetail, 'cases', 'case.title'],
+  [/^#\/cases(?:\?(.*))?$/, cases, 'cases', 'nav.cases'],
+  [/^#\/report$/, report, 'report', 'nav.report'],
+  [/^#\/reports$/, reports, 'reports', 'nav.reports'],
+  [/^#\/engine$/, engine, 'engine', 'nav.engine'],
 ];
+
+/**
+ * The tab title names the view (`Casos · LPM`, `Caso 12 · LPM`) so tabs, history and screen
+ * readers (which announce it on navigation) tell the views apart; it follows the language.
+ */
+function setTitle(key, vars) {
+  document.title = `${t(key, vars)} · LPM`;
+}
 
 const ctx = { me: null, rerender: () => route() };
 let cleanup = null;
@@ -65,7 +74,7 @@ async function route() {
     return;
   }
   updateShell();
-  const found = ROUTES.map(([re, page, nav]) => [hash.match(re), page, nav]).find(([m]) => m);
+  const found = ROUTES.map(([re, page, nav, title]) => [hash.match(re), page, nav, title]).find(([m]) => m);
   const main = document.getElementById('main');
   for (const a of document.querySelectorAll('#nav a')) {
     if (found && a.getAttribute('href') === '#/' + found[2]) a.setAttribute('aria-current', 'page');
@@ -73,15 +82,17 @@ async function route() {
   }
   closeNav();
   if (!found) {
+    setTitle('error.not_found');
     fill(main, h('h1', { 'data-i18n': 'error.not_found' }), h('p', {}, h('a', { href: '#/dashboard', 'data-i18n': 'nav.dashboard' })));
     return;
   }
-  const [match, page] = found;
+  const [match, page, , title] = found;
   ctx.params = match.slice(1);
+  setTitle(title, { id: ctx.params[0] });
   try {
     cleanup = (await page.render(main, ctx)) || null;
   } catch (e) {
-    fill(main, h('h1', { 'data-i18n': 'error.title' }), h('p', { class: 'error', role: 'alert' }, e.message || String(e)));
+    fill(main, h('h1', { 'data-i18n': 'error.title' }), h('p', { class: 'error', role: 'alert' }, errorMessage(e)));
   }
 }
 
@@ -113,7 +124,7 @@ ctx.signedIn = async () => {
 
 async function boot() {
   const langSelect = document.getElementById('lang-select');
-  setLang(initialLang());
+  setLang(initialLang(), { remember: false });
   langSelect.value = getLang();
   langSelect.addEventListener('change', () => {
     setLang(langSelect.value);

@@ -5,7 +5,12 @@
 const LANG_KEY = 'lpm.lang';
 export const LANGS = ['es', 'en'];
 
-/** The language: `?lang=` first (and remembered), then the stored choice, then Spanish. */
+/**
+ * The language: `?lang=` first (and remembered), then the stored choice, then the first of the
+ * browser's languages (`navigator.languages`, e.g. `en-GB` -> `en`) that the UI has, then
+ * Spanish. The browser's language is not stored, so a later change of browser setting is
+ * followed until the person picks a language themselves.
+ */
 export function initialLang() {
   const q = new URLSearchParams(location.search).get('lang');
   if (LANGS.includes(q)) {
@@ -13,7 +18,17 @@ export function initialLang() {
     return q;
   }
   const stored = localStorage.getItem(LANG_KEY);
-  return LANGS.includes(stored) ? stored : 'es';
+  if (LANGS.includes(stored)) return stored;
+  return browserLang(navigator.languages || [navigator.language]) || 'es';
+}
+
+/** The first of `tags` (BCP 47, in preference order) whose primary language the UI has. */
+export function browserLang(tags) {
+  for (const tag of tags || []) {
+    const primary = String(tag || '').toLowerCase().split('-')[0];
+    if (LANGS.includes(primary)) return primary;
+  }
+  return null;
 }
 
 let lang = 'es';
@@ -22,10 +37,13 @@ export function getLang() {
   return lang;
 }
 
-/** Switches and remembers the language, and re-labels everything already on the page. */
-export function setLang(next) {
+/**
+ * Switches the language and re-labels everything already on the page; `remember` stores it as
+ * the person's choice (the selector does; the start-up guess from the browser does not).
+ */
+export function setLang(next, { remember = true } = {}) {
   lang = LANGS.includes(next) ? next : 'es';
-  localStorage.setItem(LANG_KEY, lang);
+  if (remember) localStorage.setItem(LANG_KEY, lang);
   document.documentElement.lang = lang;
   translate(document);
 }
@@ -44,6 +62,18 @@ export function translate(root) {
       el.setAttribute(a, t(el.getAttribute('data-i18n-' + a)));
     }
   }
+}
+
+/**
+ * An error in the reader's language. An API error's stable `code` picks the text (a rule broken
+ * by a field keeps the server's detail, which names the limit); an unknown code, or an error
+ * that is not from the API, falls back to its own message.
+ */
+export function errorMessage(err, vars = {}) {
+  const fallback = (err && err.message) || String(err);
+  const key = err && err.code ? 'api_error.' + err.code : null;
+  if (!key || !(key in MESSAGES[lang])) return fallback;
+  return t('api_error.' + err.code, { detail: fallback, version: err.currentVersion ?? '?', ...vars });
 }
 
 /** Numbers and times in the current language. */
@@ -95,6 +125,16 @@ export const MESSAGES = /* BEGIN MESSAGES */ {
     "auth.bad_token": "El token no es válido o fue revocado",
     "auth.bad_credentials": "Usuario o contraseña incorrectos",
     "auth.locked": "Demasiados intentos: espere 15 minutos",
+    "api_error.bad_request": "Solicitud no válida ({detail})",
+    "api_error.invalid_field": "Valor no válido ({detail})",
+    "api_error.unauthorized": "Debe iniciar sesión",
+    "api_error.forbidden": "No tiene permiso para esto",
+    "api_error.not_found": "No existe",
+    "api_error.version_conflict": "Otra persona cambió estos datos (versión actual {version})",
+    "api_error.payload_too_large": "Los datos enviados son demasiado grandes",
+    "api_error.too_many_requests": "Demasiados intentos: espere y vuelva a intentarlo",
+    "api_error.unavailable": "El servicio no está disponible ahora: vuelva a intentarlo en unos segundos",
+    "api_error.internal": "Error interno del servidor",
     "error.title": "Algo salió mal",
     "error.not_found": "Página no encontrada",
     "error.case_not_found": "Ese caso no existe",
@@ -236,6 +276,9 @@ export const MESSAGES = /* BEGIN MESSAGES */ {
     "kpi.actions_total": "Acciones",
     "kpi.mean_hours_to_close": "Tiempo medio de cierre",
     "chart.hourly": "Denuncias por hora (últimos 3 días)",
+    "chart.hourly_6h": "Denuncias cada 6 horas (últimos 3 días)",
+    "chart.table.label": "Categoría",
+    "chart.table.value": "Cantidad",
     "chart.age_group": "Personas por edad",
     "chart.gender": "Personas por género",
     "chart.hour_of_day": "Denuncias por hora del día",
@@ -332,6 +375,16 @@ export const MESSAGES = /* BEGIN MESSAGES */ {
     "auth.bad_token": "The token is invalid or was revoked",
     "auth.bad_credentials": "Wrong username or password",
     "auth.locked": "Too many attempts: wait 15 minutes",
+    "api_error.bad_request": "Invalid request ({detail})",
+    "api_error.invalid_field": "Invalid value ({detail})",
+    "api_error.unauthorized": "Please sign in",
+    "api_error.forbidden": "You are not allowed to do this",
+    "api_error.not_found": "Not found",
+    "api_error.version_conflict": "Someone else changed this (current version {version})",
+    "api_error.payload_too_large": "What you sent is too large",
+    "api_error.too_many_requests": "Too many attempts: wait and try again",
+    "api_error.unavailable": "The service is not available now: try again in a few seconds",
+    "api_error.internal": "Internal server error",
     "error.title": "Something went wrong",
     "error.not_found": "Page not found",
     "error.case_not_found": "No such case",
@@ -473,6 +526,9 @@ export const MESSAGES = /* BEGIN MESSAGES */ {
     "kpi.actions_total": "Actions",
     "kpi.mean_hours_to_close": "Mean time to close",
     "chart.hourly": "Reports per hour (last 3 days)",
+    "chart.hourly_6h": "Reports per 6 hours (last 3 days)",
+    "chart.table.label": "Category",
+    "chart.table.value": "Count",
     "chart.age_group": "Persons by age",
     "chart.gender": "Persons by gender",
     "chart.hour_of_day": "Reports by hour of day",

@@ -3,7 +3,7 @@
 // actions and responsible history, and the case PDF in the current language.
 import { api, downloadWithToken } from './api.js';
 import { h, fill, field, select, badge, clearErrors, showFieldError, announce } from './dom.js';
-import { t, num, dateTime, wallClock, getLang } from './i18n.js';
+import { t, num, dateTime, wallClock, getLang, errorMessage } from './i18n.js';
 import { PRIORITIES, ACTION_TYPES } from './page-report.js';
 import { STATUSES } from './page-cases.js';
 
@@ -59,7 +59,7 @@ export async function render(main, ctx) {
     await Promise.all([load(), api('/api/v1/responsibles').then((r) => { contacts = r.data.items; }, () => {})]);
   } catch (err) {
     fill(main, h('h1', {}, t('case.title', { id })), h('p', { class: 'error', role: 'alert' },
-      err.status === 404 ? t('error.case_not_found') : err.message));
+      err.status === 404 ? t('error.case_not_found') : errorMessage(err)));
     return;
   }
   const names = new Map(contacts.map((c) => [c.id, c.full_name]));
@@ -81,7 +81,7 @@ export async function render(main, ctx) {
         c.unassigned ? [' ', h('span', { class: 'tag tag-unassigned', 'data-i18n': 'case.unassigned' })] : null,
         c.minor ? [' ', h('span', { class: 'tag tag-minor', 'data-i18n': 'case.minor' })] : null),
       h('p', {}, h('a', { class: 'button', id: 'case-pdf', href: `/api/v1/cases/${c.id}/report.pdf?lang=${getLang()}`,
-        download: `case-${c.id}.pdf`, onclick: (e) => downloadWithToken(e).catch((err) => say('error.download', { message: err.message }, 'error')),
+        download: `case-${c.id}.pdf`, onclick: (e) => downloadWithToken(e).catch((err) => say('error.download', { message: errorMessage(err) }, 'error')),
         'data-i18n': 'case.download_pdf' })));
     const facts = h('section', { class: 'card', 'aria-labelledby': 'facts-h' },
       h('h2', { id: 'facts-h', 'data-i18n': 'case.details' }),
@@ -128,8 +128,8 @@ export async function render(main, ctx) {
         await load();
         draw();
         say('case.conflict', { version: err.currentVersion ?? '?' }, 'error');
-      } else if (!(err.field && showFieldError(form, err.field, err.message))) {
-        say('error.generic', { message: err.message }, 'error');
+      } else if (!(err.field && showFieldError(form, err.field, errorMessage(err)))) {
+        say('error.generic', { message: errorMessage(err) }, 'error');
       }
     } finally {
       button.disabled = false;

@@ -2,7 +2,7 @@
 // (`#/cases?status=open&page=2`) so a filtered list can be bookmarked and the back button works.
 import { api } from './api.js';
 import { h, fill, field, select, badge } from './dom.js';
-import { t, num, dateTime } from './i18n.js';
+import { t, num, dateTime, errorMessage } from './i18n.js';
 import { GENDERS, PRIORITIES } from './page-report.js';
 
 export const STATUSES = ['open', 'in_progress', 'found_alive', 'found_deceased', 'closed'];
@@ -51,7 +51,7 @@ export async function render(main, ctx) {
   try {
     data = (await api('/api/v1/cases?' + apiQuery)).data;
   } catch (err) {
-    fill(results, h('p', { class: 'error', role: 'alert' }, err.message));
+    fill(results, h('p', { class: 'error', role: 'alert' }, errorMessage(err)));
     results.removeAttribute('aria-busy');
     return;
   }

@@ -2,13 +2,16 @@
 // current tick, the time since the last message and since the tick last moved.
 import { h, fill } from './dom.js';
 import { t, num } from './i18n.js';
-import { bars, hbars } from './charts.js';
+import { bars, hbars, aggregate } from './charts.js';
 import { subscribe, reconnect } from './live.js';
 import { STATUSES, AGE_BANDS } from './page-cases.js';
 import { GENDERS, PRIORITIES } from './page-report.js';
 
 const TILES = ['total_reports', 'open_cases', 'unassigned_open_cases', 'open_minor_cases', 'closed_cases', 'found_alive', 'actions_total', 'mean_hours_to_close'];
 const HOURS_SHOWN = 72;
+// Below this width the 72 hourly bars are drawn as 12 bars of 6 hours on a narrow canvas, so
+// the labels stay legible and apart on a 360 px phone (72 bars scaled down are unreadable).
+const NARROW = '(max-width: 640px)';
 
 function secondsSince(ms) {
   return ms ? Math.max(0, Math.round((Date.now() - ms) / 1000)) : null;
@@ -48,8 +51,10 @@ export function render(main) {
     fresh.textContent = m === null ? '' : t('dashboard.freshness', { message: num(m), tick: num(k ?? 0) });
   };
 
+  let lastViews = null;
   const draw = (v, st) => {
     last = st;
+    lastViews = v;
     drawStatus(st);
     for (const tile of tiles.children) {
       const key = tile.dataset.kpi;
@@ -68,7 +73,17 @@ export function render(main) {
       hourly.push({ label: d.toLocaleString(document.documentElement.lang, { weekday: 'short', hour: '2-digit', minute: '2-digit' }),
         short: d.toLocaleString(document.documentElement.lang, { weekday: 'short', hour: '2-digit' }), value: v.hourly[String(s)] || 0 });
     }
-    put('chart-hourly', bars('chart-hourly', t('chart.hourly'), hourly, { every: 12, width: 1200, height: 220 }));
+    const narrowNow = window.matchMedia(NARROW).matches;
+    const hourlyHeading = document.getElementById('chart-hourly-h');
+    if (hourlyHeading) {
+      hourlyHeading.dataset.i18n = narrowNow ? 'chart.hourly_6h' : 'chart.hourly';
+      hourlyHeading.textContent = t(hourlyHeading.dataset.i18n);
+    }
+    if (narrowNow) {
+      put('chart-hourly', bars('chart-hourly', t('chart.hourly_6h'), aggregate(hourly, 6), { every: 3, width: 360, height: 220 }));
+    } else {
+      put('chart-hourly', bars('chart-hourly', t('chart.hourly'), hourly, { every: 12, width: 1200, height: 220 }));
+    }
     put('chart-age_group', bars('chart-age_group', t('chart.age_group'), pick(v.age_group, AGE_BANDS, 'age_band.')));
     put('chart-gender', bars('chart-gender', t('chart.gender'), pick(v.gender, GENDERS, 'gender.')));
     const hours = [...Array(24).keys()].map((hr) => ({ label: String(hr).padStart(2, '0') + 'h', value: v.hour_of_day[String(hr)] || 0 }));
@@ -82,7 +97,12 @@ export function render(main) {
 
   const unsubscribe = subscribe(draw);
   const clock = setInterval(() => last && drawStatus(last), 1000);
+  // turning a tablet or resizing across the breakpoint redraws the hourly chart for the width
+  const narrow = window.matchMedia(NARROW);
+  const onWidth = () => lastViews && draw(lastViews, last);
+  narrow.addEventListener('change', onWidth);
   return () => {
+    narrow.removeEventListener('change', onWidth);
     clearInterval(clock);
     unsubscribe();
   };

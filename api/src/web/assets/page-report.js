@@ -3,7 +3,7 @@
 // the server still finds are shown next to the field its `{error, field}` names.
 import { api } from './api.js';
 import { h, fill, field, select, clearErrors, showFieldError, announce } from './dom.js';
-import { t } from './i18n.js';
+import { t, errorMessage } from './i18n.js';
 
 export const GENDERS = ['female', 'male', 'other', 'unknown'];
 export const PRIORITIES = ['low', 'medium', 'high', 'critical'];
@@ -136,7 +136,7 @@ export async function render(main, ctx) {
       announce(t('report.created', { id }));
       location.hash = `#/cases/${id}`;
     } catch (err) {
-      if (!(err.field && showFieldError(form, err.field, err.message))) status.textContent = err.message;
+      if (!(err.field && showFieldError(form, err.field, errorMessage(err)))) status.textContent = errorMessage(err);
       else {
         status.textContent = t('validation.fix_fields');
         form.querySelector('[aria-invalid="true"]')?.focus();

@@ -1,7 +1,7 @@
 // Analytics PDFs: pick a date range and a language, then download any of the four reports.
 import { downloadWithToken } from './api.js';
 import { h, fill, field, clearErrors, showFieldError, announce } from './dom.js';
-import { t, getLang, LANGS } from './i18n.js';
+import { t, getLang, LANGS, errorMessage } from './i18n.js';
 
 export const KINDS = ['operational', 'demographic', 'hourly', 'sensitive'];
 
@@ -26,7 +26,7 @@ export function render(main) {
     if (ok && f > tt) ok = !showFieldError(form, 'to', t('reports.order'));
     fill(list, KINDS.map((k) => h('li', {},
       ok ? h('a', { class: 'button', 'data-report': k, href: `/api/v1/reports/${k}.pdf?from=${f}&to=${tt}&lang=${l}`, download: `${k}-${f}-${tt}.pdf`,
-        onclick: (e) => downloadWithToken(e).catch((err) => announce(err.message)) }, t('reports.kind.' + k))
+        onclick: (e) => downloadWithToken(e).catch((err) => announce(errorMessage(err))) }, t('reports.kind.' + k))
         : h('span', { class: 'button disabled', 'aria-disabled': 'true' }, t('reports.kind.' + k)),
       ' ', h('span', { class: 'hint' }, t('reports.about.' + k)))));
   };

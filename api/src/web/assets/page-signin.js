@@ -1,7 +1,7 @@
 // Sign-in: a person with username and password (cookie session), or a reader with an API token.
 import { api, setToken } from './api.js';
 import { h, fill, field, clearErrors, showFieldError, announce } from './dom.js';
-import { t } from './i18n.js';
+import { t, errorMessage } from './i18n.js';
 
 export function render(main, ctx) {
   const user = field('username', 'auth.username', h('input', { type: 'text', autocomplete: 'username', required: true }));
@@ -24,7 +24,7 @@ export function render(main, ctx) {
       announce(t('auth.signed_in'));
       await ctx.signedIn();
     } catch (err) {
-      status.textContent = err.status === 429 ? t('auth.locked') : err.status === 401 ? t('auth.bad_credentials') : err.message;
+      status.textContent = err.status === 429 ? t('auth.locked') : err.status === 401 ? t('auth.bad_credentials') : errorMessage(err);
     }
   });
 
