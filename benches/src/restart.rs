@@ -183,17 +183,16 @@ fn manifest(data: &Path) -> Result<serde_json::Value, String> {
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
-/// A counter or gauge of `lpm serve`'s `/metrics` (the sum over its label sets, filtered by
-/// `label` when given).
-fn metric(p: &LpmProcess, name: &str, label: Option<&str>) -> Result<f64, String> {
+/// `lpm_checkpoints_total{outcome="taken"}` of `lpm serve`'s `/metrics`.
+fn checkpoints_taken(p: &LpmProcess) -> Result<f64, String> {
     let client = serve_http::Client::new(&p.base, ("x-lpm-bench", String::new()));
     let text = client.get("/metrics")?.body;
-    Ok(text
+    let taken: String = text
         .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter(|l| label.is_none_or(|want| l.contains(want)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+        .filter(|l| l.contains("outcome=\"taken\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Ok(serve_http::sum_series(&taken, "lpm_checkpoints_total").unwrap_or(0.0))
 }
 
 const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password-1");
@@ -211,7 +210,7 @@ fn write_pass(
 ) -> Result<(f64, f64), String> {
     let p = LpmProcess::start_with(bin, run, 2, out, extra)?;
     let cookie = serve_http::sign_in(&p.base, ADMIN.0, ADMIN.1)?;
-    let taken_before = metric(&p, "lpm_checkpoints_total", Some("taken"))?;
+    let taken_before = checkpoints_taken(&p)?;
     let writers = report::env_usize("LPM_BENCH_RESTART_WRITERS", 16).max(1);
     let seconds = report::env_usize("LPM_BENCH_RESTART_WRITE_S", 10).max(1) as f64;
     let rate = report::env_usize("LPM_BENCH_RESTART_WRITE_RATE", 3000).max(1) as f64;
@@ -226,7 +225,7 @@ fn write_pass(
         Vec::new(),
         serve_http::SERVER_TZ,
     );
-    let taken = metric(&p, "lpm_checkpoints_total", Some("taken"))? - taken_before;
+    let taken = checkpoints_taken(&p)? - taken_before;
     p.stop(Duration::from_secs(300));
     row.write_errors += w.errors + w.accepted_not_visible;
     if let Some(e) = w.first_error {
