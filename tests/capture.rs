@@ -238,6 +238,8 @@ pub(crate) fn seed(db: &mut Db, rng: &mut Rng, persons: usize) {
     }
     db.q("INSERT INTO case_actions (case_id, action_type, notes) SELECT id, 'note', 'seed' FROM case_cases WHERE id % 3 = 0");
     db.q("INSERT INTO case_responsible_history (case_id, responsible_id) SELECT id, responsible_id FROM case_cases WHERE responsible_id IS NOT NULL");
+    // sightings: captured like every table, counted by no view (the oracle skips the table)
+    db.q("INSERT INTO case_sightings (case_id, seen_at, place, source) SELECT id, '2026-11-05 10:00:00.125', 'Plaza Grande', 'public' FROM case_cases WHERE id % 4 = 0");
 }
 
 fn person_values(rng: &mut Rng) -> String {
@@ -286,6 +288,19 @@ pub(crate) fn workload(db: &mut Db, rng: &mut Rng, steps: usize) {
                 db.q("TRUNCATE TABLE case_responsible_history");
                 db.q("INSERT INTO case_responsible_history (case_id, responsible_id) VALUES (1, 2), (2, 3)");
             }
+            s if s % 10 == 7 => match rng.below(3) {
+                0 => db.q(&format!(
+                    "INSERT INTO case_sightings (case_id, seen_at, place, latitude, longitude, reporter_name, source) VALUES ({}, '2026-11-{:02} 10:{:02}:00.500', 'Parque El Ejido', -0.2, -78.5, 'Rosa', 'responder')",
+                    1 + rng.below(50),
+                    1 + rng.below(20),
+                    rng.below(60)
+                )),
+                1 => db.q(&format!(
+                    "UPDATE case_sightings SET description = 'visto', version = version + 1 WHERE id % 5 = {}",
+                    rng.below(5)
+                )),
+                _ => db.q(&format!("DELETE FROM case_sightings WHERE id % 7 = {}", rng.below(7))),
+            },
             _ => match rng.below(7) {
                 0 => {
                     // a report: person + case in one transaction

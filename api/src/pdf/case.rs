@@ -1,12 +1,12 @@
-//! The case report's data: one `EngineHandle::case` read (case, person, responsible, actions
-//! and history at one tick) turned into `lpm_reports::CaseReport`.
+//! The case report's data: one `EngineHandle::case` read (case, person, responsible, actions,
+//! history and sightings at one tick) turned into `lpm_reports::CaseReport`.
 
 use std::collections::BTreeMap;
 
 use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{is_minor, AgeBand};
 use lpm_reports::{
-    ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, Stamp,
+    ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, SightingLine, Stamp,
 };
 
 /// The report of `d`. `names` maps responsible ids to names for the history rows (the
@@ -75,6 +75,21 @@ pub fn report(d: &CaseDetail, names: &BTreeMap<i64, String>, stamp: Stamp) -> Ca
                 responsible_id: a.responsible_id,
                 responsible_name: a.responsible_name.clone(),
                 notes: a.notes.clone(),
+            })
+            .collect(),
+        sightings: d
+            .sightings
+            .iter()
+            .map(|s| SightingLine {
+                id: s.id,
+                seen_at: s.seen_at,
+                place: s.place.clone(),
+                latitude: s.latitude.map(|v| v.to_string()),
+                longitude: s.longitude.map(|v| v.to_string()),
+                description: s.description.clone(),
+                reporter_name: s.reporter_name.clone(),
+                reporter_phone: s.reporter_phone.clone(),
+                source: s.source.as_str().to_string(),
             })
             .collect(),
     }
