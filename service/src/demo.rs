@@ -138,7 +138,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
         return Ok(0);
     }
     let mut rng = SplitMix64::new(0x1A7E_2026);
-    let mut sighting_rng = SplitMix64::new(0x51_6E_2026);
+    let mut sighting_rng = SplitMix64::new(0x516E_2026);
     let tz_offset = -5 * 3_600_000;
     let start = now - size.days * 86_400_000;
     let mut batch: Vec<(Command, EpochMs)> = Vec::new();
