@@ -346,13 +346,17 @@ pub(crate) fn workload(db: &mut Db, rng: &mut Rng, steps: usize) {
 // final rows, independently on both sides
 
 type Rows = BTreeMap<(String, i64), BTreeMap<String, Value>>;
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "responsible_contacts",
     "persons_lost",
     "case_cases",
     "case_actions",
     "case_responsible_history",
+    "case_sightings",
 ];
+/// The table `oracle.py` does not know (it skips its events): compared with SELECT through the
+/// dump, left out of the oracle's rows.
+const NOT_IN_ORACLE: &str = "case_sightings";
 const DECIMALS: [&str; 2] = ["latitude", "longitude"];
 
 /// Every row of the lpm tables by a direct `SELECT` (binary protocol, session in UTC):
@@ -505,7 +509,7 @@ fn oracle_rows(script: &Path, dump: &Path, dir: &Path) -> Rows {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut rows = Rows::new();
-    for t in TABLES {
+    for t in TABLES.into_iter().filter(|t| *t != NOT_IN_ORACLE) {
         let text = std::fs::read_to_string(dir.join(format!("{t}.jsonl"))).unwrap_or_default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let m: BTreeMap<String, Value> = serde_json::from_str(line).expect("oracle row");
@@ -554,9 +558,14 @@ fn check_views(what: &str, dump: &Path, dir: &Path, select: &Rows) {
     let (replayed, stderr) = support::replay(&[dump.to_str().expect("utf-8"), "--tz", TZ]);
     assert!(stderr.contains("decode errors 0"), "{what}: {stderr}");
     if let Some(script) = support::oracle_script() {
+        let known: Rows = select
+            .iter()
+            .filter(|((t, _), _)| t != NOT_IN_ORACLE)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         assert_same_rows(
             &format!("{what}: oracle.py rows vs SELECT"),
-            select,
+            &known,
             &oracle_rows(&script, dump, dir),
         );
         let out = Command::new("python3")

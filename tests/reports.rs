@@ -296,8 +296,10 @@ fn case_report_shows_every_row_with_accents_in_spanish_and_english() {
         admin.expect(
             "POST",
             &format!("/api/v1/cases/{id}/sightings"),
-            Some(&json!({"seen_at": seen, "place": place, "reporter_name": "Ramón Ávila",
-                "reporter_phone": "+593 98 111 2222", "description": "gorra roja"})),
+            Some(
+                &json!({"seen_at": seen, "place": place, "reporter_name": "Ramón Ávila",
+                "reporter_phone": "+593 98 111 2222", "description": "gorra roja"}),
+            ),
             201,
         );
     }

@@ -36,10 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/cases/{id}", get(get_case).patch(update_case))
         .route("/api/v1/cases/{id}/assignment", post(assign))
         .route("/api/v1/cases/{id}/actions", post(log_action))
-        .route(
-            "/api/v1/cases/{id}/sightings",
-            post(super::sightings::add_sighting),
-        )
 }
 
 /// A new report: the lost person, plus the case's priority and optional first responsible

@@ -3,6 +3,8 @@
 //! public case page can reuse it with `public`.
 
 use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
 use chrono::TimeZone;
 use lpm_engine::model::SightingSource;
 use serde::Deserialize;
@@ -19,6 +21,11 @@ use crate::extract::{Json, Path};
 use crate::json_integer::PathId;
 use crate::state::AppState;
 use lpm_service::sor::ledger::{Command, NewSighting};
+
+/// The sighting routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/cases/{id}/sightings", post(add_sighting))
+}
 
 /// How far in the future `seen_at` may be: clocks of phones and servers disagree a little.
 pub const FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
