@@ -238,6 +238,8 @@ pub(crate) fn seed(db: &mut Db, rng: &mut Rng, persons: usize) {
     }
     db.q("INSERT INTO case_actions (case_id, action_type, notes) SELECT id, 'note', 'seed' FROM case_cases WHERE id % 3 = 0");
     db.q("INSERT INTO case_responsible_history (case_id, responsible_id) SELECT id, responsible_id FROM case_cases WHERE responsible_id IS NOT NULL");
+    // sightings: captured like every table, counted by no view (the oracle skips the table)
+    db.q("INSERT INTO case_sightings (case_id, seen_at, place, source) SELECT id, '2026-11-05 10:00:00.125', 'Plaza Grande', 'public' FROM case_cases WHERE id % 4 = 0");
 }
 
 fn person_values(rng: &mut Rng) -> String {
@@ -286,6 +288,19 @@ pub(crate) fn workload(db: &mut Db, rng: &mut Rng, steps: usize) {
                 db.q("TRUNCATE TABLE case_responsible_history");
                 db.q("INSERT INTO case_responsible_history (case_id, responsible_id) VALUES (1, 2), (2, 3)");
             }
+            s if s % 10 == 7 => match rng.below(3) {
+                0 => db.q(&format!(
+                    "INSERT INTO case_sightings (case_id, seen_at, place, latitude, longitude, reporter_name, source) VALUES ({}, '2026-11-{:02} 10:{:02}:00.500', 'Parque El Ejido', -0.2, -78.5, 'Rosa', 'responder')",
+                    1 + rng.below(50),
+                    1 + rng.below(20),
+                    rng.below(60)
+                )),
+                1 => db.q(&format!(
+                    "UPDATE case_sightings SET description = 'visto', version = version + 1 WHERE id % 5 = {}",
+                    rng.below(5)
+                )),
+                _ => db.q(&format!("DELETE FROM case_sightings WHERE id % 7 = {}", rng.below(7))),
+            },
             _ => match rng.below(7) {
                 0 => {
                     // a report: person + case in one transaction
@@ -331,13 +346,17 @@ pub(crate) fn workload(db: &mut Db, rng: &mut Rng, steps: usize) {
 // final rows, independently on both sides
 
 type Rows = BTreeMap<(String, i64), BTreeMap<String, Value>>;
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "responsible_contacts",
     "persons_lost",
     "case_cases",
     "case_actions",
     "case_responsible_history",
+    "case_sightings",
 ];
+/// The table `oracle.py` does not know (it skips its events): compared with SELECT through the
+/// dump, left out of the oracle's rows.
+const NOT_IN_ORACLE: &str = "case_sightings";
 const DECIMALS: [&str; 2] = ["latitude", "longitude"];
 
 /// Every row of the lpm tables by a direct `SELECT` (binary protocol, session in UTC):
@@ -490,7 +509,7 @@ fn oracle_rows(script: &Path, dump: &Path, dir: &Path) -> Rows {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut rows = Rows::new();
-    for t in TABLES {
+    for t in TABLES.into_iter().filter(|t| *t != NOT_IN_ORACLE) {
         let text = std::fs::read_to_string(dir.join(format!("{t}.jsonl"))).unwrap_or_default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let m: BTreeMap<String, Value> = serde_json::from_str(line).expect("oracle row");
@@ -539,9 +558,14 @@ fn check_views(what: &str, dump: &Path, dir: &Path, select: &Rows) {
     let (replayed, stderr) = support::replay(&[dump.to_str().expect("utf-8"), "--tz", TZ]);
     assert!(stderr.contains("decode errors 0"), "{what}: {stderr}");
     if let Some(script) = support::oracle_script() {
+        let known: Rows = select
+            .iter()
+            .filter(|((t, _), _)| t != NOT_IN_ORACLE)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         assert_same_rows(
             &format!("{what}: oracle.py rows vs SELECT"),
-            select,
+            &known,
             &oracle_rows(&script, dump, dir),
         );
         let out = Command::new("python3")

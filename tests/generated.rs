@@ -205,3 +205,61 @@ fn kolkata_half_hour_offset() {
         },
     );
 }
+
+/// A dump with `case_sightings` inserts, corrections, deletes and re-deliveries: the views are
+/// those of the same dump without them (the other rows come from their own random stream),
+/// the reference model's, and `oracle.py`'s (it skips the table) when `../shared` is there.
+#[test]
+fn sightings_move_no_view_and_agree_with_the_oracle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dump_of = |sightings: bool| {
+        let opts = GenOptions {
+            sightings,
+            duplicate_rate: 0.05,
+            ..base(18, 1200)
+        };
+        let path = dir.path().join(format!("sightings-{sightings}.jsonl"));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        let truth = generate(&opts, &mut f).expect("generate");
+        drop(f);
+        (path, truth, opts)
+    };
+    let (with, truth, opts) = dump_of(true);
+    let (without, _, _) = dump_of(false);
+    let text = std::fs::read_to_string(&with).expect("read dump");
+    let topic = "\"lpm.lost_persons_db.case_sightings\"";
+    assert!(
+        text.lines().filter(|l| l.contains(topic)).count() > 100,
+        "the dump holds sightings"
+    );
+    assert!(
+        truth.rows.count(lpm_engine::model::Table::CaseSightings) > 50,
+        "sightings survive to the end"
+    );
+    let tz = opts.tz.name().to_string();
+    let views = |dump: &std::path::Path| {
+        replay(&[dump.to_str().expect("path"), "--tz", &tz, "--workers", "2"]).0
+    };
+    let (a, b) = (views(&with), views(&without));
+    assert_eq!(a, b, "sightings changed a view");
+    let diffs = reference::compare(&reference::views(&truth.rows, opts.tz), &a);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    if let Some(script) = crate::support::oracle_script() {
+        let engine = dir.path().join("lpm.json");
+        std::fs::write(&engine, serde_json::to_vec(&a).expect("json")).expect("write");
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&with)
+            .args(["--tz", &tz, "--check"])
+            .arg(&engine)
+            .arg("--strict")
+            .output()
+            .expect("run oracle.py");
+        assert!(
+            out.status.success(),
+            "oracle.py --check: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

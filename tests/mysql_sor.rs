@@ -137,7 +137,8 @@ fn migrate_twice_is_a_no_op_concurrent_runs_are_serialised_and_edits_are_refused
         "{first}"
     );
     assert!(
-        first.contains("Applied 0001_lost_persons_schema"),
+        first.contains("Applied 0001_lost_persons_schema")
+            && first.contains("Applied 0002_case_sightings"),
         "{first}"
     );
     let second = migrate_ok(&url, &name);
@@ -155,6 +156,7 @@ fn migrate_twice_is_a_no_op_concurrent_runs_are_serialised_and_edits_are_refused
             "case_actions",
             "case_cases",
             "case_responsible_history",
+            "case_sightings",
             "lpm_schema_migrations",
             "persons_lost",
             "responsible_contacts"
@@ -405,6 +407,37 @@ fn serve_with_mysql_writes_rows_to_mysql_and_the_engine_shows_them() {
         "{acted}"
     );
 
+    // a sighting: written to MySQL, shown through the capture, the case version unchanged
+    let seen = admin.expect(
+        "POST",
+        &format!("/api/v1/cases/{case_id}/sightings"),
+        Some(
+            &json!({"seen_at": "2026-11-20T16:45:30.250", "place": "Parque El Ejido",
+            "latitude": -0.2, "longitude": -78.5, "reporter_name": "Rosa"}),
+        ),
+        201,
+    );
+    assert_eq!(seen["sightings"][0]["place"], "Parque El Ejido", "{seen}");
+    assert_eq!(
+        seen["sightings"][0]["seen_at"], "2026-11-20T16:45:30.250",
+        "{seen}"
+    );
+    assert_eq!(version(&seen), 3, "{seen}");
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT seen_at, place, latitude, longitude, reporter_name, source, version              FROM `{name}`.case_sightings WHERE case_id = {case_id}"
+        )),
+        vec![vec![
+            "2026-11-20 16:45:30.250".to_string(),
+            "Parque El Ejido".into(),
+            "-0.200000".into(),
+            "-78.500000".into(),
+            "Rosa".into(),
+            "responder".into(),
+            "1".into()
+        ]]
+    );
+
     // the rows in MySQL
     assert_eq!(
         db.rows(&format!(
@@ -438,9 +471,17 @@ fn serve_with_mysql_writes_rows_to_mysql_and_the_engine_shows_them() {
         "{views}"
     );
     assert_eq!(views["views"]["row_counts"]["case_actions"], 4, "{views}");
+    assert!(
+        views["views"]["row_counts"].get("case_sightings").is_none(),
+        "{views}"
+    );
     assert_eq!(views["positions"][0]["source"], "mysql-binlog", "{views}");
     let case = reader.expect("GET", &format!("/api/v1/cases/{case_id}"), None, 200);
     assert_eq!(version(&case), 3);
+    assert!(
+        case["sightings"][0].get("reporter_name").is_none(),
+        "{case}"
+    );
 
     // a write made directly in MySQL reaches the engine, and the API's next write sees it
     db.q(&format!(

@@ -288,6 +288,21 @@ fn case_report_shows_every_row_with_accents_in_spanish_and_english() {
             201,
         );
     }
+    // two sightings: printed newest first, with the reporter (the report is for responders)
+    for (seen, place) in [
+        ("2026-11-21T08:15", "Quitumbe"),
+        ("2026-11-21T19:40", "Ibarra"),
+    ] {
+        admin.expect(
+            "POST",
+            &format!("/api/v1/cases/{id}/sightings"),
+            Some(
+                &json!({"seen_at": seen, "place": place, "reporter_name": "Ramón Ávila",
+                "reporter_phone": "+593 98 111 2222", "description": "gorra roja"}),
+            ),
+            201,
+        );
+    }
     let detail = admin.expect("GET", &format!("/api/v1/cases/{id}"), None, 200);
     let actions = detail["actions"].as_array().expect("actions").clone();
     let history = detail["history"].as_array().expect("history").clone();
@@ -336,6 +351,14 @@ fn case_report_shows_every_row_with_accents_in_spanish_and_english() {
         );
     }
     assert!(t.contains(&format!("Acciones ({})", actions.len())));
+    // table cells wrap, so single words
+    assert!(t.contains("Avistamientos (2)") && t.contains("respuesta"));
+    assert!(t.contains("Ramón") && t.contains("gorra"));
+    let (newer, older) = (t.find("Ibarra"), t.find("Quitumbe"));
+    assert!(
+        newer.is_some() && older.is_some() && newer < older,
+        "sightings newest first"
+    );
     assert!(t.contains(&format!("Historial de responsables ({})", history.len())));
     for a in &actions {
         let Some(n) = a["notes"].as_str() else {
@@ -392,6 +415,8 @@ fn case_report_shows_every_row_with_accents_in_spanish_and_english() {
         "sighting",
         "status change",
         "Responsible history (2)",
+        "Sightings (2)",
+        "responder",
         "current",
         "Engine tick",
     ] {

@@ -679,6 +679,7 @@ enum Ack {
     Update { case_id: i64, version: i64 },
     Assign { case_id: i64, version: i64 },
     Action { case_id: i64, notes: String },
+    Sighting { case_id: i64, place: String },
 }
 
 impl Ack {
@@ -687,7 +688,8 @@ impl Ack {
             Ack::Report { case_id, .. }
             | Ack::Update { case_id, .. }
             | Ack::Assign { case_id, .. }
-            | Ack::Action { case_id, .. } => *case_id,
+            | Ack::Action { case_id, .. }
+            | Ack::Sighting { case_id, .. } => *case_id,
         }
     }
 }
@@ -975,7 +977,33 @@ fn action(http: &Http, book: &Book, rng: &mut Rng, id: i64, tag: &str) -> Result
     Ok(())
 }
 
-/// Up to `ops` writes (reports, status/priority changes, assignments, actions) until
+/// A sighting (any case status), half of them with coordinates and a reporter. They ride the
+/// same log, checkpoints, export and replay as every other write, and must move no view.
+fn sighting(http: &Http, book: &Book, rng: &mut Rng, id: i64, tag: &str) -> Result<(), String> {
+    let place = format!("Sitio {tag}");
+    let mut body = json!({
+        "seen_at": format!("2026-03-{:02}T{:02}:{:02}", 1 + rng.below(28), rng.below(24), rng.below(60)),
+        "place": place,
+    });
+    if rng.below(2) == 0 {
+        body["latitude"] = json!(-0.2);
+        body["longitude"] = json!(-78.5);
+        body["reporter_name"] = json!(format!("Testigo {tag}"));
+    }
+    let path = format!("/api/v1/cases/{id}/sightings");
+    let r = http.call("POST", &path, Some(&body))?;
+    book.count(format!("sighting {}", r.status));
+    match r.status {
+        200..=299 => {
+            book.observe(id, &r);
+            book.ack(Ack::Sighting { case_id: id, place });
+        }
+        s => book.unexpected(format!("POST {path}: {s} {}", r.body)),
+    }
+    Ok(())
+}
+
+/// Up to `ops` writes (reports, status/priority changes, assignments, actions, sightings) until
 /// `book.stop`; `Err` on the first transport failure.
 fn write_loop(
     http: &Http,
@@ -996,7 +1024,8 @@ fn write_loop(
             (0..=39, _) | (_, None) => report(http, book, &mut rng, responsibles, &tag)?,
             (40..=64, Some((id, _))) => patch(http, book, &mut rng, id)?,
             (65..=79, Some((id, _))) => assign(http, book, &mut rng, responsibles, id, &tag)?,
-            (_, Some((id, _))) => action(http, book, &mut rng, id, &tag)?,
+            (80..=91, Some((id, _))) => action(http, book, &mut rng, id, &tag)?,
+            (_, Some((id, _))) => sighting(http, book, &mut rng, id, &tag)?,
         }
     }
     Ok(())
@@ -1028,6 +1057,12 @@ fn check_acks(http: &Http, acks: &[Ack]) {
             .flatten()
             .filter_map(|a| a["notes"].as_str())
             .collect();
+        let places: BTreeSet<&str> = r.body["sightings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["place"].as_str())
+            .collect();
         for a in acks {
             match a {
                 Ack::Report { name, .. } => {
@@ -1046,6 +1081,13 @@ fn check_acks(http: &Http, acks: &[Ack]) {
                 Ack::Action { notes: n, .. } => {
                     if !notes.contains(n.as_str()) {
                         missing.push(format!("case {id}: acknowledged action {n:?} missing"));
+                    }
+                }
+                Ack::Sighting { place, .. } => {
+                    if !places.contains(place.as_str()) {
+                        missing.push(format!(
+                            "case {id}: acknowledged sighting {place:?} missing"
+                        ));
                     }
                 }
             }

@@ -36,6 +36,7 @@ pub use state::{ApiConfig, AppState, Health};
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::cases::router())
+        .merge(routes::sightings::router())
         .merge(routes::responsibles::router())
         .merge(routes::views::router())
         .merge(routes::engine::router())

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{self, api_doc as auth_doc};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::grafana::{self, api_doc as grafana_doc};
-use crate::routes::{cases, dto, engine, reports, responsibles, views};
+use crate::routes::{cases, dto, engine, reports, responsibles, sightings, views};
 
 /// The REST API's description.
 #[derive(OpenApi)]
@@ -33,7 +33,7 @@ Errors are `{error, field}` (plus `current_version` on a 409)."),
         auth::routes::list_users, auth::routes::create_user,
         auth::routes::list_tokens, auth::routes::create_token, auth::routes::revoke_token,
         cases::create_report, cases::list_cases, cases::get_case, cases::update_case,
-        cases::assign, cases::log_action,
+        cases::assign, cases::log_action, sightings::add_sighting,
         responsibles::list_responsibles, responsibles::create_responsible,
         responsibles::update_responsible, responsibles::deactivate_responsible,
         views::all_views, views::one_view, engine::engine,
@@ -45,7 +45,8 @@ Errors are `{error, field}` (plus `current_version` on a 409)."),
         grafana::protocol::tag_values, grafana::rows::get_rows, grafana::rows::post_rows,
     ),
     components(schemas(ErrorBody, ErrorCode, dto::CaseDetailOut, dto::CaseOut, dto::PersonOut,
-        dto::ResponsibleOut, dto::ActionOut, dto::NoteOut, dto::HistoryOut, cases::ReportIn, cases::ActionIn,
+        dto::ResponsibleOut, dto::ActionOut, dto::NoteOut, dto::HistoryOut, dto::SightingOut, cases::ReportIn, cases::ActionIn,
+        sightings::SightingIn,
         cases::CasePatch, cases::AssignIn, cases::Accepted, cases::CasePage,
         responsibles::NewResponsibleIn, responsibles::ResponsiblePatch,
         responsibles::ResponsibleList,

@@ -37,9 +37,14 @@ const RESP_PHONE: &str = "+593 2 314 1592";
 const RESP_EMAIL: &str = "oficial.reservado@policia.example";
 const ACTION_NOTES: &str = "Vecina Quetzalina lo vio cerca del rio";
 const FIRST_ACTION_NOTES: &str = "Busqueda inicial con perros Rastreo-7731";
+// A sighting: its place is shown to readers, its reporter, description and coordinates are not.
+const SIGHTING_PLACE: &str = "Esquina Avistada 12";
+const SIGHTING_DESCRIPTION: &str = "Gorra verde Avistamiento-9911";
+const SIGHTING_REPORTER: &str = "Rigoberta Testigo Reservada";
+const SIGHTING_PHONE: &str = "+593 98 555 0101";
 
 /// Every personal value the seed writes.
-const PERSONAL: [&str; 15] = [
+const PERSONAL: [&str; 18] = [
     PERSON_NAME,
     PERSON_SURNAME,
     PLACE,
@@ -55,7 +60,23 @@ const PERSONAL: [&str; 15] = [
     ACTION_NOTES,
     FIRST_ACTION_NOTES,
     "Ocultado",
+    SIGHTING_DESCRIPTION,
+    SIGHTING_REPORTER,
+    SIGHTING_PHONE,
 ];
+
+/// A sighting of the seeded case, with every personal field set.
+fn sighting_body() -> Value {
+    json!({
+        "seen_at": "2026-11-20T16:45",
+        "place": SIGHTING_PLACE,
+        "latitude": LATITUDE,
+        "longitude": LONGITUDE,
+        "description": SIGHTING_DESCRIPTION,
+        "reporter_name": SIGHTING_REPORTER,
+        "reporter_phone": SIGHTING_PHONE,
+    })
+}
 
 /// A valid report body, for mutating into bad ones.
 fn report_body() -> Value {
@@ -115,6 +136,15 @@ async fn seed(app: &App) -> Seeded {
             Method::POST,
             &format!("/api/v1/cases/{case}/actions"),
             Some(&json!({"action_type": "sighting", "notes": ACTION_NOTES}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .call(
+            Who::Responder,
+            Method::POST,
+            &format!("/api/v1/cases/{case}/sightings"),
+            Some(&sighting_body().to_string()),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -193,6 +223,7 @@ fn routes() -> Vec<Route> {
         r("PATCH", "/api/v1/cases/{id}", "/api/v1/cases/{case}", Some(r#"{"version":{case_v},"priority":"critical"}"#), Write),
         r("POST", "/api/v1/cases/{id}/assignment", "/api/v1/cases/{case}/assignment", Some(r#"{"version":{case_v},"responsible_id":{other_resp}}"#), Write),
         r("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case}/actions", Some(r#"{"action_type":"note","notes":"matrix"}"#), Write),
+        r("POST", "/api/v1/cases/{id}/sightings", "/api/v1/cases/{case}/sightings", Some(r#"{"seen_at":"2026-11-20T15:00","place":"Matrix"}"#), Write),
         r("GET", "/api/v1/responsibles", "/api/v1/responsibles", None, Read),
         r("POST", "/api/v1/responsibles", "/api/v1/responsibles", Some(r#"{"full_name":"Matrix Contact","agency":"Matrix"}"#), Write),
         r("PATCH", "/api/v1/responsibles/{id}", "/api/v1/responsibles/{spare}", Some(r#"{"version":{spare_v},"active":true}"#), Write),
@@ -1273,6 +1304,9 @@ fn case_bad_cases(app: &App, s: &Seeded) -> Vec<Bad> {
     let case_uri = format!("/api/v1/cases/{}", s.case);
     let assign_uri = format!("/api/v1/cases/{}/assignment", s.case);
     let action_uri = format!("/api/v1/cases/{}/actions", s.case);
+    let sighting_uri = format!("/api/v1/cases/{}/sightings", s.case);
+    let g = |what: &str, body: String, statuses, field| bad(what, &post, &sighting_uri, Some(body), statuses, field);
+    let sighting = sighting_body();
     let p = |what: &str, body: String, statuses, field| bad(what, &patch, &case_uri, Some(body), statuses, field);
     let a = |what: &str, body: String, statuses, field| bad(what, &post, &assign_uri, Some(body), statuses, field);
     let x = |what: &str, body: String, statuses, field| bad(what, &post, &action_uri, Some(body), statuses, field);
@@ -1313,6 +1347,22 @@ fn case_bad_cases(app: &App, s: &Seeded) -> Vec<Bad> {
         x("notes too long", with(&action_base, "notes", json!("n".repeat(10_001))), S422, Some("notes")),
         x("unknown responsible", with(&action_base, "responsible_id", json!(999_999)), S422, Some("responsible_id")),
         x("inactive responsible", with(&action_base, "responsible_id", json!(s.inactive)), S422, Some("responsible_id")),
+        // POST /cases/{id}/sightings
+        g("malformed JSON", "{\"place\": }".into(), S400, None),
+        g("missing seen_at", with(&sighting, "seen_at", Value::Null), S4XX, Some("seen_at")),
+        g("seen_at not a time", with(&sighting, "seen_at", json!("yesterday")), S422, Some("seen_at")),
+        g("seen_at in the future", with(&sighting, "seen_at", json!("2999-01-01T00:00")), S422, Some("seen_at")),
+        g("missing place", with(&sighting, "place", Value::Null), S4XX, Some("place")),
+        g("blank place", with(&sighting, "place", json!("   ")), S422, Some("place")),
+        g("place too long", with(&sighting, "place", json!("p".repeat(256))), S422, Some("place")),
+        g("latitude without longitude", with(&sighting, "longitude", Value::Null), S422, Some("longitude")),
+        g("longitude without latitude", with(&sighting, "latitude", Value::Null), S422, Some("latitude")),
+        g("latitude out of range", with(&sighting, "latitude", json!(91.0)), S422, Some("latitude")),
+        g("longitude too precise", with(&sighting, "longitude", json!(-78.1234567)), S422, Some("longitude")),
+        g("description too long", with(&sighting, "description", json!("d".repeat(10_001))), S422, Some("description")),
+        g("reporter_name too long", with(&sighting, "reporter_name", json!("n".repeat(201))), S422, Some("reporter_name")),
+        g("reporter_phone too long", with(&sighting, "reporter_phone", json!("9".repeat(41))), S422, Some("reporter_phone")),
+        g("source is not the caller's to choose", with(&sighting, "source", json!("public")), S4XX, Some("source")),
     ]
 }
 
@@ -1792,6 +1842,61 @@ async fn stale_versions_answer_409_with_the_current_version() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
+/// A responder adds sightings; the case lists them newest first (by when the person was seen,
+/// not when they were written), with every field, and the views do not move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sightings_are_listed_newest_first_and_move_no_view() {
+    let app = App::start().await;
+    let s = seed(&app).await;
+    let before = app.get(Who::Responder, "/api/v1/views").await;
+    let uri = format!("/api/v1/cases/{}/sightings", s.case);
+    // seen earlier than the seeded one (16:45), written later
+    let r = app
+        .call(
+            Who::Admin,
+            Method::POST,
+            &uri,
+            Some(r#"{"seen_at":"2026-11-20T15:10:00-05:00","place":"  Plaza Grande  "}"#),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("/api/v1/cases/{}", s.case).as_str())
+    );
+    let list = r.json["sightings"].as_array().expect("sightings").clone();
+    let places: Vec<&str> = list.iter().filter_map(|x| x["place"].as_str()).collect();
+    assert_eq!(places, [SIGHTING_PLACE, "Plaza Grande"], "{}", r.text);
+    let first = &list[0];
+    assert_eq!(first["seen_at"], "2026-11-20T16:45:00.000");
+    assert_eq!(first["source"], "responder");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["reporter_name"], SIGHTING_REPORTER);
+    assert_eq!(first["reporter_phone"], SIGHTING_PHONE);
+    assert_eq!(first["description"], SIGHTING_DESCRIPTION);
+    assert_eq!(first["latitude"], "-0.123457");
+    assert_eq!(first["longitude"], "-78.654321");
+    assert_eq!(list[1]["seen_at"], "2026-11-20T15:10:00.000");
+    assert!(list[1].get("reporter_name").is_none(), "{}", r.text);
+    // a sighting is not an action, and no view counts it
+    let after = app.get(Who::Responder, "/api/v1/views").await;
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        for k in ["tick", "positions"] {
+            if let Some(m) = v.as_object_mut() {
+                m.remove(k);
+            }
+        }
+        v
+    };
+    assert_eq!(strip(&before.json), strip(&after.json));
+    assert!(after.json["views"]["row_counts"]
+        .get("case_sightings")
+        .is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_answer_404() {
     let app = App::start().await;
@@ -1814,6 +1919,11 @@ async fn unknown_ids_answer_404() {
             Method::POST,
             format!("/api/v1/cases/{missing}/actions"),
             Some(json!({"action_type": "note"}).to_string()),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/cases/{missing}/sightings"),
+            Some(json!({"seen_at": "2026-11-20T15:00", "place": "X"}).to_string()),
         ),
         (
             Method::PATCH,
@@ -2041,7 +2151,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        41,
+        42,
         "update the matrix when routes change:\n{out}"
     );
 }
@@ -2349,6 +2459,22 @@ async fn reader_responses_contain_no_personal_values() {
     for a in r.json["actions"].as_array().expect("actions") {
         assert_eq!(a["notes"], Value::Null, "{}", r.text);
     }
+    // sightings: when, where and the source; no reporter, description or coordinates
+    let sightings = r.json["sightings"].as_array().expect("sightings");
+    assert_eq!(sightings.len(), 1, "{}", r.text);
+    let keys: BTreeSet<&str> = sightings[0]
+        .as_object()
+        .expect("sighting")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["id", "seen_at", "place", "source", "created_at", "version"]),
+        "{}",
+        r.text
+    );
+    assert_eq!(sightings[0]["place"], SIGHTING_PLACE);
     let responsible = r.json["case"]["responsible"]
         .as_object()
         .expect("responsible");

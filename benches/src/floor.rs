@@ -53,14 +53,14 @@ struct CasesOfPerson {
 /// Single-threaded, hash-map based, incrementally maintained views.
 pub struct Floor {
     tz: Tz,
-    tables: [FxHashMap<Key, Entry>; 5],
+    tables: [FxHashMap<Key, Entry>; Table::COUNT],
     age_group: [i64; 7],
     gender: [i64; 4],
     hour_of_day: [i64; 24],
     hourly: FxHashMap<i64, i64>,
     cases_by_status: FxHashMap<Status, i64>,
     open_by_priority: FxHashMap<Priority, i64>,
-    row_counts: [i64; 5],
+    row_counts: [i64; Table::COUNT],
     total_reports: i64,
     open_cases: i64,
     closed_cases: i64,
@@ -113,7 +113,7 @@ impl Floor {
             hourly: FxHashMap::default(),
             cases_by_status: FxHashMap::default(),
             open_by_priority: FxHashMap::default(),
-            row_counts: [0; 5],
+            row_counts: [0; Table::COUNT],
             total_reports: 0,
             open_cases: 0,
             closed_cases: 0,
@@ -219,7 +219,7 @@ impl Floor {
             Row::Person(p) => self.person(p, s),
             Row::Case(c) => self.case(c, s),
             Row::Action(_) => self.actions_total += s,
-            Row::Assignment(_) | Row::Responsible(_) => {}
+            Row::Assignment(_) | Row::Responsible(_) | Row::Sighting(_) => {}
         }
     }
 
@@ -311,6 +311,9 @@ impl Floor {
             count(Metric::OpenByPriority(p.clone()), *n);
         }
         for (t, n) in Table::ALL.iter().zip(self.row_counts) {
+            if !t.in_views() {
+                continue;
+            }
             count(Metric::RowCount(*t), n);
         }
         for (k, n) in [

@@ -1,4 +1,4 @@
--- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-11-22).
+-- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-12-07: case_sightings added).
 -- Canonical source schema (MySQL 8 / MariaDB 10.11) for the lost-persons system of record.
 -- Debezium captures these tables; the engine consumes their change events.
 -- Topic names follow Debezium's convention: <topic.prefix>.<database>.<table>,
@@ -59,5 +59,24 @@ CREATE TABLE case_responsible_history (
   responsible_id  BIGINT       NOT NULL,
   assigned_at     TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   unassigned_at   TIMESTAMP(3) NULL,            -- NULL while current
+  KEY (case_id)
+);
+
+-- Sightings of a missing person, from responders or from the public case page. The oracle and the
+-- generator do not read this table yet; an engine must decode it and must not let it change any
+-- other view.
+CREATE TABLE case_sightings (
+  id              BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  case_id         BIGINT       NOT NULL,
+  seen_at         DATETIME(3)  NOT NULL,        -- local wall-clock time, like persons_lost.last_seen_at
+  place           VARCHAR(255) NOT NULL,
+  latitude        DECIMAL(9,6) NULL,
+  longitude       DECIMAL(9,6) NULL,
+  description     TEXT         NULL,
+  reporter_name   VARCHAR(200) NULL,
+  reporter_phone  VARCHAR(40)  NULL,
+  source          VARCHAR(16)  NOT NULL,        -- 'responder' | 'public'
+  created_at      TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  version         INT          NOT NULL DEFAULT 1,
   KEY (case_id)
 );

@@ -42,7 +42,7 @@ pub struct DecodeStats {
     pub records: AtomicU64,
     /// Bytes read.
     pub bytes: AtomicU64,
-    ingested: [[AtomicU64; 6]; 5],
+    ingested: [[AtomicU64; 6]; Table::COUNT],
     errors: [AtomicU64; 10],
     skipped: [AtomicU64; 4],
 }

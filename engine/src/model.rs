@@ -1,4 +1,4 @@
-//! Typed rows of the five source tables (`schema.sql`) and the small enums the views key on.
+//! Typed rows of the six source tables (`schema.sql`) and the small enums the views key on.
 //!
 //! Rows are immutable once decoded and travel through the dataflow behind an [`Arc`], so the
 //! upsert state, the join arrangements and the case read model share one allocation per row
@@ -19,7 +19,7 @@ pub type EpochMs = i64;
 /// (MySQL `DATETIME`, Debezium `io.debezium.time.Timestamp`). It is not an instant.
 pub type WallClockMs = i64;
 
-/// The five source tables, in the alphabetical order Debezium snapshots them.
+/// The six source tables, in the alphabetical order Debezium snapshots them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Table {
     /// `case_actions`
@@ -28,6 +28,8 @@ pub enum Table {
     CaseCases,
     /// `case_responsible_history`
     CaseResponsibleHistory,
+    /// `case_sightings`
+    CaseSightings,
     /// `persons_lost`
     PersonsLost,
     /// `responsible_contacts`
@@ -35,11 +37,15 @@ pub enum Table {
 }
 
 impl Table {
+    /// How many tables there are: the length of every per-table array.
+    pub const COUNT: usize = 6;
+
     /// Every table, in snapshot order.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; Table::COUNT] = [
         Table::CaseActions,
         Table::CaseCases,
         Table::CaseResponsibleHistory,
+        Table::CaseSightings,
         Table::PersonsLost,
         Table::ResponsibleContacts,
     ];
@@ -50,6 +56,7 @@ impl Table {
             Table::CaseActions => "case_actions",
             Table::CaseCases => "case_cases",
             Table::CaseResponsibleHistory => "case_responsible_history",
+            Table::CaseSightings => "case_sightings",
             Table::PersonsLost => "persons_lost",
             Table::ResponsibleContacts => "responsible_contacts",
         }
@@ -60,7 +67,14 @@ impl Table {
         Table::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// A dense index 0..5, for per-table arrays.
+    /// Whether the aggregate views count this table. `case_sightings` is decoded, stored and
+    /// shown in case details, but no view (not even `row_counts`) reads it: the oracle and the
+    /// views' contract predate it, and a sighting must not change any figure they agree on.
+    pub fn in_views(self) -> bool {
+        self != Table::CaseSightings
+    }
+
+    /// A dense index 0..[`Table::COUNT`], for per-table arrays.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -310,6 +324,86 @@ pub struct Action {
     pub created_at: EpochMs,
 }
 
+/// Who reported a sighting: a responder through the API, or the public through the case page.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SightingSource {
+    /// `responder`
+    Responder,
+    /// `public`
+    Public,
+    /// Any other text (kept verbatim, like [`Status::Other`]).
+    Other(Box<str>),
+}
+
+impl SightingSource {
+    /// Interns a source text.
+    pub fn parse(s: &str) -> SightingSource {
+        match s {
+            "responder" => SightingSource::Responder,
+            "public" => SightingSource::Public,
+            other => SightingSource::Other(other.into()),
+        }
+    }
+
+    /// The text as stored in MySQL.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SightingSource::Responder => "responder",
+            SightingSource::Public => "public",
+            SightingSource::Other(s) => s,
+        }
+    }
+}
+
+/// `case_sightings`: someone saw the missing person of a case. `Default` (id 0, empty text,
+/// source `responder`) lets tests name only the fields they care about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Sighting {
+    /// Primary key.
+    pub id: Key,
+    /// The case.
+    pub case_id: Key,
+    /// When the person was seen, local wall clock (like [`Person::last_seen_at`]).
+    pub seen_at: WallClockMs,
+    /// Where.
+    pub place: String,
+    /// Latitude, exact.
+    pub latitude: Option<Decimal>,
+    /// Longitude, exact.
+    pub longitude: Option<Decimal>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Who reported it (never shown to readers).
+    pub reporter_name: Option<String>,
+    /// Their phone (never shown to readers).
+    pub reporter_phone: Option<String>,
+    /// `responder` or `public`.
+    pub source: SightingSource,
+    /// When it was recorded (an instant).
+    pub created_at: EpochMs,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+}
+
+impl Default for Sighting {
+    fn default() -> Sighting {
+        Sighting {
+            id: 0,
+            case_id: 0,
+            seen_at: 0,
+            place: String::new(),
+            latitude: None,
+            longitude: None,
+            description: None,
+            reporter_name: None,
+            reporter_phone: None,
+            source: SightingSource::Responder,
+            created_at: 0,
+            version: 0,
+        }
+    }
+}
+
 /// `case_responsible_history`: one assignment period of a case.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Assignment {
@@ -357,6 +451,8 @@ pub enum Row {
     Assignment(Arc<Assignment>),
     /// A `responsible_contacts` row.
     Responsible(Arc<Responsible>),
+    /// A `case_sightings` row (last, so rows stored before it keep their variant index).
+    Sighting(Arc<Sighting>),
 }
 
 impl Row {
@@ -368,6 +464,7 @@ impl Row {
             Row::Action(_) => Table::CaseActions,
             Row::Assignment(_) => Table::CaseResponsibleHistory,
             Row::Responsible(_) => Table::ResponsibleContacts,
+            Row::Sighting(_) => Table::CaseSightings,
         }
     }
 
@@ -379,6 +476,7 @@ impl Row {
             Row::Action(r) => r.id,
             Row::Assignment(r) => r.id,
             Row::Responsible(r) => r.id,
+            Row::Sighting(r) => r.id,
         }
     }
 }

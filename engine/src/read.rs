@@ -10,7 +10,7 @@ use serde::Serialize;
 use timely::progress::frontier::Antichain;
 
 use crate::dataflow::{CaseRecord, CaseTraces};
-use crate::model::{Action, Assignment, Key};
+use crate::model::{Action, Assignment, Key, Sighting};
 use crate::tick::Tick;
 
 /// One case as responders see it.
@@ -24,6 +24,13 @@ pub struct CaseDetail {
     pub actions: Vec<Arc<Action>>,
     /// Responsible history, oldest first.
     pub history: Vec<Arc<Assignment>>,
+    /// Sightings, newest first (by `seen_at`, then id).
+    pub sightings: Vec<Arc<Sighting>>,
+}
+
+/// Newest sighting first: by when the person was seen, ties by the later id.
+fn sort_sightings(sightings: &mut [Arc<Sighting>]) {
+    sightings.sort_by_key(|s| std::cmp::Reverse((s.seen_at, s.id)));
 }
 
 /// The values of `key` at `tick` (accumulated multiplicities, positive ones repeated).
@@ -46,11 +53,14 @@ pub fn case(traces: &mut CaseTraces, id: Key, tick: Tick) -> Option<CaseDetail> 
     actions.sort_by_key(|a| (a.created_at, a.id));
     let mut history = values_at(&mut traces.history, id, tick);
     history.sort_by_key(|h| (h.assigned_at, h.id));
+    let mut sightings = values_at(&mut traces.sightings, id, tick);
+    sort_sightings(&mut sightings);
     Some(CaseDetail {
         tick,
         record,
         actions,
         history,
+        sightings,
     })
 }
 
@@ -100,17 +110,20 @@ pub fn details(
     let ids: Vec<Key> = records.iter().map(|r| r.case.id).collect();
     let actions = values_for_keys(&mut traces.actions, &ids, tick);
     let history = values_for_keys(&mut traces.history, &ids, tick);
+    let sightings = values_for_keys(&mut traces.sightings, &ids, tick);
     records
         .into_iter()
-        .zip(actions.into_iter().zip(history))
-        .map(|(record, (mut actions, mut history))| {
+        .zip(actions.into_iter().zip(history).zip(sightings))
+        .map(|(record, ((mut actions, mut history), mut sightings))| {
             actions.sort_by_key(|a| (a.created_at, a.id));
             history.sort_by_key(|h| (h.assigned_at, h.id));
+            sort_sightings(&mut sightings);
             CaseDetail {
                 tick,
                 record,
                 actions,
                 history,
+                sightings,
             }
         })
         .collect()

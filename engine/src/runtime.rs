@@ -185,7 +185,7 @@ pub struct EngineStats {
     /// Upsert outcomes.
     pub upsert: UpsertCounters,
     /// Upsert state entries per table (indexed by `Table::index`).
-    pub entries: [usize; 5],
+    pub entries: [usize; crate::model::Table::COUNT],
     /// Arrangement sizes by operator name (summed over workers by [`EngineHandle::stats`]).
     pub arrangements: Vec<ArrangementSize>,
 }
@@ -566,9 +566,11 @@ impl Reads {
             cases.records.set_logical_compaction(f.borrow());
             cases.actions.set_logical_compaction(f.borrow());
             cases.history.set_logical_compaction(f.borrow());
+            cases.sightings.set_logical_compaction(f.borrow());
             cases.records.set_physical_compaction(f.borrow());
             cases.actions.set_physical_compaction(f.borrow());
             cases.history.set_physical_compaction(f.borrow());
+            cases.sightings.set_physical_compaction(f.borrow());
         }
         let mut waiting = Vec::new();
         for q in pending.drain(..) {

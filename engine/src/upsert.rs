@@ -95,7 +95,7 @@ impl TableState {
 /// The upsert state of one worker (it owns the keys that hash to it).
 #[derive(Default)]
 pub struct UpsertState {
-    tables: [TableState; 5],
+    tables: [TableState; Table::COUNT],
     /// What happened so far.
     pub counters: UpsertCounters,
 }
@@ -279,7 +279,7 @@ impl UpsertState {
     }
 
     /// Stored entries per table (indexed by [`Table::index`]), for state-size metrics.
-    pub fn entries_by_table(&self) -> [usize; 5] {
+    pub fn entries_by_table(&self) -> [usize; Table::COUNT] {
         std::array::from_fn(|i| self.tables[i].entries.len())
     }
 

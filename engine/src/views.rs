@@ -216,7 +216,12 @@ impl Views {
             hourly: BTreeMap::new(),
             cases_by_status: zeros(&mut Status::KNOWN.iter().map(|s| s.as_str().to_string())),
             open_by_priority: zeros(&mut Priority::KNOWN.iter().map(|p| p.as_str().to_string())),
-            row_counts: zeros(&mut Table::ALL.iter().map(|t| t.name().to_string())),
+            row_counts: zeros(
+                &mut Table::ALL
+                    .iter()
+                    .filter(|t| t.in_views())
+                    .map(|t| t.name().to_string()),
+            ),
             responsible_load: Vec::new(),
             kpi: KpiValues {
                 total_reports: 0,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lpm_engine::change::{ChangeKind, Coords, Position, RowChange, SnapshotMark};
 use lpm_engine::model::{
-    Action, Assignment, Case, Person, Priority, Responsible, Row, Status, Table,
+    Action, Assignment, Case, Person, Priority, Responsible, Row, Sighting, Status, Table,
 };
 use lpm_engine::store::Update;
 use lpm_engine::{Change, Engine, EngineConfig, Feed, FeedItem};
@@ -116,6 +116,17 @@ fn action(id: i64, case_id: i64, created_at: i64) -> Row {
     }))
 }
 
+fn sighting(id: i64, case_id: i64, seen_at: i64, version: i64) -> Row {
+    Row::Sighting(Arc::new(Sighting {
+        id,
+        case_id,
+        seen_at,
+        place: format!("Lugar {id}"),
+        version,
+        ..Sighting::default()
+    }))
+}
+
 fn assignment(id: i64, case_id: i64, responsible_id: i64) -> Row {
     Row::Assignment(Arc::new(Assignment {
         id,
@@ -143,6 +154,8 @@ fn ticks() -> Vec<(u64, Vec<Change>)> {
                 upsert(action(100, 10, 5), 5),
                 upsert(action(101, 10, 3), 6),
                 upsert(assignment(7, 10, 1), 7),
+                upsert(sighting(200, 10, 9_000, 1), 20),
+                upsert(sighting(202, 12, 1_000, 1), 21),
             ],
         ),
         (
@@ -151,6 +164,8 @@ fn ticks() -> Vec<(u64, Vec<Change>)> {
                 upsert(case(10, 1, Status::InProgress, Some(2)), 8),
                 upsert(assignment(8, 10, 2), 9),
                 delete(Table::CaseActions, 101, 10),
+                upsert(sighting(201, 10, 2_000, 1), 22),
+                upsert(sighting(200, 10, 9_000, 2), 23),
             ],
         ),
         (3, vec![upsert(case(11, 99, Status::Open, None), 11)]),
@@ -193,6 +208,15 @@ fn case_reads_join_person_responsible_actions_and_history() {
             detail.history.iter().map(|h| h.id).collect::<Vec<_>>(),
             vec![7, 8]
         );
+        // newest first by seen_at, each at its last version; case 12's sighting has no case
+        assert_eq!(
+            detail
+                .sightings
+                .iter()
+                .map(|s| (s.id, s.version))
+                .collect::<Vec<_>>(),
+            vec![(200, 2), (201, 1)]
+        );
         let orphan = handle
             .case(11, Duration::from_secs(10))
             .expect("read")
@@ -222,6 +246,8 @@ fn case_reads_join_person_responsible_actions_and_history() {
             vec![11]
         );
         let (_, views) = handle.store().read();
+        assert!(!views.row_counts.contains_key("case_sightings"));
+        assert_eq!(views.kpi.actions_total, 1);
         assert_eq!(views.kpi.open_minor_cases, 1, "workers {workers}");
         assert_eq!(views.kpi.cases_without_person, 1);
         assert_eq!(
@@ -234,7 +260,7 @@ fn case_reads_join_person_responsible_actions_and_history() {
         );
         drop(handle);
         let summary = engine.join().expect("joins");
-        assert_eq!(summary.upsert.applied, 11);
+        assert_eq!(summary.upsert.applied, 15);
     }
 }
 
@@ -326,7 +352,7 @@ fn renamed(row: Row, name: &str) -> Row {
 }
 
 /// Each tick's update names exactly the cases whose record (case, person, responsible,
-/// actions, history) changed at that tick: what the WebSocket `cases` topic announces in every
+/// actions, history, sightings) changed at that tick: what the WebSocket `cases` topic announces in every
 /// source mode. Duplicates, replays and changes undone within the tick announce nothing.
 #[test]
 fn each_tick_carries_exactly_the_cases_whose_record_changed() {
@@ -376,6 +402,15 @@ fn each_tick_carries_exactly_the_cases_whose_record_changed() {
                 upsert(person(2, Some(60)), 15),
             ],
         ),
+        // a sighting names its case (so open case pages reload); its duplicate names nothing
+        (9, vec![upsert(sighting(300, 10, 1_000, 1), 16)]),
+        (
+            10,
+            vec![
+                upsert(sighting(300, 10, 1_000, 1), 16),
+                upsert(person(2, Some(5)), 17),
+            ],
+        ),
     ];
     let expected: Vec<(u64, Vec<i64>)> = vec![
         (0, vec![10]),
@@ -387,6 +422,8 @@ fn each_tick_carries_exactly_the_cases_whose_record_changed() {
         (6, vec![]),
         (7, vec![10]),
         (8, vec![]),
+        (9, vec![10]),
+        (10, vec![]),
     ];
     for workers in [1, 2] {
         let gate = Arc::new(Mutex::new(()));
@@ -410,7 +447,7 @@ fn each_tick_carries_exactly_the_cases_whose_record_changed() {
                 Update::Diff(d) => seen.push((d.tick, d.cases)),
                 Update::Resync { .. } => panic!("no resync with a large queue"),
             }
-            if seen.last().is_some_and(|(t, _)| *t == 8) {
+            if seen.last().is_some_and(|(t, _)| *t == 10) {
                 break;
             }
         }

@@ -112,6 +112,29 @@ pub struct ActionLine {
     pub note: Option<ActionNote>,
 }
 
+/// One sighting of the case's person (the report is for responders: reporters included).
+#[derive(Clone, Debug, Default)]
+pub struct SightingLine {
+    /// Id.
+    pub id: i64,
+    /// When the person was seen, local wall clock.
+    pub seen_at: i64,
+    /// Where.
+    pub place: String,
+    /// Latitude, exact decimal text.
+    pub latitude: Option<String>,
+    /// Longitude, exact decimal text.
+    pub longitude: Option<String>,
+    /// What was seen.
+    pub description: Option<String>,
+    /// Who reported it.
+    pub reporter_name: Option<String>,
+    /// Their phone.
+    pub reporter_phone: Option<String>,
+    /// `responder` or `public`.
+    pub source: String,
+}
+
 /// Everything the case report shows, read at one tick.
 #[derive(Clone, Debug)]
 pub struct CaseReport {
@@ -127,6 +150,8 @@ pub struct CaseReport {
     pub history: Vec<HistoryLine>,
     /// Actions, oldest first.
     pub actions: Vec<ActionLine>,
+    /// Sightings, newest first.
+    pub sightings: Vec<SightingLine>,
 }
 
 fn who(id: Option<i64>, name: Option<&str>, none: &str) -> String {
@@ -275,7 +300,57 @@ impl CaseReport {
             ],
             &rows,
         );
+        self.sightings_table(&mut d);
         Ok(d)
+    }
+
+    /// The sightings, newest first: when, where (with coordinates), source, reporter, what.
+    fn sightings_table(&self, d: &mut Doc) {
+        let tr = self.stamp.tr();
+        d.heading(&format!(
+            "{} ({})",
+            tr.t(Key::SightingsSection),
+            self.sightings.len()
+        ));
+        let rows: Vec<Vec<String>> = self
+            .sightings
+            .iter()
+            .map(|s| {
+                let place = match (&s.latitude, &s.longitude) {
+                    (Some(a), Some(b)) => format!("{} ({a}, {b})", s.place),
+                    _ => s.place.clone(),
+                };
+                let source = match s.source.as_str() {
+                    "responder" => tr.t(Key::SourceResponder).to_string(),
+                    "public" => tr.t(Key::SourcePublic).to_string(),
+                    other => other.to_string(),
+                };
+                let reporter = [s.reporter_name.as_deref(), s.reporter_phone.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                vec![
+                    s.id.to_string(),
+                    tr.wall_clock(s.seen_at),
+                    place,
+                    source,
+                    reporter,
+                    s.description.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        d.table(
+            &[
+                Column::right("#", 0.5),
+                Column::left(tr.t(Key::SeenAt), 1.4),
+                Column::left(tr.t(Key::LastSeenPlace), 2.0),
+                Column::left(tr.t(Key::Source), 1.1),
+                Column::left(tr.t(Key::Reporter), 1.6),
+                Column::left(tr.t(Key::Description), 2.1),
+            ],
+            &rows,
+        );
     }
 
     /// The PDF bytes.
@@ -327,6 +402,7 @@ mod tests {
                     ..ActionLine::default()
                 })
                 .collect(),
+            sightings: Vec::new(),
         }
     }
 
@@ -412,6 +488,30 @@ mod tests {
             es.iter().any(|t| t == "Llamó la madre -> sin novedad"),
             "a typed note prints as typed: {es:?}"
         );
+    }
+
+    /// The sightings table: counted in its heading, the source translated, the reporter shown
+    /// (the report is only for callers who see personal data).
+    #[test]
+    fn sightings_are_listed_with_source_and_reporter() {
+        let with_sighting = |lang| {
+            let mut r = report(lang, 0);
+            r.sightings = vec![SightingLine {
+                id: 7,
+                place: "Quitumbe".into(),
+                reporter_name: Some("Rosa".into()),
+                source: "public".into(),
+                ..SightingLine::default()
+            }];
+            texts(&r)
+        };
+        let es = with_sighting(Lang::Es);
+        assert!(es.iter().any(|t| t == "Avistamientos (1)"), "{es:?}");
+        assert!(es.iter().any(|t| t == "ciudadanía"), "{es:?}");
+        assert!(es.iter().any(|t| t == "Quitumbe") && es.iter().any(|t| t == "Rosa"));
+        let en = with_sighting(Lang::En);
+        assert!(en.iter().any(|t| t == "Sightings (1)"), "{en:?}");
+        assert!(en.iter().any(|t| t == "public"), "{en:?}");
     }
 
     #[test]

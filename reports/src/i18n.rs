@@ -87,6 +87,12 @@ keys! {
     ResponsibleSection => "Responsable actual", "Current responsible";
     HistorySection => "Historial de responsables", "Responsible history";
     ActionsSection => "Acciones", "Actions";
+    SightingsSection => "Avistamientos", "Sightings";
+    SeenAt => "Visto", "Seen at";
+    Source => "Fuente", "Source";
+    SourceResponder => "equipo de respuesta", "responder";
+    SourcePublic => "ciudadanía", "public";
+    Reporter => "Reportado por", "Reported by";
     PersonMissing => "La persona de este caso no existe.", "This case's person does not exist.";
     Unassigned => "Sin responsable asignado.", "No responsible assigned.";
     FullName => "Nombre completo", "Full name";

@@ -19,7 +19,9 @@ pub mod stamp;
 pub use analytics::{
     CaseLine, DemographicReport, HourlyReport, OperationalReport, SensitiveCounts, SensitiveReport,
 };
-pub use case::{ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo};
+pub use case::{
+    ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, SightingLine,
+};
 pub use i18n::{Lang, Tr};
 pub use note::ActionNote;
 pub use stamp::{DateRange, Stamp};

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lpm_engine::model::{Decimal, EpochMs, Priority, Status};
+use lpm_engine::model::{Decimal, EpochMs, Key, Priority, SightingSource, Status};
 // The data set is a function of this exact stream (see `lpm_engine::rng`).
 use lpm_engine::rng::SplitMix64;
 
-use crate::sor::ledger::{Command, NewAction, NewReport, ResponsibleFields};
+use crate::sor::ledger::{Command, NewAction, NewReport, NewSighting, ResponsibleFields};
 use crate::sor::{EmbeddedSor, SorError};
 
 const FIRST: [&str; 16] = [
@@ -138,6 +138,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
         return Ok(0);
     }
     let mut rng = SplitMix64::new(0x1A7E_2026);
+    let mut sighting_rng = SplitMix64::new(0x516E_2026);
     let tz_offset = -5 * 3_600_000;
     let start = now - size.days * 86_400_000;
     let mut batch: Vec<(Command, EpochMs)> = Vec::new();
@@ -247,6 +248,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
                 }
             }
         }
+        batch.extend(sightings(&mut sighting_rng, case_id, at, now, tz_offset));
         if batch.len() >= 500 {
             written += sor.submit_many(std::mem::take(&mut batch))?.0;
         }
@@ -255,6 +257,59 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
         written += sor.submit_many(batch)?.0;
     }
     Ok(written)
+}
+
+/// Sightings drawn from their own stream, so adding them left every other demo row as it was:
+/// about a third of the cases get one to three, seen within a day after `at` and before `now`.
+fn sightings(
+    rng: &mut SplitMix64,
+    case_id: Key,
+    at: EpochMs,
+    now: EpochMs,
+    tz_offset_ms: i64,
+) -> Vec<(Command, EpochMs)> {
+    if !rng.chance(0.35) {
+        return Vec::new();
+    }
+    let n = 1 + rng.below(3);
+    let mut out = Vec::new();
+    let mut t = at;
+    for i in 0..n {
+        t += 600_000 + rng.below(24 * 3_600_000) as i64;
+        if t >= now {
+            break;
+        }
+        let (place, lat, lon) = *rng.pick(&PLACES);
+        let public = rng.chance(0.4);
+        let sighting = NewSighting {
+            seen_at: t + tz_offset_ms - rng.below(3 * 3_600_000) as i64,
+            place: format!("{place}, cerca de la parada {}", 1 + i),
+            latitude: Some(Decimal {
+                unscaled: i128::from(lat),
+                scale: 6,
+            }),
+            longitude: Some(Decimal {
+                unscaled: i128::from(lon),
+                scale: 6,
+            }),
+            description: Some("Vista caminando; ropa como en la denuncia.".into()),
+            reporter_name: Some(format!("{} {}", rng.pick(&FIRST), rng.pick(&LAST))),
+            reporter_phone: Some(format!("+593 9{:08}", rng.below(100_000_000))),
+            source: if public {
+                SightingSource::Public
+            } else {
+                SightingSource::Responder
+            },
+        };
+        out.push((
+            Command::AddSighting {
+                case_id,
+                sighting: Box::new(sighting),
+            },
+            t,
+        ));
+    }
+    out
 }
 
 /// The trickle: a new report or a case change every `every`, until `stop` is set.
@@ -305,6 +360,12 @@ fn demo_step(sor: &EmbeddedSor, rng: &mut SplitMix64, now: EpochMs) -> Option<Co
         }
         _ => Status::Open,
     };
+    if rng.chance(0.25) {
+        // a sighting now and then, so the case page's live timeline has something to show
+        return sightings(rng, case.id, now - 25 * 3_600_000, now, -5 * 3_600_000)
+            .pop()
+            .map(|(cmd, _)| cmd);
+    }
     Some(match rng.below(3) {
         0 => Command::UpdateCase {
             case_id: case.id,

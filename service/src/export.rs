@@ -203,7 +203,7 @@ pub fn embedded_log(data_dir: &Path, out: impl Write) -> Result<Exported, Export
 }
 
 /// The rows to export, per table (indexed by [`Table::index`]), sorted by key.
-type TableRows = [Vec<(Key, Row)>; 5];
+type TableRows = [Vec<(Key, Row)>; Table::COUNT];
 
 /// Writes the visible rows of the (verified) state file `state` of `manifest` as snapshot
 /// reads at the checkpoint's position.
@@ -218,7 +218,7 @@ fn write_snapshot<W: Write>(
         ..SnapshotSummary::default()
     };
     // the header's metas, read before any entry
-    let metas = Cell::new([TableMeta::default(); 5]);
+    let metas = Cell::new([TableMeta::default(); Table::COUNT]);
     let mut rows: TableRows = Default::default();
     file::read(
         state,

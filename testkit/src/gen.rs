@@ -20,7 +20,8 @@ use base64::Engine as _;
 use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 use lpm_engine::model::{
-    Action, Assignment, Case, Decimal, Key, Person, Priority, Responsible, Row, Status, Table,
+    Action, Assignment, Case, Decimal, Key, Person, Priority, Responsible, Row, Sighting,
+    SightingSource, Status, Table,
 };
 // Every dump is a function of this exact stream (the seeds named in docs and tests), which is
 // why it is `lpm_engine::rng`'s splitmix64 and not a crate's generator.
@@ -73,6 +74,9 @@ pub struct GenOptions {
     pub start: NaiveDate,
     /// Number of days with reports.
     pub days: u32,
+    /// Write `case_sightings` rows (inserts, corrections, deletes). They come from their own
+    /// random stream, so every other row is the same with or without them.
+    pub sightings: bool,
 }
 
 impl Default for GenOptions {
@@ -89,6 +93,7 @@ impl Default for GenOptions {
             tz: chrono_tz::America::Guayaquil,
             start: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap_or_default(),
             days: 28,
+            sightings: true,
         }
     }
 }
@@ -306,6 +311,20 @@ fn columns(t: Table) -> &'static [(&'static str, Kind, bool, Option<&'static str
             ("assigned_at", Zts, false, Some(EPOCH)),
             ("unassigned_at", Zts, true, None),
         ],
+        Table::CaseSightings => &[
+            ("id", I64, false, None),
+            ("case_id", I64, false, None),
+            ("seen_at", Dts, false, None),
+            ("place", Str, false, None),
+            ("latitude", Dec, true, None),
+            ("longitude", Dec, true, None),
+            ("description", Str, true, None),
+            ("reporter_name", Str, true, None),
+            ("reporter_phone", Str, true, None),
+            ("source", Str, false, None),
+            ("created_at", Zts, false, Some(EPOCH)),
+            ("version", I32, false, Some("1")),
+        ],
     }
 }
 
@@ -464,6 +483,20 @@ fn row_json(row: &Row, snapshot: bool, mode: DecimalMode) -> String {
             h.responsible_id.to_string(),
             z(h.assigned_at),
             opt_zts(h.unassigned_at, snapshot),
+        ],
+        Row::Sighting(x) => vec![
+            x.id.to_string(),
+            x.case_id.to_string(),
+            x.seen_at.to_string(),
+            jstr(&x.place),
+            decimal(x.latitude, mode),
+            decimal(x.longitude, mode),
+            opt_str(&x.description),
+            opt_str(&x.reporter_name),
+            opt_str(&x.reporter_phone),
+            jstr(x.source.as_str()),
+            z(x.created_at),
+            x.version.to_string(),
         ],
     };
     let body: Vec<String> = columns(row.table())
@@ -790,10 +823,11 @@ impl<'w, W: Write> Emitter<'w, W> {
 
 #[derive(Default)]
 struct Db {
-    rows: [BTreeMap<Key, Row>; 5],
-    /// case id -> its action ids and history ids (for deletes and reassignment)
+    rows: [BTreeMap<Key, Row>; Table::COUNT],
+    /// case id -> its action, history and sighting ids (for deletes and reassignment)
     actions_of: BTreeMap<Key, Vec<Key>>,
     history_of: BTreeMap<Key, Vec<Key>>,
+    sightings_of: BTreeMap<Key, Vec<Key>>,
 }
 
 impl Db {
@@ -863,6 +897,8 @@ enum Task {
     Correct(Key),
     Delete(Key, Key),
     Relink(Key),
+    Sight(Key),
+    FixSighting(Key),
 }
 
 const FIRST_NAMES: &[&str] = &[
@@ -915,8 +951,10 @@ impl Agenda {
 struct Sim {
     opts: GenOptions,
     rng: Rng,
+    /// Sightings draw only from this stream (see [`GenOptions::sightings`]).
+    sightings_rng: Rng,
     db: Db,
-    next_id: [Key; 5],
+    next_id: [Key; Table::COUNT],
     agenda: Agenda,
     arrivals: VecDeque<i64>,
     start_ms: i64,
@@ -935,8 +973,9 @@ impl Sim {
         let mut sim = Sim {
             opts: opts.clone(),
             rng: Rng::new(opts.seed),
+            sightings_rng: Rng::new(opts.seed ^ 0x5167_4715),
             db: Db::default(),
-            next_id: [0; 5],
+            next_id: [0; Table::COUNT],
             agenda: Agenda {
                 tasks: BinaryHeap::new(),
                 seq: 0,
@@ -1372,6 +1411,12 @@ impl Sim {
                             .filter_map(|a| change(&self.db, Table::CaseActions, *a, None))
                             .collect(),
                     );
+                    let seen = self.db.sightings_of.remove(&case).unwrap_or_default();
+                    stmts.push(
+                        seen.iter()
+                            .filter_map(|x| change(&self.db, Table::CaseSightings, *x, None))
+                            .collect(),
+                    );
                     let hist = self.db.history_of.remove(&case).unwrap_or_default();
                     stmts.push(
                         hist.iter()
@@ -1394,6 +1439,8 @@ impl Sim {
                 stmts.retain(|s: &Vec<RowOp>| !s.is_empty());
                 stmts
             }
+            Task::Sight(id) => self.sight(id, t),
+            Task::FixSighting(id) => self.fix_sighting(id),
             Task::Relink(id) => {
                 let Some(mut case) = self.db.case(id) else {
                     return vec![];
@@ -1569,7 +1616,99 @@ impl Sim {
             self.agenda
                 .push(t + self.rng.range(HOUR, 4 * DAY), Task::Relink(cid));
         }
+        if self.opts.sightings {
+            self.script_sightings(t, cid);
+        }
         stmts
+    }
+
+    /// About a third of the cases get sightings; some are corrected or withdrawn later.
+    fn script_sightings(&mut self, t: i64, case: Key) {
+        let r = &mut self.sightings_rng;
+        if !r.chance(0.35) {
+            return;
+        }
+        for _ in 0..r.range(1, 3) {
+            let at = t + r.range(HOUR / 2, 3 * DAY);
+            self.agenda.push(at, Task::Sight(case));
+        }
+        if r.chance(0.3) {
+            let at = t + r.range(DAY, 4 * DAY);
+            self.agenda.push(at, Task::FixSighting(case));
+        }
+    }
+
+    /// A new sighting of the case's person (none once the case is gone).
+    fn sight(&mut self, case: Key, t: i64) -> Vec<Vec<RowOp>> {
+        if self.db.case(case).is_none() {
+            return vec![];
+        }
+        // ids without the main stream's gaps: the other tables' ids stay as they were
+        self.next_id[Table::CaseSightings.index()] +=
+            1 + i64::from(self.sightings_rng.chance(0.05));
+        let id = self.next_id[Table::CaseSightings.index()];
+        let seen = t - self.sightings_rng.range(5 * 60_000, 6 * HOUR);
+        let seen_at = seen + self.offset_ms(seen);
+        let r = &mut self.sightings_rng;
+        let coordinates = r.chance(0.7);
+        let coordinate = |r: &mut Rng, lo: i64, hi: i64| {
+            coordinates.then(|| Decimal {
+                unscaled: i128::from(r.range(lo, hi)),
+                scale: 6,
+            })
+        };
+        let sighting = Sighting {
+            id,
+            case_id: case,
+            seen_at,
+            place: r.pick(PLACES).to_string(),
+            latitude: coordinate(r, -4_999_999, 1_499_999),
+            longitude: coordinate(r, -80_999_999, -75_200_000),
+            description: r
+                .chance(0.6)
+                .then(|| "Caminaba \"sola\"\ncerca del parque".to_string()),
+            reporter_name: r.chance(0.5).then(|| format!("Testigo {id}")),
+            reporter_phone: r
+                .chance(0.4)
+                .then(|| format!("09{:08}", r.below(100_000_000))),
+            source: if r.chance(0.5) {
+                SightingSource::Public
+            } else {
+                SightingSource::Responder
+            },
+            created_at: t,
+            version: 1,
+        };
+        self.db.sightings_of.entry(case).or_default().push(id);
+        stmt(Some(create(Row::Sighting(Arc::new(sighting)))))
+    }
+
+    /// Corrects the case's latest sighting (a new description, version + 1), or withdraws it.
+    fn fix_sighting(&mut self, case: Key) -> Vec<Vec<RowOp>> {
+        let Some(&id) = self.db.sightings_of.get(&case).and_then(|v| v.last()) else {
+            return vec![];
+        };
+        let Some(Row::Sighting(old)) = self.db.get(Table::CaseSightings, id) else {
+            return vec![];
+        };
+        let old = Sighting::clone(old);
+        if self.sightings_rng.chance(0.3) {
+            if let Some(ids) = self.db.sightings_of.get_mut(&case) {
+                ids.pop();
+            }
+            return stmt(change(&self.db, Table::CaseSightings, id, None));
+        }
+        let fixed = Sighting {
+            description: Some("Confirmado por la familia".into()),
+            version: old.version + 1,
+            ..old
+        };
+        stmt(change(
+            &self.db,
+            Table::CaseSightings,
+            id,
+            Some(Row::Sighting(Arc::new(fixed))),
+        ))
     }
 }
 

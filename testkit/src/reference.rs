@@ -390,8 +390,10 @@ pub fn views(rows: &FinalRows, tz: Tz) -> Value {
             _ => None,
         })
         .collect();
+    // sightings are in the rows (case details) but in no view, `row_counts` included
     let row_counts: Map<String, Value> = Table::ALL
         .iter()
+        .filter(|t| t.in_views())
         .map(|t| (t.name().to_string(), json!(rows.count(*t))))
         .collect();
     json!({

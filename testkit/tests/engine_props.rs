@@ -2,7 +2,7 @@
 //! brute-force reference model (`lpm_testkit::reference`), for 1 and 2 workers.
 //!
 //! The streams are built from a small script language over a tiny key space (keys 1..=8 in all
-//! five tables, small value domains), so that collisions, re-deliveries, stale replays, deletes,
+//! six tables, small value domains), so that collisions, re-deliveries, stale replays, deletes,
 //! tombstones, PK changes, truncates and re-snapshots interact often.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -13,7 +13,8 @@ use chrono_tz::Tz;
 use lpm_engine::checkpoint::{ImageSink, TableImage, WorkerImage};
 use lpm_engine::dataflow::Control;
 use lpm_engine::model::{
-    Action, Assignment, Case, Key, Person, Priority, Responsible, Row, Status, Table,
+    Action, Assignment, Case, Key, Person, Priority, Responsible, Row, Sighting, SightingSource,
+    Status, Table,
 };
 use lpm_engine::store::Update;
 use lpm_engine::views::ViewRow;
@@ -55,7 +56,7 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let t = 0u8..5;
+    let t = 0u8..Table::COUNT as u8;
     let key = 1i64..=8;
     prop_oneof![
         8 => (t.clone(), key.clone(), any::<u8>(), prop::bool::weighted(0.85), prop::bool::weighted(0.05))
@@ -150,6 +151,21 @@ fn make_row(t: Table, key: Key, v: u8) -> Row {
             assigned_at: 1_700_000_000_000,
             unassigned_at: None,
         })),
+        // sightings of cases 1-8, some of cases that never exist: no view may move
+        Table::CaseSightings => Row::Sighting(Arc::new(Sighting {
+            id: key,
+            case_id: 1 + (v % 9) as i64,
+            seen_at: INSTANTS[v % INSTANTS.len()],
+            place: format!("P{}", v % 4),
+            source: if v % 2 == 0 {
+                SightingSource::Public
+            } else {
+                SightingSource::Responder
+            },
+            created_at: 1_700_000_000_000 + v as i64,
+            version: 1 + (v % 3) as i64,
+            ..Sighting::default()
+        })),
         Table::ResponsibleContacts => Row::Responsible(Arc::new(Responsible {
             id: key,
             full_name: format!("R{key}-{}", v % 3),
@@ -223,7 +239,7 @@ impl Builder {
 
     fn op(&mut self, op: &Op) -> Vec<Change> {
         let mut out = Vec::new();
-        let table = |t: u8| Table::ALL[usize::from(t) % 5];
+        let table = |t: u8| Table::ALL[usize::from(t) % Table::COUNT];
         match *op {
             Op::Upsert {
                 t,
@@ -323,9 +339,9 @@ impl Builder {
             Op::Resnapshot { tables, keep, v } => {
                 self.clock += 1;
                 let c = coords_at(self.clock + 10, false);
-                // bit 5: a Debezium 1.x connector, which marks only `true` and `last`
-                let legacy = tables & 0x20 != 0;
-                let tables = if tables & 0x1f == 0 { 0x1f } else { tables };
+                // bit 6: a Debezium 1.x connector, which marks only `true` and `last`
+                let legacy = tables & 0x40 != 0;
+                let tables = if tables & 0x3f == 0 { 0x3f } else { tables };
                 let reads: Vec<(Table, Vec<Key>)> = Table::ALL
                     .iter()
                     .enumerate()
@@ -495,7 +511,7 @@ fn scripted_stream_matches_reference() {
     let ops = vec![
         vec![
             Op::Upsert {
-                t: 3,
+                t: 4,
                 key: 1,
                 v: 3,
                 coords: true,
@@ -509,7 +525,7 @@ fn scripted_stream_matches_reference() {
                 incremental: false,
             },
             Op::Upsert {
-                t: 4,
+                t: 5,
                 key: 1,
                 v: 1,
                 coords: true,
@@ -524,6 +540,14 @@ fn scripted_stream_matches_reference() {
             },
         ],
         vec![
+            // a sighting of case 1: no view moves
+            Op::Upsert {
+                t: 3,
+                key: 1,
+                v: 0,
+                coords: true,
+                incremental: false,
+            },
             Op::Redeliver { idx: 0 },
             Op::Stale {
                 t: 1,
@@ -539,21 +563,21 @@ fn scripted_stream_matches_reference() {
             },
         ],
         vec![Op::Resnapshot {
-            tables: 0x0a,
+            tables: 0x12,
             keep: 0b1000_0001,
             v: 2,
         }],
         vec![
             Op::Delete {
-                t: 3,
+                t: 4,
                 key: 1,
                 coords: true,
             },
-            Op::Tombstone { t: 3, key: 1 },
-            Op::Truncate { t: 4, coords: true },
+            Op::Tombstone { t: 4, key: 1 },
+            Op::Truncate { t: 5, coords: true },
         ],
         vec![Op::Upsert {
-            t: 3,
+            t: 4,
             key: 1,
             v: 1,
             coords: false,

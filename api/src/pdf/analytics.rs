@@ -377,6 +377,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             history: Vec::new(),
+            sightings: Vec::new(),
             record: r,
         };
         let ds = vec![

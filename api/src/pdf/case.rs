@@ -1,12 +1,13 @@
-//! The case report's data: one `EngineHandle::case` read (case, person, responsible, actions
-//! and history at one tick) turned into `lpm_reports::CaseReport`.
+//! The case report's data: one `EngineHandle::case` read (case, person, responsible, actions,
+//! history and sightings at one tick) turned into `lpm_reports::CaseReport`.
 
 use std::collections::BTreeMap;
 
 use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{is_minor, AgeBand};
 use lpm_reports::{
-    ActionLine, ActionNote, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, Stamp,
+    ActionLine, ActionNote, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo,
+    SightingLine, Stamp,
 };
 use lpm_service::sor::note::LedgerNote;
 
@@ -88,6 +89,21 @@ pub fn report(d: &CaseDetail, names: &BTreeMap<i64, String>, stamp: Stamp) -> Ca
                             ActionNote::Assignment { responsible_name }
                         }
                     }),
+            })
+            .collect(),
+        sightings: d
+            .sightings
+            .iter()
+            .map(|s| SightingLine {
+                id: s.id,
+                seen_at: s.seen_at,
+                place: s.place.clone(),
+                latitude: s.latitude.map(|v| v.to_string()),
+                longitude: s.longitude.map(|v| v.to_string()),
+                description: s.description.clone(),
+                reporter_name: s.reporter_name.clone(),
+                reporter_phone: s.reporter_phone.clone(),
+                source: s.source.as_str().to_string(),
             })
             .collect(),
     }

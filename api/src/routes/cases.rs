@@ -141,16 +141,16 @@ pub struct AssignIn {
 fn name_schema() -> RefOr<Schema> {
     required_text(200)
 }
-fn place_schema() -> RefOr<Schema> {
+pub(super) fn place_schema() -> RefOr<Schema> {
     required_text(255)
 }
-fn optional_name_schema() -> RefOr<Schema> {
+pub(super) fn optional_name_schema() -> RefOr<Schema> {
     optional_text(200)
 }
-fn phone_schema() -> RefOr<Schema> {
+pub(super) fn phone_schema() -> RefOr<Schema> {
     optional_text(40)
 }
-fn long_text_schema() -> RefOr<Schema> {
+pub(super) fn long_text_schema() -> RefOr<Schema> {
     optional_text(10_000)
 }
 fn gender_schema() -> RefOr<Schema> {
@@ -181,7 +181,7 @@ pub struct Accepted {
 
 /// The length limit counts the text as sent, before trimming, as the OpenAPI `maxLength`
 /// does ([`required_text`]).
-fn text(field: &str, v: String, max: usize) -> ApiResult<String> {
+pub(super) fn text(field: &str, v: String, max: usize) -> ApiResult<String> {
     if v.chars().count() > max {
         return Err(ApiError::invalid(
             field,
@@ -196,7 +196,7 @@ fn text(field: &str, v: String, max: usize) -> ApiResult<String> {
 }
 
 /// Blank is none; the limit counts the text as sent ([`optional_text`]).
-fn opt_text(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
+pub(super) fn opt_text(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match v {
         Some(s) if s.chars().count() > max => Err(ApiError::invalid(
             field,
@@ -211,7 +211,7 @@ fn opt_text(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<Stri
 /// decimal text (Rust's `Display`, which never uses an exponent) has at most 6 digits after the
 /// point. This is what the OpenAPI `multipleOf: 0.000001` means to JSON Schema validators that
 /// compare decimals; a tolerance on the binary value would accept `5e-324` as `0`.
-fn coordinate(field: &str, v: Option<f64>, limit: f64) -> ApiResult<Option<Decimal>> {
+pub(super) fn coordinate(field: &str, v: Option<f64>, limit: f64) -> ApiResult<Option<Decimal>> {
     let Some(v) = v else { return Ok(None) };
     if !v.is_finite() || v.abs() > limit {
         return Err(ApiError::invalid(field, format!("must be within ±{limit}")));
@@ -307,7 +307,7 @@ impl ReportIn {
 
 /// Runs a write and answers with the case as the engine shows it (201/200), or 202 with a
 /// Location when the engine has not caught up within the wait.
-async fn write_case(
+pub(super) async fn write_case(
     state: &AppState,
     who: String,
     cmd: Command,

@@ -1,11 +1,12 @@
 //! Response bodies shared by the REST routes, and the rules that strip personal data for
-//! read-only callers (names, phones, descriptions, free-text notes, exact coordinates).
+//! read-only callers (names, phones, descriptions, free-text notes, exact coordinates; a
+//! sighting's reporter, description and coordinates).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone};
 use chrono_tz::Tz;
-use lpm_engine::model::{Action, Assignment, Case, Person, Responsible};
+use lpm_engine::model::{Action, Assignment, Case, Person, Responsible, Sighting};
 use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{is_minor, AgeBand, Gender};
 use lpm_engine::CaseRecord;
@@ -308,6 +309,60 @@ impl From<&Assignment> for HistoryOut {
     }
 }
 
+/// A sighting of the case's person. Readers (no personal data) get when, where and from which
+/// source only: the reporter's name and phone, the description and the exact coordinates are
+/// left out (absent keys), as the person is left out of [`CaseOut`].
+#[derive(Serialize, ToSchema)]
+pub struct SightingOut {
+    /// Id.
+    pub id: i64,
+    /// When the person was seen, local wall clock (no offset).
+    pub seen_at: String,
+    /// Where.
+    pub place: String,
+    /// Latitude, exact decimal text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<String>,
+    /// Longitude, exact decimal text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<String>,
+    /// What was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter_name: Option<String>,
+    /// Their phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter_phone: Option<String>,
+    /// `responder` or `public`.
+    pub source: String,
+    /// When it was recorded (UTC).
+    pub created_at: String,
+    /// Row version.
+    pub version: i64,
+}
+
+impl SightingOut {
+    /// Renders `s`; reporter, description and coordinates only when `personal`.
+    pub fn new(s: &Sighting, personal: bool) -> SightingOut {
+        let keep = |v: &Option<String>| v.clone().filter(|_| personal);
+        SightingOut {
+            id: s.id,
+            seen_at: wall_clock(s.seen_at),
+            place: s.place.clone(),
+            latitude: s.latitude.filter(|_| personal).map(|d| d.to_string()),
+            longitude: s.longitude.filter(|_| personal).map(|d| d.to_string()),
+            description: keep(&s.description),
+            reporter_name: keep(&s.reporter_name),
+            reporter_phone: keep(&s.reporter_phone),
+            source: s.source.as_str().to_string(),
+            created_at: iso(s.created_at),
+            version: s.version,
+        }
+    }
+}
+
 /// A case with its timeline, at one tick.
 #[derive(Serialize, ToSchema)]
 pub struct CaseDetailOut {
@@ -319,6 +374,8 @@ pub struct CaseDetailOut {
     pub actions: Vec<ActionOut>,
     /// Responsible history, oldest first.
     pub history: Vec<HistoryOut>,
+    /// Sightings, newest first (by `seen_at`).
+    pub sightings: Vec<SightingOut>,
 }
 
 impl CaseDetailOut {
@@ -333,6 +390,11 @@ impl CaseDetailOut {
                 .map(|a: &Arc<Action>| ActionOut::new(a, personal))
                 .collect(),
             history: d.history.iter().map(|h| HistoryOut::from(&**h)).collect(),
+            sightings: d
+                .sightings
+                .iter()
+                .map(|s| SightingOut::new(s, personal))
+                .collect(),
         }
     }
 }

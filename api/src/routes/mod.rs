@@ -5,4 +5,5 @@ pub mod dto;
 pub mod engine;
 pub mod reports;
 pub mod responsibles;
+pub mod sightings;
 pub mod views;

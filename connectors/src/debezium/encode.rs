@@ -533,6 +533,20 @@ fn row_json(row: &Row, snapshot: bool) -> Result<String, EncodeError> {
                 opt_zts(t, "unassigned_at", h.unassigned_at, snapshot)?,
             ),
         ],
+        Row::Sighting(s) => vec![
+            ("id", s.id.to_string()),
+            ("case_id", s.case_id.to_string()),
+            ("seen_at", s.seen_at.to_string()),
+            ("place", json_str(&s.place)),
+            ("latitude", coordinate(t, "latitude", s.latitude)?),
+            ("longitude", coordinate(t, "longitude", s.longitude)?),
+            ("description", opt_str(&s.description)),
+            ("reporter_name", opt_str(&s.reporter_name)),
+            ("reporter_phone", opt_str(&s.reporter_phone)),
+            ("source", json_str(s.source.as_str())),
+            ("created_at", zts(t, "created_at", s.created_at, snapshot)?),
+            ("version", s.version.to_string()),
+        ],
     };
     let mut out = String::with_capacity(256);
     out.push('{');
@@ -551,7 +565,9 @@ mod tests {
     use std::sync::Arc;
 
     use lpm_engine::change::{Change, ChangeKind, Coords};
-    use lpm_engine::model::{Action, Assignment, Case, Person, Priority, Responsible, Status};
+    use lpm_engine::model::{
+        Action, Assignment, Case, Person, Priority, Responsible, Sighting, SightingSource, Status,
+    };
     use serde::de::{IgnoredAny, MapAccess, Visitor};
     use serde::Deserializer as _;
 
@@ -681,6 +697,30 @@ mod tests {
                 email: None,
                 active: false,
                 version: 1,
+            })),
+            Row::Sighting(Arc::new(Sighting {
+                id: 40,
+                case_id: 10,
+                seen_at: t0 - 3_600_000 + 123,
+                place: "Terminal Quitumbe, andén \"3\"".into(),
+                latitude: dec(-290_000),
+                longitude: dec(-78_550_000),
+                description: Some("Con chompa roja; caminaba sola".into()),
+                reporter_name: Some("Rosa Añazco".into()),
+                reporter_phone: Some("+593 98 765 4321".into()),
+                source: SightingSource::Public,
+                created_at: t0 + 100,
+                version: 2,
+            })),
+            Row::Sighting(Arc::new(Sighting {
+                id: 41,
+                case_id: 11,
+                seen_at: 0,
+                place: "x".into(),
+                source: SightingSource::Responder,
+                created_at: t0,
+                version: 1,
+                ..Sighting::default()
             })),
         ]
     }

@@ -1,10 +1,11 @@
-//! From a decoded [`Event`] of one of lpm's five tables to the engine's typed [`Change`].
+//! From a decoded [`Event`] of one of lpm's six tables to the engine's typed [`Change`].
 
 use std::sync::Arc;
 
 use lpm_engine::change::{Change, ChangeKind, RowChange};
 use lpm_engine::model::{
-    Action, Assignment, Case, Decimal, Person, Priority, Responsible, Row, Status, Table,
+    Action, Assignment, Case, Decimal, Person, Priority, Responsible, Row, Sighting,
+    SightingSource, Status, Table,
 };
 
 use super::envelope::{Event, Op};
@@ -145,6 +146,20 @@ fn build(table: Table, c: &mut Cols<'_>) -> Result<Row, DecodeError> {
             assigned_at: c.req("assigned_at", instant)?,
             unassigned_at: c.opt("unassigned_at", instant)?,
         })),
+        Table::CaseSightings => Row::Sighting(Arc::new(Sighting {
+            id: c.req("id", int)?,
+            case_id: c.req("case_id", int)?,
+            seen_at: c.req("seen_at", wall_clock_ms)?,
+            place: c.req("place", text)?,
+            latitude: c.opt("latitude", decimal)?,
+            longitude: c.opt("longitude", decimal)?,
+            description: c.opt("description", text)?,
+            reporter_name: c.opt("reporter_name", text)?,
+            reporter_phone: c.opt("reporter_phone", text)?,
+            source: SightingSource::parse(&c.req("source", text)?),
+            created_at: c.req("created_at", instant)?,
+            version: c.opt("version", int)?.unwrap_or(1),
+        })),
         Table::ResponsibleContacts => Row::Responsible(Arc::new(Responsible {
             id: c.req("id", int)?,
             full_name: c.req("full_name", text)?,
@@ -200,6 +215,18 @@ pub fn views_only(row: Row) -> Row {
                 phone: None,
                 email: None,
                 ..r
+            }))
+        }
+        Row::Sighting(s) => {
+            let s = Arc::unwrap_or_clone(s);
+            Row::Sighting(Arc::new(Sighting {
+                place: String::new(),
+                latitude: None,
+                longitude: None,
+                description: None,
+                reporter_name: None,
+                reporter_phone: None,
+                ..s
             }))
         }
         other => other,
@@ -297,5 +324,96 @@ pub fn row_to_json(row: &Row) -> serde_json::Value {
             "id": r.id, "full_name": r.full_name, "agency": r.agency, "phone": r.phone, "email": r.email,
             "active": i32::from(r.active), "version": r.version,
         }),
+        Row::Sighting(s) => json!({
+            "id": s.id, "case_id": s.case_id, "seen_at": s.seen_at, "place": s.place,
+            "latitude": dec(&s.latitude), "longitude": dec(&s.longitude), "description": s.description,
+            "reporter_name": s.reporter_name, "reporter_phone": s.reporter_phone,
+            "source": s.source.as_str(), "created_at": iso_ms(s.created_at), "version": s.version,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lpm_engine::change::{Change, ChangeKind};
+    use lpm_engine::model::{Decimal, Row, SightingSource, Table};
+
+    use super::{to_change, to_change_shaped, RowShape};
+    use crate::catalog::Catalog;
+    use crate::debezium::{Decoded, Decoder};
+
+    /// A `case_sightings` insert as Debezium's MySQL connector writes it with schemas off:
+    /// `seen_at` DATETIME(3) as wall-clock epoch ms, `created_at` as ZonedTimestamp, one
+    /// coordinate as decimal text and one as precise base64.
+    const SIGHTING: &str = r#"{"before":null,"after":{"id":7,"case_id":42,"seen_at":1795193100123,"place":"Terminal Quitumbe","latitude":"-0.290000","longitude":"+1FsEA==","description":"Chompa roja","reporter_name":"Rosa","reporter_phone":"0998765432","source":"public","created_at":"2026-11-20T21:50:00.500Z","version":2},"source":{"version":"2.7.0.Final","connector":"mysql","name":"lpm","ts_ms":1795225800500,"snapshot":"false","db":"lost_persons_db","table":"case_sightings","server_id":1,"file":"mysql-bin.000003","pos":4242,"row":0},"op":"c","ts_ms":1795225800600}"#;
+
+    fn decode(value: &str, shape: RowShape) -> Change {
+        let mut decoder = Decoder::new(Arc::new(Catalog::lpm()));
+        let decoded = decoder
+            .decode(
+                "lpm.lost_persons_db.case_sightings",
+                Some(r#"{"id":7}"#),
+                Some(value),
+                1,
+            )
+            .expect("decodes");
+        let Decoded::Event(event) = decoded else {
+            panic!("skipped")
+        };
+        to_change_shaped(event, shape)
+            .expect("maps")
+            .expect("an lpm table")
+    }
+
+    #[test]
+    fn a_debezium_sighting_decodes_to_a_typed_row() {
+        let Change::Row(rc) = decode(SIGHTING, RowShape::Full) else {
+            panic!("a row change")
+        };
+        assert_eq!((rc.table, rc.key), (Table::CaseSightings, 7));
+        let ChangeKind::Upsert(Row::Sighting(s)) = rc.kind else {
+            panic!("a sighting upsert: {:?}", rc.kind)
+        };
+        assert_eq!(s.case_id, 42);
+        assert_eq!(s.seen_at, 1_795_193_100_123, "wall clock, not shifted");
+        assert_eq!(s.place, "Terminal Quitumbe");
+        let dec = |unscaled| Some(Decimal { unscaled, scale: 6 });
+        assert_eq!((s.latitude, s.longitude), (dec(-290_000), dec(-78_550_000)));
+        assert_eq!(s.reporter_name.as_deref(), Some("Rosa"));
+        assert_eq!(s.reporter_phone.as_deref(), Some("0998765432"));
+        assert_eq!(s.source, SightingSource::Public);
+        assert_eq!(s.created_at, 1_795_211_400_500);
+        assert_eq!(s.version, 2);
+    }
+
+    #[test]
+    fn a_sighting_without_place_is_rejected_and_views_only_drops_free_text() {
+        let bad = SIGHTING.replace(r#""place":"Terminal Quitumbe","#, r#""place":null,"#);
+        let mut decoder = Decoder::new(Arc::new(Catalog::lpm()));
+        let err = decoder
+            .decode(
+                "lpm.lost_persons_db.case_sightings",
+                Some(r#"{"id":7}"#),
+                Some(&bad),
+                1,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|d| match d {
+                Decoded::Event(event) => to_change(event).map(|_| ()).map_err(|e| e.to_string()),
+                _ => Ok(()),
+            })
+            .expect_err("place is NOT NULL");
+        assert!(err.contains("place"), "{err}");
+
+        let Change::Row(rc) = decode(SIGHTING, RowShape::ViewsOnly) else {
+            panic!("a row change")
+        };
+        let ChangeKind::Upsert(Row::Sighting(s)) = rc.kind else {
+            panic!("a sighting upsert")
+        };
+        assert_eq!((s.case_id, s.place.as_str()), (42, ""));
+        assert!(s.reporter_name.is_none() && s.reporter_phone.is_none());
     }
 }

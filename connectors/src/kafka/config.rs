@@ -194,7 +194,7 @@ mod tests {
         let subs = cfg.subscription(&Catalog::lpm());
         assert_eq!(
             subs[0],
-            "^lpm\\.lost_persons_db\\.(case_actions|case_cases|case_responsible_history|persons_lost|responsible_contacts)$"
+            "^lpm\\.lost_persons_db\\.(case_actions|case_cases|case_responsible_history|case_sightings|persons_lost|responsible_contacts)$"
         );
         assert_eq!(subs[1], "__debezium-heartbeat.lpm");
     }

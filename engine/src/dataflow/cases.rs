@@ -1,5 +1,6 @@
-//! The case read model: each case with its person and current responsible, plus its actions
-//! and responsible history, all arranged by case id so one worker answers for a whole case.
+//! The case read model: each case with its person and current responsible, plus its actions,
+//! responsible history and sightings, all arranged by case id so one worker answers for a whole
+//! case.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use differential_dataflow::trace::implementations::ValSpine;
 use serde::{Deserialize, Serialize};
 
 use crate::dims::is_minor;
-use crate::model::{Action, Assignment, Case, Key, Person, Priority, Responsible, Status};
+use crate::model::{
+    Action, Assignment, Case, Key, Person, Priority, Responsible, Sighting, Status,
+};
 use crate::tick::{Coll, Tick};
 
 /// A case joined with its person and its current responsible (either may be missing).
@@ -49,7 +52,17 @@ pub fn is_sensitive(status: &Status, priority: &Priority, age: Option<i64>) -> b
 /// An arrangement keyed by case id.
 pub type ByCase<'s, V> = Arranged<'s, TraceAgent<ValSpine<Key, V, Tick, isize>>>;
 
-/// The read model's three arrangements.
+/// The child rows of a case (each row names its case by `case_id`).
+pub struct Children<'s> {
+    /// `case_actions` rows.
+    pub actions: Coll<'s, Arc<Action>>,
+    /// `case_responsible_history` rows.
+    pub history: Coll<'s, Arc<Assignment>>,
+    /// `case_sightings` rows.
+    pub sightings: Coll<'s, Arc<Sighting>>,
+}
+
+/// The read model's four arrangements.
 pub struct CaseModel<'s> {
     /// `case id -> CaseRecord`.
     pub records: ByCase<'s, CaseRecord>,
@@ -57,6 +70,8 @@ pub struct CaseModel<'s> {
     pub actions: ByCase<'s, Arc<Action>>,
     /// `case id -> responsible history row`.
     pub history: ByCase<'s, Arc<Assignment>>,
+    /// `case id -> sighting`.
+    pub sightings: ByCase<'s, Arc<Sighting>>,
 }
 
 /// Builds the read model. `with_person` is the cases-persons join the KPIs already compute; the
@@ -65,9 +80,13 @@ pub fn render<'s>(
     cases: Coll<'s, Arc<Case>>,
     with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
     responsibles: Coll<'s, Arc<Responsible>>,
-    actions: Coll<'s, Arc<Action>>,
-    history: Coll<'s, Arc<Assignment>>,
+    children: Children<'s>,
 ) -> CaseModel<'s> {
+    let Children {
+        actions,
+        history,
+        sightings,
+    } = children;
     let matched = with_person.clone().map(|(c, _)| c);
     let without_person = cases.concat(matched.negate()).map(|c| (c, None));
     let case_person = with_person
@@ -110,10 +129,13 @@ pub fn render<'s>(
         history: history
             .map(|h| (h.case_id, h))
             .arrange_by_key_named("history_by_case"),
+        sightings: sightings
+            .map(|s| (s.case_id, s))
+            .arrange_by_key_named("sightings_by_case"),
     }
 }
 
-/// The ids of the cases whose record, actions or history change, read from the arrangements'
+/// The ids of the cases whose record, actions, history or sightings change, read from the arrangements'
 /// batches: an update that is undone within its tick (a duplicate, a replay, a value written
 /// back) is consolidated away there and names no case. A case comes once per changed entry and
 /// with either sign; the views sink deduplicates.
@@ -121,7 +143,8 @@ pub fn changed<'s>(model: &CaseModel<'s>) -> Coll<'s, Key> {
     let records = model.records.clone().flat_map_ref(|id, _| Some(*id));
     let actions = model.actions.clone().flat_map_ref(|id, _| Some(*id));
     let history = model.history.clone().flat_map_ref(|id, _| Some(*id));
-    records.concat(actions).concat(history)
+    let sightings = model.sightings.clone().flat_map_ref(|id, _| Some(*id));
+    records.concat(actions).concat(history).concat(sightings)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //!                                     │            └─ case metrics ──────────────────────┼─ count_total ─┐
 //!                                     ├─ actions, history, responsibles ─ row counts ────┘               ├─ views sink (worker 0)
 //!                                     ├─ responsibles + open cases ─ responsible_load reduce ────────────┤
-//!                                     └─ case read model (records, actions, history) ─ changed ids ──────┘
+//!                                     └─ case read model (records, actions, history, sightings) ─ changed ids ┘
 //! ```
 
 pub mod cases;
@@ -56,6 +56,15 @@ pub struct CaseTraces {
         differential_dataflow::trace::implementations::ValSpine<
             i64,
             Arc<crate::model::Assignment>,
+            Tick,
+            isize,
+        >,
+    >,
+    /// `case id -> sighting`.
+    pub sightings: differential_dataflow::operators::arrange::TraceAgent<
+        differential_dataflow::trace::implementations::ValSpine<
+            i64,
+            Arc<crate::model::Sighting>,
             Tick,
             isize,
         >,
@@ -136,6 +145,14 @@ pub fn build(
                 None
             }
         });
+        // sightings feed the case read model only: no view counts them
+        let sightings = only(&rows, |r| {
+            if let Row::Sighting(x) = r {
+                Some(x)
+            } else {
+                None
+            }
+        });
 
         let persons_by_id = persons
             .clone()
@@ -161,8 +178,18 @@ pub fn build(
             ));
         let view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
-        let model =
-            case_model.then(|| cases::render(cases, with_person, responsibles, actions, history));
+        let model = case_model.then(|| {
+            cases::render(
+                cases,
+                with_person,
+                responsibles,
+                cases::Children {
+                    actions,
+                    history,
+                    sightings,
+                },
+            )
+        });
         // the changed case ids go with the views, so each tick's notices travel with its diff
         let changed = model.as_ref().map(cases::changed);
         let (probe, _) = sink::render(view_rows, changed, store, scope.index() == 0).probe();
@@ -171,10 +198,12 @@ pub fn build(
             model.records.stream.clone().probe_with(&probe);
             model.actions.stream.clone().probe_with(&probe);
             model.history.stream.clone().probe_with(&probe);
+            model.sightings.stream.clone().probe_with(&probe);
             CaseTraces {
                 records: model.records.trace,
                 actions: model.actions.trace,
                 history: model.history.trace,
+                sightings: model.sightings.trace,
             }
         });
 

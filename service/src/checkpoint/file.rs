@@ -4,7 +4,7 @@
 //! ```text
 //! state:    "LPMSTATE" | frame* ;  frame = len: u32 LE | crc32(payload): u32 LE | payload
 //!           payload = postcard(Frame): Header, then Entries{table, ≤ 4096 entries}*, then End
-//! manifest: {"format":1,"number":..,"position":{..},"ingest_seq":..,"state_file":..,
+//! manifest: {"format":2,"number":..,"position":{..},"ingest_seq":..,"state_file":..,
 //!            "state_bytes":..,"state_crc32":..,...}
 //! ```
 //!
@@ -29,8 +29,11 @@ use crate::position::SourcePosition;
 
 /// The state file's first bytes.
 const MAGIC: &[u8; 8] = b"LPMSTATE";
-/// The format both files are in; a different one is refused (and falls back).
-pub const FORMAT: u32 = 1;
+/// The format both files are in; a different one is refused (and falls back: an older
+/// checkpoint or a replay of the log; a log retired past every loadable checkpoint fails the
+/// start loudly). 2: `case_sightings` joined the tables, which moved the postcard index of
+/// `persons_lost` and `responsible_contacts` (tables are written as their variant index).
+pub const FORMAT: u32 = 2;
 /// Entries per frame: bounds the memory of one read step.
 pub const ENTRIES_PER_FRAME: usize = 4096;
 /// The largest frame a reader accepts (a corrupt length must not allocate gigabytes).

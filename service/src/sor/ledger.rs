@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lpm_engine::model::{
-    Action, Assignment, Case, Decimal, EpochMs, Key, Person, Priority, Responsible, Row, Status,
-    WallClockMs,
+    Action, Assignment, Case, Decimal, EpochMs, Key, Person, Priority, Responsible, Row, Sighting,
+    SightingSource, Status, WallClockMs,
 };
 
 use super::note::LedgerNote;
@@ -61,6 +61,28 @@ pub struct NewAction {
     pub responsible_id: Option<Key>,
 }
 
+/// A sighting to add to a case. The source is a field, not implied by the command, so the
+/// responders' route and the public case page share one write path.
+#[derive(Clone, Debug)]
+pub struct NewSighting {
+    /// When the person was seen, local wall clock.
+    pub seen_at: WallClockMs,
+    /// Where.
+    pub place: String,
+    /// Latitude (scale 6); both coordinates or neither.
+    pub latitude: Option<Decimal>,
+    /// Longitude (scale 6).
+    pub longitude: Option<Decimal>,
+    /// What was seen.
+    pub description: Option<String>,
+    /// Who reported it.
+    pub reporter_name: Option<String>,
+    /// Their phone.
+    pub reporter_phone: Option<String>,
+    /// `responder` (the API) or `public` (the public case page).
+    pub source: SightingSource,
+}
+
 /// Fields of a responsible contact.
 #[derive(Clone, Debug, Default)]
 pub struct ResponsibleFields {
@@ -108,6 +130,13 @@ pub enum Command {
         /// The action.
         action: NewAction,
     },
+    /// Add a sighting to a case (any status: a sighting of a closed case is still a fact).
+    AddSighting {
+        /// Case.
+        case_id: Key,
+        /// The sighting.
+        sighting: Box<NewSighting>,
+    },
     /// Create a responsible contact.
     CreateResponsible(ResponsibleFields),
     /// Update (or deactivate) a responsible contact.
@@ -128,7 +157,7 @@ pub struct Plan {
     pub rows: Vec<(Option<Row>, Row)>,
     /// The id of the main row (the case, the responsible, the action).
     pub id: Key,
-    /// The main row's new version (`None` for actions, which have none).
+    /// The main row's new version (`None` for actions, which have none; 1 for a sighting).
     pub version: Option<i64>,
 }
 
@@ -141,6 +170,7 @@ impl Command {
                 T::CaseCases
             }
             Command::LogAction { .. } => T::CaseActions,
+            Command::AddSighting { .. } => T::CaseSightings,
             Command::CreateResponsible(_) | Command::UpdateResponsible { .. } => {
                 T::ResponsibleContacts
             }
@@ -166,7 +196,7 @@ pub struct Ledger {
     cases: HashMap<Key, Arc<Case>>,
     responsibles: HashMap<Key, Arc<Responsible>>,
     open_assignment: HashMap<Key, Arc<Assignment>>,
-    next_id: [Key; 5],
+    next_id: [Key; lpm_engine::model::Table::COUNT],
 }
 
 /// Whether a case may go from `from` to `to`: open and in-progress move freely between them
@@ -208,7 +238,7 @@ impl Ledger {
                     self.open_assignment.remove(&h.case_id);
                 }
             }
-            Row::Action(_) => {}
+            Row::Action(_) | Row::Sighting(_) => {}
         }
     }
 
@@ -220,7 +250,7 @@ impl Ledger {
             T::CaseCases => drop(self.cases.remove(&key)),
             T::ResponsibleContacts => drop(self.responsibles.remove(&key)),
             T::CaseResponsibleHistory => self.open_assignment.retain(|_, h| h.id != key),
-            T::CaseActions => {}
+            T::CaseActions | T::CaseSightings => {}
         }
     }
 
@@ -520,6 +550,29 @@ impl Ledger {
                     id: row.id,
                     version: None,
                     rows: vec![(None, Row::Action(row))],
+                })
+            }
+            Command::AddSighting { case_id, sighting } => {
+                self.current_case(case_id, None)?;
+                let s = *sighting;
+                let row = Arc::new(Sighting {
+                    id: self.id(T::CaseSightings),
+                    case_id,
+                    seen_at: s.seen_at,
+                    place: s.place,
+                    latitude: s.latitude,
+                    longitude: s.longitude,
+                    description: s.description,
+                    reporter_name: s.reporter_name,
+                    reporter_phone: s.reporter_phone,
+                    source: s.source,
+                    created_at: now,
+                    version: 1,
+                });
+                Ok(Plan {
+                    id: row.id,
+                    version: Some(row.version),
+                    rows: vec![(None, Row::Sighting(row))],
                 })
             }
             Command::CreateResponsible(f) => {

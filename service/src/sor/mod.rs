@@ -129,7 +129,8 @@ pub(crate) fn case_of_command(cmd: &Command) -> Option<Key> {
     match cmd {
         Command::UpdateCase { case_id, .. }
         | Command::Assign { case_id, .. }
-        | Command::LogAction { case_id, .. } => Some(*case_id),
+        | Command::LogAction { case_id, .. }
+        | Command::AddSighting { case_id, .. } => Some(*case_id),
         _ => None,
     }
 }

@@ -63,6 +63,9 @@ struct Args {
     /// Days with reports.
     #[arg(long, default_value_t = 28)]
     days: u32,
+    /// Leave `case_sightings` out (the dump then has only the five tables the oracle reads).
+    #[arg(long)]
+    no_sightings: bool,
     /// Dump file ('-' for stdout).
     #[arg(long)]
     out: PathBuf,
@@ -97,6 +100,7 @@ fn run(args: Args) -> Result<(), String> {
         tz,
         start,
         days: args.days.max(1),
+        sightings: !args.no_sightings,
     };
     let truth = if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout();

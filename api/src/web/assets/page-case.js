@@ -1,7 +1,8 @@
 // One case: the person, status and priority (sent with the `version` read, a 409 is shown and
-// the case reloaded), assignment to an active contact, logging an action, the timeline of
-// actions and responsible history, and the case PDF in the current language.
-import { api, downloadWithToken } from './api.js';
+// the case reloaded), assignment to an active contact, logging an action, adding a sighting,
+// the timeline of actions, sightings and responsible history (reloaded when the stream says
+// the case changed), and the case PDF in the current language.
+import { api, downloadWithToken, token } from './api.js';
 import { h, fill, field, select, badge, clearErrors, showFieldError, announce } from './dom.js';
 import { t, num, dateTime, wallClock, getLang, errorMessage } from './i18n.js';
 import { PRIORITIES, ACTION_TYPES } from './page-report.js';
@@ -25,9 +26,26 @@ function actionNote(a) {
   return a.notes || null;
 }
 
-/** Actions and responsible history, newest first. */
+/**
+ * One sighting: where, the source, then what readers may see (the API leaves the reporter,
+ * the description and the coordinates out for read-only access).
+ */
+function sightingNode(s) {
+  const coords = s.latitude && s.longitude ? ` (${s.latitude}, ${s.longitude})` : '';
+  const reporter = [s.reporter_name, s.reporter_phone].filter(Boolean).join(' · ');
+  return [
+    h('span', { class: 'event-type' }, t('timeline.sighting', { place: s.place })), coords,
+    ' · ', h('span', { class: 'source', 'data-i18n': 'sighting.source.' + s.source }),
+    s.description ? [': ', h('span', { class: 'notes' }, s.description)] : null,
+    reporter ? [' · ', h('span', { class: 'by' }, reporter)] : null];
+}
+
+/** Actions, sightings (at the wall-clock time they were seen) and responsible history, newest first. */
 export function timeline(detail, names) {
   const items = [];
+  for (const s of detail.sightings || []) {
+    items.push({ at: s.seen_at, label: wallClock(s.seen_at), kind: 'sighting', node: sightingNode(s) });
+  }
   for (const a of detail.actions) {
     items.push({ at: a.created_at, kind: 'action', node: [
       h('span', { class: 'event-type', 'data-i18n': 'action.' + a.action_type }),
@@ -41,7 +59,7 @@ export function timeline(detail, names) {
   }
   items.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   return h('ol', { class: 'timeline', id: 'timeline' }, items.map((i) =>
-    h('li', { class: 'event event-' + i.kind }, h('time', { datetime: i.at }, dateTime(i.at)), ' ', i.node)));
+    h('li', { class: 'event event-' + i.kind }, h('time', { datetime: i.at }, i.label || dateTime(i.at)), ' ', i.node)));
 }
 
 export async function render(main, ctx) {
@@ -104,9 +122,12 @@ export async function render(main, ctx) {
         ['person.reported_at', dateTime(p.reported_at)],
       ])] : h('p', { class: 'hint', 'data-i18n': 'case.no_personal_data' }));
 
-    const forms = writer ? [statusForm(c), assignForm(c), actionForm()] : [];
+    const forms = writer ? [statusForm(c), assignForm(c), actionForm(), sightingForm()] : [];
+    const sightings = (detail.sightings || []).length;
     const history = h('section', { class: 'card', 'aria-labelledby': 'timeline-h' },
-      h('h2', { id: 'timeline-h', 'data-i18n': 'case.timeline' }), timeline(detail, names));
+      h('h2', { id: 'timeline-h', 'data-i18n': 'case.timeline' }),
+      h('p', { class: 'hint', id: 'sighting-count' }, t('case.sightings', { n: num(sightings) })),
+      timeline(detail, names));
     fill(main, header, notice, h('div', { class: 'case-grid' }, h('div', {}, facts, history), forms.length ? h('div', {}, forms) : null));
   };
 
@@ -199,5 +220,61 @@ export async function render(main, ctx) {
     return form;
   }
 
+  function sightingForm() {
+    const seen = field('seen_at', 'sighting.seen_at', h('input', { type: 'datetime-local' }));
+    const place = field('place', 'sighting.place', h('input', { type: 'text', maxlength: 255 }));
+    const lat = field('latitude', 'sighting.latitude', h('input', { type: 'number', step: '0.000001', min: -90, max: 90 }));
+    const lon = field('longitude', 'sighting.longitude', h('input', { type: 'number', step: '0.000001', min: -180, max: 180 }));
+    const desc = field('description', 'sighting.description', h('textarea', { rows: 2, maxlength: 10000 }));
+    const who = field('reporter_name', 'sighting.reporter_name', h('input', { type: 'text', maxlength: 200 }));
+    const phone = field('reporter_phone', 'sighting.reporter_phone', h('input', { type: 'tel', maxlength: 40 }));
+    const form = h('form', { id: 'sighting-form', class: 'card', novalidate: true },
+      h('h2', { 'data-i18n': 'sighting.add' }), seen.wrap, place.wrap, lat.wrap, lon.wrap, desc.wrap, who.wrap, phone.wrap,
+      h('button', { type: 'submit', class: 'primary', 'data-i18n': 'sighting.add_button' }));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      clearErrors(form);
+      if (!seen.input.value) return void showFieldError(form, 'seen_at', t('validation.required'));
+      if (!place.input.value.trim()) return void showFieldError(form, 'place', t('validation.required'));
+      if (!lat.input.value !== !lon.input.value) {
+        return void showFieldError(form, lat.input.value ? 'longitude' : 'latitude', t('sighting.both_coordinates'));
+      }
+      const body = { seen_at: seen.input.value, place: place.input.value.trim() };
+      if (lat.input.value) Object.assign(body, { latitude: Number(lat.input.value), longitude: Number(lon.input.value) });
+      for (const [k, f] of [['description', desc], ['reporter_name', who], ['reporter_phone', phone]]) {
+        if (f.input.value.trim()) body[k] = f.input.value.trim();
+      }
+      write(form, `/api/v1/cases/${id}/sightings`, 'POST', () => body, 'sighting.added');
+    });
+    return form;
+  }
+
   draw();
+  follow(id, async () => {
+    // another user's write (a sighting from the public page, an action): redraw unless a
+    // form is being filled in, which a redraw would clear
+    if (!document.getElementById('timeline') || main.contains(document.activeElement) && document.activeElement.form) return;
+    await load();
+    draw();
+  });
+}
+
+/**
+ * Reloads the case when the stream (`topics=cases`) names it. Only with a cookie session:
+ * browsers cannot send a Bearer token on a WebSocket. The socket closes once the page is left.
+ */
+function follow(id, reload) {
+  if (token() || typeof WebSocket === 'undefined') return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/stream?topics=cases`);
+  ws.addEventListener('message', (e) => {
+    if (!document.getElementById('timeline')) return void ws.close();
+    try {
+      const msg = JSON.parse(e.data);
+      if (msg.type === 'cases' && msg.changed.includes(id)) reload().catch(() => {});
+    } catch {
+      /* a frame we do not understand is skipped */
+    }
+  });
+  window.addEventListener('hashchange', () => ws.close(), { once: true });
 }

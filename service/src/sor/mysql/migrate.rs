@@ -41,11 +41,18 @@ impl Migration {
 }
 
 /// Every migration, in order. Append only; never edit or reorder an entry.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "lost_persons_schema",
-    sql: include_str!("../../../migrations/0001_lost_persons_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "lost_persons_schema",
+        sql: include_str!("../../../migrations/0001_lost_persons_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "case_sightings",
+        sql: include_str!("../../../migrations/0002_case_sightings.sql"),
+    },
+];
 
 /// The table that records applied migrations.
 pub const TABLE: &str = "lpm_schema_migrations";
@@ -381,12 +388,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migration_0001_is_the_shared_schema() {
-        // the catalog the decoder compiles in and the first migration must create the same tables
-        let ours = statements(MIGRATIONS[0].sql);
+    fn migrations_are_the_shared_schema() {
+        // the catalog the decoder compiles in and the migrations together must create the same
+        // tables
+        let ours: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql)).collect();
         let catalog = statements(lpm_connectors::catalog::LPM_SCHEMA);
         assert_eq!(ours, catalog);
-        assert_eq!(ours.len(), 5);
+        assert_eq!(ours.len(), 6);
         assert!(ours.iter().all(|s| s.starts_with("CREATE TABLE")));
     }
 
@@ -416,9 +424,16 @@ mod tests {
     #[test]
     fn edited_and_unknown_migrations_are_refused() {
         let m = MIGRATIONS[0];
-        let ok = [(m.version, m.name.to_string(), m.checksum())];
+        let row = |m: &Migration| (m.version, m.name.to_string(), m.checksum());
+        let ok: Vec<_> = MIGRATIONS.iter().map(row).collect();
         assert!(compare(&ok).expect("same").is_empty());
         assert_eq!(compare(&[]).expect("fresh").len(), MIGRATIONS.len());
+        // a database migrated by the previous release lacks only the newer migrations
+        let pending = compare(&ok[..1]).expect("older");
+        assert_eq!(
+            pending.iter().map(|m| m.label()).collect::<Vec<_>>(),
+            ["0002_case_sightings"]
+        );
         let edited = [(m.version, m.name.to_string(), "00000000".to_string())];
         let err = compare(&edited).expect_err("edited");
         assert!(

@@ -345,10 +345,16 @@ impl MysqlSor {
             Row::Action(a) if plan.version.is_none() => Some(a.id),
             _ => None,
         });
-        let shows = move |d: &CaseDetail| match (version, action) {
-            (Some(v), _) => d.record.case.version >= v,
-            (None, Some(a)) => d.actions.iter().any(|x| x.id == a),
-            (None, None) => true,
+        // a sighting is its own row with its own version: wait for the row, not a case version
+        let sighting = plan.rows.iter().find_map(|(_, r)| match r {
+            Row::Sighting(s) => Some(s.id),
+            _ => None,
+        });
+        let shows = move |d: &CaseDetail| match (sighting, version, action) {
+            (Some(s), _, _) => d.sightings.iter().any(|x| x.id == s),
+            (None, Some(v), _) => d.record.case.version >= v,
+            (None, None, Some(a)) => d.actions.iter().any(|x| x.id == a),
+            (None, None, None) => true,
         };
         let waited = tokio::task::spawn_blocking(move || {
             let store = engine.store().clone();
@@ -452,6 +458,9 @@ async fn load(
             let current = lock_case(tx, *case_id, ledger).await?;
             responsibles.extend(action.responsible_id.or(current));
         }
+        Command::AddSighting { case_id, .. } => {
+            lock_case(tx, *case_id, ledger).await?;
+        }
         Command::CreateResponsible(_) => {}
         Command::UpdateResponsible { id, .. } => {
             let row: Option<mysql_async::Row> = tx
@@ -484,20 +493,22 @@ async fn load(
             ledger.apply(&Row::Responsible(Arc::new(rows::responsible_of(r)?)));
         }
     }
-    let max: Option<(i64, i64, i64, i64, i64)> = tx
+    let max: Option<(i64, i64, i64, i64, i64, i64)> = tx
         .query_first(
             "SELECT (SELECT COALESCE(MAX(id), 0) FROM case_actions), \
                     (SELECT COALESCE(MAX(id), 0) FROM case_cases), \
                     (SELECT COALESCE(MAX(id), 0) FROM case_responsible_history), \
+                    (SELECT COALESCE(MAX(id), 0) FROM case_sightings), \
                     (SELECT COALESCE(MAX(id), 0) FROM persons_lost), \
                     (SELECT COALESCE(MAX(id), 0) FROM responsible_contacts)",
         )
         .await?;
-    let (a, c, h, p, r) = max.ok_or_else(|| MysqlError::Data("no MAX(id) row".into()))?;
+    let (a, c, h, s, p, r) = max.ok_or_else(|| MysqlError::Data("no MAX(id) row".into()))?;
     for (table, id) in [
         (Table::CaseActions, a),
         (Table::CaseCases, c),
         (Table::CaseResponsibleHistory, h),
+        (Table::CaseSightings, s),
         (Table::PersonsLost, p),
         (Table::ResponsibleContacts, r),
     ] {

@@ -2,14 +2,15 @@
 //!
 //! Times: every session runs with `time_zone = '+00:00'`, so a `TIMESTAMP(3)` value is written
 //! and read as UTC and maps to [`EpochMs`] one to one. `last_seen_at` is a `DATETIME(3)` wall
-//! clock ([`lpm_engine::model::WallClockMs`]): the same calendar fields, no zone. Both travel as
+//! clock ([`lpm_engine::model::WallClockMs`]), as is a sighting's `seen_at`: the same calendar fields, no zone. Both travel as
 //! binary-protocol `Value::Date`, so no text formatting or parsing is involved.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike};
 use lpm_engine::model::{
-    Action, Assignment, Case, Decimal, EpochMs, Key, Person, Priority, Responsible, Row, Status,
+    Action, Assignment, Case, Decimal, EpochMs, Key, Person, Priority, Responsible, Row, Sighting,
+    Status,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
@@ -237,6 +238,23 @@ fn assignment_values(h: &Assignment) -> Result<Vec<Value>, MysqlError> {
     ])
 }
 
+fn sighting_values(s: &Sighting) -> Result<Vec<Value>, MysqlError> {
+    Ok(vec![
+        Value::Int(s.id),
+        Value::Int(s.case_id),
+        time_value(s.seen_at)?,
+        Value::from(s.place.as_str()),
+        decimal(&s.latitude),
+        decimal(&s.longitude),
+        opt_text(&s.description),
+        opt_text(&s.reporter_name),
+        opt_text(&s.reporter_phone),
+        Value::from(s.source.as_str()),
+        time_value(s.created_at)?,
+        Value::Int(s.version),
+    ])
+}
+
 fn responsible_values(r: &Responsible) -> Vec<Value> {
     vec![
         Value::Int(r.id),
@@ -258,6 +276,9 @@ const INSERT_ACTION: &str = "INSERT INTO case_actions (id, case_id, action_type,
      responsible_id, responsible_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
 const INSERT_ASSIGNMENT: &str = "INSERT INTO case_responsible_history (id, case_id, \
      responsible_id, assigned_at, unassigned_at) VALUES (?, ?, ?, ?, ?)";
+const INSERT_SIGHTING: &str = "INSERT INTO case_sightings (id, case_id, seen_at, place, \
+     latitude, longitude, description, reporter_name, reporter_phone, source, created_at, \
+     version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const INSERT_RESPONSIBLE: &str = "INSERT INTO responsible_contacts (id, full_name, agency, phone, \
      email, active, version) VALUES (?, ?, ?, ?, ?, ?, ?)";
 // updates set every column but the id, then match the id (and the version read under the lock)
@@ -295,6 +316,7 @@ pub async fn write(
         (None, Row::Action(a)) => (INSERT_ACTION, action_values(a)?),
         (None, Row::Assignment(h)) => (INSERT_ASSIGNMENT, assignment_values(h)?),
         (None, Row::Responsible(r)) => (INSERT_RESPONSIBLE, responsible_values(r)),
+        (None, Row::Sighting(x)) => (INSERT_SIGHTING, sighting_values(x)?),
         (Some(Row::Person(old)), Row::Person(p)) => (
             UPDATE_PERSON,
             update_params(person_values(p)?, Some(old.version)),
