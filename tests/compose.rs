@@ -660,7 +660,7 @@ fn debezium_connector_matches_the_catalog_and_lpm() {
         .map(|t| format!("{database}.{t}"))
         .collect();
     assert_eq!(tables, expected, "table.include.list vs Catalog::lpm()");
-    assert_eq!(expected.len(), 5);
+    assert_eq!(expected.len(), 6);
 
     // register.sh names the connector after the file.
     let stem = Path::new(CONNECTOR_JSON)

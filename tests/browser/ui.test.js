@@ -154,6 +154,32 @@ test('3. on the case: assign, change status, log an action, see them in the time
   await snap(page, 'case-desktop');
 }));
 
+test('3b. sightings: the form checks its fields and adds one to the timeline; another client\'s appears without a reload', () => withScreenshot('3b-sightings', () => page, async () => {
+  await page.goto(server.base + `/#/cases/${caseId}`);
+  const form = page.locator('#sighting-form');
+  await form.waitFor();
+  await form.locator('#f-seen_at').fill('2026-11-21T10:30');
+  await form.locator('#f-latitude').fill('-0.2');
+  await form.locator('button[type=submit]').click();
+  await page.locator('#f-place-error', { hasText: 'Obligatorio' }).waitFor();
+  await form.locator('#f-place').fill(`Mercado ${unique}`);
+  await form.locator('button[type=submit]').click();
+  await page.locator('#f-longitude-error', { hasText: 'Indique latitud y longitud' }).waitFor();
+  await form.locator('#f-longitude').fill('-78.5');
+  await form.locator('#f-reporter_name').fill('Testigo Navegador');
+  await form.locator('button[type=submit]').click();
+  await page.locator('#case-notice', { hasText: 'Avistamiento registrado' }).waitFor();
+  const mine = page.locator('#timeline li.event-sighting', { hasText: `Mercado ${unique}` });
+  await mine.waitFor();
+  assert.match(await mine.innerText(), /Testigo Navegador/);
+  assert.match(await mine.innerText(), /equipo de respuesta/);
+  // another client's sighting reaches the open page through the cases stream
+  const r = await other(`/api/v1/cases/${caseId}/sightings`, { method: 'POST', body: { seen_at: '2026-11-21T11:00', place: `Terminal ${unique}` } });
+  assert.equal(r.status, 201, r.text);
+  await page.locator('#timeline li.event-sighting', { hasText: `Terminal ${unique}` }).waitFor();
+  assert.match(await page.locator('#sighting-count').innerText(), /\d+ avistamientos/);
+}));
+
 test('4. the dashboard follows another client live, without reloading, and resumes with since=', () => withScreenshot('4-dashboard', () => page, async () => {
   const sockets = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));

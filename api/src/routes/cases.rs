@@ -374,6 +374,7 @@ pub(super) async fn write_case(
                     parameters(("id" = "$response.body#/case/id")),
                     request_body = json!({"version": "$response.body#/case/version"}))),
                 ("LogAction" = (operation_id = "log_action", parameters(("id" = "$response.body#/case/id")))),
+                ("AddSighting" = (operation_id = "add_sighting", parameters(("id" = "$response.body#/case/id")))),
                 ("CaseReport" = (operation_id = "case_report", parameters(("id" = "$response.body#/case/id")))),
             )),
         (status = 202, description = "Written, not yet visible: poll the Location", body = Accepted,

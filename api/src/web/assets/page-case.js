@@ -250,20 +250,28 @@ export async function render(main, ctx) {
   }
 
   draw();
-  follow(id, async () => {
-    // another user's write (a sighting from the public page, an action): redraw unless a
-    // form is being filled in, which a redraw would clear
-    if (!document.getElementById('timeline') || main.contains(document.activeElement) && document.activeElement.form) return;
-    await load();
-    draw();
+  // another client's write (a sighting from the public page, an action): only the timeline
+  // is redrawn, so a form being filled in keeps its values and the version it was read at (a
+  // stale write still answers 409)
+  let shown = detail.tick;
+  follow(id, async (tick) => {
+    if (tick <= Math.max(shown, detail.tick)) return;
+    const fresh = (await api(`/api/v1/cases/${id}`)).data;
+    shown = fresh.tick;
+    const old = document.getElementById('timeline');
+    const count = document.getElementById('sighting-count');
+    if (!old || !count) return;
+    old.replaceWith(timeline(fresh, names));
+    count.textContent = t('case.sightings', { n: num((fresh.sightings || []).length) });
   });
 }
 
 /**
- * Reloads the case when the stream (`topics=cases`) names it. Only with a cookie session:
- * browsers cannot send a Bearer token on a WebSocket. The socket closes once the page is left.
+ * Calls `changed(tick)` when the stream (`topics=cases`) names the case. Only with a cookie
+ * session: browsers cannot send a Bearer token on a WebSocket. The socket closes once the page
+ * is left.
  */
-function follow(id, reload) {
+function follow(id, changed) {
   if (token() || typeof WebSocket === 'undefined') return;
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${proto}//${location.host}/api/v1/stream?topics=cases`);
@@ -271,7 +279,7 @@ function follow(id, reload) {
     if (!document.getElementById('timeline')) return void ws.close();
     try {
       const msg = JSON.parse(e.data);
-      if (msg.type === 'cases' && msg.changed.includes(id)) reload().catch(() => {});
+      if (msg.type === 'cases' && msg.changed.includes(id)) changed(msg.tick).catch(() => {});
     } catch {
       /* a frame we do not understand is skipped */
     }
