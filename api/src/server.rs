@@ -175,6 +175,7 @@ pub async fn run(
     metrics.set_source(service.source().clone());
     let handle = service.engine().clone();
     let hub = Hub::start(handle.store().clone(), 1024);
+    let public = crate::public::Public::start(handle.clone(), cfg.api.read_timeout);
     let state = AppState {
         engine: handle,
         source: service.source().clone(),
@@ -185,6 +186,7 @@ pub async fn run(
         health: health.clone(),
         hub: hub.clone(),
         checkpoints: Some(service.checkpoints().clone()),
+        public,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
@@ -216,7 +218,12 @@ pub async fn run(
     if let Some(t) = metrics_loop {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    let public = state.public.clone();
     drop(state);
+    // its thread holds an engine handle: gone before the engine stops
+    tokio::task::spawn_blocking(move || public.index.stop())
+        .await
+        .ok();
     service.stop().await;
     Ok(())
 }

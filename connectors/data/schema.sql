@@ -1,4 +1,6 @@
--- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-11-22).
+-- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-11-22),
+-- plus the columns later migrations add (service/migrations/0002_*: case_cases.public, public_id),
+-- so the catalog describes the schema `lpm migrate` leaves.
 -- Canonical source schema (MySQL 8 / MariaDB 10.11) for the lost-persons system of record.
 -- Debezium captures these tables; the engine consumes their change events.
 -- Topic names follow Debezium's convention: <topic.prefix>.<database>.<table>,
@@ -39,6 +41,8 @@ CREATE TABLE case_cases (
   opened_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   closed_at       TIMESTAMP(3) NULL,            -- set when status leaves open/in_progress
   version         INT          NOT NULL DEFAULT 1,
+  public          TINYINT(1)   NOT NULL DEFAULT 0, -- migration 0002: the public case page is served
+  public_id       VARCHAR(32)  NULL,            -- migration 0002: its unguessable id, kept once made
   KEY (person_id), KEY (responsible_id)
 );
 

@@ -13,6 +13,7 @@ pub mod case;
 pub mod fonts;
 pub mod i18n;
 pub mod layout;
+pub mod poster;
 pub mod stamp;
 
 pub use analytics::{
@@ -20,6 +21,7 @@ pub use analytics::{
 };
 pub use case::{ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo};
 pub use i18n::{Lang, Tr};
+pub use poster::Poster;
 pub use stamp::{DateRange, Stamp};
 
 /// Why a report could not be rendered.
@@ -28,4 +30,8 @@ pub enum ReportError {
     /// The embedded font did not parse (a broken build, never input).
     #[error("the embedded font could not be parsed")]
     Font,
+    /// The poster's URL does not fit in a QR code (thousands of bytes: a misconfigured
+    /// `--public-base-url`).
+    #[error("the QR code cannot hold the URL: {0}")]
+    Qr(String),
 }

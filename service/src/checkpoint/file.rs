@@ -29,8 +29,9 @@ use crate::position::SourcePosition;
 
 /// The state file's first bytes.
 const MAGIC: &[u8; 8] = b"LPMSTATE";
-/// The format both files are in; a different one is refused (and falls back).
-pub const FORMAT: u32 = 1;
+/// The format both files are in; a different one is refused (and falls back). 2: `case_cases`
+/// rows carry `public` and `public_id` (migration 0002).
+pub const FORMAT: u32 = 2;
 /// Entries per frame: bounds the memory of one read step.
 pub const ENTRIES_PER_FRAME: usize = 4096;
 /// The largest frame a reader accepts (a corrupt length must not allocate gigabytes).

@@ -22,6 +22,7 @@
 
 pub mod ledger;
 pub mod mysql;
+pub mod public_id;
 pub mod writer;
 
 pub use writer::{WriteError, Writer, EMBEDDED_RETRY_AFTER_SECS};
@@ -709,6 +710,7 @@ mod tests {
                         version: 1,
                         status: Some(Status::InProgress),
                         priority: None,
+                        public: None,
                     },
                     "bob",
                 )
@@ -729,6 +731,7 @@ mod tests {
                 version: 1,
                 status: Some(Status::Open),
                 priority: None,
+                public: None,
             },
             "bob",
         );

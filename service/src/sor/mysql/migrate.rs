@@ -41,11 +41,18 @@ impl Migration {
 }
 
 /// Every migration, in order. Append only; never edit or reorder an entry.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "lost_persons_schema",
-    sql: include_str!("../../../migrations/0001_lost_persons_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "lost_persons_schema",
+        sql: include_str!("../../../migrations/0001_lost_persons_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "case_publication",
+        sql: include_str!("../../../migrations/0002_case_publication.sql"),
+    },
+];
 
 /// The table that records applied migrations.
 pub const TABLE: &str = "lpm_schema_migrations";
@@ -381,13 +388,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migration_0001_is_the_shared_schema() {
-        // the catalog the decoder compiles in and the first migration must create the same tables
+    fn migrations_leave_the_schema_the_catalog_describes() {
+        // the catalog the decoder compiles in is migration 0001 (the shared schema) plus the
+        // columns 0002 adds to case_cases
+        use lpm_connectors::catalog::{Catalog, ColumnType};
         let ours = statements(MIGRATIONS[0].sql);
-        let catalog = statements(lpm_connectors::catalog::LPM_SCHEMA);
-        assert_eq!(ours, catalog);
         assert_eq!(ours.len(), 5);
         assert!(ours.iter().all(|s| s.starts_with("CREATE TABLE")));
+        let first = Catalog::parse(MIGRATIONS[0].sql).expect("0001 parses");
+        let catalog = Catalog::lpm();
+        for t in [
+            "persons_lost",
+            "case_actions",
+            "case_responsible_history",
+            "responsible_contacts",
+        ] {
+            assert_eq!(first.table(t), catalog.table(t), "{t}");
+        }
+        let (old, new) = (
+            first.table("case_cases").expect("0001 case_cases"),
+            catalog.table("case_cases").expect("catalog case_cases"),
+        );
+        assert_eq!(new.columns[..old.columns.len()], old.columns[..]);
+        let added: Vec<_> = new.columns[old.columns.len()..]
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty, c.nullable))
+            .collect();
+        assert_eq!(
+            added,
+            [
+                ("public", ColumnType::Flag, false),
+                ("public_id", ColumnType::Text, true)
+            ]
+        );
+        let alter = statements(MIGRATIONS[1].sql);
+        assert_eq!(alter.len(), 1);
+        assert!(alter[0].contains("ADD COLUMN public    TINYINT(1)  NOT NULL DEFAULT 0"));
+        assert!(alter[0].contains("ADD COLUMN public_id VARCHAR(32) NULL"));
     }
 
     #[test]
