@@ -148,7 +148,7 @@ pub struct ServeArgs {
     allowed_origins: Vec<String>,
     /// The URL people reach this server at from outside (`https://lpm.example.org`, a path
     /// prefix allowed): a published case's `public_url` and its poster's QR code are this plus
-    /// `/public/cases/<id>` [default: http:// and --listen, 127.0.0.1 for 0.0.0.0]. Set it
+    /// `/public/cases/<id>` [default: http:// and the bound --listen, 127.0.0.1 for 0.0.0.0]. Set it
     /// before printing posters.
     #[arg(long, env = "LPM_PUBLIC_BASE_URL", value_parser = parse_public_base_url)]
     public_base_url: Option<String>,
@@ -176,17 +176,6 @@ fn parse_public_base_url(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// The default `--public-base-url`: this server as `--listen` names it, with a loopback
-/// address for an unspecified one (a URL cannot name 0.0.0.0).
-fn default_public_base_url(listen: SocketAddr) -> String {
-    let ip = match listen.ip() {
-        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, listen.port()))
-}
-
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let tz = args.tz;
     let data_dir = args
@@ -212,9 +201,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            public_base_url: args
-                .public_base_url
-                .unwrap_or_else(|| default_public_base_url(args.listen)),
+            // empty: the server derives it from the address it binds
+            public_base_url: args.public_base_url.unwrap_or_default(),
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,

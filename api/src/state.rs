@@ -39,7 +39,8 @@ pub struct ApiConfig {
     pub allowed_origins: Vec<String>,
     /// Where published cases' pages are reached from outside (`--public-base-url`, no trailing
     /// slash): `case.public_url` and the poster's QR code are this plus
-    /// `/public/cases/{public_id}`.
+    /// `/public/cases/{public_id}`. Empty in `ServeConfig`: the server puts the address it
+    /// bound there.
     pub public_base_url: String,
 }
 
