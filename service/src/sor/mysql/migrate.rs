@@ -453,8 +453,13 @@ mod tests {
     #[test]
     fn edited_and_unknown_migrations_are_refused() {
         let m = MIGRATIONS[0];
-        let ok = [(m.version, m.name.to_string(), m.checksum())];
+        let ok: Vec<_> = MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name.to_string(), m.checksum()))
+            .collect();
         assert!(compare(&ok).expect("same").is_empty());
+        let first = [(m.version, m.name.to_string(), m.checksum())];
+        assert_eq!(compare(&first).expect("0002 pending").len(), 1);
         assert_eq!(compare(&[]).expect("fresh").len(), MIGRATIONS.len());
         let edited = [(m.version, m.name.to_string(), "00000000".to_string())];
         let err = compare(&edited).expect_err("edited");
