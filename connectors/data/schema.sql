@@ -41,7 +41,8 @@ CREATE TABLE case_cases (
   opened_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   closed_at       TIMESTAMP(3) NULL,            -- set when status leaves open/in_progress
   version         INT          NOT NULL DEFAULT 1,
-  public          TINYINT(1)   NOT NULL DEFAULT 0, -- migration 0002: the public case page is served
+  public          TINYINT(1)   NULL DEFAULT 0,  -- migration 0002 (NOT NULL there): the public page is served;
+                                                -- NULL here so events of the original schema, which lack it, decode
   public_id       VARCHAR(32)  NULL,            -- migration 0002: its unguessable id, kept once made
   KEY (person_id), KEY (responsible_id)
 );

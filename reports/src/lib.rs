@@ -21,7 +21,7 @@ pub use analytics::{
 };
 pub use case::{ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo};
 pub use i18n::{Lang, Tr};
-pub use poster::Poster;
+pub use poster::{Poster, PublicFacts};
 pub use stamp::{DateRange, Stamp};
 
 /// Why a report could not be rendered.

@@ -16,18 +16,15 @@ use crate::i18n::{Code, Key, Lang, Tr};
 use crate::layout::{Doc, BODY_W, MARGIN_X, PAGE_W};
 use crate::ReportError;
 
-/// What a poster shows (all of it public).
+/// What a published case shows the public, on its poster and on its public page: nothing else
+/// (no reporter, coordinates, notes or status).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Poster {
-    /// Language.
-    pub lang: Lang,
-    /// The case id (the footer names it, so a caller can quote it).
-    pub case_id: i64,
+pub struct PublicFacts {
     /// The person's name.
     pub full_name: String,
     /// Age in years, if known.
     pub age: Option<i64>,
-    /// `persons_lost.gender` as stored (translated when printed).
+    /// `persons_lost.gender` as stored (translated when shown).
     pub gender: String,
     /// Physical description.
     pub description: Option<String>,
@@ -39,8 +36,19 @@ pub struct Poster {
     pub agency: Option<String>,
     /// Its phone.
     pub phone: Option<String>,
-    /// The public page; the QR code's content, byte for byte.
+    /// The public page; the poster's QR code holds it byte for byte.
     pub public_url: String,
+}
+
+/// A poster: the public facts of a case in a language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poster {
+    /// Language.
+    pub lang: Lang,
+    /// The case id (the footer names it, so a caller can quote it).
+    pub case_id: i64,
+    /// What it shows.
+    pub facts: PublicFacts,
 }
 
 /// The words of a poster (kept here, not in the report table: only the poster uses them).
@@ -120,7 +128,7 @@ impl Poster {
         let w = words(self.lang);
         let tr = Tr::new(self.lang);
         let footer = format!("{} {}", w.footer, self.case_id);
-        let mut d = Doc::new(w.title, &self.public_url, &footer, tr)?;
+        let mut d = Doc::new(w.title, &self.facts.public_url, &footer, tr)?;
         let mut y = 770.0;
         // banner: white on black, centred
         d.rect(MARGIN_X, y - 58.0, BODY_W, 58.0, black());
@@ -134,24 +142,24 @@ impl Poster {
             white(),
         );
         y -= 96.0;
-        for line in d.wrap(&self.full_name, 30.0, Face::Bold, BODY_W) {
+        for line in d.wrap(&self.facts.full_name, 30.0, Face::Bold, BODY_W) {
             d.text_at(MARGIN_X, y, 30.0, Face::Bold, &line, black());
             y -= 36.0;
         }
         y -= 6.0;
-        let age = match self.age {
+        let age = match self.facts.age {
             Some(a) => format!("{a} {}", w.years),
             None => tr.t(Key::Unknown).to_string(),
         };
         let facts = [
             (w.age, age),
-            (w.gender, tr.code(Code::Gender, &self.gender)),
+            (w.gender, tr.code(Code::Gender, &self.facts.gender)),
             (
                 w.last_seen,
                 format!(
                     "{}, {}",
-                    self.last_seen_place,
-                    tr.wall_clock(self.last_seen_at)
+                    self.facts.last_seen_place,
+                    tr.wall_clock(self.facts.last_seen_at)
                 ),
             ),
         ];
@@ -165,7 +173,12 @@ impl Poster {
                 y -= 19.0;
             }
         }
-        if let Some(desc) = self.description.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(desc) = self
+            .facts
+            .description
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             y -= 4.0;
             d.text_at(
                 MARGIN_X,
@@ -199,7 +212,7 @@ impl Poster {
             &format!("{}:", w.call),
             black(),
         );
-        let contact = match (&self.agency, &self.phone) {
+        let contact = match (&self.facts.agency, &self.facts.phone) {
             (Some(a), Some(p)) => format!("{a}: {p}"),
             (None, Some(p)) => p.clone(),
             _ => w.emergency.to_string(),
@@ -218,7 +231,7 @@ impl Poster {
             d.text_at(MARGIN_X, ty, 12.0, Face::Bold, &l, black());
             ty -= 16.0;
         }
-        for l in d.wrap(&self.public_url, 10.0, Face::Regular, text_w) {
+        for l in d.wrap(&self.facts.public_url, 10.0, Face::Regular, text_w) {
             d.text_at(MARGIN_X, ty, 10.0, Face::Regular, &l, black());
             ty -= 13.0;
         }
@@ -227,8 +240,9 @@ impl Poster {
 
     /// Draws the QR code of [`Poster::public_url`] with its lower-left corner at `(x, y)`.
     fn qr(&self, d: &mut Doc, x: f32, y: f32) -> Result<(), ReportError> {
-        let code = QrCode::with_error_correction_level(self.public_url.as_bytes(), EcLevel::M)
-            .map_err(|e| ReportError::Qr(e.to_string()))?;
+        let code =
+            QrCode::with_error_correction_level(self.facts.public_url.as_bytes(), EcLevel::M)
+                .map_err(|e| ReportError::Qr(e.to_string()))?;
         let n = code.width();
         let colors = code.to_colors();
         let module = QR_SIDE / (n + 2 * QUIET) as f32;
@@ -273,15 +287,17 @@ mod tests {
         Poster {
             lang,
             case_id: 42,
-            full_name: "María José Peña Núñez".into(),
-            age: Some(15),
-            gender: "female".into(),
-            description: Some("Cabello castaño, chaqueta azul, mochila con cañón.".into()),
-            last_seen_place: "Quito, La Mariscal".into(),
-            last_seen_at: 1_763_649_000_000,
-            agency: Some("DINASED".into()),
-            phone: Some("+593 2 123 4567".into()),
-            public_url: "https://lpm.example.org/public/cases/q3VnpP0eTt2oKx9Lh1mWbA".into(),
+            facts: PublicFacts {
+                full_name: "María José Peña Núñez".into(),
+                age: Some(15),
+                gender: "female".into(),
+                description: Some("Cabello castaño, chaqueta azul, mochila con cañón.".into()),
+                last_seen_place: "Quito, La Mariscal".into(),
+                last_seen_at: 1_763_649_000_000,
+                agency: Some("DINASED".into()),
+                phone: Some("+593 2 123 4567".into()),
+                public_url: "https://lpm.example.org/public/cases/q3VnpP0eTt2oKx9Lh1mWbA".into(),
+            },
         }
     }
 
@@ -311,11 +327,8 @@ mod tests {
 
     #[test]
     fn without_an_agency_phone_it_names_the_emergency_line() {
-        let p = Poster {
-            agency: None,
-            phone: None,
-            ..poster(Lang::Es)
-        };
+        let mut p = poster(Lang::Es);
+        (p.facts.agency, p.facts.phone) = (None, None);
         let texts = p.layout().expect("layout").into_pages().remove(0).texts;
         assert!(texts.iter().any(|t| t.contains("911")), "{texts:?}");
     }
@@ -324,10 +337,8 @@ mod tests {
     fn it_renders_a_pdf_and_refuses_a_url_too_long_for_a_qr_code() {
         let bytes = poster(Lang::Es).render().expect("pdf");
         assert!(bytes.starts_with(b"%PDF"));
-        let long = Poster {
-            public_url: format!("https://x/{}", "a".repeat(5000)),
-            ..poster(Lang::Es)
-        };
+        let mut long = poster(Lang::Es);
+        long.facts.public_url = format!("https://x/{}", "a".repeat(5000));
         assert!(matches!(long.render(), Err(ReportError::Qr(_))));
     }
 }

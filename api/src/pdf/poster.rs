@@ -15,19 +15,11 @@ pub fn poster(d: &CaseDetail, lang: Lang, base: &str) -> Result<Poster, ApiError
         (Some(id), true) => id.clone(),
         _ => return Err(ApiError::NotPublished(c.id)),
     };
-    let f = public::facts(d, &public_id, base)
+    let facts = public::facts(d, &public_id, base)
         .ok_or_else(|| ApiError::NotFound(format!("the person of case {}", c.id)))?;
     Ok(Poster {
         lang,
         case_id: c.id,
-        full_name: f.full_name,
-        age: f.age,
-        gender: f.gender,
-        description: f.description,
-        last_seen_place: f.last_seen_place,
-        last_seen_at: f.last_seen_at,
-        agency: f.agency,
-        phone: f.phone,
-        public_url: f.public_url,
+        facts,
     })
 }

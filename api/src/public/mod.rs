@@ -6,7 +6,7 @@
 //! that is not (or no longer) published all answer the same 404 page, byte for byte, so the
 //! page cannot be used to find out whether a case exists. Requests are rate-limited per client
 //! address ([`limiter::RatePolicy::PAGES`]). The page shows only what the poster shows
-//! ([`page::PageFacts`]); see docs/public-pages.md.
+//! ([`lpm_reports::PublicFacts`]); see docs/public-pages.md.
 
 pub mod index;
 pub mod limiter;
@@ -22,6 +22,7 @@ use axum::routing::get;
 use axum::Router;
 use lpm_engine::read::CaseDetail;
 use lpm_engine::EngineHandle;
+use lpm_reports::PublicFacts;
 use lpm_service::sor::public_id;
 
 use crate::auth::{client_key, ClientAddr, Clock};
@@ -29,7 +30,6 @@ use crate::extract::Path;
 use crate::state::AppState;
 use index::PublicIndex;
 use limiter::{RateLimiter, RatePolicy};
-use page::PageFacts;
 
 /// The public side's state: the index and the rate limits.
 pub struct Public {
@@ -124,15 +124,16 @@ pub fn too_many(wait: std::time::Duration) -> Response {
     r
 }
 
-/// What the page of `d` shows, when `d` is published under `public_id` and its person exists.
-pub fn facts(d: &CaseDetail, public_id: &str, base: &str) -> Option<PageFacts> {
+/// What the page and the poster of `d` show, when `d` is published under `public_id` and its
+/// person exists.
+pub fn facts(d: &CaseDetail, public_id: &str, base: &str) -> Option<PublicFacts> {
     let c = &d.record.case;
     if !c.public || c.public_id.as_deref() != Some(public_id) {
         return None;
     }
     let p = d.record.person.as_ref()?;
     let r = d.record.responsible.as_ref();
-    Some(PageFacts {
+    Some(PublicFacts {
         full_name: p.full_name.clone(),
         age: p.age,
         gender: p.gender.clone(),
@@ -142,12 +143,11 @@ pub fn facts(d: &CaseDetail, public_id: &str, base: &str) -> Option<PageFacts> {
         agency: r.map(|r| r.agency.clone()),
         phone: r.and_then(|r| r.phone.clone()),
         public_url: public_url(base, public_id),
-        form_action: format!("{}/sightings", public_path(public_id)),
     })
 }
 
 /// The case of a well-formed, indexed, published `public_id`, read at the current tick.
-pub async fn published(state: &AppState, public_id: &str) -> Option<PageFacts> {
+pub async fn published(state: &AppState, public_id: &str) -> Option<PublicFacts> {
     if !public_id::well_formed(public_id) {
         return None;
     }
@@ -190,7 +190,12 @@ pub async fn case_page(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = page::language(lang_param(query.as_deref()).as_deref(), accept);
-    let mut r = html(StatusCode::OK, page::render(&facts, lang), "no-cache");
+    let action = format!("{}/sightings", public_path(&public_id));
+    let mut r = html(
+        StatusCode::OK,
+        page::render(&facts, &action, lang),
+        "no-cache",
+    );
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
     r

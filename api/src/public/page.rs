@@ -6,32 +6,7 @@
 //! is HTML-escaped. The 404 is one constant page in both languages, so an unknown id, an
 //! unpublished case and a malformed id answer byte for byte the same.
 
-use lpm_reports::{Lang, Tr};
-
-/// What the page shows; built from a case read (see `super::facts`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageFacts {
-    /// The person's name.
-    pub full_name: String,
-    /// Age in years.
-    pub age: Option<i64>,
-    /// `persons_lost.gender` as stored.
-    pub gender: String,
-    /// Physical description.
-    pub description: Option<String>,
-    /// Where last seen.
-    pub last_seen_place: String,
-    /// When (local wall clock, ms since 1970 read as UTC).
-    pub last_seen_at: i64,
-    /// The agency in charge.
-    pub agency: Option<String>,
-    /// Its phone.
-    pub phone: Option<String>,
-    /// This page's own URL (`og:url`).
-    pub public_url: String,
-    /// Where the sighting form posts (`/public/cases/{public_id}/sightings`).
-    pub form_action: String,
-}
+use lpm_reports::{Lang, PublicFacts, Tr};
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -149,8 +124,8 @@ fn head(lang: Lang, title: &str, description: &str, url: Option<&str>) -> String
     )
 }
 
-/// The page of a published case in `lang`.
-pub fn render(f: &PageFacts, lang: Lang) -> String {
+/// The page of a published case in `lang`; its sighting form posts to `form_action`.
+pub fn render(f: &PublicFacts, form_action: &str, lang: Lang) -> String {
     let w = words(lang);
     let tr = Tr::new(lang);
     let age = f
@@ -208,7 +183,7 @@ pub fn render(f: &PageFacts, lang: Lang) -> String {
         call = w.call,
         form_title = w.form_title,
         form_intro = w.form_intro,
-        action = esc(&f.form_action),
+        action = esc(form_action),
         place = w.place,
         seen_at = w.seen_at,
         what = w.what,
@@ -288,8 +263,10 @@ pub fn language(query: Option<&str>, accept: Option<&str>) -> Lang {
 mod tests {
     use super::*;
 
-    fn facts() -> PageFacts {
-        PageFacts {
+    const ACTION: &str = "/public/cases/abc/sightings";
+
+    fn facts() -> PublicFacts {
+        PublicFacts {
             full_name: "<script>alert('x')</script> Peña".into(),
             age: Some(15),
             gender: "female".into(),
@@ -299,13 +276,12 @@ mod tests {
             agency: Some("DINASED".into()),
             phone: Some("+593 (2) 123-4567".into()),
             public_url: "https://x.example/public/cases/abc".into(),
-            form_action: "/public/cases/abc/sightings".into(),
         }
     }
 
     #[test]
     fn values_are_escaped_and_no_script_is_emitted() {
-        let html = render(&facts(), Lang::Es);
+        let html = render(&facts(), ACTION, Lang::Es);
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Peña"));
         assert!(html.contains("Chaqueta &quot;azul&quot; &amp; mochila"));
@@ -313,7 +289,7 @@ mod tests {
         assert!(html.contains("<html lang=\"es\">") && html.contains("Se busca"));
         assert!(html.contains("action=\"/public/cases/abc/sightings\""));
         assert!(html.contains("og:title"));
-        let en = render(&facts(), Lang::En);
+        let en = render(&facts(), ACTION, Lang::En);
         assert!(en.contains("<html lang=\"en\">") && en.contains("Report a sighting"));
     }
 
