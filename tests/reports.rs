@@ -785,3 +785,130 @@ fn analytics_reports_equal_the_views_at_their_tick_and_narrow_to_a_period() {
         cases.len()
     );
 }
+
+/// The poster of a published case: A4, the name with its accents, and a QR code that
+/// `zbarimg` (Debian `zbar-tools`) reads, from the page `pdftoppm` renders, as exactly the
+/// case's `public_url`; that URL answers 200 without a session, and a reader gets no poster.
+#[test]
+fn poster_qr_code_is_the_public_url_and_the_page_answers_without_a_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let server = Server::start_with(&data, &[]);
+    let (admin, _) = clients(&server, &token);
+    let cookie = sign_in_as(&server.addr, "ana", "correct-horse-battery");
+    let as_admin = ("cookie", cookie.as_str());
+    let bearer = format!("Bearer {token}");
+    let as_reader = ("authorization", bearer.as_str());
+
+    let resp = admin.expect(
+        "POST",
+        "/api/v1/responsibles",
+        Some(&json!({"full_name": "Begoña Ibáñez", "agency": "Policía Nacional", "phone": "+593 2 600 7000"})),
+        201,
+    )["id"]
+        .as_i64()
+        .expect("id");
+    let created = admin.expect(
+        "POST",
+        "/api/v1/reports",
+        Some(&json!({
+            "full_name": "Íñigo Muñoz Peñalver", "age": 34, "gender": "male",
+            "last_seen_at": "2026-11-20T14:30", "last_seen_place": "Logroño, Calle Laurel",
+            "description": "Chaqueta azul, mochila pequeña; camina con bastón.",
+            "reporter_name": "María José Añón", "reporter_phone": "+34 600 000 000",
+            "responsible_id": resp,
+        })),
+        201,
+    );
+    let id = created["case"]["id"].as_i64().expect("case id");
+    let poster_path = format!("/api/v1/cases/{id}/poster.pdf");
+    let unpublished = download(&server.addr, &poster_path, as_admin);
+    assert_eq!(unpublished.status, 409);
+    assert_eq!(unpublished.json()["code"], "not_published");
+
+    let version = created["case"]["version"].as_i64().expect("version");
+    let published = admin.expect(
+        "PATCH",
+        &format!("/api/v1/cases/{id}"),
+        Some(&json!({"version": version, "public": true})),
+        200,
+    );
+    let url = published["case"]["public_url"]
+        .as_str()
+        .expect("public_url")
+        .to_string();
+    // the default --public-base-url is the address the server bound
+    assert!(
+        url.starts_with(&format!("http://{}/public/cases/", server.addr)),
+        "{url}"
+    );
+
+    let (_, poster) = pdf_ok(&server.addr, &poster_path, as_admin);
+    let pdf = read_pdf(dir.path(), "poster", &poster.body);
+    assert_eq!(pdf.pages, 1);
+    for want in [
+        "SE BUSCA",
+        "Íñigo Muñoz Peñalver",
+        "34 años",
+        "Logroño, Calle Laurel",
+        "+593 2 600 7000",
+    ] {
+        assert!(
+            pdf.text.contains(want),
+            "{want:?} missing from:\n{}",
+            pdf.text
+        );
+    }
+    assert!(!pdf.text.contains("Añón"), "no reporter on a poster");
+    // render in grey at print-like resolution and decode the QR code
+    let pdf_file = dir.path().join("poster.pdf");
+    let prefix = dir.path().join("poster-qr");
+    poppler(
+        "pdftoppm",
+        &[
+            "-r",
+            "150",
+            "-gray",
+            "-png",
+            "-singlefile",
+            pdf_file.to_str().expect("utf-8"),
+            prefix.to_str().expect("utf-8"),
+        ],
+    );
+    let png = dir.path().join("poster-qr.png");
+    keep_artifact(&png, "poster.png");
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q", png.to_str().expect("utf-8")])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("zbarimg is required by the poster test (Debian package zbar-tools; scripts/test.sh installs it): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "zbarimg found no code: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoded = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        decoded.trim_end_matches('\n'),
+        url,
+        "the QR code is exactly case.public_url"
+    );
+
+    // the URL works without a session, and shows the person
+    let page = download(
+        &server.addr,
+        &url[url.find("/public/").expect("path")..],
+        ("accept-language", "es"),
+    );
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains("Íñigo Muñoz Peñalver") && !html.contains("Añón"));
+    // in English too
+    let (_, en) = pdf_ok(&server.addr, &format!("{poster_path}?lang=en"), as_admin);
+    let en = read_pdf(dir.path(), "poster-en", &en.body);
+    assert!(en.text.contains("MISSING") && en.text.contains("34 years"));
+    // readers get no poster
+    assert_eq!(download(&server.addr, &poster_path, as_reader).status, 403);
+}

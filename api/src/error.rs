@@ -41,6 +41,9 @@ pub enum ApiError {
         /// The current version.
         current: i64,
     },
+    /// The case is not published, so it has no public page and no poster.
+    #[error("case {0} is not published: publish it first (PATCH with \"public\": true)")]
+    NotPublished(i64),
     /// The body is larger than allowed.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -81,6 +84,8 @@ pub enum ErrorCode {
     NotFound,
     /// 409: the `version` sent is not the current one (`current_version` says which is).
     VersionConflict,
+    /// 409: the case is not published (its poster needs its public page).
+    NotPublished,
     /// 413: the body is over the size limit.
     PayloadTooLarge,
     /// 429: too many attempts; retry after `Retry-After` seconds.
@@ -93,13 +98,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, so tests can check each is documented and translated by the UI.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidField,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::VersionConflict,
+        ErrorCode::NotPublished,
         ErrorCode::PayloadTooLarge,
         ErrorCode::TooManyRequests,
         ErrorCode::Unavailable,
@@ -149,7 +155,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::NotPublished(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,7 +163,8 @@ impl ApiError {
         }
     }
 
-    /// The stable code of the body; one per status, so a client can rely on either.
+    /// The stable code of the body; one per status except 409, which is a stale `version`
+    /// (`version_conflict`) or an unpublished case's poster (`not_published`).
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::BadRequest { .. } => ErrorCode::BadRequest,
@@ -166,6 +173,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict { .. } => ErrorCode::VersionConflict,
+            ApiError::NotPublished(_) => ErrorCode::NotPublished,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             ApiError::Unavailable { .. } => ErrorCode::Unavailable,
@@ -363,6 +371,7 @@ mod tests {
             (ApiError::Forbidden("no".into()), "forbidden"),
             (ApiError::NotFound("case 9".into()), "not_found"),
             (ApiError::Conflict { current: 4 }, "version_conflict"),
+            (ApiError::NotPublished(4), "not_published"),
             (ApiError::PayloadTooLarge, "payload_too_large"),
             (
                 ApiError::TooManyRequests { retry_after: 3 },

@@ -17,6 +17,7 @@ pub mod memory_limit;
 pub mod metrics;
 pub mod openapi;
 pub mod pdf;
+pub mod public;
 pub mod recent;
 pub mod routes;
 pub mod server;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(grafana::router())
         .merge(web::router())
+        .merge(public::router())
         .route("/api/v1/stream", get(stream::handler))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))

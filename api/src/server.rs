@@ -174,21 +174,6 @@ pub async fn run(
         .set(i64::try_from(service.log_records_dropped()).unwrap_or(i64::MAX));
     metrics.set_source(service.source().clone());
     let handle = service.engine().clone();
-    let hub = Hub::start(handle.store().clone(), 1024);
-    let state = AppState {
-        engine: handle,
-        source: service.source().clone(),
-        mysql: service.mysql().cloned(),
-        auth,
-        metrics: metrics.clone(),
-        config: Arc::new(cfg.api.clone()),
-        health: health.clone(),
-        hub: hub.clone(),
-        checkpoints: Some(service.checkpoints().clone()),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
-
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -199,6 +184,28 @@ pub async fn run(
         addr: cfg.listen,
         source,
     })?;
+    // bound before the state is built: the default public base URL names the bound port
+    let mut api = cfg.api.clone();
+    if api.public_base_url.is_empty() {
+        api.public_base_url = default_public_base_url(addr);
+    }
+    let hub = Hub::start(handle.store().clone(), 1024);
+    let public = crate::public::Public::start(handle.clone(), cfg.api.read_timeout);
+    let state = AppState {
+        engine: handle,
+        source: service.source().clone(),
+        mysql: service.mysql().cloned(),
+        auth,
+        metrics: metrics.clone(),
+        config: Arc::new(api),
+        health: health.clone(),
+        hub: hub.clone(),
+        checkpoints: Some(service.checkpoints().clone()),
+        public,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
+
     on_listening(addr);
     println!("lpm is serving on http://{addr}/ (web UI at /, API under /api/v1, Grafana under /grafana, metrics at /metrics)");
 
@@ -216,9 +223,25 @@ pub async fn run(
     if let Some(t) = metrics_loop {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    let public = state.public.clone();
     drop(state);
+    // its thread holds an engine handle: gone before the engine stops
+    tokio::task::spawn_blocking(move || public.index.stop())
+        .await
+        .ok();
     service.stop().await;
     Ok(())
+}
+
+/// The public base URL when `--public-base-url` is not set: this server as bound, with a
+/// loopback address for an unspecified one (a URL cannot name 0.0.0.0).
+pub fn default_public_base_url(bound: SocketAddr) -> String {
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
 /// Updates the gauges and histograms that watch the engine (tick, freshness, staleness, state

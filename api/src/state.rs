@@ -37,6 +37,11 @@ pub struct ApiConfig {
     /// Origins besides the server's own that may open the WebSocket stream
     /// (`--allowed-origins`, e.g. `https://lpm.example.org` behind a reverse proxy).
     pub allowed_origins: Vec<String>,
+    /// Where published cases' pages are reached from outside (`--public-base-url`, no trailing
+    /// slash): `case.public_url` and the poster's QR code are this plus
+    /// `/public/cases/{public_id}`. Empty in `ServeConfig`: the server puts the address it
+    /// bound there.
+    pub public_base_url: String,
 }
 
 impl Default for ApiConfig {
@@ -51,6 +56,7 @@ impl Default for ApiConfig {
             ws_send_timeout: Duration::from_secs(10),
             ws_pong_timeout: Duration::from_secs(45),
             allowed_origins: Vec::new(),
+            public_base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct AppState {
     pub hub: Arc<crate::hub::Hub>,
     /// Checkpoint and recovery instruments (the engine page shows them).
     pub checkpoints: Option<Arc<lpm_service::checkpoint::CheckpointMetrics>>,
+    /// Published cases: the public-id index and the public routes' rate limits.
+    pub public: Arc<crate::public::Public>,
 }
 
 impl FromRef<AppState> for AuthState {

@@ -107,6 +107,8 @@ struct Seeded {
     case: i64,
     /// The minor's case (unassigned).
     minor_case: i64,
+    /// The public id of `case`, which the seed publishes.
+    public_id: String,
 }
 
 async fn seed(app: &App) -> Seeded {
@@ -157,12 +159,27 @@ async fn seed(app: &App) -> Seeded {
             "last_seen_place": MINOR_PLACE,
         }))
         .await;
+    let published = app
+        .call(
+            Who::Responder,
+            Method::PATCH,
+            &format!("/api/v1/cases/{case}"),
+            Some(&json!({"version": app.case_version(case), "public": true}).to_string()),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.text);
+    let url = published.json["case"]["public_url"]
+        .as_str()
+        .unwrap_or_default();
+    let public_id = url.rsplit('/').next().unwrap_or_default().to_string();
+    assert_eq!(public_id.len(), 22, "{url}");
     Seeded {
         resp,
         other,
         inactive,
         case,
         minor_case,
+        public_id,
     }
 }
 
@@ -231,6 +248,8 @@ fn routes() -> Vec<Route> {
         r("GET", "/api/v1/views", "/api/v1/views", None, Read),
         // the case report holds personal data: like a write, readers get 403
         r("GET", "/api/v1/cases/{id}/report.pdf", "/api/v1/cases/{case}/report.pdf", None, Write),
+        r("GET", "/api/v1/cases/{id}/poster.pdf", "/api/v1/cases/{case}/poster.pdf", None, Write),
+        r("GET", "/public/cases/{public_id}", "/public/cases/{public_id}", None, Public),
         r("GET", "/api/v1/reports/{kind}.pdf", "/api/v1/reports/demographic.pdf", None, Read),
         r("GET", "/api/v1/views/{name}", "/api/v1/views/kpi", None, Read),
         r("GET", "/api/v1/engine", "/api/v1/engine", None, Read),
@@ -285,6 +304,7 @@ fn fill(app: &App, seeded: &Seeded, spare: i64, text: &str) -> String {
     }
     out.replace("{case}", &seeded.case.to_string())
         .replace("{spare}", &spare.to_string())
+        .replace("{public_id}", &seeded.public_id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2151,7 +2171,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        42,
+        44,
         "update the matrix when routes change:\n{out}"
     );
 }

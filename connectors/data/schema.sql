@@ -1,4 +1,6 @@
--- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-12-07: case_sightings added).
+-- Copied verbatim from shared/schema.sql (the project's canonical source schema, 2026-12-07:
+-- case_sightings added), plus the columns a later migration adds (service/migrations/0003_*:
+-- case_cases.public, public_id), so the catalog describes the schema `lpm migrate` leaves.
 -- Canonical source schema (MySQL 8 / MariaDB 10.11) for the lost-persons system of record.
 -- Debezium captures these tables; the engine consumes their change events.
 -- Topic names follow Debezium's convention: <topic.prefix>.<database>.<table>,
@@ -39,6 +41,9 @@ CREATE TABLE case_cases (
   opened_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   closed_at       TIMESTAMP(3) NULL,            -- set when status leaves open/in_progress
   version         INT          NOT NULL DEFAULT 1,
+  public          TINYINT(1)   NULL DEFAULT 0,  -- migration 0003 (NOT NULL there): the public page is served;
+                                                -- NULL here so events of the original schema, which lack it, decode
+  public_id       VARCHAR(32)  NULL,            -- migration 0003: its unguessable id, kept once made
   KEY (person_id), KEY (responsible_id)
 );
 

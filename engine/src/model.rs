@@ -303,6 +303,12 @@ pub struct Case {
     pub closed_at: Option<EpochMs>,
     /// Optimistic-concurrency version.
     pub version: i64,
+    /// Published: the public case page and the poster are served (`case_cases.public`,
+    /// migration 0003; absent from older dumps, which read as not published).
+    pub public: bool,
+    /// The unguessable id of the public page, kept once generated so an unpublished and
+    /// republished case, or a reprinted poster, keeps its link.
+    pub public_id: Option<String>,
 }
 
 /// `case_actions`: something a responder did on a case.

@@ -89,6 +89,8 @@ fn case(id: i64, person_id: i64, status: Status, responsible_id: Option<i64>) ->
         opened_at: 0,
         closed_at: None,
         version: 1,
+        public: false,
+        public_id: None,
     }))
 }
 

@@ -14,6 +14,7 @@ pub mod fonts;
 pub mod i18n;
 pub mod layout;
 pub mod note;
+pub mod poster;
 pub mod stamp;
 
 pub use analytics::{
@@ -24,6 +25,7 @@ pub use case::{
 };
 pub use i18n::{Lang, Tr};
 pub use note::ActionNote;
+pub use poster::{Poster, PublicFacts};
 pub use stamp::{DateRange, Stamp};
 
 /// Why a report could not be rendered.
@@ -32,4 +34,8 @@ pub enum ReportError {
     /// The embedded font did not parse (a broken build, never input).
     #[error("the embedded font could not be parsed")]
     Font,
+    /// The poster's URL does not fit in a QR code (thousands of bytes: a misconfigured
+    /// `--public-base-url`).
+    #[error("the QR code cannot hold the URL: {0}")]
+    Qr(String),
 }

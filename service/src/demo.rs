@@ -223,6 +223,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
                         version,
                         status: Some(Status::InProgress),
                         priority: None,
+                        public: None,
                     },
                     t,
                 ));
@@ -241,6 +242,7 @@ pub fn load(sor: &EmbeddedSor, size: DemoSize, now: EpochMs) -> Result<usize, So
                                 version,
                                 status: Some(to),
                                 priority: None,
+                                public: None,
                             },
                             t,
                         ));
@@ -372,6 +374,7 @@ fn demo_step(sor: &EmbeddedSor, rng: &mut SplitMix64, now: EpochMs) -> Option<Co
             version: case.version,
             status: Some(next),
             priority: None,
+            public: None,
         },
         1 => Command::Assign {
             case_id: case.id,

@@ -1568,6 +1568,8 @@ impl Sim {
             opened_at: t,
             closed_at: None,
             version: 1,
+            public: false,
+            public_id: None,
         };
         let mut stmts = vec![
             vec![create(Row::Person(Arc::new(person)))],

@@ -133,6 +133,8 @@ fn make_row(t: Table, key: Key, v: u8) -> Row {
                 opened_at,
                 closed_at: (v % 4 == 0).then_some(opened_at + v as i64 * 1_234_567),
                 version: 1,
+                public: false,
+                public_id: None,
             }))
         }
         Table::CaseActions => Row::Action(Arc::new(Action {

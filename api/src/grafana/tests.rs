@@ -66,6 +66,8 @@ fn case(id: i64, person_id: i64, status: &str, priority: &str, opened_at: i64) -
         opened_at,
         closed_at: None,
         version: 1,
+        public: false,
+        public_id: None,
     }
 }
 

@@ -291,6 +291,8 @@ mod tests {
                 opened_at: at,
                 closed_at: None,
                 version: 1,
+                public: false,
+                public_id: None,
             }),
             person: Some(Arc::new(Person {
                 id,

@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod case;
 pub mod params;
+pub mod poster;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -25,6 +25,16 @@ pub struct CaseReportQuery {
     pub tz: Option<String>,
 }
 
+/// `?lang=es|en` of the poster (its times are the wall-clock times as reported: no zone).
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PosterQuery {
+    /// `es` (default) or `en`.
+    #[param(schema_with = crate::input_schema::lang)]
+    pub lang: Option<String>,
+}
+
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD&lang=es|en&tz=…` of the analytics reports.
 #[derive(Deserialize, IntoParams, Default)]
 #[serde(deny_unknown_fields)]

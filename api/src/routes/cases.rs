@@ -124,6 +124,10 @@ pub struct CasePatch {
     #[serde(default)]
     #[schema(schema_with = optional_priority_schema)]
     pub priority: Option<String>,
+    /// `true` publishes the case (its public page and poster; `case.public_url` says where),
+    /// `false` unpublishes it (the page answers 404; the link comes back on republishing).
+    #[serde(default)]
+    pub public: Option<bool>,
 }
 
 /// An assignment.
@@ -332,6 +336,10 @@ pub(super) async fn write_case(
         .await?;
     match detail {
         Some(d) => {
+            // its link works as soon as this answers, before the index thread sees the tick
+            if let Some(id) = &d.record.case.public_id {
+                state.public.index.insert(id, d.record.case.id);
+            }
             let status = if created {
                 StatusCode::CREATED
             } else {
@@ -340,7 +348,7 @@ pub(super) async fn write_case(
             Ok((
                 status,
                 [(header::LOCATION, location)],
-                axum::Json(CaseDetailOut::new(&d, true)),
+                axum::Json(CaseDetailOut::new(&d, true, &state.config.public_base_url)),
             )
                 .into_response())
         }
@@ -697,7 +705,7 @@ pub async fn list_cases(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|r| CaseOut::new(r, personal))
+        .map(|r| CaseOut::new(r, personal, &state.config.public_base_url))
         .collect();
     Ok(axum::Json(CasePage {
         tick,
@@ -732,11 +740,13 @@ pub async fn get_case(
     Ok(axum::Json(CaseDetailOut::new(
         &detail,
         who.sees_personal_data(),
+        &state.config.public_base_url,
     )))
 }
 
-/// Change status and/or priority (valid transitions only; `closed_at` follows the status).
-/// Responders and admins; 422 for a transition the status does not allow.
+/// Change status and/or priority (valid transitions only; `closed_at` follows the status),
+/// and publish or unpublish the case (`public`). Responders and admins; 422 for a transition
+/// the status does not allow.
 #[utoipa::path(patch, path = "/api/v1/cases/{id}", request_body = CasePatch,
     params(("id" = i64, Path, description = "Case id")), tag = "cases",
     security(("session" = []), ("token" = [])),
@@ -771,6 +781,7 @@ pub async fn update_case(
             .as_deref()
             .map(|p| priority("priority", p))
             .transpose()?,
+        public: body.public,
     };
     write_case(&state, who.name, cmd, false).await
 }

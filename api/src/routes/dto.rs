@@ -179,11 +179,17 @@ pub struct CaseOut {
     pub person: Option<PersonOut>,
     /// The current responsible.
     pub responsible: Option<ResponsibleOut>,
+    /// Published: the public page and the poster are served.
+    pub public: bool,
+    /// The public page (`<--public-base-url>/public/cases/{public_id}`) while published; `null`
+    /// otherwise and for read-only callers (the page shows the person's name).
+    pub public_url: Option<String>,
 }
 
 impl CaseOut {
-    /// Renders a case record; `personal` decides whether the person is included.
-    pub fn new(rec: &CaseRecord, personal: bool) -> CaseOut {
+    /// Renders a case record; `personal` decides whether the person (and the public URL) is
+    /// included; `public_base` is `--public-base-url`.
+    pub fn new(rec: &CaseRecord, personal: bool, public_base: &str) -> CaseOut {
         let c: &Case = &rec.case;
         let age = rec.person.as_ref().and_then(|p| p.age);
         CaseOut {
@@ -212,6 +218,12 @@ impl CaseOut {
                 .responsible
                 .as_deref()
                 .map(|r| ResponsibleOut::new(r, personal)),
+            public: c.public,
+            public_url: c
+                .public_id
+                .as_deref()
+                .filter(|_| c.public && personal)
+                .map(|id| crate::public::public_url(public_base, id)),
         }
     }
 }
@@ -379,11 +391,11 @@ pub struct CaseDetailOut {
 }
 
 impl CaseDetailOut {
-    /// Renders a detail read.
-    pub fn new(d: &CaseDetail, personal: bool) -> CaseDetailOut {
+    /// Renders a detail read (`public_base`: see [`CaseOut::new`]).
+    pub fn new(d: &CaseDetail, personal: bool, public_base: &str) -> CaseDetailOut {
         CaseDetailOut {
             tick: d.tick,
-            case: CaseOut::new(&d.record, personal),
+            case: CaseOut::new(&d.record, personal, public_base),
             actions: d
                 .actions
                 .iter()

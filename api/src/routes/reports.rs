@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json_integer::PathId;
 use crate::pdf::analytics::{self, Kind};
-use crate::pdf::params::{AnalyticsQuery, CaseReportQuery};
+use crate::pdf::params::{AnalyticsQuery, CaseReportQuery, PosterQuery};
 use crate::pdf::{case, pdf_response, render_error, Rendered};
 use crate::state::{engine_error, AppState};
 
@@ -23,6 +23,7 @@ use crate::state::{engine_error, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/cases/{id}/report.pdf", get(case_report))
+        .route("/api/v1/cases/{id}/poster.pdf", get(case_poster))
         .route("/api/v1/reports/{file}", get(analytics_report))
 }
 
@@ -103,6 +104,58 @@ pub async fn case_report(
     let name = match lang {
         Lang::Es => format!("caso-{id}.pdf"),
         Lang::En => format!("case-{id}.pdf"),
+    };
+    Ok(pdf_response(rendered, &name))
+}
+
+/// The poster of a published case (A4, Spanish by default): name, age, gender, description,
+/// last seen, the agency's phone, and a QR code holding exactly `case.public_url`. Like the
+/// case report it holds personal data, so read-only tokens get 403; a case that is not
+/// published gets 409 `not_published`.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/poster.pdf",
+    params(("id" = i64, Path, description = "Case id"), PosterQuery), tag = "reports",
+    security(("session" = []), ("token" = [])),
+    responses((status = 200, content_type = "application/pdf", description = "The PDF",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"cartel-<id>.pdf\"` (`poster-<id>.pdf` in English)"),
+                ("X-Lpm-Tick" = u64, description = "The engine tick the poster shows"))),
+        (status = 400, description = "A bad id or `lang`, or an unknown parameter", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "The case is not published (`not_published`)", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
+pub async fn case_poster(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Caller(who): Caller,
+    Path(PathId(id)): Path<PathId>,
+    Query(q): Query<PosterQuery>,
+) -> ApiResult<Response> {
+    if !who.sees_personal_data() {
+        return Err(ApiError::Forbidden(
+            "the poster holds personal data: read-only tokens cannot download it".into(),
+        ));
+    }
+    let lang = crate::pdf::params::lang(&q.lang)?;
+    let st = state.clone();
+    let rendered = state
+        .blocking(move || {
+            let detail = st
+                .engine
+                .case(id, st.config.read_timeout)
+                .map_err(engine_error)?
+                .ok_or_else(|| ApiError::NotFound(format!("case {id}")))?;
+            let bytes = crate::pdf::poster::poster(&detail, lang, &st.config.public_base_url)?
+                .render()
+                .map_err(render_error)?;
+            Ok(Rendered {
+                tick: detail.tick,
+                bytes,
+            })
+        })
+        .await?;
+    let name = match lang {
+        Lang::Es => format!("cartel-{id}.pdf"),
+        Lang::En => format!("poster-{id}.pdf"),
     };
     Ok(pdf_response(rendered, &name))
 }

@@ -100,6 +100,8 @@ pub struct App {
     pub admin_cookie: String,
     /// `lpm_session=...` of the responder.
     pub responder_cookie: String,
+    /// The clock of the public routes' rate limits.
+    pub public_clock: Arc<lpm_api::auth::ManualClock>,
     engine: Option<Engine>,
     uniq: AtomicU64,
 }
@@ -199,6 +201,12 @@ impl App {
             ..ApiConfig::default()
         };
         tune(&mut config);
+        let public_clock = Arc::new(lpm_api::auth::ManualClock::new());
+        let public = lpm_api::public::Public::with_clock(
+            handle.clone(),
+            config.read_timeout,
+            public_clock.clone(),
+        );
         let state = AppState {
             engine: handle,
             source: lpm_service::source::Source::Embedded(Arc::new(sor)),
@@ -209,6 +217,7 @@ impl App {
             health,
             hub,
             checkpoints: None,
+            public,
         };
         let router = lpm_api::router(state.clone());
         let mut app = App {
@@ -218,6 +227,7 @@ impl App {
             reader_token,
             admin_cookie: String::new(),
             responder_cookie: String::new(),
+            public_clock,
             engine: Some(engine),
             uniq: AtomicU64::new(0),
         };
@@ -356,6 +366,8 @@ pub fn authorize_with(
 
 impl Drop for App {
     fn drop(&mut self) {
+        // the public index's thread holds an engine handle
+        self.state.public.index.stop();
         // close the engine's input; the workers stop once the last handle is gone
         if let Some(sor) = self.state.source.embedded() {
             sor.close();

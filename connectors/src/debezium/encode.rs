@@ -510,6 +510,8 @@ fn row_json(row: &Row, snapshot: bool) -> Result<String, EncodeError> {
             ("opened_at", zts(t, "opened_at", c.opened_at, snapshot)?),
             ("closed_at", opt_zts(t, "closed_at", c.closed_at, snapshot)?),
             ("version", c.version.to_string()),
+            ("public", i32::from(c.public).to_string()),
+            ("public_id", opt_str(&c.public_id)),
         ],
         Row::Action(a) => vec![
             ("id", a.id.to_string()),
@@ -637,6 +639,8 @@ mod tests {
                 opened_at: t0 + 100,
                 closed_at: None,
                 version: 2,
+                public: false,
+                public_id: None,
             })),
             Row::Case(Arc::new(Case {
                 id: 11,
@@ -647,6 +651,8 @@ mod tests {
                 opened_at: t0,
                 closed_at: Some(t0 + 86_400_123),
                 version: 1,
+                public: true,
+                public_id: Some("q3VnpP0eTt2oKx9Lh1mWbA".into()),
             })),
             Row::Action(Arc::new(Action {
                 id: 20,

@@ -129,6 +129,9 @@ fn build(table: Table, c: &mut Cols<'_>) -> Result<Row, DecodeError> {
             opened_at: c.req("opened_at", instant)?,
             closed_at: c.opt("closed_at", instant)?,
             version: c.opt("version", int)?.unwrap_or(1),
+            // migration 0003: absent from dumps of the original schema, which are not published
+            public: c.opt("public", flag)?.unwrap_or(false),
+            public_id: c.opt("public_id", text)?,
         })),
         Table::CaseActions => Row::Action(Arc::new(Action {
             id: c.req("id", int)?,
@@ -309,7 +312,7 @@ pub fn row_to_json(row: &Row) -> serde_json::Value {
         Row::Case(c) => json!({
             "id": c.id, "person_id": c.person_id, "status": c.status.as_str(), "priority": c.priority.as_str(),
             "responsible_id": c.responsible_id, "opened_at": iso_ms(c.opened_at), "closed_at": opt_iso(c.closed_at),
-            "version": c.version,
+            "version": c.version, "public": i32::from(c.public), "public_id": c.public_id,
         }),
         Row::Action(a) => json!({
             "id": a.id, "case_id": a.case_id, "action_type": a.action_type, "notes": a.notes,

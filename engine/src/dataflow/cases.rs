@@ -162,6 +162,8 @@ mod tests {
                 opened_at: 0,
                 closed_at: None,
                 version: 1,
+                public: false,
+                public_id: None,
             }),
             person: age.map(|age| {
                 Arc::new(Person {

@@ -32,7 +32,8 @@ const MAGIC: &[u8; 8] = b"LPMSTATE";
 /// The format both files are in; a different one is refused (and falls back: an older
 /// checkpoint or a replay of the log; a log retired past every loadable checkpoint fails the
 /// start loudly). 2: `case_sightings` joined the tables, which moved the postcard index of
-/// `persons_lost` and `responsible_contacts` (tables are written as their variant index).
+/// `persons_lost` and `responsible_contacts` (tables are written as their variant index), and
+/// `case_cases` rows carry `public` and `public_id` (migration 0003).
 pub const FORMAT: u32 = 2;
 /// Entries per frame: bounds the memory of one read step.
 pub const ENTRIES_PER_FRAME: usize = 4096;

@@ -75,6 +75,7 @@ pub(crate) async fn tail(service: &Service, round: i64) {
                     version,
                     status: Some(Status::InProgress),
                     priority: Some(Priority::High),
+                    public: None,
                 },
             )
             .await
@@ -246,6 +247,7 @@ async fn a_restart_from_a_checkpoint_equals_a_full_replay_for_any_worker_count()
             version,
             status: Some(Status::InProgress),
             priority: None,
+            public: None,
         },
         Command::CreateResponsible(crate::sor::ledger::ResponsibleFields {
             full_name: Some("New Contact".into()),

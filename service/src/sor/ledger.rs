@@ -113,6 +113,8 @@ pub enum Command {
         status: Option<Status>,
         /// New priority.
         priority: Option<Priority>,
+        /// Publish (`true`) or unpublish (`false`) the case's public page.
+        public: Option<bool>,
     },
     /// Assign a responsible.
     Assign {
@@ -384,6 +386,8 @@ impl Ledger {
                     opened_at: at,
                     closed_at: None,
                     version: 1,
+                    public: false,
+                    public_id: None,
                 });
                 let mut rows = vec![(None, Row::Person(person)), (None, Row::Case(case.clone()))];
                 if let Some(resp) = &responsible {
@@ -421,15 +425,22 @@ impl Ledger {
                 version,
                 status,
                 priority,
+                public,
             } => {
                 let old = self.current_case(case_id, Some(version))?;
-                if status.is_none() && priority.is_none() {
+                if status.is_none() && priority.is_none() && public.is_none() {
                     return Err(SorError::invalid(
                         "status",
-                        "nothing to change: give status and/or priority",
+                        "nothing to change: give status, priority and/or public",
                     ));
                 }
                 let mut new = Case::clone(&old);
+                if let Some(public) = public {
+                    new.public = public;
+                    if public && new.public_id.is_none() {
+                        new.public_id = Some(super::public_id::generate()?);
+                    }
+                }
                 let mut rows = Vec::new();
                 if let Some(to) = status {
                     if !transition_allowed(&old.status, &to) {
@@ -732,6 +743,7 @@ mod tests {
             version,
             status: Some(status),
             priority: None,
+            public: None,
         };
         let p = l.execute(upd(Status::FoundAlive, 1), 5_000).expect("close");
         assert_eq!(p.version, Some(2));
@@ -746,6 +758,48 @@ mod tests {
         ));
         l.execute(upd(Status::Open, 2), 7_000).expect("reopen");
         assert_eq!(l.case(id).and_then(|c| c.closed_at), None);
+    }
+
+    #[test]
+    fn publishing_makes_a_public_id_once_and_keeps_it() {
+        let mut l = Ledger::default();
+        let id = report(&mut l, None).id;
+        assert_eq!(
+            l.case(id).map(|c| (c.public, c.public_id.clone())),
+            Some((false, None))
+        );
+        let publish = |public, version| Command::UpdateCase {
+            case_id: id,
+            version,
+            status: None,
+            priority: None,
+            public: Some(public),
+        };
+        let p = l.execute(publish(true, 1), 2_000).expect("publish");
+        assert_eq!(p.version, Some(2));
+        assert_eq!(p.rows.len(), 1, "no action row for a publication");
+        let first = l.case(id).and_then(|c| c.public_id.clone()).expect("an id");
+        assert_eq!(first.len(), super::super::public_id::LEN);
+        l.execute(publish(false, 2), 3_000).expect("unpublish");
+        let c = l.case(id).expect("case");
+        assert!(!c.public);
+        assert_eq!(
+            c.public_id.as_deref(),
+            Some(first.as_str()),
+            "kept while unpublished"
+        );
+        l.execute(publish(true, 3), 4_000).expect("republish");
+        let c = l.case(id).expect("case");
+        assert!(c.public);
+        assert_eq!(
+            c.public_id.as_deref(),
+            Some(first.as_str()),
+            "the same link again"
+        );
+        assert!(matches!(
+            l.execute(publish(false, 1), 5_000),
+            Err(SorError::Conflict { current: 4 })
+        ));
     }
 
     #[test]

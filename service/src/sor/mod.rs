@@ -23,6 +23,7 @@
 pub mod ledger;
 pub mod mysql;
 pub mod note;
+pub mod public_id;
 pub mod writer;
 
 pub use writer::{WriteError, Writer, EMBEDDED_RETRY_AFTER_SECS};
@@ -711,6 +712,7 @@ mod tests {
                         version: 1,
                         status: Some(Status::InProgress),
                         priority: None,
+                        public: None,
                     },
                     "bob",
                 )
@@ -731,6 +733,7 @@ mod tests {
                 version: 1,
                 status: Some(Status::Open),
                 priority: None,
+                public: None,
             },
             "bob",
         );

@@ -122,7 +122,7 @@ export async function render(main, ctx) {
         ['person.reported_at', dateTime(p.reported_at)],
       ])] : h('p', { class: 'hint', 'data-i18n': 'case.no_personal_data' }));
 
-    const forms = writer ? [statusForm(c), assignForm(c), actionForm(), sightingForm()] : [];
+    const forms = writer ? [publishForm(c), statusForm(c), assignForm(c), actionForm(), sightingForm()] : [];
     const sightings = (detail.sightings || []).length;
     const history = h('section', { class: 'card', 'aria-labelledby': 'timeline-h' },
       h('h2', { id: 'timeline-h', 'data-i18n': 'case.timeline' }),
@@ -153,6 +153,26 @@ export async function render(main, ctx) {
       button.disabled = false;
     }
   };
+
+  /** Publish or unpublish: the public page (its link shown, to share) and the poster PDF. */
+  function publishForm(c) {
+    const form = h('form', { id: 'publish-form', class: 'card', novalidate: true },
+      h('h2', { 'data-i18n': 'publish.title' }),
+      h('p', { class: 'hint', 'data-i18n': c.public ? 'publish.is_public' : 'publish.not_public' }),
+      c.public && c.public_url ? [
+        h('p', {}, h('a', { id: 'public-url', href: c.public_url, target: '_blank', rel: 'noopener noreferrer' }, c.public_url)),
+        h('p', {}, h('a', { class: 'button', id: 'case-poster', href: `/api/v1/cases/${c.id}/poster.pdf?lang=${getLang()}`,
+          download: `poster-${c.id}.pdf`, onclick: (e) => downloadWithToken(e).catch((err) => say('error.download', { message: errorMessage(err) }, 'error')),
+          'data-i18n': 'publish.poster' }))] : null,
+      h('button', { type: 'submit', class: c.public ? '' : 'primary', id: 'publish-toggle',
+        'data-i18n': c.public ? 'publish.unpublish' : 'publish.publish' }));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      write(form, `/api/v1/cases/${c.id}`, 'PATCH', () => ({ version: c.version, public: !c.public }),
+        c.public ? 'publish.unpublished' : 'publish.published');
+    });
+    return form;
+  }
 
   function statusForm(c) {
     const st = field('status', 'case.status', select(STATUSES, 'status.', { selected: c.status }));

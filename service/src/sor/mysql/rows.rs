@@ -19,7 +19,7 @@ use super::error::MysqlError;
 
 /// Columns of `case_cases`, in the order [`case_of`] reads them.
 pub const CASE_COLUMNS: &str =
-    "id, person_id, status, priority, responsible_id, opened_at, closed_at, version";
+    "id, person_id, status, priority, responsible_id, opened_at, closed_at, version, public, public_id";
 /// Columns of `responsible_contacts`, in the order [`responsible_of`] reads them.
 pub const RESPONSIBLE_COLUMNS: &str = "id, full_name, agency, phone, email, active, version";
 /// Columns of `case_responsible_history`, in the order [`assignment_of`] reads them.
@@ -156,6 +156,8 @@ pub fn case_of(row: mysql_async::Row) -> Result<Case, MysqlError> {
         opened_at: c.time()?,
         closed_at: c.opt_time()?,
         version: c.int()?,
+        public: c.int()? != 0,
+        public_id: c.opt_text()?,
     })
 }
 
@@ -213,6 +215,8 @@ fn case_values(c: &Case) -> Result<Vec<Value>, MysqlError> {
         time_value(c.opened_at)?,
         opt_time_value(c.closed_at)?,
         Value::Int(c.version),
+        Value::Int(i64::from(c.public)),
+        opt_text(&c.public_id),
     ])
 }
 
@@ -271,7 +275,8 @@ const INSERT_PERSON: &str = "INSERT INTO persons_lost (id, full_name, age, gende
      reported_at, last_seen_place, latitude, longitude, description, reporter_name, \
      reporter_phone, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const INSERT_CASE: &str = "INSERT INTO case_cases (id, person_id, status, priority, \
-     responsible_id, opened_at, closed_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+     responsible_id, opened_at, closed_at, version, public, public_id) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const INSERT_ACTION: &str = "INSERT INTO case_actions (id, case_id, action_type, notes, \
      responsible_id, responsible_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
 const INSERT_ASSIGNMENT: &str = "INSERT INTO case_responsible_history (id, case_id, \
@@ -286,7 +291,8 @@ const UPDATE_PERSON: &str = "UPDATE persons_lost SET full_name = ?, age = ?, gen
      last_seen_at = ?, reported_at = ?, last_seen_place = ?, latitude = ?, longitude = ?, \
      description = ?, reporter_name = ?, reporter_phone = ?, version = ? WHERE id = ? AND version = ?";
 const UPDATE_CASE: &str = "UPDATE case_cases SET person_id = ?, status = ?, priority = ?, \
-     responsible_id = ?, opened_at = ?, closed_at = ?, version = ? WHERE id = ? AND version = ?";
+     responsible_id = ?, opened_at = ?, closed_at = ?, version = ?, public = ?, public_id = ? \
+     WHERE id = ? AND version = ?";
 const UPDATE_RESPONSIBLE: &str = "UPDATE responsible_contacts SET full_name = ?, agency = ?, \
      phone = ?, email = ?, active = ?, version = ? WHERE id = ? AND version = ?";
 const UPDATE_ASSIGNMENT: &str = "UPDATE case_responsible_history SET case_id = ?, \
