@@ -19,13 +19,18 @@ fn main() {
     println!("cargo:rustc-env=LPM_GIT_COMMIT={commit}");
     // Rebuild when HEAD moves: .git/HEAD changes on checkout, the ref file on commit. In a git
     // worktree `.git` is a file pointing elsewhere; ask git for the real paths.
-    for path in git_paths(&["HEAD"]) {
-        println!("cargo:rerun-if-changed={path}");
-    }
+    let mut watched = git_paths(&["HEAD", "packed-refs"]);
     if let Some(reference) = head_ref() {
-        for path in git_paths(&[reference.as_str()]) {
-            println!("cargo:rerun-if-changed={path}");
-        }
+        watched.extend(git_paths(&[reference.as_str()]));
+    }
+    // git failed (missing, or refusing the directory) but this is a checkout: still watch its
+    // HEAD, or the `unknown` above would stick until build.rs changes
+    let plain_head = std::path::Path::new(".git").join("HEAD");
+    if watched.is_empty() && plain_head.is_file() {
+        watched.push(plain_head.display().to_string());
+    }
+    for path in watched {
+        println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=build.rs");
 }

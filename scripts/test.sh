@@ -33,6 +33,8 @@ command -v jq >/dev/null || need_apt+=(jq) # tests/readme_tour.rs runs the READM
 # promtool (rule checks and tests) and the Prometheus server (tests/dashboards.rs runs its own
 # on a loopback port; the package's system service is not used)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_apt+=(prometheus)
+# amtool and Alertmanager (tests/alerting.rs runs Prometheus -> Alertmanager -> a local webhook)
+{ command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; } || need_apt+=(prometheus-alertmanager)
 # the web UI tests: headless Chromium (driven by playwright-core, never `playwright install`)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

@@ -46,7 +46,7 @@ fn checkpoints(reader: &Http) -> Value {
 }
 
 /// One `/metrics` sample.
-fn metric(reader: &Http, name: &str) -> f64 {
+pub(crate) fn metric(reader: &Http, name: &str) -> f64 {
     let body = reader.expect("GET", "/metrics", None, 200);
     let text = body.as_str().unwrap_or_default().to_string();
     text.lines()

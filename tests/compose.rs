@@ -420,6 +420,7 @@ fn compose_published_ports_are_unique_and_only_the_user_facing_ones() {
             ("grafana", (3000, 3000)),
             (LPM_SERVICE, (8080, lpm_port(&compose))),
             ("prometheus", (9090, 9090)),
+            ("alertmanager", (9093, 9093)),
         ]
         .into_iter()
         .collect();
@@ -753,6 +754,67 @@ fn prometheus_scrapes_lpm() {
     assert_eq!(
         job["metrics_path"].as_str().unwrap_or("/metrics"),
         "/metrics"
+    );
+}
+
+/// The Alertmanager wiring: Prometheus sends to the compose service, the service mounts the
+/// repo's config, and the file the config reads the webhook URL from is the one the service's
+/// command writes, on its data volume. Delivery itself is tested with real processes in
+/// tests/alerting.rs.
+#[test]
+fn prometheus_sends_alerts_to_the_stack_alertmanager() {
+    let compose = compose();
+    let prom = service(&compose, "prometheus");
+    let prom_config = yaml("deploy/prometheus/prometheus.yml");
+    let targets = strings_of(&prom_config["alerting"]["alertmanagers"]);
+    assert_eq!(
+        targets,
+        vec!["alertmanager:9093".to_string()],
+        "alerting targets"
+    );
+    assert_eq!(
+        prom_config["global"]["external_labels"]["runbook_base_url"].as_str(),
+        Some("${LPM_RUNBOOK_BASE_URL}"),
+        "the runbook base comes from the environment"
+    );
+    assert!(
+        environment(prom).contains_key("LPM_RUNBOOK_BASE_URL"),
+        "the prometheus service sets LPM_RUNBOOK_BASE_URL"
+    );
+
+    let am = service(&compose, "alertmanager");
+    let mount = mounts(am)
+        .into_iter()
+        .find(|m| m.target == "/etc/alertmanager/alertmanager.yml")
+        .expect("alertmanager mounts its config");
+    let config = yaml(mount.source.trim_start_matches("./"));
+    let receiver = config["route"]["receiver"]
+        .as_str()
+        .expect("a default receiver");
+    let receivers = config["receivers"].as_array().expect("receivers");
+    let default = receivers
+        .iter()
+        .find(|r| r["name"] == receiver)
+        .unwrap_or_else(|| panic!("the default receiver {receiver} is not defined"));
+    let url_file = default["slack_configs"][0]["api_url_file"]
+        .as_str()
+        .expect("the default receiver reads its webhook URL from a file");
+    let command = strings_of(&am["command"]).join(" ");
+    assert!(
+        command.contains(&format!("> {url_file}")),
+        "the alertmanager command writes {url_file}: {command}"
+    );
+    assert!(
+        command.contains("--config.file=/etc/alertmanager/alertmanager.yml"),
+        "{command}"
+    );
+    let data = mounts(am)
+        .into_iter()
+        .find(|m| url_file.starts_with(&format!("{}/", m.target)))
+        .unwrap_or_else(|| panic!("{url_file} is on no volume"));
+    assert!(
+        !data.source.starts_with('.'),
+        "a named volume, not the repo"
     );
 }
 

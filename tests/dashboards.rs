@@ -3,7 +3,8 @@
 //! Without a server: every dashboard and provisioning file parses, uids are unique, every
 //! panel, target and variable names a provisioned data source of the right type, panels have
 //! ids, a grid position and a description; every alert rule has a summary, a description and a
-//! runbook link to a real section of `docs/runbook.md`; `promtool check config/rules` and
+//! runbook link (`{{ $externalLabels.runbook_base_url }}#anchor`) to a real section of
+//! `docs/runbook.md`; `promtool check config/rules` and
 //! `promtool test rules` pass.
 //!
 //! Against `lpm serve --demo` (read with the read-only token Grafana gets): every Infinity
@@ -38,6 +39,8 @@ const RULES: &str = "deploy/prometheus/rules.yml";
 const RULE_TESTS: &str = "deploy/prometheus/rules.test.yml";
 const PROM_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RUNBOOK: &str = "docs/runbook.md";
+/// How every rule starts its runbook link: the external label set in `prometheus.yml`.
+const RUNBOOK_BASE: &str = "{{ $externalLabels.runbook_base_url }}";
 /// Series Prometheus makes itself for every target; not on `/metrics`.
 const PROMETHEUS_MADE: [&str; 1] = ["up"];
 
@@ -253,23 +256,12 @@ fn dashboards_are_well_formed_and_use_provisioned_datasources() {
     }
 }
 
-/// GitHub's heading anchors: lower-case, spaces to `-`, punctuation other than `-`/`_` dropped.
+/// GitHub's heading anchors, as `/runbook` gives them ids.
 fn anchors(markdown: &str) -> BTreeSet<String> {
     markdown
         .lines()
         .filter_map(|l| l.strip_prefix('#'))
-        .map(|h| {
-            h.trim_start_matches('#')
-                .trim()
-                .to_lowercase()
-                .chars()
-                .filter_map(|c| match c {
-                    ' ' => Some('-'),
-                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-                    _ => None,
-                })
-                .collect()
-        })
+        .map(|h| lpm_api::web::runbook::anchor(h.trim_start_matches('#')))
         .collect()
 }
 
@@ -304,8 +296,8 @@ fn every_alert_has_a_summary_a_description_and_a_runbook_section() {
             .as_str()
             .unwrap_or_else(|| panic!("{name}: no runbook_url"));
         let anchor = link
-            .strip_prefix(&format!("{RUNBOOK}#"))
-            .unwrap_or_else(|| panic!("{name}: runbook_url {link} is not {RUNBOOK}#..."));
+            .strip_prefix(&format!("{RUNBOOK_BASE}#"))
+            .unwrap_or_else(|| panic!("{name}: runbook_url {link} is not {RUNBOOK_BASE}#..."));
         assert_eq!(anchor, name.to_lowercase(), "{name}: anchor");
         assert!(
             sections.contains(anchor),
@@ -322,7 +314,7 @@ fn every_alert_has_a_summary_a_description_and_a_runbook_section() {
     }
 }
 
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))
@@ -330,8 +322,8 @@ fn tool(name: &str) -> PathBuf {
     });
     found.unwrap_or_else(|| {
         panic!(
-            "\n{name} is not installed: it comes with Debian's `prometheus` package \
-             (`apt-get install prometheus`; scripts/test.sh installs it)"
+            "\n{name} is not installed: it comes with Debian's `prometheus` or \
+             `prometheus-alertmanager` package (scripts/test.sh installs both)"
         )
     })
 }
@@ -1211,7 +1203,7 @@ fn promql_names_only_exposed_metrics_and_promtool_accepts_the_scrape() {
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped.
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -1220,7 +1212,7 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

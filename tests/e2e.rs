@@ -25,6 +25,8 @@ mod compose;
 mod dockerfile;
 // bundled Grafana dashboards and Prometheus rules against `lpm serve --demo` and promtool
 mod dashboards;
+// alert delivery: real Prometheus -> Alertmanager -> webhook, and lpm's /runbook page
+mod alerting;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
 mod mysql_sor;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing

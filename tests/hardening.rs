@@ -74,7 +74,8 @@ fn serve_exits(data: &Path, extra: &[&str], within: Duration) -> (bool, String) 
     (status.success(), err)
 }
 
-fn metric(http: &Http, name: &str) -> Option<f64> {
+/// One `/metrics` sample (the first series whose name starts `name`), if present.
+pub(crate) fn metric(http: &Http, name: &str) -> Option<f64> {
     let r = http.call("GET", "/metrics", None).ok()?;
     let text = r.body.as_str()?.to_string();
     text.lines()

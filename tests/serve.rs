@@ -1599,6 +1599,68 @@ fn checkpoints_survive_rounds_of_kill_9_during_write_bursts() {
     );
 }
 
+/// The log tail replayed at a start counts toward the next checkpoint: a server killed with
+/// changes after its newest checkpoint takes a new one soon after it restarts (its interval
+/// elapsed, with those changes pending), so the next restart replays nothing. (Regression: the
+/// taker counted changes from where the replay ended, so a replayed tail never triggered a
+/// checkpoint and every restart replayed it again.)
+#[test]
+fn a_tail_replayed_at_start_counts_toward_the_next_checkpoint() {
+    use crate::checkpoints::metric;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let never = [
+        "--checkpoint-every-changes",
+        "1000000",
+        "--checkpoint-interval-s",
+        "86400",
+    ];
+    let mut server = Server::start_with(&data, &never);
+    let (admin, _) = clients(&server, &token);
+    let responsibles = create_responsibles(&admin);
+    let book = Book::default();
+    write_loop(&admin, &book, &responsibles, 11, 40, "covered").expect("writes");
+    // a clean stop takes a checkpoint; the writes after the next start are its tail
+    server.terminate();
+    let mut server = Server::start_with(&data, &never);
+    let (admin, _) = clients(&server, &token);
+    write_loop(&admin, &book, &responsibles, 12, 30, "tail").expect("writes");
+    server.kill9();
+
+    let soon = [
+        "--checkpoint-every-changes",
+        "1000000",
+        "--checkpoint-interval-s",
+        "1",
+    ];
+    let mut server = Server::start_with(&data, &soon);
+    let (_, reader) = clients(&server, &token);
+    let replayed = metric(&reader, "lpm_recovery_replayed_records");
+    assert!(replayed > 0.0, "the tail was replayed: {replayed}");
+    wait_until(
+        "a checkpoint covering the replayed tail",
+        Duration::from_secs(30),
+        // (the counter has no sample before its first checkpoint)
+        || match crate::hardening::metric(&reader, "lpm_checkpoints_total{outcome=\"taken\"}") {
+            Some(n) if n >= 1.0 => Ok(()),
+            n => Err(format!(
+                "{n:?} taken; pending {}",
+                metric(&reader, "lpm_checkpoint_pending_changes")
+            )),
+        },
+    );
+    server.kill9();
+    let server = Server::start_with(&data, &soon);
+    let (admin, reader) = clients(&server, &token);
+    assert_eq!(
+        metric(&reader, "lpm_recovery_replayed_records"),
+        0.0,
+        "the checkpoint taken after the replay covers the whole log"
+    );
+    check_acks(&admin, &book.acks.lock().clone());
+}
+
 /// `lpm log export` once log retention has retired the first segments: the newest
 /// checkpoint's rows as snapshot reads, then the log records after it. `lpm replay` of that
 /// dump, and `oracle.py`, equal the server's views. Without a checkpoint the export is refused

@@ -784,6 +784,45 @@ async fn a_report_goes_through_its_whole_lifecycle() {
         ]
     );
 
+    // the notes lpm wrote itself come as data, to every caller; the stored text stays in
+    // `notes`, which readers do not get
+    let notes_as_data = |detail: &Value| -> Vec<Value> {
+        detail["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| a["note"].clone())
+            .collect()
+    };
+    let changes = [
+        ("open", "in_progress"),
+        ("in_progress", "found_alive"),
+        ("found_alive", "open"),
+    ]
+    .map(|(from, to)| json!({"kind": "status_change", "from": from, "to": to}));
+    let as_responder = notes_as_data(&r.json);
+    assert_eq!(as_responder[2..5], changes, "{}", r.text);
+    assert_eq!(as_responder[1], Value::Null, "a typed note has no `note`");
+    assert_eq!(as_responder[0]["kind"], "assignment");
+    assert_eq!(
+        as_responder[0]["responsible_name"], r.json["actions"][0]["responsible_name"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json["actions"][2]["notes"], "open -> in_progress");
+    let as_reader = app.get(Who::Reader, &uri).await;
+    assert_eq!(as_reader.status, StatusCode::OK, "{}", as_reader.text);
+    assert_eq!(notes_as_data(&as_reader.json)[2..5], changes);
+    assert!(
+        as_reader.json["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|a| a["notes"].is_null()),
+        "{}",
+        as_reader.text
+    );
+
     // the views reflect all of it, tagged with the tick and the source position
     let r = app.get(Who::Reader, "/api/v1/views").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

@@ -4,6 +4,7 @@
 
 use crate::i18n::{Code, Key};
 use crate::layout::{Column, Doc};
+use crate::note::ActionNote;
 use crate::stamp::Stamp;
 use crate::ReportError;
 
@@ -104,8 +105,11 @@ pub struct ActionLine {
     pub responsible_id: Option<i64>,
     /// Their name at the time, as the API shows it.
     pub responsible_name: Option<String>,
-    /// Notes.
+    /// Notes as stored (free text), for callers who may see them.
     pub notes: Option<String>,
+    /// The ledger's own note (a status change, an assignment) as data, printed in the report's
+    /// language instead of `notes`; `None` for a note a person typed.
+    pub note: Option<ActionNote>,
 }
 
 /// One sighting of the case's person (the report is for responders: reporters included).
@@ -278,10 +282,11 @@ impl CaseReport {
                         a.responsible_name.as_deref(),
                         tr.t(Key::None),
                     ),
-                    a.notes
-                        .as_deref()
-                        .map(|n| tr.action_note(&a.action_type, n))
-                        .unwrap_or_default(),
+                    match (&a.note, &a.notes) {
+                        (Some(note), _) => tr.action_note(note),
+                        (None, Some(typed)) => typed.clone(),
+                        (None, None) => String::new(),
+                    },
                 ]
             })
             .collect();
@@ -428,8 +433,8 @@ mod tests {
         assert!(en.iter().any(|t| t == "No responsible assigned."));
     }
 
-    /// The ledger's own notes (a status change, an assignment) print in the report's language;
-    /// a typed note prints as typed (see `Tr::action_note`).
+    /// The ledger's own notes (a status change, an assignment), given as data, print in the
+    /// report's language; a typed note prints as typed (see `Tr::action_note`).
     #[test]
     fn ledger_notes_print_in_the_language() {
         let with_ledger_notes = |lang| {
@@ -439,12 +444,25 @@ mod tests {
                     id: 1,
                     action_type: "assignment".into(),
                     notes: Some("Asignado a / assigned to Ana Pérez".into()),
+                    note: Some(ActionNote::Assignment {
+                        responsible_name: "Ana Pérez".into(),
+                    }),
                     ..ActionLine::default()
                 },
                 ActionLine {
                     id: 2,
                     action_type: "status_change".into(),
                     notes: Some("open -> in_progress".into()),
+                    note: Some(ActionNote::StatusChange {
+                        from: "open".into(),
+                        to: "in_progress".into(),
+                    }),
+                    ..ActionLine::default()
+                },
+                ActionLine {
+                    id: 3,
+                    action_type: "note".into(),
+                    notes: Some("Llamó la madre -> sin novedad".into()),
                     ..ActionLine::default()
                 },
             ];
@@ -461,8 +479,15 @@ mod tests {
             "{en:?}"
         );
         for t in es.iter().chain(&en) {
-            assert!(!t.contains("->") && !t.contains("assigned to"), "{t}");
+            assert!(
+                !t.contains("open -> in") && !t.contains("assigned to"),
+                "the stored form is not printed: {t}"
+            );
         }
+        assert!(
+            es.iter().any(|t| t == "Llamó la madre -> sin novedad"),
+            "a typed note prints as typed: {es:?}"
+        );
     }
 
     /// The sightings table: counted in its heading, the source translated, the reporter shown

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, Timelike};
 use chrono_tz::Tz;
 
+use crate::note::ActionNote;
+
 /// The language of a report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Lang {
@@ -294,33 +296,19 @@ impl Tr {
         key.text(self.lang)
     }
 
-    /// An action's notes in the reader's language. The ledger writes its own notes as text in a
-    /// fixed form (`service/src/sor/ledger.rs`): `open -> in_progress` for a status change and
-    /// `Asignado a / assigned to NAME` for an assignment; those are rendered in `self`'s
-    /// language (`Abierto → En curso`; the name alone, since the action type column already
-    /// says "asignación"). Anything else is what a person typed and is kept as typed, so older
-    /// logs and free notes print unchanged. The web UI does the same (`actionNote`).
-    pub fn action_note(self, action_type: &str, notes: &str) -> String {
-        if action_type == "status_change" {
-            if let Some((from, to)) = notes.split_once(" -> ") {
-                let word = |s: &str| {
-                    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                };
-                if word(from) && word(to) {
-                    return format!(
-                        "{} \u{2192} {}",
-                        self.code(Code::Status, from),
-                        self.code(Code::Status, to)
-                    );
-                }
-            }
+    /// A note the system wrote on its own action, in the reader's language: a status change as
+    /// `Abierto → En curso`, an assignment as the name alone (the action type column already
+    /// says "asignación"). The web UI renders the API's `note` field the same way
+    /// (`actionNote` in `page-case.js`).
+    pub fn action_note(self, note: &ActionNote) -> String {
+        match note {
+            ActionNote::StatusChange { from, to } => format!(
+                "{} \u{2192} {}",
+                self.code(Code::Status, from),
+                self.code(Code::Status, to)
+            ),
+            ActionNote::Assignment { responsible_name } => responsible_name.clone(),
         }
-        if action_type == "assignment" {
-            if let Some(name) = notes.strip_prefix("Asignado a / assigned to ") {
-                return name.to_string();
-            }
-        }
-        notes.to_string()
     }
 
     /// A coded value in words (verbatim when the code is unknown).
@@ -471,13 +459,16 @@ mod tests {
         assert_eq!(Tr::new(Lang::Es).code(Code::Gender, " Female "), "femenino");
     }
 
-    /// The ledger's own notes print in the report's language; typed notes, and a note that only
-    /// looks like one under another action type, print as written.
+    /// The ledger's own notes print in the report's language.
     #[test]
     fn ledger_notes_are_rendered_in_the_language() {
         let (es, en) = (Tr::new(Lang::Es), Tr::new(Lang::En));
+        let change = |from: &str, to: &str| ActionNote::StatusChange {
+            from: from.into(),
+            to: to.into(),
+        };
         assert_eq!(
-            es.action_note("status_change", "open -> in_progress"),
+            es.action_note(&change("open", "in_progress")),
             format!(
                 "{} \u{2192} {}",
                 es.t(Key::StatusOpen),
@@ -485,7 +476,7 @@ mod tests {
             )
         );
         assert_eq!(
-            en.action_note("status_change", "in_progress -> found_alive"),
+            en.action_note(&change("in_progress", "found_alive")),
             format!(
                 "{} \u{2192} {}",
                 en.t(Key::StatusInProgress),
@@ -493,19 +484,19 @@ mod tests {
             )
         );
         assert_ne!(
-            es.action_note("status_change", "open -> closed"),
-            en.action_note("status_change", "open -> closed")
+            es.action_note(&change("open", "closed")),
+            en.action_note(&change("open", "closed"))
         );
+        // an unknown code prints verbatim rather than vanishing
         assert_eq!(
-            en.action_note("assignment", "Asignado a / assigned to Ana Pérez"),
-            "Ana Pérez"
+            en.action_note(&change("open", "archived")),
+            format!("{} \u{2192} archived", en.t(Key::StatusOpen))
         );
-        assert_eq!(es.action_note("search", "open -> closed"), "open -> closed");
-        assert_eq!(
-            es.action_note("status_change", "se cerró -> por error"),
-            "se cerró -> por error"
-        );
-        assert_eq!(es.action_note("note", "Llamó la madre"), "Llamó la madre");
+        let assigned = ActionNote::Assignment {
+            responsible_name: "Ana Pérez".into(),
+        };
+        assert_eq!(en.action_note(&assigned), "Ana Pérez");
+        assert_eq!(es.action_note(&assigned), "Ana Pérez");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod case;
 pub mod fonts;
 pub mod i18n;
 pub mod layout;
+pub mod note;
 pub mod stamp;
 
 pub use analytics::{
@@ -22,6 +23,7 @@ pub use case::{
     ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, SightingLine,
 };
 pub use i18n::{Lang, Tr};
+pub use note::ActionNote;
 pub use stamp::{DateRange, Stamp};
 
 /// Why a report could not be rendered.

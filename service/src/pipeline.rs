@@ -208,6 +208,7 @@ impl Service {
                         h
                     })
                     .unwrap_or_default(),
+                covered_ingested: recovery.checkpoint.as_ref().map_or(0, |c| c.ingest_seq),
             })?),
             None => None,
         };

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{is_minor, AgeBand};
 use lpm_reports::{
-    ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, SightingLine, Stamp,
+    ActionLine, ActionNote, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo,
+    SightingLine, Stamp,
 };
+use lpm_service::sor::note::LedgerNote;
 
 /// The report of `d`. `names` maps responsible ids to names for the history rows (the
 /// history table stores only ids); the current responsible's own row wins over it.
@@ -75,6 +77,18 @@ pub fn report(d: &CaseDetail, names: &BTreeMap<i64, String>, stamp: Stamp) -> Ca
                 responsible_id: a.responsible_id,
                 responsible_name: a.responsible_name.clone(),
                 notes: a.notes.clone(),
+                note: a
+                    .notes
+                    .as_deref()
+                    .and_then(|n| LedgerNote::parse(&a.action_type, n))
+                    .map(|n| match n {
+                        LedgerNote::StatusChange { from, to } => {
+                            ActionNote::StatusChange { from, to }
+                        }
+                        LedgerNote::Assignment { responsible_name } => {
+                            ActionNote::Assignment { responsible_name }
+                        }
+                    }),
             })
             .collect(),
         sightings: d

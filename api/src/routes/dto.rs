@@ -10,6 +10,7 @@ use lpm_engine::model::{Action, Assignment, Case, Person, Responsible, Sighting}
 use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{is_minor, AgeBand, Gender};
 use lpm_engine::CaseRecord;
+use lpm_service::sor::note::LedgerNote;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -223,8 +224,14 @@ pub struct ActionOut {
     pub id: i64,
     /// `note`, `search`, `call`, `sighting`, `status_change`, `assignment`.
     pub action_type: String,
-    /// Notes.
+    /// Notes as stored: free text, only for callers who see personal data.
     pub notes: Option<String>,
+    /// The note lpm wrote itself on a `status_change` or `assignment` action, as data for
+    /// clients to render in their language (`notes` holds its stored text); absent on a note a
+    /// person typed. Shown to every caller: status codes and the responsible's name are not
+    /// personal data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<NoteOut>,
     /// Who did it.
     pub responsible_id: Option<i64>,
     /// Their name at the time.
@@ -233,11 +240,43 @@ pub struct ActionOut {
     pub created_at: String,
 }
 
+/// A note lpm wrote on its own action ([`LedgerNote`]).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoteOut {
+    /// The case's status changed.
+    StatusChange {
+        /// The old status code.
+        from: String,
+        /// The new status code.
+        to: String,
+    },
+    /// The case was assigned.
+    Assignment {
+        /// The responsible's name at the time.
+        responsible_name: String,
+    },
+}
+
+impl From<LedgerNote> for NoteOut {
+    fn from(n: LedgerNote) -> NoteOut {
+        match n {
+            LedgerNote::StatusChange { from, to } => NoteOut::StatusChange { from, to },
+            LedgerNote::Assignment { responsible_name } => NoteOut::Assignment { responsible_name },
+        }
+    }
+}
+
 impl ActionOut {
     fn new(a: &Action, personal: bool) -> ActionOut {
         ActionOut {
             id: a.id,
             action_type: a.action_type.clone(),
+            note: a
+                .notes
+                .as_deref()
+                .and_then(|n| LedgerNote::parse(&a.action_type, n))
+                .map(NoteOut::from),
             notes: a.notes.clone().filter(|_| personal),
             responsible_id: a.responsible_id,
             responsible_name: a.responsible_name.clone(),

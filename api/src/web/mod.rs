@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /` | `index.html`, the shell every page renders into |
 //! | `GET /assets/{name}` | the scripts, the stylesheet and the icon listed in [`ASSETS`] |
+//! | `GET /runbook` | `docs/runbook.md` as HTML, the target of the alerts' runbook links ([`runbook`]) |
 //!
 //! Every answer carries a strict Content-Security-Policy (scripts and styles from this origin
 //! only, no inline script or style attribute, no framing), `X-Content-Type-Options: nosniff`,
@@ -98,6 +99,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/assets/{name}", get(asset))
+        .route("/runbook", get(runbook::runbook))
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -134,6 +136,8 @@ fn serve(name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     h.insert(header::ETAG, etag);
     Ok(response)
 }
+
+pub mod runbook;
 
 #[cfg(test)]
 mod i18n_tests;

@@ -149,6 +149,10 @@ pub struct Taker {
     /// Earlier checkpoints (taken at, position), oldest first: the one loaded at start and
     /// the history its manifest carried.
     pub history: Vec<Taken>,
+    /// The source's ingestion count the loaded checkpoint covered (0 without one): changes are
+    /// counted from there, so a log tail replayed at start counts toward the next checkpoint
+    /// instead of being replayed again at every start.
+    pub covered_ingested: u64,
 }
 
 /// When a checkpoint was taken and what it covered: manifests carry the history of earlier
@@ -226,7 +230,7 @@ impl Taker {
     fn run(mut self, commands: Receiver<Command>) {
         self.metrics.history(self.source.history_size());
         let mut last_at = Instant::now();
-        let mut last_ingested = self.source.ingested();
+        let mut last_ingested = self.covered_ingested;
         loop {
             // a tenth of a second: the change threshold is noticed during a burst
             match commands.recv_timeout(Duration::from_millis(100)) {

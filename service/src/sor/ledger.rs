@@ -14,6 +14,7 @@ use lpm_engine::model::{
     SightingSource, Status, WallClockMs,
 };
 
+use super::note::LedgerNote;
 use super::SorError;
 
 /// A new lost-person report (the person and its case are created together).
@@ -389,13 +390,20 @@ impl Ledger {
                     rows.push((None, Row::Assignment(self.assignment(case.id, resp.id, at))));
                     rows.push((
                         None,
-                        Row::Action(self.action(
-                            case.id,
-                            "assignment",
-                            Some(format!("Asignado a / assigned to {}", resp.full_name)),
-                            Some(resp),
-                            at,
-                        )),
+                        Row::Action(
+                            self.action(
+                                case.id,
+                                "assignment",
+                                Some(
+                                    LedgerNote::Assignment {
+                                        responsible_name: resp.full_name.clone(),
+                                    }
+                                    .text(),
+                                ),
+                                Some(resp),
+                                at,
+                            ),
+                        ),
                     ));
                 }
                 if let Some(a) = r.first_action {
@@ -442,7 +450,7 @@ impl Ledger {
                         };
                         let by = old.responsible_id.and_then(|id| self.responsibles.get(&id));
                         let by = by.cloned();
-                        let note = format!("{} -> {}", old.status.as_str(), to.as_str());
+                        let note = LedgerNote::status_change(&old.status, &to).text();
                         new.status = to;
                         rows.push((
                             None,
@@ -507,13 +515,20 @@ impl Ledger {
                 rows.insert(0, (Some(Row::Case(old)), Row::Case(new.clone())));
                 rows.push((
                     None,
-                    Row::Action(self.action(
-                        case_id,
-                        "assignment",
-                        Some(format!("Asignado a / assigned to {}", resp.full_name)),
-                        Some(&resp),
-                        now,
-                    )),
+                    Row::Action(
+                        self.action(
+                            case_id,
+                            "assignment",
+                            Some(
+                                LedgerNote::Assignment {
+                                    responsible_name: resp.full_name.clone(),
+                                }
+                                .text(),
+                            ),
+                            Some(&resp),
+                            now,
+                        ),
+                    ),
                 ));
                 Ok(Plan {
                     id: case_id,

@@ -22,6 +22,7 @@
 
 pub mod ledger;
 pub mod mysql;
+pub mod note;
 pub mod writer;
 
 pub use writer::{WriteError, Writer, EMBEDDED_RETRY_AFTER_SECS};

@@ -14,19 +14,16 @@ function dl(pairs) {
 }
 
 /**
- * The ledger writes its own notes for status changes (`open -> in_progress`) and assignments
- * (`Asignado a / assigned to NAME`); they are shown in the reader's language. Typed notes are
- * shown as typed.
+ * An action's note: the one lpm wrote itself comes as data (`note`: a status change or an
+ * assignment, see `LedgerNote` in service/src/sor/note.rs) and is shown in the reader's
+ * language; a typed note (`notes`) is shown as typed.
  */
 function actionNote(a) {
-  const n = a.notes;
-  if (!n) return null;
-  const change = a.action_type === 'status_change' && /^(\w+) -> (\w+)$/.exec(n);
-  if (change) return t('status.' + change[1]) + ' → ' + t('status.' + change[2]);
-  const prefix = 'Asignado a / assigned to ';
+  const n = a.note;
   // "Asignación: NAME"; the history line next to it says "Asignado a NAME"
-  if (a.action_type === 'assignment' && n.startsWith(prefix)) return n.slice(prefix.length);
-  return n;
+  if (n && n.kind === 'assignment') return n.responsible_name;
+  if (n && n.kind === 'status_change') return t('status.' + n.from) + ' → ' + t('status.' + n.to);
+  return a.notes || null;
 }
 
 /**
@@ -52,7 +49,7 @@ export function timeline(detail, names) {
   for (const a of detail.actions) {
     items.push({ at: a.created_at, kind: 'action', node: [
       h('span', { class: 'event-type', 'data-i18n': 'action.' + a.action_type }),
-      a.notes ? [': ', h('span', { class: 'notes' }, actionNote(a))] : null,
+      actionNote(a) ? [': ', h('span', { class: 'notes' }, actionNote(a))] : null,
       a.responsible_name ? [' · ', h('span', { class: 'by' }, a.responsible_name)] : null] });
   }
   for (const r of detail.history) {
