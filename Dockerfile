@@ -24,6 +24,8 @@ COPY api ./api
 COPY reports ./reports
 COPY testkit ./testkit
 COPY benches ./benches
+# compiled into the binary: served at /runbook, the target of the alerts' runbook links
+COPY docs/runbook.md ./docs/runbook.md
 # Cache mounts keep the crate registry and the target dir between builds; the binary is copied
 # out of the cached target dir because cache mounts are not part of the image. The image's
 # binary carries no symbols or line tables (the workspace profile keeps line tables for local

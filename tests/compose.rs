@@ -959,11 +959,7 @@ fn dockerfile_is_multi_stage_and_runs_lpm_as_non_root() {
     let who = user.split(':').next().unwrap_or("");
     assert!(!["", "root", "0"].contains(&who), "final USER is {user}");
 
-    let ignored: Vec<String> = read(".dockerignore")
-        .lines()
-        .map(|l| l.trim().trim_end_matches('/').to_string())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let ignored = crate::dockerfile::DockerIgnore::parse(&read(".dockerignore"));
     let mut copies = 0;
     for (i, (op, args)) in ins.iter().enumerate() {
         if op != "COPY" && op != "ADD" {
@@ -987,9 +983,8 @@ fn dockerfile_is_multi_stage_and_runs_lpm_as_non_root() {
         let (_, sources) = paths.split_last().expect("COPY has a destination");
         for src in sources {
             assert!(repo_path(src).exists(), "COPY source {src} does not exist");
-            let top = src.trim_start_matches("./").split('/').next().unwrap_or("");
             assert!(
-                !ignored.iter().any(|i| i == top),
+                !ignored.excludes(src.trim_start_matches("./")),
                 "COPY source {src} is excluded by .dockerignore"
             );
             copies += 1;
@@ -997,7 +992,7 @@ fn dockerfile_is_multi_stage_and_runs_lpm_as_non_root() {
     }
     assert!(copies >= 2, "only {copies} COPY sources found");
     assert!(
-        ignored.iter().any(|i| i == "target"),
+        ignored.excludes("target/release/lpm"),
         ".dockerignore keeps target/ out"
     );
 

@@ -35,10 +35,10 @@ struct Rule {
 /// `.dockerignore` as BuildKit applies it: patterns are relative to the context root, `*` and
 /// `?` match within one path component, `**` spans any number of them, a pattern that matches a
 /// directory leaves out everything below it, and the last matching line decides.
-struct DockerIgnore(Vec<Rule>);
+pub(crate) struct DockerIgnore(Vec<Rule>);
 
 impl DockerIgnore {
-    fn parse(text: &str) -> DockerIgnore {
+    pub(crate) fn parse(text: &str) -> DockerIgnore {
         let rules = text
             .lines()
             .map(str::trim)
@@ -64,7 +64,7 @@ impl DockerIgnore {
     }
 
     /// Whether the context-relative path `rel` is left out of the build context.
-    fn excludes(&self, rel: &str) -> bool {
+    pub(crate) fn excludes(&self, rel: &str) -> bool {
         let path: Vec<Vec<char>> = rel
             .split('/')
             .filter(|c| !c.is_empty())

@@ -112,7 +112,7 @@ pub struct AppState {
     /// Checkpoint and recovery instruments (the engine page shows them).
     pub checkpoints: Option<Arc<lpm_service::checkpoint::CheckpointMetrics>>,
     /// Published cases: the public-id index and the public routes' rate limits.
-    pub public: Arc<crate::public::Public>,
+    pub public: Arc<crate::public::side::Public>,
 }
 
 impl FromRef<AppState> for AuthState {

@@ -37,14 +37,15 @@ const RESP_PHONE: &str = "+593 2 314 1592";
 const RESP_EMAIL: &str = "oficial.reservado@policia.example";
 const ACTION_NOTES: &str = "Vecina Quetzalina lo vio cerca del rio";
 const FIRST_ACTION_NOTES: &str = "Busqueda inicial con perros Rastreo-7731";
-// A sighting: its place is shown to readers, its reporter, description and coordinates are not.
+// A sighting: readers see when and its source; its place, reporter, description and coordinates
+// are personal data (as a person's last-seen place is).
 const SIGHTING_PLACE: &str = "Esquina Avistada 12";
 const SIGHTING_DESCRIPTION: &str = "Gorra verde Avistamiento-9911";
 const SIGHTING_REPORTER: &str = "Rigoberta Testigo Reservada";
 const SIGHTING_PHONE: &str = "+593 98 555 0101";
 
 /// Every personal value the seed writes.
-const PERSONAL: [&str; 18] = [
+const PERSONAL: [&str; 19] = [
     PERSON_NAME,
     PERSON_SURNAME,
     PLACE,
@@ -60,6 +61,7 @@ const PERSONAL: [&str; 18] = [
     ACTION_NOTES,
     FIRST_ACTION_NOTES,
     "Ocultado",
+    SIGHTING_PLACE,
     SIGHTING_DESCRIPTION,
     SIGHTING_REPORTER,
     SIGHTING_PHONE,
@@ -2479,7 +2481,7 @@ async fn reader_responses_contain_no_personal_values() {
     for a in r.json["actions"].as_array().expect("actions") {
         assert_eq!(a["notes"], Value::Null, "{}", r.text);
     }
-    // sightings: when, where and the source; no reporter, description or coordinates
+    // sightings: when and the source; no place, reporter, description or coordinates
     let sightings = r.json["sightings"].as_array().expect("sightings");
     assert_eq!(sightings.len(), 1, "{}", r.text);
     let keys: BTreeSet<&str> = sightings[0]
@@ -2490,11 +2492,10 @@ async fn reader_responses_contain_no_personal_values() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["id", "seen_at", "place", "source", "created_at", "version"]),
+        BTreeSet::from(["id", "seen_at", "source", "created_at", "version"]),
         "{}",
         r.text
     );
-    assert_eq!(sightings[0]["place"], SIGHTING_PLACE);
     let responsible = r.json["case"]["responsible"]
         .as_object()
         .expect("responsible");

@@ -11,9 +11,10 @@
 pub mod index;
 pub mod limiter;
 pub mod page;
+pub mod side;
 pub mod sighting;
 
-use std::sync::Arc;
+pub use side::Public;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,45 +22,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use lpm_engine::read::CaseDetail;
-use lpm_engine::EngineHandle;
 use lpm_reports::PublicFacts;
 use lpm_service::sor::public_id;
 
-use crate::auth::{client_key, ClientAddr, Clock};
+use crate::auth::{client_key, ClientAddr};
 use crate::extract::Path;
 use crate::state::AppState;
-use index::PublicIndex;
-use limiter::{RateLimiter, RatePolicy};
-
-/// The public side's state: the index and the rate limits.
-pub struct Public {
-    /// Public id → case id.
-    pub index: Arc<PublicIndex>,
-    /// Page views per address.
-    pub pages: RateLimiter,
-    /// Sightings per address (for the sighting route).
-    pub sightings: RateLimiter,
-}
-
-impl Public {
-    /// The public side over `engine`, its index thread started.
-    pub fn start(engine: EngineHandle, read_timeout: std::time::Duration) -> Arc<Public> {
-        Public::with_clock(engine, read_timeout, Arc::new(crate::auth::SystemClock))
-    }
-
-    /// The same on `clock` (tests move time).
-    pub fn with_clock(
-        engine: EngineHandle,
-        read_timeout: std::time::Duration,
-        clock: Arc<dyn Clock>,
-    ) -> Arc<Public> {
-        Arc::new(Public {
-            index: PublicIndex::start(engine, read_timeout),
-            pages: RateLimiter::new(RatePolicy::PAGES, clock.clone()),
-            sightings: RateLimiter::new(RatePolicy::SIGHTINGS, clock),
-        })
-    }
-}
 
 /// `<base>/public/cases/{public_id}`: the link a case is shared by.
 pub fn public_url(base: &str, public_id: &str) -> String {

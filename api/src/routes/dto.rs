@@ -330,8 +330,9 @@ pub struct SightingOut {
     pub id: i64,
     /// When the person was seen, local wall clock (no offset).
     pub seen_at: String,
-    /// Where.
-    pub place: String,
+    /// Where; only for callers who see personal data (like a person's last-seen place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
     /// Latitude, exact decimal text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latitude: Option<String>,
@@ -356,13 +357,13 @@ pub struct SightingOut {
 }
 
 impl SightingOut {
-    /// Renders `s`; reporter, description and coordinates only when `personal`.
+    /// Renders `s`; place, reporter, description and coordinates only when `personal`.
     pub fn new(s: &Sighting, personal: bool) -> SightingOut {
         let keep = |v: &Option<String>| v.clone().filter(|_| personal);
         SightingOut {
             id: s.id,
             seen_at: wall_clock(s.seen_at),
-            place: s.place.clone(),
+            place: Some(s.place.clone()).filter(|_| personal),
             latitude: s.latitude.filter(|_| personal).map(|d| d.to_string()),
             longitude: s.longitude.filter(|_| personal).map(|d| d.to_string()),
             description: keep(&s.description),

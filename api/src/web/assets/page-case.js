@@ -27,14 +27,14 @@ function actionNote(a) {
 }
 
 /**
- * One sighting: where, the source, then what readers may see (the API leaves the reporter,
- * the description and the coordinates out for read-only access).
+ * One sighting: where, the source, then the rest; the API leaves the place, the reporter, the
+ * description and the coordinates out for read-only access.
  */
 function sightingNode(s) {
   const coords = s.latitude && s.longitude ? ` (${s.latitude}, ${s.longitude})` : '';
   const reporter = [s.reporter_name, s.reporter_phone].filter(Boolean).join(' · ');
   return [
-    h('span', { class: 'event-type' }, t('timeline.sighting', { place: s.place })), coords,
+    h('span', { class: 'event-type' }, s.place ? t('timeline.sighting', { place: s.place }) : t('timeline.sighting_unplaced')), coords,
     ' · ', h('span', { class: 'source', 'data-i18n': 'sighting.source.' + s.source }),
     s.description ? [': ', h('span', { class: 'notes' }, s.description)] : null,
     reporter ? [' · ', h('span', { class: 'by' }, reporter)] : null];
