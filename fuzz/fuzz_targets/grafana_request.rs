@@ -73,6 +73,8 @@ fn rows() -> Vec<Row> {
             opened_at: reported + 600_000,
             closed_at: (u % 5 >= 2).then_some(reported + 30 * H),
             version: 1,
+            public: false,
+            public_id: None,
         })));
     }
     rows
