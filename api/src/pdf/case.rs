@@ -77,18 +77,12 @@ pub fn report(d: &CaseDetail, names: &BTreeMap<i64, String>, stamp: Stamp) -> Ca
                 responsible_id: a.responsible_id,
                 responsible_name: a.responsible_name.clone(),
                 notes: a.notes.clone(),
-                note: a
-                    .notes
-                    .as_deref()
-                    .and_then(|n| LedgerNote::parse(&a.action_type, n))
-                    .map(|n| match n {
-                        LedgerNote::StatusChange { from, to } => {
-                            ActionNote::StatusChange { from, to }
-                        }
-                        LedgerNote::Assignment { responsible_name } => {
-                            ActionNote::Assignment { responsible_name }
-                        }
-                    }),
+                note: LedgerNote::of(a).map(|n| match n {
+                    LedgerNote::StatusChange { from, to } => ActionNote::StatusChange { from, to },
+                    LedgerNote::Assignment { responsible_name } => {
+                        ActionNote::Assignment { responsible_name }
+                    }
+                }),
             })
             .collect(),
         sightings: d

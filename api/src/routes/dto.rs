@@ -284,11 +284,7 @@ impl ActionOut {
         ActionOut {
             id: a.id,
             action_type: a.action_type.clone(),
-            note: a
-                .notes
-                .as_deref()
-                .and_then(|n| LedgerNote::parse(&a.action_type, n))
-                .map(NoteOut::from),
+            note: LedgerNote::of(a).map(NoteOut::from),
             notes: a.notes.clone().filter(|_| personal),
             responsible_id: a.responsible_id,
             responsible_name: a.responsible_name.clone(),

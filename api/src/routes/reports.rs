@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use lpm_engine::read::CaseDetail;
 use lpm_reports::{Lang, Stamp};
 
 use crate::auth::Caller;
@@ -47,6 +48,41 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// 403 unless `who` sees personal data: `what` (a case PDF) holds it.
+fn personal_only(who: &crate::auth::Principal, what: &str) -> ApiResult<()> {
+    if who.sees_personal_data() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{what} holds personal data: read-only tokens cannot download it"
+        )))
+    }
+}
+
+/// Reads case `id` on the blocking pool (404 when it does not exist) and renders it there
+/// with `render`: the case PDFs' shared read.
+async fn render_case(
+    state: &AppState,
+    id: i64,
+    render: impl FnOnce(&AppState, &CaseDetail) -> ApiResult<Vec<u8>> + Send + 'static,
+) -> ApiResult<Rendered> {
+    let st = state.clone();
+    state
+        .blocking(move || {
+            let detail = st
+                .engine
+                .case(id, st.config.read_timeout)
+                .map_err(engine_error)?
+                .ok_or_else(|| ApiError::NotFound(format!("case {id}")))?;
+            let bytes = render(&st, &detail)?;
+            Ok(Rendered {
+                tick: detail.tick,
+                bytes,
+            })
+        })
+        .await
+}
+
 /// The case report (Spanish by default): person, case, responsible, history and every action.
 /// It holds personal data, so read-only tokens get 403.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/report.pdf",
@@ -65,42 +101,27 @@ pub async fn case_report(
     Path(PathId(id)): Path<PathId>,
     Query(q): Query<CaseReportQuery>,
 ) -> ApiResult<Response> {
-    if !who.sees_personal_data() {
-        return Err(ApiError::Forbidden(
-            "the case report holds personal data: read-only tokens cannot download it".into(),
-        ));
-    }
+    personal_only(&who, "the case report")?;
     let (lang, tz) = q.parse(state.config.tz)?;
-    let st = state.clone();
-    let rendered = state
-        .blocking(move || {
-            let detail = st
-                .engine
-                .case(id, st.config.read_timeout)
-                .map_err(engine_error)?
-                .ok_or_else(|| ApiError::NotFound(format!("case {id}")))?;
-            // the history stores responsible ids only; names come from the responsible_load view
-            let (_, views) = st.engine.store().read_shared();
-            let names: BTreeMap<i64, String> = views
-                .responsible_load
-                .iter()
-                .map(|l| (l.id, l.full_name.clone()))
-                .collect();
-            let stamp = Stamp {
-                generated_at_ms: now_ms(),
-                tz,
-                tick: detail.tick,
-                lang,
-            };
-            let bytes = case::report(&detail, &names, stamp)
-                .render()
-                .map_err(render_error)?;
-            Ok(Rendered {
-                tick: detail.tick,
-                bytes,
-            })
-        })
-        .await?;
+    let rendered = render_case(&state, id, move |st, detail| {
+        // the history stores responsible ids only; names come from the responsible_load view
+        let (_, views) = st.engine.store().read_shared();
+        let names: BTreeMap<i64, String> = views
+            .responsible_load
+            .iter()
+            .map(|l| (l.id, l.full_name.clone()))
+            .collect();
+        let stamp = Stamp {
+            generated_at_ms: now_ms(),
+            tz,
+            tick: detail.tick,
+            lang,
+        };
+        case::report(detail, &names, stamp)
+            .render()
+            .map_err(render_error)
+    })
+    .await?;
     let name = match lang {
         Lang::Es => format!("caso-{id}.pdf"),
         Lang::En => format!("case-{id}.pdf"),
@@ -130,29 +151,14 @@ pub async fn case_poster(
     Path(PathId(id)): Path<PathId>,
     Query(q): Query<PosterQuery>,
 ) -> ApiResult<Response> {
-    if !who.sees_personal_data() {
-        return Err(ApiError::Forbidden(
-            "the poster holds personal data: read-only tokens cannot download it".into(),
-        ));
-    }
+    personal_only(&who, "the poster")?;
     let lang = crate::pdf::params::lang(&q.lang)?;
-    let st = state.clone();
-    let rendered = state
-        .blocking(move || {
-            let detail = st
-                .engine
-                .case(id, st.config.read_timeout)
-                .map_err(engine_error)?
-                .ok_or_else(|| ApiError::NotFound(format!("case {id}")))?;
-            let bytes = crate::pdf::poster::poster(&detail, lang, &st.config.public_base_url)?
-                .render()
-                .map_err(render_error)?;
-            Ok(Rendered {
-                tick: detail.tick,
-                bytes,
-            })
-        })
-        .await?;
+    let rendered = render_case(&state, id, move |st, detail| {
+        crate::pdf::poster::poster(detail, lang, &st.config.public_base_url)?
+            .render()
+            .map_err(render_error)
+    })
+    .await?;
     let name = match lang {
         Lang::Es => format!("cartel-{id}.pdf"),
         Lang::En => format!("poster-{id}.pdf"),

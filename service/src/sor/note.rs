@@ -8,7 +8,7 @@
 //! own language; a note that does not parse (typed by a person, or from an older writer) stays
 //! free text.
 
-use lpm_engine::model::Status;
+use lpm_engine::model::{Action, Status};
 
 /// What the stored text of an assignment note starts with (bilingual: it predates i18n).
 const ASSIGNED_TO: &str = "Asignado a / assigned to ";
@@ -57,6 +57,11 @@ impl LedgerNote {
                 format!("{ASSIGNED_TO}{responsible_name}")
             }
         }
+    }
+
+    /// The typed note of `action`, or `None` when its notes are not one the ledger writes.
+    pub fn of(action: &Action) -> Option<LedgerNote> {
+        LedgerNote::parse(&action.action_type, action.notes.as_deref()?)
     }
 
     /// The typed note of an action of `action_type` whose stored notes are `notes`, or `None`
