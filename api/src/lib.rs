@@ -23,6 +23,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod stream;
+pub mod times;
 pub mod web;
 pub mod wire;
 

@@ -408,3 +408,308 @@ async fn a_fresh_index_finds_published_cases_from_the_engine() {
     assert_eq!(index.get(&id2), Some(later));
     index.stop();
 }
+
+/// `POST path` with `body` as a form (or as `content_type`) and no credentials from `ip`.
+async fn post_form(app: &App, path: &str, body: &str, ip: [u8; 4], content_type: &str) -> Reply {
+    let mut req = request(Method::POST, path, None);
+    *req.body_mut() = axum::body::Body::from(body.to_string());
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, content_type.parse().expect("header"));
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((ip, 50000))));
+    app.send(req).await
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The status of posting the form `body` to `path` from `ip`.
+async fn status(app: &App, path: &str, body: &str, ip: [u8; 4]) -> StatusCode {
+    post_form(app, path, body, ip, FORM).await.status
+}
+
+/// The case's sightings as a responder sees them, once `count` are visible.
+async fn sightings_of(app: &App, case: i64, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app
+            .get(Who::Responder, &format!("/api/v1/cases/{case}"))
+            .await;
+        let list = r.json["sightings"].as_array().cloned().unwrap_or_default();
+        if list.len() >= count || std::time::Instant::now() > deadline {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn published_path(app: &App) -> (i64, String) {
+    let case = publishable(app).await;
+    let url = set_public(app, case, true).await.json["case"]["public_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    (case, path_of(&url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_sighting_reaches_responders_and_never_readers_or_the_page() {
+    let app = App::start().await;
+    let (case, path) = published_path(&app).await;
+    let action = format!("{path}/sightings");
+    let r = post_form(
+        &app,
+        &action,
+        "place=Cuenca%2C+Mercado+10+de+Agosto&seen_at=2026-11-21T09%3A15\
+         &description=Con+mochila+gris&contact=%2B593+98+765+4321&website=&lang=en",
+        [10, 8, 0, 1],
+        FORM,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let to = r.headers[header::LOCATION].to_str().expect("location");
+    assert_eq!(to, format!("{path}?lang=en&sent=1#sighting"));
+    let thanks = anonymous(
+        &app,
+        to.split('#').next().expect("path"),
+        [10, 8, 0, 1],
+        None,
+    )
+    .await;
+    assert_eq!(thanks.status, StatusCode::OK);
+    assert!(thanks.text.contains("Thank you."), "{}", thanks.text);
+
+    // an e-mail is kept as the reporter's name; no `seen_at` means now
+    assert_eq!(
+        status(
+            &app,
+            &action,
+            "place=Azogues&description=En+el+bus&contact=vecina%40example.org",
+            [10, 8, 0, 1]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+
+    let list = sightings_of(&app, case, 2).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let by_place = |p: &str| {
+        list.iter()
+            .find(|s| s["place"] == p)
+            .unwrap_or_else(|| panic!("{p} in {list:?}"))
+            .clone()
+    };
+    let phone = by_place("Cuenca, Mercado 10 de Agosto");
+    assert_eq!(phone["source"], "public");
+    assert_eq!(phone["seen_at"], "2026-11-21T09:15:00.000");
+    assert_eq!(phone["description"], "Con mochila gris");
+    assert_eq!(phone["reporter_phone"], "+593 98 765 4321");
+    assert_eq!(phone["reporter_name"], Value::Null);
+    let mail = by_place("Azogues");
+    assert_eq!(mail["reporter_name"], "vecina@example.org");
+    assert_eq!(mail["reporter_phone"], Value::Null);
+    let now = chrono::Utc::now().naive_utc().and_utc().timestamp_millis();
+    let seen = chrono::NaiveDateTime::parse_from_str(
+        mail["seen_at"].as_str().expect("seen_at"),
+        "%Y-%m-%dT%H:%M:%S%.3f",
+    )
+    .expect("a wall-clock time")
+    .and_utc()
+    .timestamp_millis();
+    // the server's zone is a few hours from UTC at most; "now" in that wall clock
+    assert!((seen - now).abs() < 15 * 3600 * 1000, "{seen} vs {now}");
+
+    // readers: no reporter, no description
+    let read = app.get(Who::Reader, &format!("/api/v1/cases/{case}")).await;
+    for hidden in ["+593 98 765 4321", "vecina@example.org", "Con mochila gris"] {
+        assert!(!read.text.contains(hidden), "{hidden} leaked to readers");
+    }
+    // the page shows no sighting at all
+    let page = anonymous(&app, &path, [10, 8, 0, 2], None).await;
+    for hidden in [
+        "765 4321",
+        "vecina@",
+        "Mercado 10 de Agosto",
+        "Con mochila gris",
+    ] {
+        assert!(!page.text.contains(hidden), "{hidden} on the page");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_public_sighting_names_the_field_and_keeps_what_was_typed() {
+    let app = App::start().await;
+    let (case, path) = published_path(&app).await;
+    let action = format!("{path}/sightings");
+    let cases: [(&str, &str, StatusCode, &[&str]); 5] = [
+        (
+            "description=Lo+vi+%3Cb%3Ecorriendo%3C%2Fb%3E&place=&lang=es",
+            FORM,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &[
+                "autocomplete=\"off\" value=\"\" aria-invalid=\"true\"",
+                "Dónde (es obligatorio)",
+                // what was typed is kept, escaped
+                "Lo vi &lt;b&gt;corriendo&lt;/b&gt;</textarea>",
+            ],
+        ),
+        (
+            "place=Loja&description=x&seen_at=2999-01-01T10%3A00&lang=en",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["must not be in the future", "<html lang=\"en\">"],
+        ),
+        (
+            "place=Loja&description=x&seen_at=ayer",
+            FORM,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["value=\"ayer\" aria-invalid=\"true\""],
+        ),
+        (
+            r#"{"place":"Loja","description":"x"}"#,
+            "application/json",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &["role=\"alert\""],
+        ),
+        (
+            "place=x%00y&description=x",
+            FORM,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &["caracteres no permitidos"],
+        ),
+    ];
+    for (i, (body, content_type, status, shown)) in cases.into_iter().enumerate() {
+        // each from its own address: the limit is 5 per address
+        let r = post_form(&app, &action, body, [10, 6, 0, i as u8], content_type).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        for s in shown {
+            assert!(r.text.contains(s), "{body}: {s} not in {}", r.text);
+        }
+        assert!(!r.text.contains("<b>"), "{body}: echoed unescaped");
+        assert_eq!(
+            r.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{body}"
+        );
+    }
+    // over the size bound: 413 before the form is parsed
+    let big = format!(
+        "place=Loja&description={}",
+        "a".repeat(lpm_api::public::sighting::MAX_BODY)
+    );
+    let r = post_form(&app, &action, &big, [10, 6, 1, 1], FORM).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    // the honeypot: the same 303 a person gets, nothing stored
+    assert_eq!(
+        status(
+            &app,
+            &action,
+            "place=Loja&description=spam&website=http%3A%2F%2Fspam.example",
+            [10, 6, 1, 2]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    // one good one to know the bad ones had their chance to show up
+    assert_eq!(
+        status(
+            &app,
+            &action,
+            "place=Gualaceo&description=ok",
+            [10, 6, 1, 3]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let list = sightings_of(&app, case, 1).await;
+    let places: Vec<&str> = list.iter().filter_map(|s| s["place"].as_str()).collect();
+    assert_eq!(places, vec!["Gualaceo"], "only the valid form is stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sighting_form_cannot_tell_whether_a_case_exists() {
+    let app = App::start().await;
+    let (case, path) = published_path(&app).await;
+    let never = publishable(&app).await;
+    set_public(&app, case, false).await;
+    let form = "place=Loja&description=vista";
+    let not_found = anonymous(
+        &app,
+        "/public/cases/AAAAAAAAAAAAAAAAAAAAAA",
+        [10, 5, 0, 9],
+        None,
+    )
+    .await
+    .text;
+    let targets = [
+        format!("{path}/sightings"), // unpublished
+        "/public/cases/AAAAAAAAAAAAAAAAAAAAAA/sightings".to_string(),
+        "/public/cases/not-an-id/sightings".to_string(),
+        format!("/public/cases/{never}/sightings"),
+        format!("/public/cases/{case}/sightings"),
+    ];
+    for (i, t) in targets.iter().enumerate() {
+        for (body, ct) in [(form, FORM), ("{}", "application/json"), ("", FORM)] {
+            let r = post_form(&app, t, body, [10, 5, i as u8, body.len() as u8], ct).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{t} {body}");
+            assert_eq!(r.text, not_found, "{t} {body}: the same bytes as any 404");
+        }
+    }
+    // nothing was stored on either case (a 404 answers before any write is submitted)
+    for c in [case, never] {
+        let r = app.get(Who::Responder, &format!("/api/v1/cases/{c}")).await;
+        assert_eq!(r.json["sightings"], json!([]), "case {c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_sightings_are_rate_limited_per_client_address() {
+    let app = App::start().await;
+    let (_, path) = published_path(&app).await;
+    let action = format!("{path}/sightings");
+    let limit = lpm_api::public::limiter::RatePolicy::SIGHTINGS.max;
+    for i in 0..limit {
+        // bad forms count too: the limit is on requests, before anything is looked at
+        let body = if i % 2 == 0 {
+            "place=Loja&description=x"
+        } else {
+            "place="
+        };
+        let r = post_form(&app, &action, body, [10, 4, 4, 4], FORM).await;
+        assert!(r.status == StatusCode::SEE_OTHER || r.status == StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let over = post_form(
+        &app,
+        &action,
+        "place=Loja&description=x",
+        [10, 4, 4, 4],
+        FORM,
+    )
+    .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.headers.get(header::RETRY_AFTER).is_some());
+    // unknown ids are limited the same way (no free probing)
+    assert_eq!(
+        status(
+            &app,
+            "/public/cases/AAAAAAAAAAAAAAAAAAAAAA/sightings",
+            "place=Loja&description=x",
+            [10, 4, 4, 4]
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        status(&app, &action, "place=Loja&description=x", [10, 4, 4, 5]).await,
+        StatusCode::SEE_OTHER,
+        "another address has its own budget"
+    );
+    // reading the page is a separate budget
+    let page = anonymous(&app, &path, [10, 4, 4, 4], None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    app.public_clock.advance(Duration::from_secs(601));
+    assert_eq!(
+        status(&app, &action, "place=Loja&description=x", [10, 4, 4, 4]).await,
+        StatusCode::SEE_OTHER,
+        "a new window"
+    );
+}

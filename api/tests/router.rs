@@ -201,6 +201,9 @@ enum Access {
     Admin,
     /// Any valid credentials, then a WebSocket upgrade (which a plain request lacks).
     Stream,
+    /// Anyone, without credentials, posting an HTML form (`application/x-www-form-urlencoded`);
+    /// success is a 303 to the page that thanks them.
+    PublicForm,
 }
 
 /// One route of the router, with a request that succeeds for a caller who has the right.
@@ -252,6 +255,7 @@ fn routes() -> Vec<Route> {
         r("GET", "/api/v1/cases/{id}/report.pdf", "/api/v1/cases/{case}/report.pdf", None, Write),
         r("GET", "/api/v1/cases/{id}/poster.pdf", "/api/v1/cases/{case}/poster.pdf", None, Write),
         r("GET", "/public/cases/{public_id}", "/public/cases/{public_id}", None, Public),
+        r("POST", "/public/cases/{public_id}/sightings", "/public/cases/{public_id}/sightings", Some("place=Matrix&description=seen"), PublicForm),
         r("GET", "/api/v1/reports/{kind}.pdf", "/api/v1/reports/demographic.pdf", None, Read),
         r("GET", "/api/v1/views/{name}", "/api/v1/views/kpi", None, Read),
         r("GET", "/api/v1/engine", "/api/v1/engine", None, Read),
@@ -2078,6 +2082,7 @@ impl Expect {
     fn of(access: Access, who: Who) -> Expect {
         match (access, who) {
             (Access::Public, _) => Expect::Success,
+            (Access::PublicForm, _) => Expect::Status(303),
             (_, Who::Anonymous) => Expect::Status(401),
             (Access::Read, _) => Expect::Success,
             (Access::Stream, _) => Expect::NoUpgrade,
@@ -2129,12 +2134,14 @@ async fn authorization_matrix_covers_every_route_and_caller() {
                 Who::Responder => app.sign_in(RESPONDER_USER, RESPONDER_PW).await,
                 _ => String::new(),
             };
-            let req = support::authorize_with(
-                request(r.method.clone(), &uri, body.as_deref()),
-                who,
-                &app.reader_token,
-                &cookie,
-            );
+            let mut req = request(r.method.clone(), &uri, body.as_deref());
+            if r.access == Access::PublicForm {
+                req.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            let req = support::authorize_with(req, who, &app.reader_token, &cookie);
             let reply = app.send(req).await;
             let ok = expect.accepts(reply.status) && !reply.status.is_server_error();
             failed |= !ok;
@@ -2173,7 +2180,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        44,
+        45,
         "update the matrix when routes change:\n{out}"
     );
 }

@@ -180,6 +180,54 @@ test('3b. sightings: the form checks its fields and adds one to the timeline; an
   assert.match(await page.locator('#sighting-count').innerText(), /\d+ avistamientos/);
 }));
 
+test('3c. publish the case, open its poster; a phone visitor without JavaScript files a sighting that the responder sees without a reload', () => withScreenshot('3c-public', () => page, async () => {
+  await page.goto(server.base + `/#/cases/${caseId}`);
+  await page.locator('#publish-toggle').click();
+  await page.locator('#case-notice', { hasText: 'Caso publicado' }).waitFor();
+  const link = page.locator('#public-url');
+  await link.waitFor();
+  const publicUrl = await link.getAttribute('href');
+  assert.match(publicUrl, /\/public\/cases\/[A-Za-z0-9_-]{22}$/);
+  const poster = page.locator('#case-poster');
+  const [download] = await Promise.all([page.waitForEvent('download'), poster.click()]);
+  assert.equal(download.suggestedFilename(), `cartel-${caseId}.pdf`);
+  assert.equal(readFileSync(await download.path()).subarray(0, 4).toString('latin1'), '%PDF');
+  // the responder's page stays open; a marker tells whether it reloads
+  await page.evaluate(() => { window.__notReloaded = true; });
+
+  // an anonymous visitor on a phone, JavaScript off: the page is plain HTML and the form posts
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true,
+    deviceScaleFactor: 2, locale: 'es-EC', javaScriptEnabled: false });
+  try {
+    const visitor = await phone.newPage();
+    const url = new URL(publicUrl, server.base).href;
+    const first = await visitor.goto(url);
+    assert.equal(first.status(), 200);
+    await visitor.locator('h1', { hasText: NAME }).waitFor();
+    const text = await visitor.locator('body').innerText();
+    assert.ok(!text.includes(PHONE), 'the reporter\'s phone is not on the page');
+    assert.equal(await visitor.locator('script').count(), 0, 'no script: it works with JavaScript off');
+    const place = `Esquina pública ${unique}`;
+    await visitor.locator('#place').fill(place);
+    await visitor.locator('#description').fill('Caminaba hacia el norte con una mochila');
+    await visitor.locator('#contact').fill('+593 98 111 2233');
+    await snap(visitor, 'public-page-phone');
+    await Promise.all([visitor.waitForURL(/sent=1/), visitor.locator('form button[type=submit]').tap()]);
+    await visitor.locator('.notice', { hasText: 'Gracias' }).waitFor();
+    assert.equal(await visitor.locator('#place').inputValue(), '', 'a fresh form for another sighting');
+    await snap(visitor, 'public-sighting-sent');
+
+    // the responder sees it in the timeline, marked as from the public, without reloading
+    const item = page.locator('#timeline li.event-sighting', { hasText: place });
+    await item.waitFor({ timeout: 20000 });
+    assert.match(await item.innerText(), /ciudadanía/);
+    assert.match(await item.innerText(), /\+593 98 111 2233/);
+    assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page was not reloaded');
+  } finally {
+    await phone.close();
+  }
+}));
+
 test('4. the dashboard follows another client live, without reloading, and resumes with since=', () => withScreenshot('4-dashboard', () => page, async () => {
   const sockets = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));

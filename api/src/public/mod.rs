@@ -13,6 +13,7 @@ pub mod limiter;
 pub mod page;
 pub mod side;
 pub mod sighting;
+pub mod submit;
 
 pub use side::Public;
 
@@ -41,7 +42,12 @@ pub fn public_path(public_id: &str) -> String {
 
 /// The public routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/public/cases/{public_id}", get(case_page))
+    Router::new()
+        .route("/public/cases/{public_id}", get(case_page))
+        .route(
+            "/public/cases/{public_id}/sightings",
+            axum::routing::post(submit::post_sighting),
+        )
 }
 
 /// Headers of every public page: no script at all, styles inline only, forms post here only,
@@ -49,7 +55,8 @@ pub fn router() -> Router<AppState> {
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                    base-uri 'none'; frame-ancestors 'none'";
 
-fn html(status: StatusCode, body: String, cache: &'static str) -> Response {
+/// A public page with the headers above.
+pub fn html(status: StatusCode, body: String, cache: &'static str) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -114,8 +121,9 @@ pub fn facts(d: &CaseDetail, public_id: &str, base: &str) -> Option<PublicFacts>
     })
 }
 
-/// The case of a well-formed, indexed, published `public_id`, read at the current tick.
-pub async fn published(state: &AppState, public_id: &str) -> Option<PublicFacts> {
+/// The case id and page facts of a well-formed, indexed, published `public_id`, read at the
+/// current tick.
+pub async fn published(state: &AppState, public_id: &str) -> Option<(i64, PublicFacts)> {
     if !public_id::well_formed(public_id) {
         return None;
     }
@@ -129,13 +137,37 @@ pub async fn published(state: &AppState, public_id: &str) -> Option<PublicFacts>
         })
         .await
         .ok()??;
-    facts(&detail, public_id, &state.config.public_base_url)
+    facts(&detail, public_id, &state.config.public_base_url).map(|f| (case_id, f))
 }
 
-fn lang_param(query: Option<&str>) -> Option<String> {
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "lang")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// The page of `facts` in the request's language, with `form`; `public_id` names the form's
+/// action.
+pub fn page_response(
+    status: StatusCode,
+    facts: &PublicFacts,
+    public_id: &str,
+    lang: lpm_reports::Lang,
+    form: &page::FormState,
+) -> Response {
+    let action = format!("{}/sightings", public_path(public_id));
+    let mut r = html(status, page::render(facts, &action, lang, form), "no-cache");
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    r
+}
+
+/// The language of a request: `lang` (query or form field), then `Accept-Language`.
+pub fn request_language(lang: Option<&str>, headers: &HeaderMap) -> lpm_reports::Lang {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    page::language(lang, accept)
 }
 
 /// The public page of a published case (no sign-in; see the module doc). Not in the OpenAPI
@@ -151,20 +183,15 @@ pub async fn case_page(
     if let Err(wait) = state.public.pages.check(&client_key(addr)) {
         return too_many(wait);
     }
-    let Some(facts) = published(&state, &public_id).await else {
+    let Some((_, facts)) = published(&state, &public_id).await else {
         return not_found();
     };
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let lang = page::language(lang_param(query.as_deref()).as_deref(), accept);
-    let action = format!("{}/sightings", public_path(&public_id));
-    let mut r = html(
-        StatusCode::OK,
-        page::render(&facts, &action, lang),
-        "no-cache",
-    );
-    r.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
-    r
+    let lang = request_language(query_param(query.as_deref(), "lang").as_deref(), &headers);
+    // `?sent=1` is where a stored sighting redirects to (post/redirect/get)
+    let form = if query_param(query.as_deref(), "sent").as_deref() == Some("1") {
+        page::FormState::Sent
+    } else {
+        page::FormState::Empty
+    };
+    page_response(StatusCode::OK, &facts, &public_id, lang, &form)
 }

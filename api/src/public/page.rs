@@ -42,6 +42,10 @@ struct Words {
     contact: &'static str,
     contact_hint: &'static str,
     send: &'static str,
+    thanks: &'static str,
+    refused: &'static str,
+    unavailable: &'static str,
+    too_large: &'static str,
     other: (&'static str, &'static str),
 }
 
@@ -66,6 +70,10 @@ fn words(lang: Lang) -> Words {
             contact: "Su teléfono o correo (opcional)",
             contact_hint: "Solo el equipo de respuesta lo verá.",
             send: "Enviar",
+            thanks: "Gracias. Su avistamiento fue enviado al equipo de respuesta.",
+            refused: "Revise este campo",
+            unavailable: "No pudimos recibir su avistamiento en este momento. Intente de nuevo en unos minutos o llame al número de arriba.",
+            too_large: "El formulario es demasiado largo; acórtelo e intente de nuevo.",
             other: ("en", "English"),
         },
         Lang::En => Words {
@@ -87,8 +95,112 @@ fn words(lang: Lang) -> Words {
             contact: "Your phone or e-mail (optional)",
             contact_hint: "Only the response team will see it.",
             send: "Send",
+            thanks: "Thank you. Your sighting was sent to the response team.",
+            refused: "Please check this field",
+            unavailable: "We could not take your sighting right now. Try again in a few minutes or call the number above.",
+            too_large: "The form is too long; shorten it and try again.",
             other: ("es", "Español"),
         },
+    }
+}
+
+/// What the form says above itself, and what it holds.
+#[derive(Debug, Default)]
+pub enum FormState {
+    /// An empty form.
+    #[default]
+    Empty,
+    /// The sender's sighting was stored (the page after the redirect): thank them; the form is
+    /// empty again for another one.
+    Sent,
+    /// Refused: say why, mark the field, keep what was typed so nothing is lost.
+    Refused {
+        /// Why.
+        problem: Problem,
+        /// What the sender typed.
+        typed: Typed,
+    },
+}
+
+/// Why a form was refused, as the page says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// A field is missing or malformed; `message` is [`super::sighting::SightingError`]'s.
+    Field {
+        /// The form field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: &'static str,
+    },
+    /// Over the size bound.
+    TooLarge,
+    /// The system of record could not take it (shutting down, disk, MySQL down).
+    Unavailable,
+}
+
+/// The form's values as the sender typed them (each cut to its field's limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Typed {
+    /// `seen_at`
+    pub seen_at: String,
+    /// `place`
+    pub place: String,
+    /// `description`
+    pub description: String,
+    /// `contact`
+    pub contact: String,
+}
+
+/// A field's message in `lang` (the validation messages are English constants).
+fn field_message(lang: Lang, message: &str) -> &str {
+    match (lang, message) {
+        (Lang::Es, "required") => "es obligatorio",
+        (Lang::Es, "too long") => "es demasiado largo",
+        (Lang::Es, "control characters are not allowed") => "tiene caracteres no permitidos",
+        (Lang::Es, "must not be in the future") => "no puede estar en el futuro",
+        (Lang::Es, m) if m.starts_with("expected a local time") => {
+            "use una fecha y hora como 2026-11-20T14:30"
+        }
+        (_, m) => m,
+    }
+}
+
+/// The notice above the form, and the field to mark invalid.
+fn notice(form: &FormState, w: &Words, lang: Lang) -> (String, Option<&'static str>) {
+    match form {
+        FormState::Empty => (String::new(), None),
+        FormState::Sent => (
+            format!("<p class=\"notice ok\" role=\"status\">{}</p>", w.thanks),
+            None,
+        ),
+        FormState::Refused { problem, .. } => {
+            let (text, field) = match problem {
+                Problem::Field { field, message } => {
+                    let label = match *field {
+                        "place" => w.place,
+                        "seen_at" => w.seen_at,
+                        "description" => w.what,
+                        "contact" => w.contact,
+                        other => other,
+                    };
+                    (
+                        format!(
+                            "{}: {} ({})",
+                            w.refused,
+                            esc(label),
+                            esc(field_message(lang, message))
+                        ),
+                        Some(*field),
+                    )
+                }
+                Problem::TooLarge => (w.too_large.to_string(), None),
+                Problem::Unavailable => (w.unavailable.to_string(), None),
+            };
+            (
+                format!("<p class=\"notice bad\" role=\"alert\">{text}</p>"),
+                field,
+            )
+        }
     }
 }
 
@@ -102,7 +214,7 @@ dl{margin:0 0 1rem}dt{font-weight:700;margin-top:.5rem}dd{margin:0}\
 form{display:grid;gap:.6rem;margin-top:.5rem}label{font-weight:600}\
 input,textarea,button{font:inherit;padding:.55rem;border:1px solid #555;border-radius:4px;width:100%;box-sizing:border-box}\
 button{background:#111;color:#fff;font-weight:700;border:0}\
-.hint{font-size:.9rem;color:#444;margin:0}.trap{position:absolute;left:-10000px}\
+.hint{font-size:.9rem;color:#444;margin:0}.notice{padding:.6rem;border:3px solid #111;font-weight:600}.bad{border-style:dashed}[aria-invalid=true]{border:3px solid #111}.trap{position:absolute;left:-10000px}\
 nav{margin-top:1.5rem;font-size:.95rem}\
 @media print{form,nav,.form-intro{display:none}.banner{border:3px solid #111}}";
 
@@ -124,9 +236,23 @@ fn head(lang: Lang, title: &str, description: &str, url: Option<&str>) -> String
     )
 }
 
-/// The page of a published case in `lang`; its sighting form posts to `form_action`.
-pub fn render(f: &PublicFacts, form_action: &str, lang: Lang) -> String {
+/// The page of a published case in `lang`; its sighting form posts to `form_action` and shows
+/// `form`'s notice and values.
+pub fn render(f: &PublicFacts, form_action: &str, lang: Lang, form: &FormState) -> String {
     let w = words(lang);
+    let (notice, bad_field) = notice(form, &w, lang);
+    let empty = Typed::default();
+    let typed = match form {
+        FormState::Refused { typed, .. } => typed,
+        _ => &empty,
+    };
+    let invalid = |name: &str| {
+        if bad_field == Some(name) {
+            " aria-invalid=\"true\" autofocus"
+        } else {
+            ""
+        }
+    };
     let tr = Tr::new(lang);
     let age = f
         .age
@@ -159,12 +285,12 @@ pub fn render(f: &PublicFacts, form_action: &str, lang: Lang) -> String {
          <dl><dt>{age_l}</dt><dd>{age}</dd><dt>{gender_l}</dt><dd>{gender}</dd>\
          <dt>{seen_l}</dt><dd>{seen}</dd>{description}</dl>\
          <p class=\"call\">{call}:<strong>{contact}</strong></p>\
-         <section><h2>{form_title}</h2><p class=\"form-intro\">{form_intro}</p>\
+         <section id=\"sighting\"><h2>{form_title}</h2><p class=\"form-intro\">{form_intro}</p>{notice}\
          <form method=\"post\" action=\"{action}\" accept-charset=\"utf-8\">\
-         <label for=\"place\">{place}</label><input id=\"place\" name=\"place\" required maxlength=\"255\" autocomplete=\"off\">\
-         <label for=\"seen_at\">{seen_at}</label><input id=\"seen_at\" name=\"seen_at\" type=\"datetime-local\">\
-         <label for=\"description\">{what}</label><textarea id=\"description\" name=\"description\" required maxlength=\"2000\" rows=\"4\"></textarea>\
-         <label for=\"contact\">{contact_l}</label><input id=\"contact\" name=\"contact\" maxlength=\"200\" autocomplete=\"tel\">\
+         <label for=\"place\">{place}</label><input id=\"place\" name=\"place\" required maxlength=\"255\" autocomplete=\"off\" value=\"{v_place}\"{i_place}>\
+         <label for=\"seen_at\">{seen_at}</label><input id=\"seen_at\" name=\"seen_at\" type=\"datetime-local\" value=\"{v_seen_at}\"{i_seen_at}>\
+         <label for=\"description\">{what}</label><textarea id=\"description\" name=\"description\" required maxlength=\"2000\" rows=\"4\"{i_description}>{v_description}</textarea>\
+         <label for=\"contact\">{contact_l}</label><input id=\"contact\" name=\"contact\" maxlength=\"200\" autocomplete=\"tel\" value=\"{v_contact}\"{i_contact}>\
          <p class=\"hint\">{contact_hint}</p>\
          <div class=\"trap\" aria-hidden=\"true\"><label for=\"website\">Website</label><input id=\"website\" name=\"website\" tabindex=\"-1\" autocomplete=\"off\"></div>\
          <input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
@@ -191,6 +317,14 @@ pub fn render(f: &PublicFacts, form_action: &str, lang: Lang) -> String {
         contact_hint = w.contact_hint,
         lang = lang.code(),
         send = w.send,
+        v_place = esc(&typed.place),
+        v_seen_at = esc(&typed.seen_at),
+        v_description = esc(&typed.description),
+        v_contact = esc(&typed.contact),
+        i_place = invalid("place"),
+        i_seen_at = invalid("seen_at"),
+        i_description = invalid("description"),
+        i_contact = invalid("contact"),
     )
 }
 
@@ -281,7 +415,7 @@ mod tests {
 
     #[test]
     fn values_are_escaped_and_no_script_is_emitted() {
-        let html = render(&facts(), ACTION, Lang::Es);
+        let html = render(&facts(), ACTION, Lang::Es, &FormState::Empty);
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Peña"));
         assert!(html.contains("Chaqueta &quot;azul&quot; &amp; mochila"));
@@ -289,8 +423,40 @@ mod tests {
         assert!(html.contains("<html lang=\"es\">") && html.contains("Se busca"));
         assert!(html.contains("action=\"/public/cases/abc/sightings\""));
         assert!(html.contains("og:title"));
-        let en = render(&facts(), ACTION, Lang::En);
+        let en = render(&facts(), ACTION, Lang::En, &FormState::Empty);
         assert!(en.contains("<html lang=\"en\">") && en.contains("Report a sighting"));
+    }
+
+    #[test]
+    fn a_refused_form_keeps_what_was_typed_and_marks_the_field() {
+        let form = FormState::Refused {
+            problem: Problem::Field {
+                field: "description",
+                message: "required",
+            },
+            typed: Typed {
+                place: "Parque \"El Ejido\" <b>".into(),
+                contact: "099 123".into(),
+                ..Typed::default()
+            },
+        };
+        let html = render(&facts(), ACTION, Lang::Es, &form);
+        assert!(
+            html.contains("value=\"Parque &quot;El Ejido&quot; &lt;b&gt;\""),
+            "{html}"
+        );
+        assert!(html.contains("value=\"099 123\""));
+        assert!(html.contains("role=\"alert\""));
+        assert!(html.contains("Qué vio (es obligatorio)"), "{html}");
+        assert!(
+            html.contains("rows=\"4\" aria-invalid=\"true\" autofocus>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("aria-invalid=\"true\"").count(), 1);
+        let sent = render(&facts(), ACTION, Lang::En, &FormState::Sent);
+        assert!(sent.contains("Thank you.") && !sent.contains("aria-invalid=\"true\""));
+        let empty = render(&facts(), ACTION, Lang::En, &FormState::Empty);
+        assert!(!empty.contains("role=\"alert\"") && !empty.contains("role=\"status\""));
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! where a sighting is stored.
 //!
 //! The form on the public case page posts `application/x-www-form-urlencoded` (no JavaScript
-//! needed) to `/public/cases/{public_id}/sightings`. The route that stores it (in
-//! `case_sightings`, marked `source: public` for responders to triage) is wired where that
-//! table lives; this module is what it calls first, after the per-address rate limit
+//! needed) to `/public/cases/{public_id}/sightings`. The route that stores it
+//! ([`super::submit`], in `case_sightings`, marked `source: public` for responders to triage)
+//! calls this module after the per-address rate limit
 //! ([`super::limiter::RatePolicy::SIGHTINGS`]).
 
 use chrono_tz::Tz;
 
-use crate::routes::dto::parse_wall_clock;
+use super::page::Typed;
+use crate::times::parse_wall_clock;
 
 /// The largest form body accepted, in bytes: the three text fields at their limits, percent-
 /// encoded, fit; anything larger is refused before it is parsed.
@@ -121,6 +122,42 @@ pub fn parse(body: &[u8], tz: &Tz) -> Result<PublicSighting, SightingError> {
     })
 }
 
+/// What the sender typed, for the form shown again after a refusal: each field cut to its
+/// limit (a refused form must not make the page that echoes it larger than the form was).
+pub fn typed(body: &[u8]) -> Typed {
+    let cut = |v: &str, max: usize| v.chars().take(max).collect::<String>();
+    let mut t = Typed::default();
+    for (k, v) in form_urlencoded::parse(&body[..body.len().min(MAX_BODY)]) {
+        match k.as_ref() {
+            "seen_at" => t.seen_at = cut(&v, 40),
+            "place" => t.place = cut(&v, PLACE_MAX),
+            "description" => t.description = cut(&v, DESCRIPTION_MAX),
+            "contact" => t.contact = cut(&v, CONTACT_MAX),
+            _ => {}
+        }
+    }
+    t
+}
+
+/// The `lang` field of the form (the page's language, sent back as a hidden field).
+pub fn lang(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(&body[..body.len().min(MAX_BODY)])
+        .find(|(k, _)| k == "lang")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether a contact is a phone number (digits with the usual punctuation, 6 to 20 digits,
+/// at most 40 characters, the `reporter_phone` column's size): responders then get a `tel:`
+/// link. Anything else (an e-mail, a name) is kept as the reporter's name.
+pub fn is_phone(contact: &str) -> bool {
+    let digits = contact.chars().filter(char::is_ascii_digit).count();
+    contact.chars().count() <= 40
+        && (6..=20).contains(&digits)
+        && contact
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +204,30 @@ mod tests {
             err(b"place=x&description=x&website=http%3A%2F%2Fspam"),
             SightingError::Bot
         );
+    }
+
+    #[test]
+    fn a_refused_form_is_echoed_cut_to_its_limits() {
+        let body = format!(
+            "place={}&description=x%26y&contact=a&seen_at=2026&lang=en&website=",
+            "p".repeat(PLACE_MAX + 50)
+        );
+        let t = typed(body.as_bytes());
+        assert_eq!(t.place.chars().count(), PLACE_MAX);
+        assert_eq!((t.description.as_str(), t.contact.as_str()), ("x&y", "a"));
+        assert_eq!(t.seen_at, "2026");
+        assert_eq!(lang(body.as_bytes()).as_deref(), Some("en"));
+        assert_eq!(lang(b"place=x"), None);
+    }
+
+    #[test]
+    fn phones_are_told_from_other_contacts() {
+        assert!(is_phone("+593 (99) 123-4567"));
+        assert!(is_phone("0991234567"));
+        assert!(!is_phone("ana@example.org"));
+        assert!(!is_phone("12345"), "too few digits");
+        assert!(!is_phone("Ana 0991234567"));
+        assert!(!is_phone(&"1".repeat(41)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use utoipa::openapi::{RefOr, Schema};
 
-use super::dto::{parse_instant, parse_wall_clock, CaseDetailOut, CaseOut};
+use super::dto::{CaseDetailOut, CaseOut};
 use crate::auth::{Caller, RequireWriter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
@@ -25,6 +25,7 @@ use crate::input_schema::{
 };
 use crate::json_integer::PathId;
 use crate::state::{engine_error, AppState};
+use crate::times::{parse_instant, parse_wall_clock};
 use lpm_service::sor::ledger::{Command, NewAction, NewReport};
 use lpm_service::sor::Visibility;
 

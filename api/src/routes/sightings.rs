@@ -5,7 +5,6 @@
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use chrono::TimeZone;
 use lpm_engine::model::SightingSource;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -14,21 +13,18 @@ use super::cases::{
     coordinate, long_text_schema, opt_text, optional_name_schema, phone_schema, place_schema, text,
     write_case,
 };
-use super::dto::parse_wall_clock;
 use crate::auth::RequireWriter;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path};
 use crate::json_integer::PathId;
 use crate::state::AppState;
+use crate::times::{parse_wall_clock, wall_clock_now, FUTURE_SKEW_MS};
 use lpm_service::sor::ledger::{Command, NewSighting};
 
 /// The sighting routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/cases/{id}/sightings", post(add_sighting))
 }
-
-/// How far in the future `seen_at` may be: clocks of phones and servers disagree a little.
-pub const FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// A sighting of the case's person.
 #[derive(Deserialize, ToSchema)]
@@ -104,18 +100,6 @@ impl SightingIn {
             reporter_phone: opt_text("reporter_phone", self.reporter_phone, 40)?,
             source,
         })
-    }
-}
-
-/// The wall clock of `tz` at the instant `now_ms`, as [`parse_wall_clock`] stores times.
-fn wall_clock_now(tz: &chrono_tz::Tz, now_ms: i64) -> i64 {
-    match chrono::DateTime::from_timestamp_millis(now_ms) {
-        Some(t) => tz
-            .from_utc_datetime(&t.naive_utc())
-            .naive_local()
-            .and_utc()
-            .timestamp_millis(),
-        None => now_ms,
     }
 }
 
