@@ -74,7 +74,19 @@ fn the_readme_curl_tour_runs_as_written_against_the_demo() {
         .unwrap_or_else(|| panic!("no case line: {stdout}"));
     assert_eq!(case["priority"], "high", "{case}");
     let id = case["id"].as_i64().expect("case id");
-    for pdf in [format!("caso-{id}.pdf"), "demographic.pdf".to_string()] {
+    // the field-work lines: the public page answered without a session, the form's post was
+    // stored (303 to the thank-you), and the poster was written
+    assert!(stdout.contains("public page: 200\n"), "{stdout}");
+    assert!(stdout.contains("public sighting: 303\n"), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"place":"Quito, Parque El Ejido","source":"responder"}"#),
+        "{stdout}"
+    );
+    for pdf in [
+        format!("caso-{id}.pdf"),
+        format!("cartel-{id}.pdf"),
+        "demographic.pdf".to_string(),
+    ] {
         let bytes = std::fs::read(dir.path().join(&pdf)).expect(&pdf);
         assert!(bytes.starts_with(b"%PDF-"), "{pdf} is a PDF");
     }
