@@ -1921,6 +1921,27 @@ async fn sightings_are_listed_newest_first_and_move_no_view() {
     assert!(after.json["views"]["row_counts"]
         .get("case_sightings")
         .is_none());
+    // the count, in the case and in lists (readers too: a count names nobody), at the same tick
+    assert_eq!(r.json["case"]["sightings"], 2, "{}", r.text);
+    for who in [Who::Responder, Who::Reader] {
+        let page = app.get(who, "/api/v1/cases?per_page=200").await;
+        let items = page.json["items"].as_array().expect("items");
+        let count = |id: i64| {
+            items
+                .iter()
+                .find(|c| c["id"] == id)
+                .map(|c| c["sightings"].clone())
+        };
+        assert_eq!(count(s.case), Some(json!(2)), "{}", page.text);
+        assert!(
+            items
+                .iter()
+                .filter(|c| c["id"] != s.case)
+                .all(|c| c["sightings"] == 0),
+            "{}",
+            page.text
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

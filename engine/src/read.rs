@@ -64,6 +64,38 @@ pub fn case(traces: &mut CaseTraces, id: Key, tick: Tick) -> Option<CaseDetail> 
     })
 }
 
+/// Calls `visit(i, value, n)` for each value of `keys[i]` (sorted ascending) whose accumulated
+/// multiplicity at `tick` is `n > 0`, in one cursor pass.
+fn visit_keys<V: Ord + Clone + 'static>(
+    trace: &mut TraceAgent<ValSpine<Key, V, Tick, isize>>,
+    keys: &[Key],
+    tick: Tick,
+    mut visit: impl FnMut(usize, &V, isize),
+) {
+    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
+        return;
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    for (i, key) in keys.iter().enumerate() {
+        cursor.seek_key(&storage, key);
+        if cursor.get_key(&storage) != Some(key) {
+            continue;
+        }
+        while let Some(v) = cursor.get_val(&storage) {
+            let mut n = 0isize;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= tick {
+                    n += *d;
+                }
+            });
+            if n > 0 {
+                visit(i, v, n);
+            }
+            cursor.step_val(&storage);
+        }
+    }
+}
+
 /// The values of each of `keys` (sorted ascending) at `tick`, from one cursor pass
 /// (accumulated multiplicities, positive ones repeated).
 fn values_for_keys<V: Ord + Clone + 'static>(
@@ -71,31 +103,13 @@ fn values_for_keys<V: Ord + Clone + 'static>(
     keys: &[Key],
     tick: Tick,
 ) -> Vec<Vec<V>> {
-    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
-        return vec![Vec::new(); keys.len()];
-    };
-    let (mut cursor, storage) = cursor_list(batches);
-    keys.iter()
-        .map(|key| {
-            cursor.seek_key(&storage, key);
-            let mut out = Vec::new();
-            if cursor.get_key(&storage) == Some(key) {
-                while let Some(v) = cursor.get_val(&storage) {
-                    let mut n = 0isize;
-                    cursor.map_times(&storage, |t, d| {
-                        if *t <= tick {
-                            n += *d;
-                        }
-                    });
-                    for _ in 0..n.max(0) {
-                        out.push(v.clone());
-                    }
-                    cursor.step_val(&storage);
-                }
-            }
-            out
-        })
-        .collect()
+    let mut out = vec![Vec::new(); keys.len()];
+    visit_keys(trace, keys, tick, |i, v, n| {
+        for _ in 0..n {
+            out[i].push(v.clone());
+        }
+    });
+    out
 }
 
 /// Every case on this worker that satisfies `filter`, with its actions and history, at
@@ -105,8 +119,7 @@ pub fn details(
     tick: Tick,
     filter: &dyn Fn(&CaseRecord) -> bool,
 ) -> Vec<CaseDetail> {
-    let mut records = cases(traces, tick, filter);
-    records.sort_by_key(|r| r.case.id);
+    let records = cases(traces, tick, filter);
     let ids: Vec<Key> = records.iter().map(|r| r.case.id).collect();
     let actions = values_for_keys(&mut traces.actions, &ids, tick);
     let history = values_for_keys(&mut traces.history, &ids, tick);
@@ -129,7 +142,37 @@ pub fn details(
         .collect()
 }
 
-/// Every case record at `tick` on this worker that satisfies `filter`.
+/// A case as lists show it: its record and how many sightings it has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// Case, person and current responsible.
+    pub record: CaseRecord,
+    /// Its sightings at the same tick.
+    pub sightings: usize,
+}
+
+/// Every case at `tick` on this worker that satisfies `filter`, with its sighting count (one
+/// more cursor pass, over the sightings of the matching cases only).
+pub fn listed(
+    traces: &mut CaseTraces,
+    tick: Tick,
+    filter: &dyn Fn(&CaseRecord) -> bool,
+) -> Vec<Listed> {
+    // the records cursor walks case ids in ascending order, as `visit_keys` wants them
+    let records = cases(traces, tick, filter);
+    let ids: Vec<Key> = records.iter().map(|r| r.case.id).collect();
+    let mut counts = vec![0usize; ids.len()];
+    visit_keys(&mut traces.sightings, &ids, tick, |i, _, n| {
+        counts[i] += n.unsigned_abs();
+    });
+    records
+        .into_iter()
+        .zip(counts)
+        .map(|(record, sightings)| Listed { record, sightings })
+        .collect()
+}
+
+/// Every case record at `tick` on this worker that satisfies `filter`, by ascending case id.
 pub fn cases(
     traces: &mut CaseTraces,
     tick: Tick,

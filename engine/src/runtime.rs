@@ -116,6 +116,11 @@ enum Query {
         tick: Tick,
         reply: Sender<Vec<CaseRecord>>,
     },
+    Listed {
+        filter: CasePredicate,
+        tick: Tick,
+        reply: Sender<Vec<read::Listed>>,
+    },
     Details {
         filter: CasePredicate,
         tick: Tick,
@@ -126,9 +131,10 @@ enum Query {
 impl Query {
     fn tick(&self) -> Tick {
         match self {
-            Query::Case { tick, .. } | Query::Cases { tick, .. } | Query::Details { tick, .. } => {
-                *tick
-            }
+            Query::Case { tick, .. }
+            | Query::Cases { tick, .. }
+            | Query::Listed { tick, .. }
+            | Query::Details { tick, .. } => *tick,
         }
     }
 }
@@ -237,6 +243,21 @@ impl EngineHandle {
         timeout: Duration,
     ) -> Result<(Tick, Vec<CaseRecord>), EngineError> {
         let (tick, parts) = self.ask(timeout, |tick, reply| Query::Cases {
+            filter: filter.clone(),
+            tick,
+            reply,
+        })?;
+        Ok((tick, parts.into_iter().flatten().collect()))
+    }
+
+    /// Every case record matching `filter` with its sighting count (the case list), all at one
+    /// tick (returned with it), unordered.
+    pub fn listed(
+        &self,
+        filter: CasePredicate,
+        timeout: Duration,
+    ) -> Result<(Tick, Vec<read::Listed>), EngineError> {
+        let (tick, parts) = self.ask(timeout, |tick, reply| Query::Listed {
             filter: filter.clone(),
             tick,
             reply,
@@ -555,6 +576,7 @@ impl Reads {
                 match q {
                     Query::Case { reply, .. } => drop(reply.send(None)),
                     Query::Cases { reply, .. } => drop(reply.send(Vec::new())),
+                    Query::Listed { reply, .. } => drop(reply.send(Vec::new())),
                     Query::Details { reply, .. } => drop(reply.send(Vec::new())),
                 }
             }
@@ -585,6 +607,11 @@ impl Reads {
                     tick,
                     reply,
                 } => drop(reply.send(read::cases(cases, tick, &*filter))),
+                Query::Listed {
+                    filter,
+                    tick,
+                    reply,
+                } => drop(reply.send(read::listed(cases, tick, &*filter))),
                 Query::Details {
                     filter,
                     tick,

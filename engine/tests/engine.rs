@@ -247,6 +247,20 @@ fn case_reads_join_person_responsible_actions_and_history() {
             open.iter().map(|d| d.record.case.id).collect::<Vec<_>>(),
             vec![11]
         );
+        // the list's sighting counts: a corrected sighting counts once, an orphan nowhere
+        let (_, mut listed) = handle
+            .listed(Arc::new(|_| true), Duration::from_secs(10))
+            .expect("listed read");
+        listed.sort_by_key(|l| l.record.case.id);
+        assert_eq!(
+            listed
+                .iter()
+                .map(|l| (l.record.case.id, l.sightings))
+                .collect::<Vec<_>>(),
+            vec![(10, 2), (11, 0)],
+            "workers {workers}"
+        );
+        assert_eq!(listed[0].record, detail.record);
         let (_, views) = handle.store().read();
         assert!(!views.row_counts.contains_key("case_sightings"));
         assert_eq!(views.kpi.actions_total, 1);

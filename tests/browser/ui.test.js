@@ -226,6 +226,11 @@ test('3c. publish the case, open its poster; a phone visitor without JavaScript 
   } finally {
     await phone.close();
   }
+  // the case list counts the case's sightings: two from 3b and the public one
+  await page.goto(server.base + `/#/cases?q=${encodeURIComponent(unique)}`);
+  const cell = page.locator(`tr[data-case-id="${caseId}"] td.sightings`);
+  await cell.waitFor();
+  assert.equal(await cell.innerText(), '3');
 }));
 
 test('4. the dashboard follows another client live, without reloading, and resumes with since=', () => withScreenshot('4-dashboard', () => page, async () => {

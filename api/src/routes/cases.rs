@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use lpm_engine::model::{Decimal, Priority, Status};
+use lpm_engine::read::Listed;
 use lpm_engine::views::{AgeBand, Gender};
 use lpm_engine::CaseRecord;
 use serde::{Deserialize, Serialize};
@@ -675,12 +676,12 @@ pub async fn list_cases(
     let (tick, mut items) = state
         .blocking(move || {
             st.engine
-                .cases(Arc::new(move |r| pred.matches(r)), st.config.read_timeout)
+                .listed(Arc::new(move |r| pred.matches(r)), st.config.read_timeout)
                 .map_err(engine_error)
         })
         .await?;
-    let key = |r: &CaseRecord| -> (i64, usize, i64) {
-        let c = &r.case;
+    let key = |l: &Listed| -> (i64, usize, i64) {
+        let (r, c) = (&l.record, &l.record.case);
         match sort.as_str() {
             "priority" => (0, priority_rank(&c.priority), c.opened_at),
             "status" => (0, status_rank(&c.status), c.opened_at),
@@ -694,7 +695,9 @@ pub async fn list_cases(
         }
     };
     items.sort_by(|a, b| {
-        let o = key(a).cmp(&key(b)).then(a.case.id.cmp(&b.case.id));
+        let o = key(a)
+            .cmp(&key(b))
+            .then(a.record.case.id.cmp(&b.record.case.id));
         if desc {
             o.reverse()
         } else {
@@ -706,7 +709,14 @@ pub async fn list_cases(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|r| CaseOut::new(r, personal, &state.config.public_base_url))
+        .map(|l| {
+            CaseOut::new(
+                &l.record,
+                l.sightings,
+                personal,
+                &state.config.public_base_url,
+            )
+        })
         .collect();
     Ok(axum::Json(CasePage {
         tick,

@@ -135,12 +135,15 @@ pub struct CaseOut {
     /// The public page (`<--public-base-url>/public/cases/{public_id}`) while published; `null`
     /// otherwise and for read-only callers (the page shows the person's name).
     pub public_url: Option<String>,
+    /// How many sightings the case has (public ones included), at the same tick: lists show
+    /// which cases have news to triage.
+    pub sightings: usize,
 }
 
 impl CaseOut {
-    /// Renders a case record; `personal` decides whether the person (and the public URL) is
-    /// included; `public_base` is `--public-base-url`.
-    pub fn new(rec: &CaseRecord, personal: bool, public_base: &str) -> CaseOut {
+    /// Renders a case record with its sighting count; `personal` decides whether the person
+    /// (and the public URL) is included; `public_base` is `--public-base-url`.
+    pub fn new(rec: &CaseRecord, sightings: usize, personal: bool, public_base: &str) -> CaseOut {
         let c: &Case = &rec.case;
         let age = rec.person.as_ref().and_then(|p| p.age);
         CaseOut {
@@ -175,6 +178,7 @@ impl CaseOut {
                 .as_deref()
                 .filter(|_| c.public && personal)
                 .map(|id| crate::public::public_url(public_base, id)),
+            sightings,
         }
     }
 }
@@ -343,7 +347,7 @@ impl CaseDetailOut {
     pub fn new(d: &CaseDetail, personal: bool, public_base: &str) -> CaseDetailOut {
         CaseDetailOut {
             tick: d.tick,
-            case: CaseOut::new(&d.record, personal, public_base),
+            case: CaseOut::new(&d.record, d.sightings.len(), personal, public_base),
             actions: d
                 .actions
                 .iter()

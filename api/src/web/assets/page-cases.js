@@ -72,7 +72,8 @@ export async function render(main, ctx) {
       h('td', { 'data-label': t('case.priority') }, badge('priority', c.priority)),
       h('td', { 'data-label': t('case.opened_at') }, dateTime(c.opened_at)),
       h('td', { 'data-label': t('case.responsible') },
-        c.responsible ? c.responsible.full_name : h('span', { class: 'tag tag-unassigned', 'data-i18n': 'case.unassigned' })));
+        c.responsible ? c.responsible.full_name : h('span', { class: 'tag tag-unassigned', 'data-i18n': 'case.unassigned' })),
+      h('td', { 'data-label': t('cases.sightings'), class: 'num sightings' }, num(c.sightings)));
   });
   const table = h('div', { class: 'table-wrap' }, h('table', { class: 'cases' },
     h('caption', { class: 'sr-only', 'data-i18n': 'cases.title' }),
@@ -84,7 +85,8 @@ export async function render(main, ctx) {
       h('th', { scope: 'col', 'data-i18n': 'case.status' }),
       h('th', { scope: 'col', 'data-i18n': 'case.priority' }),
       h('th', { scope: 'col', 'data-i18n': 'case.opened_at' }),
-      h('th', { scope: 'col', 'data-i18n': 'case.responsible' }))),
+      h('th', { scope: 'col', 'data-i18n': 'case.responsible' }),
+      h('th', { scope: 'col', class: 'num', 'data-i18n': 'cases.sightings' }))),
     h('tbody', {}, rows)));
   const pager = h('nav', { class: 'pager', 'data-i18n-aria-label': 'cases.paging' },
     h('button', { type: 'button', disabled: page <= 1, onclick: () => go(page - 1), 'data-i18n': 'cases.previous' }),
