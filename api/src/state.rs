@@ -113,6 +113,8 @@ pub struct AppState {
     pub checkpoints: Option<Arc<lpm_service::checkpoint::CheckpointMetrics>>,
     /// Published cases: the public-id index and the public routes' rate limits.
     pub public: Arc<crate::public::side::Public>,
+    /// Notifications (`--notify-*`); `None` when no target is configured.
+    pub notifier: Option<Arc<lpm_service::notify::Notifier>>,
 }
 
 impl FromRef<AppState> for AuthState {
