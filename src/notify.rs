@@ -24,8 +24,8 @@ pub struct NotifyOptions {
     /// (`https://api.telegram.org/bot<token>/sendMessage`); needs --notify-telegram-chat-id.
     #[arg(long, env = "LPM_NOTIFY_TELEGRAM_URL")]
     notify_telegram_url: Option<String>,
-    /// The Telegram chat the messages go to.
-    #[arg(long, env = "LPM_NOTIFY_TELEGRAM_CHAT_ID")]
+    /// The Telegram chat the messages go to (a group's id is negative: `-100...`).
+    #[arg(long, env = "LPM_NOTIFY_TELEGRAM_CHAT_ID", allow_hyphen_values = true)]
     notify_telegram_chat_id: Option<String>,
     /// Which rules notify, comma-separated: `case_filed` (a critical case or a minor's case
     /// filed), `sighting_reported`, `case_unassigned` (see --notify-unassigned-after-s).

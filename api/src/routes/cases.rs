@@ -25,8 +25,8 @@ use crate::input_schema::{
 };
 use crate::json_integer::PathId;
 use crate::state::{engine_error, AppState};
-use lpm_service::sor::ledger::{Command, NewAction, NewReport};
 use lpm_service::notify::Candidate;
+use lpm_service::sor::ledger::{Command, NewAction, NewReport};
 use lpm_service::sor::{Committed, Visibility};
 
 /// The case routes.
@@ -320,7 +320,9 @@ async fn queue_notification(state: &AppState, candidate: Option<Candidate>, comm
     let (committed, id) = (committed.clone(), committed.id);
     match tokio::task::spawn_blocking(move || notifier.record(&candidate, &committed)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, id, "Could not queue the notification of a committed write."),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, id, "Could not queue the notification of a committed write.")
+        }
         Err(e) => tracing::error!(error = %e, id, "The notification task failed."),
     }
 }

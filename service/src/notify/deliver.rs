@@ -130,6 +130,9 @@ mod tests {
         let j = jitter();
         assert!((0.0..1.0).contains(&j));
         let w = backoff(3, BASE, MAX, j);
-        assert!(w >= Duration::from_secs(1) && w <= Duration::from_secs(2), "{w:?}");
+        assert!(
+            w >= Duration::from_secs(1) && w <= Duration::from_secs(2),
+            "{w:?}"
+        );
     }
 }

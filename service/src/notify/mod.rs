@@ -33,5 +33,5 @@ pub mod rules;
 
 pub use config::{NotifyConfig, Target, TargetKind};
 pub use notification::{Kind, Notification};
-pub use notifier::{NotifyError, Notifier};
+pub use notifier::{Notifier, NotifyError};
 pub use rules::{Candidate, RuleConfig};

@@ -67,7 +67,11 @@ impl Notifier {
         if opened.torn_bytes > 0 || opened.bad_lines > 0 {
             tracing::warn!(path = %path.display(), torn_bytes = opened.torn_bytes, bad_lines = opened.bad_lines, "The notification outbox had a torn or unreadable line; it was skipped.");
         }
-        tracing::info!(targets = cfg.targets.len(), notifications = opened.notifications, "Notifications are on.");
+        tracing::info!(
+            targets = cfg.targets.len(),
+            notifications = opened.notifications,
+            "Notifications are on."
+        );
         let queue = Arc::new(queue);
         let mut threads = Vec::new();
         for t in &cfg.targets {

@@ -87,10 +87,7 @@ impl Outbox {
             .map_err(err)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(err)?;
-        let whole = bytes
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut opened = Opened {
             torn_bytes: (bytes.len() - whole) as u64,
             ..Opened::default()
@@ -171,10 +168,7 @@ impl Outbox {
         if self.known.contains(&n.id) {
             return Ok(false);
         }
-        let line = Line::Add {
-            n,
-            to: to.to_vec(),
-        };
+        let line = Line::Add { n, to: to.to_vec() };
         self.append(&line)?;
         self.apply(line);
         Ok(true)
@@ -287,10 +281,7 @@ mod tests {
             let (mut o, _) = Outbox::open(&path).expect("open");
             o.add(n("a"), &targets()).expect("add");
         }
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .expect("append");
+        let mut f = OpenOptions::new().append(true).open(&path).expect("append");
         f.write_all(b"{\"add\":{\"n\":{\"id\":\"tor").expect("torn");
         drop(f);
         let (mut o, opened) = Outbox::open(&path).expect("reopen");

@@ -43,7 +43,10 @@ impl Queue {
     fn update_pending(&self, outbox: &Outbox) {
         let by_name = outbox.pending_by_target();
         for t in &self.targets {
-            self.metrics.pending.with_label_values(&[t.kind.label()]).set(0);
+            self.metrics
+                .pending
+                .with_label_values(&[t.kind.label()])
+                .set(0);
         }
         for t in &self.targets {
             let n = by_name.get(t.name.as_str()).copied().unwrap_or(0);

@@ -355,7 +355,12 @@ mod tests {
         let mut bumped = case(1, Priority::Critical, None);
         bumped.version = 2;
         assert!(u
-            .check(&[record(bumped.clone(), "Ana", Some(9))], AFTER, BASE, 90_000)
+            .check(
+                &[record(bumped.clone(), "Ana", Some(9))],
+                AFTER,
+                BASE,
+                90_000
+            )
             .is_empty());
         // assigned ends the episode; unassigned again starts a new one
         let mut assigned = bumped.clone();
