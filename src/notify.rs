@@ -124,3 +124,95 @@ impl NotifyOptions {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        notify: NotifyOptions,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<NotifyConfig> {
+        let mut argv = vec!["lpm"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.notify.config()
+    }
+
+    #[test]
+    fn without_a_target_notifications_are_off() {
+        let cfg = config(&[]).expect("parses");
+        assert!(!cfg.enabled());
+        assert_eq!(cfg.rules, RuleConfig::default());
+        assert_eq!(cfg.backoff_max, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn every_target_is_named_by_its_position_and_kind() {
+        let cfg = config(&[
+            "--notify-webhook",
+            "http://a.example/hook,https://b.example/hook",
+            "--notify-slack-url",
+            "https://hooks.slack.example/T/B/X",
+            "--notify-telegram-url",
+            "https://api.telegram.example/bot1/sendMessage",
+            "--notify-telegram-chat-id",
+            "-100200",
+        ])
+        .expect("parses");
+        let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["webhook-1", "webhook-2", "slack", "telegram"]);
+        assert_eq!(cfg.targets[1].url, "https://b.example/hook");
+        assert_eq!(
+            cfg.targets[3].kind,
+            TargetKind::Telegram {
+                chat_id: "-100200".into()
+            }
+        );
+    }
+
+    #[test]
+    fn telegram_needs_both_its_url_and_its_chat() {
+        let e = config(&[
+            "--notify-telegram-url",
+            "https://t.example/bot1/sendMessage",
+        ])
+        .expect_err("no chat id");
+        assert!(e.to_string().contains("--notify-telegram-chat-id"), "{e}");
+        let e = config(&["--notify-telegram-chat-id", "5"]).expect_err("no url");
+        assert!(e.to_string().contains("--notify-telegram-url"), "{e}");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_or_an_unknown_rule_is_refused() {
+        let e = config(&["--notify-webhook", "hooks.example"]).expect_err("no scheme");
+        assert!(e.to_string().contains("--notify-webhook"), "{e}");
+        let e = config(&["--notify-rules", "case_filed,case_closed"]).expect_err("unknown rule");
+        assert!(e.to_string().contains("case_closed"), "{e}");
+    }
+
+    #[test]
+    fn rules_left_out_are_off() {
+        let cfg = config(&[
+            "--notify-rules",
+            "sighting_reported",
+            "--notify-unassigned-after-s",
+            "60",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cfg.rules,
+            RuleConfig {
+                case_filed: false,
+                sighting_reported: true,
+                unassigned_after: None,
+            }
+        );
+        let cfg = config(&["--notify-unassigned-after-s", "60"]).expect("parses");
+        assert_eq!(cfg.rules.unassigned_after, Some(Duration::from_secs(60)));
+    }
+}
