@@ -4,7 +4,8 @@
 //! it already has). `lpm serve` is killed with SIGKILL while every notification is still
 //! pending and restarted. After dedup by `Idempotency-Key`, each target must hold every
 //! expected notification exactly once, the same body for every copy, and no reporter's or
-//! witness's contact anywhere. Embedded mode.
+//! witness's contact anywhere. Embedded mode, and MySQL mode (`--capture --mysql`, the
+//! MariaDB of `scripts/mariadb.sh`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -284,10 +285,41 @@ fn check_webhook(keys: &BTreeMap<String, Vec<Got>>, exp: &Expected) -> Result<()
 
 #[test]
 fn every_notification_arrives_once_after_dedup_across_a_kill_9() {
+    once_after_dedup_across_a_kill_9(&[]);
+}
+
+#[test]
+fn with_mysql_every_notification_arrives_once_after_dedup_across_a_kill_9() {
+    use crate::mysql_sor::{migrate_ok, own_db, server_id, with_db, DropDb};
+    let url = crate::support::mysql_url();
+    let db = own_db("notify");
+    migrate_ok(&url, &db);
+    let _cleanup = DropDb(url.clone(), db.clone());
+    let flags = [
+        "--capture",
+        &url,
+        "--database",
+        &db,
+        "--server-id",
+        &server_id(3),
+        "--heartbeat-ms",
+        "200",
+        "--mysql",
+        &with_db(&url, &db),
+        "--visible-timeout-ms",
+        "15000",
+    ]
+    .map(str::to_string);
+    once_after_dedup_across_a_kill_9(&flags);
+}
+
+/// The test, on the source and system of record `extra` selects.
+fn once_after_dedup_across_a_kill_9(extra: &[String]) {
     let rx = Receiver::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let token = init_data_dir(dir.path());
-    let flags = flags(&rx);
+    let mut flags = flags(&rx);
+    flags.extend_from_slice(extra);
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
 
     // the receiver is down: everything the first batch notifies stays pending
