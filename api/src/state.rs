@@ -12,7 +12,9 @@ use lpm_engine::EngineHandle;
 use crate::auth::AuthState;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use lpm_service::sor::Writer;
+use lpm_service::notify::Candidate;
+use lpm_service::sor::ledger::Command;
+use lpm_service::sor::{Committed, Writer};
 use lpm_service::source::Source;
 
 /// Serving options.
@@ -155,6 +157,30 @@ impl AppState {
         Option<std::time::Instant>,
     ) {
         self.source.take_visible(visible)
+    }
+
+    /// Runs `cmd` as `who` on the system of record and, before returning, puts the
+    /// notification it produces (if a rule fires) in the outbox. Every write route goes through
+    /// here, so no write can skip its notification.
+    ///
+    /// A failure to queue is logged, not returned: the write is committed, and a client that
+    /// retried it would file it twice.
+    pub async fn submit(&self, cmd: Command, who: String) -> ApiResult<Committed> {
+        // taken before the command moves into the write: only what a notification may carry
+        let candidate = self.notifier.as_ref().map(|_| Candidate::of(&cmd));
+        let committed = self.writer()?.submit(cmd, who).await?;
+        let (Some(notifier), Some(candidate)) = (self.notifier.clone(), candidate) else {
+            return Ok(committed);
+        };
+        let (c, id) = (committed.clone(), committed.id);
+        match tokio::task::spawn_blocking(move || notifier.record(&candidate, &c)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, id, "Could not queue the notification of a committed write.")
+            }
+            Err(e) => tracing::error!(error = %e, id, "The notification task failed."),
+        }
+        Ok(committed)
     }
 
     /// Writes answer 503 once shutdown has begun (in-flight ones still finish).

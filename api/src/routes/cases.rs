@@ -25,9 +25,8 @@ use crate::input_schema::{
 };
 use crate::json_integer::PathId;
 use crate::state::{engine_error, AppState};
-use lpm_service::notify::Candidate;
 use lpm_service::sor::ledger::{Command, NewAction, NewReport};
-use lpm_service::sor::{Committed, Visibility};
+use lpm_service::sor::Visibility;
 
 /// The case routes.
 pub fn router() -> Router<AppState> {
@@ -310,23 +309,6 @@ impl ReportIn {
     }
 }
 
-/// Puts the notification of a committed write (if a rule fires) in the outbox before the write
-/// is answered. A failure is logged, not answered: the write is committed, and a client that
-/// retried it would file it twice.
-async fn queue_notification(state: &AppState, candidate: Option<Candidate>, committed: &Committed) {
-    let (Some(notifier), Some(candidate)) = (state.notifier.clone(), candidate) else {
-        return;
-    };
-    let (committed, id) = (committed.clone(), committed.id);
-    match tokio::task::spawn_blocking(move || notifier.record(&candidate, &committed)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, id, "Could not queue the notification of a committed write.")
-        }
-        Err(e) => tracing::error!(error = %e, id, "The notification task failed."),
-    }
-}
-
 /// Runs a write and answers with the case as the engine shows it (201/200), or 202 with a
 /// Location when the engine has not caught up within the wait.
 pub(super) async fn write_case(
@@ -336,10 +318,7 @@ pub(super) async fn write_case(
     created: bool,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    // taken before the command moves into the write: only what a notification may carry
-    let candidate = state.notifier.as_ref().map(|_| Candidate::of(&cmd));
-    let committed = state.writer()?.submit(cmd, who).await?;
-    queue_notification(state, candidate, &committed).await;
+    let committed = state.submit(cmd, who).await?;
     let case_id = committed.case_id;
     let location = format!("/api/v1/cases/{case_id}");
     let st = state.clone();
