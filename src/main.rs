@@ -8,6 +8,7 @@ mod generate;
 mod kafka;
 mod logging;
 mod migrate;
+mod notify;
 mod replay;
 mod serve;
 mod sink;

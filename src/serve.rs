@@ -87,6 +87,8 @@ pub struct ServeArgs {
     mysql_timeout_ms: u64,
     #[command(flatten)]
     sink: crate::sink::SinkOptions,
+    #[command(flatten)]
+    notify: crate::notify::NotifyOptions,
     /// Largest request body, in bytes.
     #[arg(long, env = "LPM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -232,6 +234,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..lpm_service::sor::mysql::MysqlConfig::new(url)
         }),
         sink: args.sink.config(),
+        notify: args.notify.config()?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

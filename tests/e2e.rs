@@ -29,6 +29,8 @@ mod dashboards;
 mod alerting;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
 mod mysql_sor;
+// notifications to a misbehaving local receiver: exactly once after dedup, across kill -9
+mod notify;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing
 mod sink;
 // the WebSocket `cases` topic under `--capture` and `--kafka` (notices come from the engine)

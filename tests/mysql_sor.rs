@@ -27,7 +27,7 @@ fn url() -> String {
 }
 
 /// A database name of our own (other engineers' tests share the server).
-fn own_db(what: &str) -> String {
+pub(crate) fn own_db(what: &str) -> String {
     format!("lpm_{what}_{}", std::process::id())
 }
 
@@ -72,7 +72,7 @@ impl Db {
 }
 
 /// Drops the database when the test ends, passed or not.
-struct DropDb(String, String);
+pub(crate) struct DropDb(pub(crate) String, pub(crate) String);
 
 impl Drop for DropDb {
     fn drop(&mut self) {
@@ -108,7 +108,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
-fn migrate_ok(url: &str, db: &str) -> String {
+pub(crate) fn migrate_ok(url: &str, db: &str) -> String {
     let out = lpm(&["migrate", "--mysql", url, "--database", db]);
     assert!(
         out.status.success(),
@@ -119,7 +119,7 @@ fn migrate_ok(url: &str, db: &str) -> String {
 }
 
 /// `url` with `/db` as its path.
-fn with_db(url: &str, db: &str) -> String {
+pub(crate) fn with_db(url: &str, db: &str) -> String {
     format!("{}/{db}", url.trim_end_matches('/'))
 }
 
@@ -235,7 +235,7 @@ fn migrate_twice_is_a_no_op_concurrent_runs_are_serialised_and_edits_are_refused
 }
 
 /// A unique replica id for a capture (several run against one server at once).
-fn server_id(salt: u32) -> String {
+pub(crate) fn server_id(salt: u32) -> String {
     (5_900_000 + (std::process::id() % 50_000) * 4 + salt).to_string()
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use lpm_connectors::DecodeStats;
 use lpm_service::error::ServiceError;
+use lpm_service::notify::Notifier;
 use lpm_service::pipeline::{Service, ServiceConfig};
 use lpm_service::source::SourceConfig;
 
@@ -53,6 +54,9 @@ pub struct ServeConfig {
     pub http: crate::listen::HttpLimits,
     /// When checkpoints are taken.
     pub checkpoint: lpm_service::checkpoint::CheckpointConfig,
+    /// Where notifications go (off without a target); an empty `base_url` takes the public
+    /// base URL.
+    pub notify: lpm_service::notify::NotifyConfig,
 }
 
 /// Why the server could not start.
@@ -82,6 +86,9 @@ pub enum ServeError {
         /// The real users found there.
         users: Vec<String>,
     },
+    /// Notifications (the outbox, their threads).
+    #[error("notifications: {0}")]
+    Notify(#[from] lpm_service::notify::NotifyError),
     /// Socket.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -189,6 +196,11 @@ pub async fn run(
     if api.public_base_url.is_empty() {
         api.public_base_url = default_public_base_url(addr);
     }
+    let mut notify = cfg.notify.clone();
+    if notify.base_url.is_empty() {
+        notify.base_url.clone_from(&api.public_base_url);
+    }
+    let notifier = Notifier::start(notify, &cfg.data_dir, handle.clone(), metrics.registry())?;
     let hub = Hub::start(handle.store().clone(), 1024);
     let public = crate::public::Public::start(handle.clone(), cfg.api.read_timeout);
     let state = AppState {
@@ -202,6 +214,7 @@ pub async fn run(
         hub: hub.clone(),
         checkpoints: Some(service.checkpoints().clone()),
         public,
+        notifier: notifier.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
@@ -229,6 +242,10 @@ pub async fn run(
     tokio::task::spawn_blocking(move || public.index.stop())
         .await
         .ok();
+    // so does the unassigned check; what is pending stays in the outbox for the next start
+    if let Some(n) = notifier {
+        tokio::task::spawn_blocking(move || n.stop()).await.ok();
+    }
     service.stop().await;
     Ok(())
 }

@@ -12,7 +12,10 @@ use lpm_engine::EngineHandle;
 use crate::auth::AuthState;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use lpm_service::sor::Writer;
+use lpm_engine::model::Responsible;
+use lpm_service::notify::{Candidate, Notifier};
+use lpm_service::sor::ledger::Command;
+use lpm_service::sor::{Committed, WriteError, Writer};
 use lpm_service::source::Source;
 
 /// Serving options.
@@ -113,6 +116,45 @@ pub struct AppState {
     pub checkpoints: Option<Arc<lpm_service::checkpoint::CheckpointMetrics>>,
     /// Published cases: the public-id index and the public routes' rate limits.
     pub public: Arc<crate::public::side::Public>,
+    /// Notifications (`--notify-*`); `None` when no target is configured.
+    pub notifier: Option<Arc<Notifier>>,
+}
+
+/// The system of record with the notifications beside it: what [`AppState::writer`] hands
+/// out, so every write route (the public page's too) queues the notification of its write
+/// after the write commits and before it is answered.
+#[derive(Clone)]
+pub struct NotifyingWriter {
+    writer: Writer,
+    notifier: Option<Arc<Notifier>>,
+}
+
+impl NotifyingWriter {
+    /// Validates and writes `cmd` as `actor`, then puts the notification it produces (if a
+    /// rule fires) in the outbox. A failure to queue is logged, not returned: the write is
+    /// committed, and a client that retried it would file it twice.
+    pub async fn submit(&self, cmd: Command, actor: String) -> Result<Committed, WriteError> {
+        // taken before the command moves into the write: only what a notification may carry
+        let candidate = self.notifier.as_ref().map(|_| Candidate::of(&cmd));
+        let committed = self.writer.submit(cmd, actor).await?;
+        let (Some(notifier), Some(candidate)) = (self.notifier.clone(), candidate) else {
+            return Ok(committed);
+        };
+        let (c, id) = (committed.clone(), committed.id);
+        match tokio::task::spawn_blocking(move || notifier.record(&candidate, &c)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, id, "Could not queue the notification of a committed write.")
+            }
+            Err(e) => tracing::error!(error = %e, id, "The notification task failed."),
+        }
+        Ok(committed)
+    }
+
+    /// Every contact, by id, from the system of record.
+    pub async fn responsibles(&self) -> Result<Vec<Arc<Responsible>>, WriteError> {
+        self.writer.responsibles().await
+    }
 }
 
 impl FromRef<AppState> for AuthState {
@@ -124,18 +166,24 @@ impl FromRef<AppState> for AuthState {
 impl AppState {
     /// The system of record writes go to: the embedded log, or MySQL with `--mysql`; a
     /// capture-fed server without `--mysql` is read-only, so writes answer 503 naming why.
-    pub fn writer(&self) -> ApiResult<Writer> {
-        match (self.source.embedded(), &self.mysql) {
-            (Some(sor), _) => Ok(Writer::Embedded(sor.clone())),
-            (None, Some(mysql)) => Ok(Writer::Mysql(mysql.clone())),
-            (None, None) => Err(ApiError::Unavailable {
-                message:
-                    "this server shows data read from MySQL (--capture) or Kafka (--kafka) \
+    pub fn writer(&self) -> ApiResult<NotifyingWriter> {
+        let writer = match (self.source.embedded(), &self.mysql) {
+            (Some(sor), _) => Writer::Embedded(sor.clone()),
+            (None, Some(mysql)) => Writer::Mysql(mysql.clone()),
+            (None, None) => {
+                return Err(ApiError::Unavailable {
+                    message:
+                        "this server shows data read from MySQL (--capture) or Kafka (--kafka) \
                           and takes no writes; write to MySQL instead, or start it with --mysql URL"
-                        .into(),
-                retry_after: 3600,
-            }),
-        }
+                            .into(),
+                    retry_after: 3600,
+                })
+            }
+        };
+        Ok(NotifyingWriter {
+            writer,
+            notifier: self.notifier.clone(),
+        })
     }
 
     /// Where the source stood at `tick`.
@@ -153,6 +201,12 @@ impl AppState {
         Option<std::time::Instant>,
     ) {
         self.source.take_visible(visible)
+    }
+
+    /// Runs `cmd` as `who` on the system of record (and queues its notification: see
+    /// [`NotifyingWriter`]).
+    pub async fn submit(&self, cmd: Command, who: String) -> ApiResult<Committed> {
+        Ok(self.writer()?.submit(cmd, who).await?)
     }
 
     /// Writes answer 503 once shutdown has begun (in-flight ones still finish).

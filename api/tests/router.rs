@@ -2986,6 +2986,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         log_segment_bytes: lpm_connectors::log::DEFAULT_SEGMENT_BYTES,
         http: Default::default(),
         checkpoint: Default::default(),
+        notify: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod kafka;
+pub mod notify;
 pub mod pipeline;
 pub mod position;
 pub mod sink;

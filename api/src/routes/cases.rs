@@ -320,7 +320,7 @@ pub(super) async fn write_case(
     created: bool,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let committed = state.writer()?.submit(cmd, who).await?;
+    let committed = state.submit(cmd, who).await?;
     let case_id = committed.case_id;
     let location = format!("/api/v1/cases/{case_id}");
     let st = state.clone();

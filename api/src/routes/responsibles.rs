@@ -244,7 +244,7 @@ async fn write(
     status: StatusCode,
 ) -> ApiResult<Response> {
     state.refuse_writes_when_stopping()?;
-    let committed = state.writer()?.submit(cmd, who).await?;
+    let committed = state.submit(cmd, who).await?;
     let Some(lpm_engine::model::Row::Responsible(r)) = committed.row else {
         return Err(ApiError::Internal("written responsible is missing".into()));
     };

@@ -218,6 +218,7 @@ impl App {
             hub,
             checkpoints: None,
             public,
+            notifier: None,
         };
         let router = lpm_api::router(state.clone());
         let mut app = App {
