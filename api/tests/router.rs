@@ -2174,7 +2174,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        44,
+        45,
         "update the matrix when routes change:\n{out}"
     );
 }
