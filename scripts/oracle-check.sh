@@ -41,22 +41,56 @@ matrix=(
   "13|$persons_schema|--start 2024-03-17 --days 28 --order partition --duplicate-rate 0.05|Europe/Madrid"
 )
 fail=0
+# check_dump LABEL DIR TZ PYTHON [ARGS...]: replays DIR with 1 and 2 workers and checks each
+# output with the oracle run by PYTHON; ARGS go to both (e.g. `--hotspots 7`). The two outputs
+# must be byte-identical.
+check_dump() {
+  local label=$1 dir=$2 tz=$3 python=$4
+  shift 4
+  for w in 1 2; do
+    "$lpm" replay "$dir" --tz "$tz" --workers "$w" --no-progress "$@" --out "$dir/lpm-w$w.json" 2>"$dir/lpm-w$w.log"
+    if "$python" "$shared/bench/oracle.py" "$dir" --tz "$tz" "$@" --check "$dir/lpm-w$w.json" --strict 2>"$dir/check-w$w.log"; then
+      echo "ok    $label workers $w: $(tail -1 "$dir/check-w$w.log")"
+    else
+      echo "FAIL  $label workers $w"; head -20 "$dir/check-w$w.log"; fail=1
+    fi
+  done
+  cmp -s "$dir/lpm-w1.json" "$dir/lpm-w2.json" || { echo "FAIL  $label: 1 and 2 workers differ"; fail=1; }
+  rm -f "$dir/changelog.jsonl"
+}
 for row in "${matrix[@]}"; do
   IFS='|' read -r seed n opts tz <<<"$row"
   dir="$work/s$seed"
   # shellcheck disable=SC2086
   python3 "$shared/bench/gen_changelog.py" --persons "$n" --seed "$seed" --tz "$tz" $opts --out "$dir" >/dev/null 2>&1
   python3 "$shared/bench/oracle.py" "$dir" --tz "$tz" --out "$dir/oracle.json"
-  for w in 1 2; do
-    "$lpm" replay "$dir" --tz "$tz" --workers "$w" --no-progress --out "$dir/lpm-w$w.json" 2>"$dir/lpm-w$w.log"
-    if python3 "$shared/bench/oracle.py" "$dir" --tz "$tz" --check "$dir/lpm-w$w.json" --strict 2>"$dir/check-w$w.log"; then
-      echo "ok    seed $seed ($n persons, $opts, $tz) workers $w: $(tail -1 "$dir/check-w$w.log")"
-    else
-      echo "FAIL  seed $seed ($n persons, $opts, $tz) workers $w"; head -20 "$dir/check-w$w.log"; fail=1
-    fi
-  done
-  cmp -s "$dir/lpm-w1.json" "$dir/lpm-w2.json" || { echo "FAIL  seed $seed: 1 and 2 workers differ"; fail=1; }
-  rm -f "$dir/changelog.jsonl"
+  check_dump "seed $seed ($n persons, $opts, $tz)" "$dir" "$tz" python3
+done
+# the hotspots view (`replay --hotspots RES` against `oracle.py --hotspots RES`): per H3 cell,
+# on small dumps with updates, deletes and re-deliveries, at three resolutions and all three
+# decimal encodings, 1 and 2 workers. The oracle needs Python's `h3`, installed once into its
+# own venv (Debian's python refuses a system-wide pip install; python3-venv: scripts/test.sh).
+h3_version=4.5.0
+h3_venv="${XDG_CACHE_HOME:-$HOME/.cache}/lpm/oracle-h3-$h3_version"
+if ! "$h3_venv/bin/python" -c 'import h3' >/dev/null 2>&1; then
+  rm -rf "$h3_venv"
+  python3 -m venv "$h3_venv"
+  "$h3_venv/bin/pip" install --quiet "h3==$h3_version"
+fi
+hotspot_persons=${LPM_CHECK_HOTSPOT_PERSONS:-3000}
+# seed | resolution | generator options
+hotspot_matrix=(
+  "21|5|--no-schemas --update-rate 0.3 --delete-rate 0.05 --duplicate-rate 0.05"
+  "22|7|--no-schemas --decimal double --delete-rate 0.05 --duplicate-rate 0.05"
+  "23|9|--no-schemas --decimal string --update-rate 0.3 --delete-rate 0.05"
+)
+for row in "${hotspot_matrix[@]}"; do
+  IFS='|' read -r seed res opts <<<"$row"
+  dir="$work/h$seed"
+  # shellcheck disable=SC2086
+  python3 "$shared/bench/gen_changelog.py" --persons "$hotspot_persons" --seed "$seed" $opts --out "$dir" >/dev/null 2>&1
+  check_dump "hotspots seed $seed resolution $res ($hotspot_persons persons, $opts)" "$dir" America/Guayaquil "$h3_venv/bin/python" --hotspots "$res"
+  [ -f "$dir/lpm-w1.json" ] && echo "      hotspots seed $seed: $("$h3_venv/bin/python" -c 'import json,sys; print(len(json.load(open(sys.argv[1])).get("hotspots", {})))' "$dir/lpm-w1.json") cells at resolution $res"
 done
 # Dumps with `case_sightings` events, which the shared generator does not write: lpm's own
 # generator (testkit) writes sightings with corrections, deletes and re-deliveries. The oracle

@@ -49,6 +49,10 @@ pub struct ReplayArgs {
     /// Without it such an input fails the command, because the views would silently miss the rest.
     #[arg(long)]
     allow_truncated: bool,
+    /// Also maintain the `hotspots` view at this H3 resolution (0-15) and print it (the
+    /// section `oracle.py --hotspots RES` computes).
+    #[arg(long, value_name = "RES", value_parser = clap::value_parser!(u8).range(0..=15))]
+    hotspots: Option<u8>,
 }
 
 /// `--tz` of `replay` and `serve`, checked while parsing: an unknown zone is a usage error
@@ -73,7 +77,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     options.dead_letters = args.dead_letters.clone();
     // Views read a few columns; keep the free text only when something will show it.
     if args.rows.is_none() && !args.case_model {
-        options.shape = RowShape::ViewsOnly;
+        options.shape = if args.hotspots.is_some() {
+            RowShape::ViewsWithCoordinates
+        } else {
+            RowShape::ViewsOnly
+        };
     }
     let stats = Arc::new(DecodeStats::default());
     let feed = Arc::new(
@@ -85,6 +93,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         tz,
         case_model: args.case_model,
         collect_rows: args.rows.is_some(),
+        hotspots: args.hotspots.and_then(lpm_engine::hotspots::resolution),
         ..EngineConfig::default()
     };
     let started = Instant::now();

@@ -154,6 +154,15 @@ pub struct ServeArgs {
     /// before printing posters.
     #[arg(long, env = "LPM_PUBLIC_BASE_URL", value_parser = parse_public_base_url)]
     public_base_url: Option<String>,
+    /// H3 resolution (0-15) of the `hotspots` view's cells: 7 is ~5 km² a cell, each step
+    /// finer divides a cell's area by 7.
+    #[arg(long, env = "LPM_HOTSPOTS_RESOLUTION", default_value_t = 7,
+        value_parser = clap::value_parser!(u8).range(0..=15))]
+    hotspots_resolution: u8,
+    /// Read-only tokens see a `hotspots` cell only when it holds at least this many reports:
+    /// a cell with one or two reports could point at a person's home.
+    #[arg(long, env = "LPM_HOTSPOTS_MIN_REPORTS", default_value_t = 5)]
+    hotspots_min_reports: u32,
 }
 
 /// A base URL: `http` or `https`, a host, no query or fragment, at most 200 bytes (the QR code
@@ -205,6 +214,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .collect(),
             // empty: the server derives it from the address it binds
             public_base_url: args.public_base_url.unwrap_or_default(),
+            hotspots: lpm_api::state::HotspotsConfig {
+                resolution: lpm_engine::hotspots::resolution(args.hotspots_resolution)
+                    .context("--hotspots-resolution is 0 to 15")?,
+                min_reports: i64::from(args.hotspots_min_reports),
+            },
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,

@@ -10,17 +10,27 @@ use lpm_testkit::reference;
 use crate::support::replay;
 
 fn run(name: &str, opts: GenOptions) {
+    run_at(name, opts, None);
+}
+
+/// [`run`], with the `hotspots` view at H3 resolution `hotspots` when given (`--hotspots`).
+fn run_at(name: &str, opts: GenOptions, hotspots: Option<u8>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let dump = dir.path().join("changelog.jsonl");
     let truth = {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&dump).expect("create"));
         generate(&opts, &mut f).expect("generate")
     };
-    let expected = reference::views(&truth.rows, opts.tz);
+    let mut expected = reference::views(&truth.rows, opts.tz);
+    let res = hotspots.map(|r| r.to_string());
+    if let Some(r) = hotspots {
+        let r = lpm_engine::hotspots::resolution(r).expect("a resolution");
+        expected["hotspots"] = reference::hotspots(&truth.rows, r);
+    }
     let tz = opts.tz.name().to_string();
     let mut outputs = vec![];
     for workers in ["1", "2"] {
-        let (actual, _) = replay(&[
+        let mut args = vec![
             dump.to_str().expect("path"),
             "--tz",
             &tz,
@@ -28,7 +38,11 @@ fn run(name: &str, opts: GenOptions) {
             workers,
             "--tick-records",
             "5000",
-        ]);
+        ];
+        if let Some(r) = &res {
+            args.extend(["--hotspots", r.as_str()]);
+        }
+        let (actual, _) = replay(&args);
         let diffs = reference::compare(&expected, &actual);
         assert!(
             diffs.is_empty(),
@@ -261,5 +275,22 @@ fn sightings_move_no_view_and_agree_with_the_oracle() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+#[test]
+fn hotspots_at_three_resolutions() {
+    for (seed, res) in [(21, 5), (22, 7), (23, 9)] {
+        let opts = GenOptions {
+            schemas: false,
+            duplicate_rate: 0.05,
+            decimal: [
+                DecimalMode::Precise,
+                DecimalMode::Double,
+                DecimalMode::String,
+            ][(seed % 3) as usize],
+            ..base(seed, 2000)
+        };
+        run_at(&format!("hotspots at resolution {res}"), opts, Some(res));
     }
 }

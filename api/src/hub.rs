@@ -76,11 +76,14 @@ impl Hub {
     }
 
     fn publish(&self, e: Event) {
+        // what most clients take, rendered once; a `hotspots` client renders its own
+        // (its rows depend on its role's threshold)
         let all = Topics {
             views: true,
             cases: true,
+            hotspots: false,
         };
-        let json = render(&e, all)
+        let json = render(&e, all, 0)
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
         let e: Published = Arc::new((e, json.into()));

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::sightings::router())
         .merge(routes::responsibles::router())
         .merge(routes::views::router())
+        .merge(routes::hotspots::router())
         .merge(routes::engine::router())
         .merge(routes::reports::router())
         .merge(auth::router())

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{self, api_doc as auth_doc};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::grafana::{self, api_doc as grafana_doc};
-use crate::routes::{cases, dto, engine, reports, responsibles, sightings, views};
+use crate::routes::{cases, dto, engine, hotspots, reports, responsibles, sightings, views};
 
 /// The REST API's description.
 #[derive(OpenApi)]
@@ -36,7 +36,7 @@ Errors are `{error, field}` (plus `current_version` on a 409)."),
         cases::assign, cases::log_action, sightings::add_sighting,
         responsibles::list_responsibles, responsibles::create_responsible,
         responsibles::update_responsible, responsibles::deactivate_responsible,
-        views::all_views, views::one_view, engine::engine,
+        views::all_views, views::one_view, hotspots::hotspots, engine::engine,
         reports::case_report, reports::case_poster, reports::analytics_report,
         crate::stream::handler, document,
         grafana::protocol::health, grafana::protocol::metrics, grafana::protocol::search,
@@ -51,6 +51,7 @@ Errors are `{error, field}` (plus `current_version` on a 409)."),
         responsibles::NewResponsibleIn, responsibles::ResponsiblePatch,
         responsibles::ResponsibleList,
         responsibles::ResponsibleWithLoad, views::ViewsOut, views::ViewOut,
+        hotspots::HotspotsOut, hotspots::HotspotCell, hotspots::HotspotsGeoJson,
         views::SourcePosition, views::PartitionOffset, engine::EngineReport, engine::Freshness,
         engine::SourceStatus, engine::LagDetail, engine::UpsertReport, engine::TableRows,
         engine::ArrangementReport, engine::CheckpointReport, engine::NewestCheckpoint, auth::Role, auth::Via, auth::UserInfo, auth::TokenInfo,

@@ -17,7 +17,10 @@
 //! A row is `{"view":"age_group","key":"0-11","value":12}`; `responsible_load` rows carry
 //! `{"full_name","agency","open_cases"}` as value; `kpi` rows are the raw sums (the mean time
 //! to close is `close_millis_sum / cases_with_close_time` hours, see docs/api.md).
-//! Query: `topics=views,cases` (default both), `since=<tick>` to resume.
+//! `hotspots` rows (topic `hotspots`) are keyed by the H3 cell and carry
+//! `{"reports","open_cases","open_minor_cases"}`; read-only tokens get only cells with at least
+//! `--hotspots-min-reports` reports.
+//! Query: `topics=views,cases,hotspots` (default `views,cases`), `since=<tick>` to resume.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +37,12 @@ use tokio::sync::broadcast;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
-use crate::hub::Hub;
+use crate::hub::{Hub, Published};
 use crate::state::AppState;
 pub use crate::wire::Topics;
 // The wire rows and messages live in lpm-service so Rust clients (the benches, the tests)
 // parse the protocol without depending on this crate.
-use crate::wire::Event;
+use crate::wire::{render, Event};
 use lpm_service::wire::to_wire;
 pub use lpm_service::wire::{from_wire, ServerMessage, WireChange, WireRow};
 
@@ -48,7 +51,9 @@ pub use lpm_service::wire::{from_wire, ServerMessage, WireChange, WireRow};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
-    /// `views`, `cases` or both (comma-separated; default both).
+    /// `views`, `cases` and/or `hotspots` (comma-separated; default `views,cases`).
+    /// `hotspots` adds the `hotspots` view's rows to the snapshot and diff messages (read-only
+    /// tokens: only cells with at least `--hotspots-min-reports` reports).
     #[param(schema_with = topics_schema)]
     pub topics: Option<String>,
     /// Resume after this tick (a snapshot comes instead when it is no longer kept).
@@ -74,7 +79,7 @@ pub struct StreamParams {
         (status = 422, description = "An unknown topic; `field` is `topics`", body = ErrorBody)))]
 pub async fn handler(
     State(state): State<AppState>,
-    Caller(_who): Caller,
+    Caller(who): Caller,
     Query(p): Query<StreamParams>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -87,20 +92,29 @@ pub async fn handler(
     let mut topics = Topics {
         views: true,
         cases: true,
+        hotspots: false,
     };
     if let Some(t) = &p.topics {
         topics = Topics {
             views: false,
             cases: false,
+            hotspots: false,
         };
         for part in t.split(',').map(str::trim) {
             match part {
                 "views" => topics.views = true,
                 "cases" => topics.cases = true,
-                _ => return Err(ApiError::invalid("topics", "expected views and/or cases")),
+                "hotspots" => topics.hotspots = true,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "topics",
+                        "expected views, cases and/or hotspots",
+                    ))
+                }
             }
         }
     }
+    let min_reports = state.config.hotspots.min_reports_for(&who);
     let hub = state.hub.clone();
     let metrics = state.metrics.clone();
     let timing = Timing::of(&state.config);
@@ -108,7 +122,11 @@ pub async fn handler(
         metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
         let resyncs = metrics.ws_resyncs.clone();
-        let closed = serve_client(hub, topics, p.since, timing, sink, stream, move || {
+        let client = Client {
+            topics,
+            min_reports,
+        };
+        let closed = serve_client(hub, client, p.since, timing, sink, stream, move || {
             resyncs.inc()
         })
         .await;
@@ -180,7 +198,7 @@ pub const CLOSE_REASONS: [&str; 2] = ["send_timeout", "pong_timeout"];
 
 fn topics_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     use crate::input_schema::WHITESPACE;
-    let topic = format!("[{WHITESPACE}]*(views|cases)[{WHITESPACE}]*");
+    let topic = format!("[{WHITESPACE}]*(views|cases|hotspots)[{WHITESPACE}]*");
     string_schema(format!("^{topic}(,{topic})*$"))
 }
 
@@ -196,16 +214,45 @@ fn text(m: &ServerMessage) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())
 }
 
-fn snapshot(store: &ViewStore) -> Option<(Tick, ServerMessage)> {
+/// What one client is sent: its topics, and the fewest reports a cell needs for its role.
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    /// The topics it asked for.
+    pub topics: Topics,
+    /// Cells with fewer reports are not sent (0 for people who see personal data).
+    pub min_reports: i64,
+}
+
+impl Client {
+    /// The frame of a published event for this client: the shared text, unless the client
+    /// takes `hotspots`, whose rows depend on its threshold and are rendered for it.
+    fn frame(&self, p: &Published) -> Message {
+        if self.topics.hotspots && matches!(p.0, Event::Views(_)) {
+            let m = render(&p.0, self.topics, self.min_reports);
+            return Message::Text(
+                m.and_then(|m| serde_json::to_string(&m).ok())
+                    .unwrap_or_default()
+                    .into(),
+            );
+        }
+        Message::Text(p.1.clone())
+    }
+}
+
+fn snapshot(store: &ViewStore, client: Client) -> Option<(Tick, ServerMessage)> {
     let (tick, rows) = store.snapshot();
     let tick = tick?;
-    let rows = rows.iter().filter_map(to_wire).collect();
+    let rows = rows
+        .iter()
+        .filter(|r| client.topics.shows(r, client.min_reports))
+        .filter_map(to_wire)
+        .collect();
     Some((tick, ServerMessage::Snapshot { tick, rows }))
 }
 
 fn wants(e: &Event, topics: Topics) -> bool {
     match e {
-        Event::Views(_) => topics.views,
+        Event::Views(_) => topics.any_rows(),
         Event::Cases(..) => topics.cases,
     }
 }
@@ -245,7 +292,7 @@ fn closed_by(e: SendError) -> Option<&'static str> {
 /// no ping (and sends nothing) for `timing.pong_timeout` is closed.
 pub async fn serve_client<S, R>(
     hub: Arc<Hub>,
-    topics: Topics,
+    client: Client,
     since: Option<Tick>,
     timing: Timing,
     mut sink: S,
@@ -256,6 +303,7 @@ where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let topics = client.topics;
     // subscribe before reading the state, so nothing falls between the two
     let mut rx = hub.sender.subscribe();
     let mut shutdown = hub.shutdown.subscribe();
@@ -267,7 +315,7 @@ where
             at = s;
             for p in events {
                 if wants(&p.0, topics) {
-                    if let Err(e) = send(&mut sink, Message::Text(p.1.clone()), limit).await {
+                    if let Err(e) = send(&mut sink, client.frame(&p), limit).await {
                         return closed_by(e);
                     }
                 }
@@ -277,8 +325,8 @@ where
         None => {
             let mut tries = 0;
             loop {
-                if let Some((tick, m)) = snapshot(&hub.store) {
-                    if topics.views {
+                if let Some((tick, m)) = snapshot(&hub.store, client) {
+                    if topics.any_rows() {
                         if let Err(e) = send(&mut sink, text(&m), limit).await {
                             return closed_by(e);
                         }
@@ -308,7 +356,7 @@ where
                         continue;
                     }
                     if wants(e, topics) {
-                        if let Err(e) = send(&mut sink, Message::Text(p.1.clone()), limit).await {
+                        if let Err(e) = send(&mut sink, client.frame(&p), limit).await {
                             return closed_by(e);
                         }
                     }
@@ -318,8 +366,8 @@ where
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     on_resync();
-                    if let Some((tick, m)) = snapshot(&hub.store) {
-                        if topics.views {
+                    if let Some((tick, m)) = snapshot(&hub.store, client) {
+                        if topics.any_rows() {
                             if let Err(e) = send(&mut sink, text(&m), limit).await {
                                 return closed_by(e);
                             }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use lpm_engine::store::Update;
+use lpm_engine::views::ViewRow;
 use lpm_engine::Tick;
 use lpm_service::wire::{to_wire, ServerMessage, WireChange};
 
@@ -33,21 +34,45 @@ impl Event {
 /// Which topics a client wants.
 #[derive(Clone, Copy, Debug)]
 pub struct Topics {
-    /// View snapshots and diffs.
+    /// View snapshots and diffs (every view but `hotspots`).
     pub views: bool,
     /// Case change notices.
     pub cases: bool,
+    /// The `hotspots` view's rows, in the same snapshot and diff messages as the views.
+    pub hotspots: bool,
 }
 
-/// The message `e` becomes for a client of `topics` (`None`: not one of its topics).
-pub fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
+impl Topics {
+    /// Whether view messages go to this client at all.
+    pub fn any_rows(self) -> bool {
+        self.views || self.hotspots
+    }
+
+    /// Whether `row` goes to this client, which sees cells of `min_reports` reports or more.
+    /// A row is filtered on its own, so a client applying filtered diffs holds exactly the
+    /// filtered state: a cell falling under the threshold arrives as its old row's removal.
+    pub fn shows(self, row: &ViewRow, min_reports: i64) -> bool {
+        match row {
+            ViewRow::Hotspot { figures, .. } => {
+                self.hotspots && crate::routes::hotspots::shown(figures, min_reports)
+            }
+            _ => self.views,
+        }
+    }
+}
+
+/// The message `e` becomes for a client of `topics` who sees cells of at least `min_reports`
+/// reports (`None`: not one of its topics).
+pub fn render(e: &Event, topics: Topics, min_reports: i64) -> Option<ServerMessage> {
+    let shows = |r: &ViewRow| topics.shows(r, min_reports);
     match e {
-        Event::Views(u) if topics.views => Some(match &**u {
+        Event::Views(u) if topics.any_rows() => Some(match &**u {
             Update::Diff(d) => ServerMessage::Diff {
                 tick: d.tick,
                 changes: d
                     .diffs
                     .iter()
+                    .filter(|(r, _)| shows(r))
                     .filter_map(|(r, n)| {
                         to_wire(r).map(|row| WireChange {
                             row,
@@ -58,7 +83,11 @@ pub fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
             },
             Update::Resync { tick, rows, .. } => ServerMessage::Snapshot {
                 tick: *tick,
-                rows: rows.iter().filter_map(to_wire).collect(),
+                rows: rows
+                    .iter()
+                    .filter(|r| shows(r))
+                    .filter_map(to_wire)
+                    .collect(),
             },
         }),
         Event::Cases(tick, ids) if topics.cases => Some(ServerMessage::Cases {

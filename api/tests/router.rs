@@ -258,6 +258,7 @@ fn routes() -> Vec<Route> {
         r("POST", "/public/cases/{public_id}/sightings", "/public/cases/{public_id}/sightings", Some("place=Matrix&description=seen"), PublicForm),
         r("GET", "/api/v1/reports/{kind}.pdf", "/api/v1/reports/demographic.pdf", None, Read),
         r("GET", "/api/v1/views/{name}", "/api/v1/views/kpi", None, Read),
+        r("GET", "/api/v1/views/hotspots", "/api/v1/views/hotspots?format=geojson", None, Read),
         r("GET", "/api/v1/engine", "/api/v1/engine", None, Read),
         r("GET", "/api/v1/stream", "/api/v1/stream", None, Stream),
         r("GET", "/api/v1/users", "/api/v1/users", None, Admin),

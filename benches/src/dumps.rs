@@ -3,6 +3,8 @@
 //! The shared Python generator (`../shared/bench/gen_changelog.py`, or `$LPM_SHARED/bench`) is
 //! preferred, because it is the reference the oracle was validated against; without it the
 //! Rust generator of `lpm-testkit` writes the dump. `LPM_BENCH_GEN=shared|testkit` forces one.
+// each bench target that includes this module uses a part of it
+#![allow(dead_code)]
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};

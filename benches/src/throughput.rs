@@ -21,21 +21,19 @@ mod report;
 use machine::{cpu_model, load_average};
 use report::{env_usize, median};
 mod floor;
+mod predecoded;
+use predecoded::{decode, run_engine};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lpm_connectors::{Catalog, DecodeStats, DumpFeed, DumpOptions};
-use lpm_engine::change::Change;
-use lpm_engine::{Engine, EngineConfig, Feed, FeedItem, Views};
-use parking_lot::Mutex;
+use lpm_engine::Views;
 
 use dumps::Dump;
 
-const TZ: chrono_tz::Tz = chrono_tz::America::Guayaquil;
+use predecoded::TZ;
 
 fn thousands(n: f64) -> String {
     let s = format!("{:.0}", n.max(0.0));
@@ -163,96 +161,6 @@ fn build_lpm(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
         }
         other => Err(format!("building lpm failed: {other:?}")),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// engine only: pre-decoded batches
-
-type Batches = Vec<(u64, Vec<Change>)>;
-
-/// Decodes a dump into memory through `DumpFeed`, on this thread.
-fn decode(dump: &Dump) -> Result<(Batches, u64), String> {
-    let options = DumpOptions::new(&dump.path);
-    let stats = Arc::new(DecodeStats::default());
-    let feed = DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats.clone())
-        .map_err(|e| format!("opening {}: {e}", dump.path.display()))?;
-    let mut batches = Vec::new();
-    let mut events = 0u64;
-    loop {
-        match feed.next(0) {
-            FeedItem::Batch { tick, changes } => {
-                events += changes.len() as u64;
-                batches.push((tick, changes));
-            }
-            FeedItem::Control { .. } | FeedItem::Idle { .. } => {}
-            FeedItem::End => break,
-        }
-    }
-    if let Some(e) = feed.read_error() {
-        return Err(e.to_string());
-    }
-    let errors = stats.errors_total();
-    if errors > 0 {
-        eprintln!(
-            "bench: WARNING: {errors} records of {} failed to decode",
-            dump.label()
-        );
-    }
-    Ok((batches, events))
-}
-
-/// Hands out pre-decoded batches to whichever worker asks next, at their original ticks.
-struct PreDecoded {
-    batches: Mutex<std::vec::IntoIter<(u64, Vec<Change>)>>,
-}
-
-impl Feed for PreDecoded {
-    fn next(&self, _worker: usize) -> FeedItem {
-        let next = self.batches.lock().next();
-        match next {
-            Some((tick, changes)) => FeedItem::Batch { tick, changes },
-            None => FeedItem::End,
-        }
-    }
-}
-
-struct EngineRun {
-    seconds: f64,
-    first_tick_ms: Option<f64>,
-    views: Views,
-    applied: u64,
-}
-
-fn run_engine(
-    batches: Batches,
-    workers: usize,
-    arrangement_log: bool,
-) -> Result<EngineRun, String> {
-    let feed = Arc::new(PreDecoded {
-        batches: Mutex::new(batches.into_iter()),
-    });
-    let config = EngineConfig {
-        workers,
-        tz: TZ,
-        case_model: false,
-        collect_rows: false,
-        arrangement_log,
-        ..EngineConfig::default()
-    };
-    let started = Instant::now();
-    let engine = Engine::start(config, feed).map_err(|e| format!("Engine::start: {e}"))?;
-    let store = engine.handle().store().clone();
-    while !store.wait_finished(Duration::from_secs(1)) {}
-    let (_tick, views) = store.read();
-    let first = store.first_tick_at();
-    let summary = engine.join().map_err(|e| format!("engine: {e}"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(EngineRun {
-        seconds,
-        first_tick_ms: first.map(|t| t.duration_since(started).as_secs_f64() * 1e3),
-        views,
-        applied: summary.upsert.applied,
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +344,7 @@ fn main() {
                     let mut error = None;
                     for i in 0..runs {
                         eprintln!("bench: {label} workers={workers} run {}/{runs}", i + 1);
-                        match run_engine(batches.clone(), workers, arrangement_log) {
+                        match run_engine(batches.clone(), workers, arrangement_log, None) {
                             Ok(r) => {
                                 secs.push(r.seconds);
                                 firsts.extend(r.first_tick_ms);

@@ -12,6 +12,7 @@ pub mod dataflow;
 pub mod dims;
 pub mod error;
 pub mod feed;
+pub mod hotspots;
 pub mod model;
 pub mod names;
 pub mod read;

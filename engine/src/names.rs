@@ -24,6 +24,10 @@ pub enum ViewName {
     Kpi,
     /// `row_counts`: rows per table.
     RowCounts,
+    /// `hotspots`: reports and open cases per H3 cell. Optional (on with a configured
+    /// resolution), so it is not in [`ViewName::ALL`], the views every engine maintains: with
+    /// it off, every list of views stays as it was.
+    Hotspots,
 }
 
 impl ViewName {
@@ -64,12 +68,16 @@ impl ViewName {
             ViewName::ResponsibleLoad => "responsible_load",
             ViewName::Kpi => "kpi",
             ViewName::RowCounts => "row_counts",
+            ViewName::Hotspots => "hotspots",
         }
     }
 
     /// The view with this exact name.
     pub fn parse(name: &str) -> Option<ViewName> {
-        ViewName::ALL.into_iter().find(|v| v.name() == name)
+        ViewName::ALL
+            .into_iter()
+            .chain([ViewName::Hotspots])
+            .find(|v| v.name() == name)
     }
 }
 
@@ -83,6 +91,8 @@ mod tests {
             assert_eq!(ViewName::parse(v.name()), Some(v));
         }
         assert_eq!(ViewName::parse("sensitive_open_cases"), None);
+        assert_eq!(ViewName::parse("hotspots"), Some(ViewName::Hotspots));
+        assert!(!ViewName::ALL.contains(&ViewName::Hotspots));
         let json = serde_json::to_value(crate::Views::default()).expect("views json");
         let mut keys: Vec<&str> = json
             .as_object()

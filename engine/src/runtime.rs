@@ -43,6 +43,8 @@ pub struct EngineConfig {
     /// Where workers hand checkpoint images ([`crate::checkpoint`]); `None`: checkpoint
     /// requests are ignored.
     pub images: Option<crate::checkpoint::ImageSink>,
+    /// Maintain the `hotspots` view at this H3 resolution; `None`: off (no cost, no output).
+    pub hotspots: Option<h3o::Resolution>,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +57,7 @@ impl Default for EngineConfig {
             max_ticks_in_flight: 2,
             arrangement_log: true,
             images: None,
+            hotspots: None,
         }
     }
 }
@@ -317,7 +320,7 @@ impl Engine {
     /// Starts `config.workers` workers over `feed`.
     pub fn start(config: EngineConfig, feed: Arc<dyn Feed>) -> Result<Engine, EngineError> {
         let workers = config.workers.max(1);
-        let store = ViewStore::new();
+        let store = ViewStore::with_hotspots(config.hotspots.is_some());
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| mpsc::channel::<Query>()).unzip();
         let receivers: Arc<Vec<Mutex<Option<Receiver<Query>>>>> =
@@ -400,6 +403,7 @@ fn run_worker(
         tz: config.tz,
         case_model: config.case_model,
         images: config.images.clone(),
+        hotspots: config.hotspots,
     };
     let Built {
         mut changes,

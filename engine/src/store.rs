@@ -106,6 +106,8 @@ struct Inner {
     /// The time-series facts (kept apart: they are not views and subscribers do not get them).
     series: Series,
     subscribers: Vec<Weak<Queue>>,
+    /// Whether the `hotspots` view is maintained (rendered even with no cell).
+    hotspots: bool,
 }
 
 impl Inner {
@@ -128,6 +130,22 @@ impl ViewStore {
     /// An empty store.
     pub fn new() -> Arc<ViewStore> {
         Arc::new(ViewStore::default())
+    }
+
+    /// An empty store whose views include `hotspots` when `hotspots` is on.
+    pub fn with_hotspots(hotspots: bool) -> Arc<ViewStore> {
+        let store = ViewStore::default();
+        {
+            let mut inner = store.inner.lock();
+            inner.hotspots = hotspots;
+            inner.views = Arc::new(Views::default().with_hotspots(hotspots));
+        }
+        Arc::new(store)
+    }
+
+    /// Whether the `hotspots` view is maintained.
+    pub fn hotspots(&self) -> bool {
+        self.inner.lock().hotspots
     }
 
     /// The last complete tick.
@@ -221,7 +239,8 @@ impl ViewStore {
         inner.tick = Some(tick);
         inner.first_tick_at.get_or_insert_with(Instant::now);
         if !diffs.is_empty() {
-            inner.views = Arc::new(Views::from_rows(inner.rows.keys()));
+            let on = inner.hotspots;
+            inner.views = Arc::new(Views::from_rows(inner.rows.keys()).with_hotspots(on));
         }
         if !diffs.is_empty() || !cases.is_empty() {
             let update = TickDiff { tick, diffs, cases };

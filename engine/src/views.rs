@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 // re-exported: the API, reports and tests name them through this module
 pub use crate::dims::{is_minor, AgeBand, Gender};
+use crate::hotspots::cell_key;
+pub use crate::hotspots::CellFigures;
 use crate::model::{EpochMs, Key, Priority, Status, Table};
 use crate::names::ViewName;
 use crate::series::SeriesKey;
@@ -110,6 +112,13 @@ pub enum ViewRow {
         /// Open or in-progress cases assigned to this responsible.
         open_cases: i64,
     },
+    /// One `hotspots` cell with at least one report.
+    Hotspot {
+        /// The H3 cell index.
+        cell: u64,
+        /// Its figures.
+        figures: CellFigures,
+    },
 }
 
 impl ViewRow {
@@ -118,6 +127,7 @@ impl ViewRow {
         match self {
             ViewRow::Count(m, _) => m.view(),
             ViewRow::Load { .. } => Some(ViewName::ResponsibleLoad),
+            ViewRow::Hotspot { .. } => Some(ViewName::Hotspots),
         }
     }
 }
@@ -180,6 +190,11 @@ pub struct Views {
     pub responsible_load: Vec<LoadEntry>,
     /// Rows per table.
     pub row_counts: BTreeMap<String, i64>,
+    /// Reports and open cases per H3 cell (key: the cell in lower-case hex), cells with a
+    /// report only. `None` when the view is off, and then absent from the JSON, so the other
+    /// views' output is byte-identical with or without the feature compiled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotspots: Option<BTreeMap<String, CellFigures>>,
 }
 
 /// `sum_ms / (n * 3_600_000)` rounded half-even to 6 decimals, exactly (no float until the end).
@@ -223,6 +238,7 @@ impl Views {
                     .map(|t| t.name().to_string()),
             ),
             responsible_load: Vec::new(),
+            hotspots: None,
             kpi: KpiValues {
                 total_reports: 0,
                 open_cases: 0,
@@ -284,12 +300,26 @@ impl Views {
                     agency: agency.clone(),
                     open_cases: *open_cases,
                 }),
+                ViewRow::Hotspot { cell, figures } => {
+                    v.hotspots
+                        .get_or_insert_default()
+                        .insert(cell_key(*cell), *figures);
+                }
             }
         }
         v.hourly.retain(|_, n| *n != 0);
         v.responsible_load.sort_by_key(|e| e.id);
         v.kpi.mean_hours_to_close = mean_hours(close_sum, close_n);
         v
+    }
+
+    /// Marks the `hotspots` view as maintained: present (maybe empty) when `on`. Rows alone
+    /// cannot say so, since a maintained view with no located report has no row.
+    pub fn with_hotspots(mut self, on: bool) -> Views {
+        if on {
+            self.hotspots.get_or_insert_default();
+        }
+        self
     }
 }
 

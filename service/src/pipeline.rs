@@ -51,6 +51,8 @@ pub struct ServiceConfig {
     pub read_timeout: Duration,
     /// When checkpoints are taken (`crate::checkpoint`).
     pub checkpoint: CheckpointConfig,
+    /// The `hotspots` view's H3 resolution; `None`: the view is off.
+    pub hotspots: Option<lpm_engine::hotspots::Resolution>,
 }
 
 impl ServiceConfig {
@@ -124,6 +126,7 @@ impl Service {
             images: Some(ImageSink(Arc::new(move |image| {
                 let _ = images_tx.send(image);
             }))),
+            hotspots: cfg.hotspots,
         };
         let started = Source::start(
             &cfg.source,
@@ -396,6 +399,7 @@ pub(crate) mod tests {
             visible_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(5),
             checkpoint: CheckpointConfig::default(),
+            hotspots: None,
         }
     }
 

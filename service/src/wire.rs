@@ -4,8 +4,11 @@
 //! server's own types and turn rows back into `Views` without depending on the HTTP crate.
 //!
 //! A row is `{"view":"age_group","key":"0-11","value":12}`; `responsible_load` rows carry
-//! `{"full_name","agency","open_cases"}` as value; `kpi` rows are the raw sums.
+//! `{"full_name","agency","open_cases"}` as value; `kpi` rows are the raw sums; `hotspots` rows
+//! (only when the view is on) are keyed by the cell in hex and carry
+//! `{"reports","open_cases","open_minor_cases"}`.
 
+use lpm_engine::hotspots::{cell_key, parse_cell_key};
 use lpm_engine::model::{Priority, Status, Table};
 use lpm_engine::views::{AgeBand, Gender, Kpi, Metric, ViewRow};
 use lpm_engine::{Tick, ViewName};
@@ -62,6 +65,9 @@ pub fn to_wire(row: &ViewRow) -> Option<WireRow> {
             id.to_string(),
             serde_json::json!({"full_name": full_name, "agency": agency, "open_cases": open_cases}),
         ),
+        ViewRow::Hotspot { cell, figures } => {
+            (cell_key(*cell), serde_json::to_value(figures).ok()?)
+        }
     };
     Some(WireRow { view, key, value })
 }
@@ -86,6 +92,12 @@ pub fn from_wire(w: &WireRow) -> Option<ViewRow> {
                 full_name: w.value.get("full_name")?.as_str()?.to_string(),
                 agency: w.value.get("agency")?.as_str()?.to_string(),
                 open_cases: w.value.get("open_cases")?.as_i64()?,
+            })
+        }
+        ViewName::Hotspots => {
+            return Some(ViewRow::Hotspot {
+                cell: u64::from(parse_cell_key(&w.key)?),
+                figures: serde_json::from_value(w.value.clone()).ok()?,
             })
         }
     };
@@ -136,6 +148,7 @@ pub enum ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lpm_engine::views::CellFigures;
 
     #[test]
     fn every_view_row_round_trips_through_the_wire_form() {
@@ -149,6 +162,14 @@ mod tests {
                 full_name: "Ana Peña".into(),
                 agency: "ECU 911".into(),
                 open_cases: 0,
+            },
+            ViewRow::Hotspot {
+                cell: 0x8766d33abffffff,
+                figures: CellFigures {
+                    reports: 3,
+                    open_cases: 2,
+                    open_minor_cases: 1,
+                },
             },
         ];
         rows.extend(AgeBand::ALL.map(|b| ViewRow::Count(Metric::AgeGroup(b), 1)));

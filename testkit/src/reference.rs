@@ -419,6 +419,57 @@ pub fn views(rows: &FinalRows, tz: Tz) -> Value {
     })
 }
 
+/// The `hotspots` view of a row set at H3 resolution `res`, in `oracle.py --hotspots RES`'s
+/// shape: `{cell hex: {reports, open_cases, open_minor_cases}}`, cells with a report only.
+///
+/// Written from the definition, apart from the engine's dataflow (no join, no reduce: one pass
+/// over persons, one over cases). The cell itself comes from h3o, as in the engine (the
+/// reference does not re-implement H3), but each coordinate goes through the decimal's exact
+/// text and `str::parse`, not through the engine's integer-division shortcut, so the two
+/// conversions check each other.
+pub fn hotspots(rows: &FinalRows, res: h3o::Resolution) -> Value {
+    let mut cell_of: BTreeMap<Key, (String, Option<i64>)> = BTreeMap::new();
+    let mut cells: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    for (_, r) in rows.table(Table::PersonsLost) {
+        let Row::Person(p) = r else { continue };
+        let (Some(lat), Some(lng)) = (p.latitude, p.longitude) else {
+            continue;
+        };
+        let (Ok(lat), Ok(lng)) = (lat.to_string().parse(), lng.to_string().parse()) else {
+            continue;
+        };
+        let Ok(ll) = h3o::LatLng::new(lat, lng) else {
+            continue;
+        };
+        let cell = format!("{:x}", u64::from(ll.to_cell(res)));
+        cells.entry(cell.clone()).or_default()[0] += 1;
+        cell_of.insert(p.id, (cell, p.age));
+    }
+    for (_, r) in rows.table(Table::CaseCases) {
+        let Row::Case(c) = r else { continue };
+        if !["open", "in_progress"].contains(&c.status.as_str()) {
+            continue;
+        }
+        if let Some((cell, age)) = cell_of.get(&c.person_id) {
+            let figures = cells.entry(cell.clone()).or_default();
+            figures[1] += 1;
+            if age.is_some_and(|a| (0..18).contains(&a)) {
+                figures[2] += 1;
+            }
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(cell, [reports, open, minors])| {
+            (
+                cell,
+                json!({"reports": reports, "open_cases": open, "open_minor_cases": minors}),
+            )
+        })
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
 const COUNT_SECTIONS: [&str; 7] = [
     "age_group",
     "gender",

@@ -13,8 +13,8 @@ use chrono_tz::Tz;
 use lpm_engine::checkpoint::{ImageSink, TableImage, WorkerImage};
 use lpm_engine::dataflow::Control;
 use lpm_engine::model::{
-    Action, Assignment, Case, Key, Person, Priority, Responsible, Row, Sighting, SightingSource,
-    Status, Table,
+    Action, Assignment, Case, Decimal, Key, Person, Priority, Responsible, Row, Sighting,
+    SightingSource, Status, Table,
 };
 use lpm_engine::store::Update;
 use lpm_engine::views::ViewRow;
@@ -27,6 +27,21 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 const TZ: Tz = chrono_tz::America::New_York;
+
+/// The `hotspots` resolution of the property tests: at 7 the two Quito points below share a
+/// cell, so cells gain and lose several persons.
+const HOTSPOT_RES: lpm_engine::hotspots::Resolution = lpm_engine::hotspots::Resolution::Seven;
+
+/// `(latitude, longitude)` as `DECIMAL(9,6)` unscaled values: none, Quito, a point 50 m away
+/// (same cell at resolution 7), Guayaquil, a latitude alone (in no cell), and (0, 0).
+const PLACES: [(Option<i128>, Option<i128>); 6] = [
+    (None, None),
+    (Some(-180_653), Some(-78_467_838)),
+    (Some(-180_700), Some(-78_467_400)),
+    (Some(-2_170_998), Some(-79_922_359)),
+    (Some(-180_653), None),
+    (Some(0), Some(0)),
+];
 
 /// One step of a script; turned into concrete [`Change`]s by [`Builder`].
 #[derive(Clone, Debug)]
@@ -86,6 +101,10 @@ const INSTANTS: [i64; 6] = [
     1_709_000_000_123,
 ];
 
+fn micro_degrees(unscaled: i128) -> Decimal {
+    Decimal { unscaled, scale: 6 }
+}
+
 /// A row of table `t` for `key`, from a small value domain picked by `v`.
 fn make_row(t: Table, key: Key, v: u8) -> Row {
     let v = usize::from(v);
@@ -108,6 +127,8 @@ fn make_row(t: Table, key: Key, v: u8) -> Row {
             last_seen_at: 0,
             reported_at: INSTANTS[v % INSTANTS.len()],
             last_seen_place: "x".into(),
+            latitude: PLACES[v / 3 % PLACES.len()].0.map(micro_degrees),
+            longitude: PLACES[v / 3 % PLACES.len()].1.map(micro_degrees),
             version: v as i64,
             ..Default::default()
         })),
@@ -427,6 +448,7 @@ fn check(ticks: &[Vec<Change>], workers: usize, split: u64) -> Result<(), TestCa
         max_ticks_in_flight: 2,
         arrangement_log: true,
         images: None,
+        hotspots: Some(HOTSPOT_RES),
     };
     let engine = Engine::start(config, feed.clone())
         .map_err(|e| TestCaseError::fail(format!("start: {e}")))?;
@@ -476,8 +498,11 @@ fn check(ticks: &[Vec<Change>], workers: usize, split: u64) -> Result<(), TestCa
             acc.values().all(|n| *n > 0),
             "negative view row multiplicity at tick {tick}: {acc:?}"
         );
-        let actual = serde_json::to_value(Views::from_rows(acc.keys())).expect("views json");
-        let expected = reference::views(&reference::final_rows(&prefix), TZ);
+        let actual = serde_json::to_value(Views::from_rows(acc.keys()).with_hotspots(true))
+            .expect("views json");
+        let rows = reference::final_rows(&prefix);
+        let mut expected = reference::views(&rows, TZ);
+        expected["hotspots"] = reference::hotspots(&rows, HOTSPOT_RES);
         let diffs = reference::compare(&expected, &actual);
         prop_assert!(
             diffs.is_empty(),

@@ -3,6 +3,7 @@
 pub mod cases;
 pub mod dto;
 pub mod engine;
+pub mod hotspots;
 pub mod reports;
 pub mod responsibles;
 pub mod sightings;

@@ -62,8 +62,12 @@ fn view_name_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
 fn snapshot(state: &AppState) -> ApiResult<(Option<u64>, Vec<SourcePosition>, serde_json::Value)> {
     let (tick, views) = state.engine.store().read_shared();
     let positions = tick.map(|t| state.position_at(t)).into_iter().collect();
-    let json = serde_json::to_value(&*views)
+    let mut json = serde_json::to_value(&*views)
         .map_err(|e| ApiError::Internal(format!("views did not serialise: {e}")))?;
+    // cells are shown by their own route, which applies the readers' threshold
+    if let Some(all) = json.as_object_mut() {
+        all.remove(lpm_engine::ViewName::Hotspots.name());
+    }
     Ok((tick, positions, json))
 }
 

@@ -161,12 +161,21 @@ impl App {
         let reader_token = store.create_token("grafana", "test").expect("token").token;
         let auth = AuthState::new(Arc::new(store), false);
 
+        let mut config = ApiConfig {
+            // the two shared CI cores can be slow: a write should answer 200/201, not 202
+            visible_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            ..ApiConfig::default()
+        };
+        tune(&mut config);
         let stats = Arc::new(DecodeStats::default());
         let feed = Arc::new(PushFeed::new(8));
         let engine = Engine::start(
             EngineConfig {
                 workers: 2,
                 case_model: true,
+                // as `lpm serve`, which always keeps the view at its configured resolution
+                hotspots: Some(config.hotspots.resolution),
                 ..Default::default()
             },
             feed.clone(),
@@ -194,13 +203,6 @@ impl App {
         let health = Arc::new(Health::default());
         health.set_ready();
         let hub = Hub::start(handle.store().clone(), 1024);
-        let mut config = ApiConfig {
-            // the two shared CI cores can be slow: a write should answer 200/201, not 202
-            visible_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(30),
-            ..ApiConfig::default()
-        };
-        tune(&mut config);
         let public_clock = Arc::new(lpm_api::auth::ManualClock::new());
         let public = lpm_api::public::Public::with_clock(
             handle.clone(),

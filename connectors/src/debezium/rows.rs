@@ -185,6 +185,27 @@ pub enum RowShape {
     /// reporters, phones, e-mails, places, coordinates) is dropped at decode time. Views are
     /// unchanged; memory per person drops by more than half.
     ViewsOnly,
+    /// [`RowShape::ViewsOnly`] that keeps a person's coordinates: what the views read when the
+    /// `hotspots` view (H3 cells of the coordinates) is on.
+    ViewsWithCoordinates,
+}
+
+/// [`views_only`], keeping a person's latitude and longitude.
+pub fn views_with_coordinates(row: Row) -> Row {
+    match row {
+        Row::Person(p) => {
+            let (latitude, longitude) = (p.latitude, p.longitude);
+            match views_only(Row::Person(p)) {
+                Row::Person(lean) => Row::Person(Arc::new(Person {
+                    latitude,
+                    longitude,
+                    ..Arc::unwrap_or_clone(lean)
+                })),
+                other => other,
+            }
+        }
+        other => views_only(other),
+    }
 }
 
 /// Drops the columns no view reads (see [`RowShape::ViewsOnly`]).
@@ -273,6 +294,7 @@ pub fn to_change_shaped(event: Event, shape: RowShape) -> Result<Option<Change>,
             ChangeKind::Upsert(match shape {
                 RowShape::Full => row,
                 RowShape::ViewsOnly => views_only(row),
+                RowShape::ViewsWithCoordinates => views_with_coordinates(row),
             })
         }
         Op::Delete => ChangeKind::Delete,
@@ -341,9 +363,9 @@ mod tests {
     use std::sync::Arc;
 
     use lpm_engine::change::{Change, ChangeKind};
-    use lpm_engine::model::{Decimal, Row, SightingSource, Table};
+    use lpm_engine::model::{Decimal, Person, Row, SightingSource, Table};
 
-    use super::{to_change, to_change_shaped, RowShape};
+    use super::{to_change, to_change_shaped, views_with_coordinates, RowShape};
     use crate::catalog::Catalog;
     use crate::debezium::{Decoded, Decoder};
 
@@ -389,6 +411,26 @@ mod tests {
         assert_eq!(s.source, SightingSource::Public);
         assert_eq!(s.created_at, 1_795_211_400_500);
         assert_eq!(s.version, 2);
+    }
+
+    #[test]
+    fn views_with_coordinates_keeps_only_the_coordinates_of_the_free_columns() {
+        let place = |unscaled| Some(Decimal { unscaled, scale: 6 });
+        let person = Row::Person(Arc::new(Person {
+            full_name: "Ana".into(),
+            description: Some("gorra roja".into()),
+            latitude: place(-180_653),
+            longitude: place(-78_467_838),
+            ..Person::default()
+        }));
+        let Row::Person(p) = views_with_coordinates(person) else {
+            panic!("a person")
+        };
+        assert_eq!(
+            (p.latitude, p.longitude),
+            (place(-180_653), place(-78_467_838))
+        );
+        assert_eq!((p.full_name.as_str(), p.description.as_deref()), ("", None));
     }
 
     #[test]

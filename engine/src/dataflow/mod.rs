@@ -9,6 +9,7 @@
 //!                                     │            └─ case metrics ──────────────────────┼─ count_total ─┐
 //!                                     ├─ actions, history, responsibles ─ row counts ────┘               ├─ views sink (worker 0)
 //!                                     ├─ responsibles + open cases ─ responsible_load reduce ────────────┤
+//!                   (optional) persons + case ⋈ person ─ H3 cell ─ hotspots reduce ───────────────────┤
 //!                                     └─ case read model (records, actions, history, sightings) ─ changed ids ┘
 //! ```
 
@@ -92,6 +93,8 @@ pub struct DataflowConfig {
     pub case_model: bool,
     /// Where checkpoint images go ([`crate::checkpoint`]); `None`: requests are ignored.
     pub images: Option<crate::checkpoint::ImageSink>,
+    /// The `hotspots` view's H3 resolution; `None`: the view is not built.
+    pub hotspots: Option<h3o::Resolution>,
 }
 
 fn only<'s, T: Clone + Ord + std::fmt::Debug + 'static>(
@@ -111,6 +114,7 @@ pub fn build(
     let tz = config.tz;
     let case_model = config.case_model;
     let images = config.images.clone();
+    let hotspots = config.hotspots;
     worker.dataflow_named::<Tick, _, _>("lpm", move |scope| {
         let (changes_in, changes) = scope.new_input::<(RowChange, Tick)>();
         let (controls_in, controls) = scope.new_input::<(Control, Tick)>();
@@ -168,7 +172,7 @@ pub fn build(
                 with_person.clone(),
                 cases.clone(),
             ))
-            .concat(views::person_totals(persons))
+            .concat(views::person_totals(persons.clone()))
             .concat(views::case_metrics(cases.clone()))
             .concat(views::person_kpis(cases.clone(), with_person.clone()))
             .concat(views::action_totals(actions.clone()))
@@ -176,8 +180,11 @@ pub fn build(
                 history.clone(),
                 responsibles.clone(),
             ));
-        let view_rows = views::counts(metrics)
+        let mut view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
+        if let Some(res) = hotspots {
+            view_rows = view_rows.concat(views::hotspots(persons, with_person.clone(), res));
+        }
         let model = case_model.then(|| {
             cases::render(
                 cases,

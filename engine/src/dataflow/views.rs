@@ -10,8 +10,11 @@ use chrono_tz::Tz;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::trace::implementations::ValSpine;
+use h3o::Resolution;
+use serde::{Deserialize, Serialize};
 
 use crate::dims::{is_minor, AgeBand, Gender};
+use crate::hotspots::{cell_of, CellFigures};
 use crate::model::{Action, Assignment, Case, Key, Person, Responsible, Table};
 use crate::series::{bucket_of, SeriesKey, SeriesKind};
 use crate::tick::{Coll, Tick};
@@ -220,4 +223,62 @@ pub fn responsible_load<'s>(
             agency,
             open_cases,
         })
+}
+
+/// What one row adds to a `hotspots` cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum CellPart {
+    /// A located report.
+    Report,
+    /// An open case of a located person.
+    Open,
+    /// An open case of a located minor.
+    OpenMinor,
+}
+
+/// `hotspots`: per H3 cell at `res`, the located reports, the open cases of located persons and
+/// those of minors; cells without a report are absent. Cases reach their person's cell through
+/// the shared case-person join, so a moved person, a status change or a delete retracts exactly
+/// the old contributions. One reduce per cell turns the parts into one row.
+pub fn hotspots<'s>(
+    persons: Coll<'s, Arc<Person>>,
+    with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
+    res: Resolution,
+) -> Coll<'s, ViewRow> {
+    let reports =
+        persons.flat_map(move |p| cell_of(&p, res).map(|c| (u64::from(c), CellPart::Report)));
+    let cases = with_person.flat_map(move |(c, p)| {
+        let cell = c
+            .status
+            .is_open()
+            .then(|| cell_of(&p, res))
+            .flatten()
+            .map(u64::from);
+        let minor = is_minor(p.age);
+        cell.into_iter().flat_map(move |cell| {
+            [
+                Some((cell, CellPart::Open)),
+                minor.then_some((cell, CellPart::OpenMinor)),
+            ]
+            .into_iter()
+            .flatten()
+        })
+    });
+    reports
+        .concat(cases)
+        .reduce_named("view.hotspots", |_cell, input, out| {
+            let mut f = CellFigures::default();
+            for (part, n) in input {
+                let n = *n as i64;
+                match part {
+                    CellPart::Report => f.reports += n,
+                    CellPart::Open => f.open_cases += n,
+                    CellPart::OpenMinor => f.open_minor_cases += n,
+                }
+            }
+            if f.reports > 0 {
+                out.push((f, 1isize));
+            }
+        })
+        .map(|(cell, figures)| ViewRow::Hotspot { cell, figures })
 }

@@ -1,0 +1,287 @@
+//! `GET /api/v1/views/hotspots` and the stream's `hotspots` topic through the whole app: who
+//! may read it, the readers' threshold, exact figures after a status change, and the GeoJSON
+//! (closed rings, counter-clockwise exteriors, h3o's boundaries).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use axum::http::{header, Method, StatusCode};
+use lpm_api::stream::{serve_client, Client, Timing, Topics};
+use lpm_engine::hotspots::parse_cell_key;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use support::{App, Who};
+
+/// Quito: six reports here (one of them a minor, one of the cases later closed).
+const QUITO: (f64, f64) = (-0.180653, -78.467838);
+/// Guayaquil: two reports.
+const GUAYAQUIL: (f64, f64) = (-2.170998, -79.922359);
+/// `h3.latlng_to_cell(-0.180653, -78.467838, 7)` (Uber's library).
+const QUITO_CELL: &str = "8766d33abffffff";
+
+fn report(n: usize, at: Option<(f64, f64)>, age: i64) -> Value {
+    let mut body = json!({
+        "full_name": format!("Persona Celda {n}"),
+        "age": age,
+        "gender": "female",
+        "last_seen_at": "2026-11-20T14:30",
+        "last_seen_place": "Plaza",
+    });
+    if let Some((lat, lng)) = at {
+        body["latitude"] = json!(lat);
+        body["longitude"] = json!(lng);
+    }
+    body
+}
+
+/// Six reports in Quito (the first a minor), two in Guayaquil, one without coordinates; then
+/// the second Quito case is closed. Returns the Guayaquil cell.
+async fn seed(app: &App) -> String {
+    let mut quito_cases = Vec::new();
+    for n in 0..6 {
+        let age = if n == 0 { 12 } else { 40 };
+        quito_cases.push(app.file_report(report(n, Some(QUITO), age)).await);
+    }
+    for n in 6..8 {
+        app.file_report(report(n, Some(GUAYAQUIL), 15)).await;
+    }
+    app.file_report(report(8, None, 9)).await;
+    let closed = quito_cases[1];
+    let body = json!({"version": app.case_version(closed), "status": "found_alive"}).to_string();
+    let r = app
+        .call(
+            Who::Responder,
+            Method::PATCH,
+            &format!("/api/v1/cases/{closed}"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.get(Who::Admin, "/api/v1/views/hotspots").await;
+    let cells = r.json["value"].as_object().expect("cells").clone();
+    cells
+        .keys()
+        .find(|k| k.as_str() != QUITO_CELL)
+        .expect("a second cell")
+        .clone()
+}
+
+fn figures(reports: i64, open: i64, minors: i64) -> Value {
+    json!({"reports": reports, "open_cases": open, "open_minor_cases": minors})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_see_every_cell_and_readers_only_cells_of_k_reports() {
+    let app = App::start().await;
+    let guayaquil = seed(&app).await;
+
+    let r = app.get(Who::Anonymous, "/api/v1/views/hotspots").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+
+    for who in [Who::Responder, Who::Admin] {
+        let r = app.get(who, "/api/v1/views/hotspots").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["view"], "hotspots");
+        assert_eq!(r.json["resolution"], 7);
+        assert_eq!(r.json["min_reports"], 0);
+        assert!(r.json["tick"].is_u64(), "{}", r.text);
+        // the closed case left its cell's open cases; the report without coordinates is nowhere
+        let want = json!({QUITO_CELL: figures(6, 5, 1), guayaquil.as_str(): figures(2, 2, 2)});
+        assert_eq!(r.json["value"], want, "{}", r.text);
+    }
+
+    // default k = 5: Quito (6 reports) is shown, Guayaquil (2) is not
+    let r = app.get(Who::Reader, "/api/v1/views/hotspots").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["min_reports"], 5);
+    assert_eq!(r.json["value"], json!({QUITO_CELL: figures(6, 5, 1)}));
+    let r = app
+        .get(Who::Reader, "/api/v1/views/hotspots?format=geojson")
+        .await;
+    let ids: Vec<&str> = r.json["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![QUITO_CELL], "{}", r.text);
+
+    // the cells are not in the all-views document, so no route shows them unfiltered
+    let r = app.get(Who::Reader, "/api/v1/views").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.json["views"].get("hotspots").is_none(), "{}", r.text);
+    assert_eq!(r.json["views"]["kpi"]["total_reports"], 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readers_threshold_is_configurable() {
+    let app = App::start_with(|c| c.hotspots.min_reports = 2).await;
+    let guayaquil = seed(&app).await;
+    let r = app.get(Who::Reader, "/api/v1/views/hotspots").await;
+    assert_eq!(r.json["min_reports"], 2);
+    let cells: Vec<&String> = r.json["value"].as_object().expect("cells").keys().collect();
+    let mut want = [QUITO_CELL.to_string(), guayaquil];
+    want.sort();
+    assert_eq!(cells, want.iter().collect::<Vec<_>>());
+}
+
+/// The same positions within a unit in the last place: the server writes each double's
+/// shortest round-trip digits, but serde_json's default parser (no `float_roundtrip`) may read
+/// them back one ulp off.
+fn same_ring(a: &[[f64; 2]], b: &[[f64; 2]]) -> bool {
+    let close = |x: f64, y: f64| (x - y).abs() <= 2.0 * f64::EPSILON * x.abs().max(1.0);
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(p, q)| close(p[0], q[0]) && close(p[1], q[1]))
+}
+
+/// Twice the signed area of an open ring: positive when counter-clockwise.
+fn signed_area(ring: &[[f64; 2]]) -> f64 {
+    ring.iter()
+        .zip(ring.iter().cycle().skip(1))
+        .map(|(a, b)| a[0] * b[1] - b[0] * a[1])
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geojson_rings_are_closed_counter_clockwise_h3o_boundaries() {
+    let app = App::start().await;
+    seed(&app).await;
+    let r = app
+        .get(Who::Responder, "/api/v1/views/hotspots?format=geojson")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("application/geo+json")
+    );
+    assert_eq!(r.json["type"], "FeatureCollection");
+    let features = r.json["features"].as_array().expect("features");
+    assert_eq!(features.len(), 2, "{}", r.text);
+    for f in features {
+        assert_eq!(f["type"], "Feature");
+        assert_eq!(f["geometry"]["type"], "Polygon");
+        let key = f["id"].as_str().expect("id");
+        assert_eq!(f["properties"]["cell"], key);
+        assert!(f["properties"]["reports"].as_i64().is_some_and(|n| n > 0));
+        let rings = f["geometry"]["coordinates"].as_array().expect("rings");
+        assert_eq!(rings.len(), 1, "one exterior ring, no holes");
+        let ring: Vec<[f64; 2]> = serde_json::from_value(rings[0].clone()).expect("positions");
+        assert!(ring.len() >= 7, "a hexagon and its closing point: {ring:?}");
+        assert_eq!(ring.first(), ring.last(), "closed");
+        let open = &ring[..ring.len() - 1];
+        assert!(signed_area(open) > 0.0, "counter-clockwise: {ring:?}");
+        let cell = parse_cell_key(key).expect("a cell index");
+        let mut boundary: Vec<[f64; 2]> =
+            cell.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
+        if !same_ring(&boundary, open) {
+            boundary.reverse();
+        }
+        assert!(
+            same_ring(&boundary, open),
+            "h3o's boundary of {key}: {boundary:?} != {open:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_formats_and_unknown_parameters_are_400() {
+    let app = App::start().await;
+    for uri in [
+        "/api/v1/views/hotspots?format=kml",
+        "/api/v1/views/hotspots?resolution=9",
+    ] {
+        let r = app.get(Who::Responder, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text);
+        assert!(r.is_error_body(), "{}", r.text);
+    }
+    // an empty engine: the view exists and has no cell
+    let r = app.get(Who::Responder, "/api/v1/views/hotspots").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["value"], json!({}));
+}
+
+/// The first frame the stream sends a client of `topics` with threshold `min_reports`.
+async fn first_frame(app: &App, topics: Topics, min_reports: i64) -> Value {
+    let frames: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = {
+        let frames = frames.clone();
+        futures_util::sink::unfold((), move |(), m: Message| {
+            let frames = frames.clone();
+            async move {
+                if let Message::Text(t) = m {
+                    frames.lock().push(t.to_string());
+                }
+                Ok::<(), std::convert::Infallible>(())
+            }
+        })
+    };
+    let client = Client {
+        topics,
+        min_reports,
+    };
+    let timing = Timing {
+        heartbeat: Duration::from_secs(60),
+        send_timeout: Duration::from_secs(5),
+        pong_timeout: Duration::from_secs(120),
+    };
+    let run = serve_client(
+        app.state.hub.clone(),
+        client,
+        None,
+        timing,
+        Box::pin(sink),
+        futures_util::stream::pending::<Result<Message, axum::Error>>(),
+        || {},
+    );
+    let _ = tokio::time::timeout(Duration::from_millis(500), run).await;
+    let first = frames.lock().first().cloned().expect("a snapshot frame");
+    serde_json::from_str(&first).expect("json")
+}
+
+fn hotspot_keys(snapshot: &Value) -> Vec<String> {
+    snapshot["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["view"] == "hotspots")
+        .filter_map(|r| r["key"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_cells_on_the_hotspots_topic_with_the_readers_threshold() {
+    let app = App::start().await;
+    let guayaquil = seed(&app).await;
+    let topics = |views, hotspots| Topics {
+        views,
+        cases: false,
+        hotspots,
+    };
+    // the default topics carry no cell: their messages are unchanged by the view
+    let views_only = first_frame(&app, topics(true, false), 0).await;
+    assert_eq!(views_only["type"], "snapshot");
+    assert!(hotspot_keys(&views_only).is_empty(), "{views_only}");
+    assert!(!views_only["rows"].as_array().expect("rows").is_empty());
+
+    let everyone = first_frame(&app, topics(false, true), 0).await;
+    let mut want = vec![QUITO_CELL.to_string(), guayaquil];
+    want.sort();
+    assert_eq!(hotspot_keys(&everyone), want);
+    let rows = everyone["rows"].as_array().expect("rows");
+    assert!(rows.iter().all(|r| r["view"] == "hotspots"), "{everyone}");
+    let quito = rows
+        .iter()
+        .find(|r| r["key"] == QUITO_CELL)
+        .expect("the Quito row");
+    assert_eq!(quito["value"], figures(6, 5, 1));
+
+    let reader = first_frame(&app, topics(false, true), 5).await;
+    assert_eq!(hotspot_keys(&reader), vec![QUITO_CELL.to_string()]);
+}
