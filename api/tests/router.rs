@@ -2202,7 +2202,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        45,
+        46,
         "update the matrix when routes change:\n{out}"
     );
 }
