@@ -1180,6 +1180,18 @@ fn promql_names_only_exposed_metrics_and_promtool_accepts_the_scrape() {
         Duration::from_secs(60),
     );
     exposed.extend(exposed_names(&kafka));
+    // With --notify-* lpm registers the notification families (the same constructor).
+    let registry = prometheus::Registry::new();
+    let notify =
+        lpm_service::notify::metrics::NotifyMetrics::new(&registry).expect("notify metrics");
+    notify.sent.with_label_values(&["webhook"]);
+    notify.failed.with_label_values(&["webhook"]);
+    notify.retried.with_label_values(&["webhook"]);
+    notify.pending.with_label_values(&["webhook"]);
+    let notify_text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .expect("encode");
+    exposed.extend(exposed_names(&notify_text));
     exposed.extend(PROMETHEUS_MADE.iter().map(|s| s.to_string()));
 
     let mut missing = Vec::new();
