@@ -122,13 +122,11 @@ pub async fn post_sighting(
             source: SightingSource::Public,
         }),
     };
-    let written = match state.refuse_writes_when_stopping() {
-        Ok(()) => match state.writer() {
-            Ok(w) => w.submit(cmd, ACTOR.into()).await.map_err(ApiError::from),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let written: Result<_, ApiError> = async {
+        state.refuse_writes_when_stopping()?;
+        Ok(state.writer()?.submit(cmd, ACTOR.into()).await?)
+    }
+    .await;
     match written {
         // counted by `lpm_http_requests_total{route,status}` (303, 422, 429, 503)
         Ok(_) => sent(&public_id, lang),
