@@ -163,6 +163,19 @@ pub struct ServeArgs {
     /// a cell with one or two reports could point at a person's home.
     #[arg(long, env = "LPM_HOTSPOTS_MIN_REPORTS", default_value_t = 5)]
     hotspots_min_reports: u32,
+    /// Assign each case filed without a responsible (and retry unassigned ones) to a present
+    /// responder under the cap: the least loaded, then the one assigned longest ago, then the
+    /// lowest contact id.
+    #[arg(long, env = "LPM_AUTO_ASSIGN")]
+    auto_assign: bool,
+    /// Most open cases auto-assignment gives one responder (a manual assignment may exceed it).
+    #[arg(long, env = "LPM_AUTO_ASSIGN_CAP", default_value_t = 50)]
+    auto_assign_cap: u32,
+    /// A responder counts as present (eligible for auto-assignment) for this many seconds after
+    /// their session's last request.
+    #[arg(long, env = "LPM_AUTO_ASSIGN_SESSION_TTL_S", default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    auto_assign_session_ttl_s: u64,
 }
 
 /// A base URL: `http` or `https`, a host, no query or fragment, at most 200 bytes (the QR code
@@ -249,6 +262,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         sink: args.sink.config(),
         notify: args.notify.config()?,
+        auto_assign: args
+            .auto_assign
+            .then(|| lpm_service::sor::auto_assign::AutoAssignConfig {
+                cap: i64::from(args.auto_assign_cap),
+                session_ttl: Duration::from_secs(args.auto_assign_session_ttl_s),
+            }),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -29,6 +29,9 @@ mod dashboards;
 mod alerting;
 // MySQL as the system of record: `lpm migrate`, `lpm serve --capture --mysql`, MySQL stopped
 mod mysql_sor;
+// `lpm serve --auto-assign`: 200 concurrent filings under the cap, the rule's order, expired
+// sessions, retries; embedded and MySQL
+mod auto_assign;
 // notifications to a misbehaving local receiver: exactly once after dedup, across kill -9
 mod notify;
 // `lpm serve --sink`: agg_* tables = views, kill -9 and MySQL outages lose and repeat nothing

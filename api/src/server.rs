@@ -57,6 +57,8 @@ pub struct ServeConfig {
     /// Where notifications go (off without a target); an empty `base_url` takes the public
     /// base URL.
     pub notify: lpm_service::notify::NotifyConfig,
+    /// Auto-assignment of cases filed without a responsible (`--auto-assign`); `None`: off.
+    pub auto_assign: Option<lpm_service::sor::auto_assign::AutoAssignConfig>,
 }
 
 /// Why the server could not start.
@@ -176,7 +178,9 @@ pub async fn run(
     } else if let Some(hint) = auth::first_start_hint(&cfg.data_dir)? {
         println!("{hint}");
     }
-    let auth = AuthState::new(auth_store, cfg.secure_cookies);
+    let mut auth = AuthState::new(auth_store.clone(), cfg.secure_cookies);
+    let auto_assign = start_auto_assign(&cfg, &service, &auth_store, metrics.registry())?;
+    auth.presence = auto_assign.as_ref().map(|a| a.presence().clone());
     metrics
         .log_records_dropped
         .set(i64::try_from(service.log_records_dropped()).unwrap_or(i64::MAX));
@@ -216,6 +220,16 @@ pub async fn run(
         checkpoints: Some(service.checkpoints().clone()),
         public,
         notifier: notifier.clone(),
+        auto_assign: auto_assign.clone(),
+    };
+    // the retry of unassigned cases, woken by arrivals and dropped loads (cases left
+    // unassigned before a restart wait for the first linked responder to sign in)
+    let retry = match (&auto_assign, state.writer()) {
+        (Some(a), Ok(w)) => Some(lpm_service::sor::auto_assign::retry::spawn(
+            w.inner().clone(),
+            a.clone(),
+        )),
+        _ => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
@@ -237,6 +251,9 @@ pub async fn run(
     if let Some(t) = metrics_loop {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    if let Some(r) = retry {
+        r.abort();
+    }
     let public = state.public.clone();
     drop(state);
     // its thread holds an engine handle: gone before the engine stops
@@ -249,6 +266,35 @@ pub async fn run(
     }
     service.stop().await;
     Ok(())
+}
+
+/// Auto-assignment when `--auto-assign` is on: the users' contact links loaded from the auth
+/// store, handed to whichever system of record takes writes.
+fn start_auto_assign(
+    cfg: &ServeConfig,
+    service: &Service,
+    store: &AuthStore,
+    registry: &prometheus::Registry,
+) -> Result<Option<Arc<lpm_service::sor::auto_assign::AutoAssign>>, ServeError> {
+    let Some(config) = &cfg.auto_assign else {
+        return Ok(None);
+    };
+    let auto = lpm_service::sor::auto_assign::AutoAssign::new(config, registry)?;
+    for (user, contact) in store.contact_links() {
+        auto.presence().set_link(&user, Some(contact));
+    }
+    if let Some(sor) = service.source().embedded() {
+        sor.set_auto_assign(auto.clone());
+    }
+    if let Some(sor) = service.mysql() {
+        sor.set_auto_assign(auto.clone());
+    }
+    tracing::info!(
+        cap = config.cap,
+        session_ttl_s = config.session_ttl.as_secs(),
+        "Auto-assignment is on."
+    );
+    Ok(Some(auto))
 }
 
 /// The public base URL when `--public-base-url` is not set: this server as bound, with a

@@ -152,6 +152,8 @@ pub struct AppState {
     pub public: Arc<crate::public::side::Public>,
     /// Notifications (`--notify-*`); `None` when no target is configured.
     pub notifier: Option<Arc<Notifier>>,
+    /// Auto-assignment (`--auto-assign`); `None` when off.
+    pub auto_assign: Option<Arc<lpm_service::sor::auto_assign::AutoAssign>>,
 }
 
 /// The system of record with the notifications beside it: what [`AppState::writer`] hands
@@ -188,6 +190,12 @@ impl NotifyingWriter {
     /// Every contact, by id, from the system of record.
     pub async fn responsibles(&self) -> Result<Vec<Arc<Responsible>>, WriteError> {
         self.writer.responsibles().await
+    }
+
+    /// The system of record without the notifications (auto-assignment's retry: its writes
+    /// match no notification rule).
+    pub fn inner(&self) -> &Writer {
+        &self.writer
     }
 }
 

@@ -250,6 +250,7 @@ fn routes() -> Vec<Route> {
         r("POST", "/api/v1/responsibles", "/api/v1/responsibles", Some(r#"{"full_name":"Matrix Contact","agency":"Matrix"}"#), Write),
         r("PATCH", "/api/v1/responsibles/{id}", "/api/v1/responsibles/{spare}", Some(r#"{"version":{spare_v},"active":true}"#), Write),
         r("DELETE", "/api/v1/responsibles/{id}", "/api/v1/responsibles/{spare}?version={spare_v}", None, Write),
+        r("PUT", "/api/v1/responsibles/{id}/user", "/api/v1/responsibles/{spare}/user", Some(r#"{"user":"resp"}"#), Admin),
         r("GET", "/api/v1/views", "/api/v1/views", None, Read),
         // the case report holds personal data: like a write, readers get 403
         r("GET", "/api/v1/cases/{id}/report.pdf", "/api/v1/cases/{case}/report.pdf", None, Write),
@@ -2202,7 +2203,7 @@ async fn authorization_matrix_covers_every_route_and_caller() {
     // every route of the router is in the matrix: an unknown path is a 404, not a route
     assert_eq!(
         routes.len(),
-        46,
+        47,
         "update the matrix when routes change:\n{out}"
     );
 }
@@ -2988,6 +2989,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         http: Default::default(),
         checkpoint: Default::default(),
         notify: Default::default(),
+        auto_assign: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

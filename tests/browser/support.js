@@ -42,7 +42,7 @@ export async function startServer() {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run cargo build --release first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'lpm-browser-'));
   const started = Date.now();
-  const child = spawn(BINARY, ['serve', '--demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
+  const child = spawn(BINARY, ['serve', '--demo', '--auto-assign', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });

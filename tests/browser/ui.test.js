@@ -535,3 +535,36 @@ test('10. every chart has a data table for screen readers; the hourly chart is l
     }
   }
 });
+
+test('11. contacts: an admin links a user to a contact; the case page says a manual assignment may exceed the cap', async () => {
+  const c = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+  const p = await c.newPage();
+  const admin = await httpClient(server.base, ADMIN);
+  try {
+    await withScreenshot('11-contacts', () => p, async () => {
+      await signIn(p, server.base, ADMIN);
+      await p.goto(server.base + '/#/contacts');
+      await p.locator('#auto-assign-note', { hasText: 'up to 50 open cases' }).waitFor();
+      const first = p.locator('#contacts select[data-contact]').first();
+      const id = Number(await first.getAttribute('data-contact'));
+      await first.selectOption(RESPONDER.username);
+      // the page reloads from the server: the link is there, and in the API
+      await p.locator(`#contacts select[data-contact="${id}"]:not([disabled])`).waitFor();
+      await p.waitForFunction((cid) => document.querySelector(`#contacts select[data-contact="${cid}"]`)?.value === 'responder', id);
+      const list = await admin('/api/v1/responsibles');
+      assert.equal(list.json.items.find((x) => x.id === id).user, RESPONDER.username);
+      assert.deepEqual(list.json.auto_assign, { cap: 50, session_ttl_s: 300 });
+      // the assign form of a case notes the cap
+      await p.goto(server.base + `/#/cases/${caseId}`);
+      await p.locator('#assign-form #cap-note', { hasText: 'may exceed' }).waitFor();
+      // unlinked again, so no later filing is assigned to the responder
+      await p.goto(server.base + '/#/contacts');
+      await p.locator(`#contacts select[data-contact="${id}"]`).selectOption('');
+      await p.waitForFunction((cid) => document.querySelector(`#contacts select[data-contact="${cid}"]`)?.value === '', id);
+      const after = await admin('/api/v1/responsibles');
+      assert.equal(after.json.items.find((x) => x.id === id).user, undefined);
+    });
+  } finally {
+    await c.close();
+  }
+});

@@ -65,9 +65,13 @@ fn authenticate(auth: &AuthState, headers: &HeaderMap) -> Result<Option<Principa
             .map(Some)
             .ok_or(AuthError::InvalidToken);
     }
-    Ok(session_ids(headers)
+    let principal = session_ids(headers)
         .into_iter()
-        .find_map(|id| auth.sessions.get(&id)))
+        .find_map(|id| auth.sessions.get(&id));
+    if let Some(p) = &principal {
+        auth.saw_session(p);
+    }
+    Ok(principal)
 }
 
 /// Authenticates once per request: `Ok(None)` for no credentials, `Err` for bad ones.

@@ -194,6 +194,9 @@ pub struct AuthState {
     pub secure_cookies: bool,
     /// Bounds concurrent password hashing (each argon2 run holds 19 MiB).
     hash_permits: Arc<Semaphore>,
+    /// `--auto-assign`: every request made with a session is recorded here, so the write side
+    /// knows which responders are at work.
+    pub presence: Option<Arc<lpm_service::sor::auto_assign::Presence>>,
 }
 
 impl AuthState {
@@ -219,6 +222,7 @@ impl AuthState {
             client_lockout: Arc::new(Lockout::new(clock, LockoutPolicy::per_client())),
             secure_cookies,
             hash_permits: Arc::new(Semaphore::new(permits)),
+            presence: None,
         }
     }
 
@@ -237,6 +241,15 @@ impl AuthState {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| AuthError::Task(e.to_string()))?
+    }
+}
+
+impl AuthState {
+    /// A request (or the sign-in) of `who` with a session: they are at work now.
+    pub(crate) fn saw_session(&self, who: &Principal) {
+        if let (Some(p), Via::Session) = (&self.presence, who.via) {
+            p.seen(&who.name);
+        }
     }
 }
 

@@ -139,6 +139,7 @@ pub(crate) async fn sign_in(
             // the address's failures stand: one valid account must not unlock guessing others
             drop(from_client);
             let id = auth.sessions.create(principal.clone())?;
+            auth.saw_session(&principal);
             tracing::info!(user = %principal.name, role = %principal.role, %client, "Signed in.");
             let body = json!({"user": principal.name, "role": principal.role});
             with_cookie(

@@ -67,6 +67,11 @@ struct UserRecord {
     updated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     updated_by: Option<String>,
+    /// The responsible contact this user works as (auto-assignment gives that contact cases
+    /// while this user's session is seen). Kept here, not in `responsible_contacts`: that
+    /// table is the source schema other systems read through CDC, and a login is lpm's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contact_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -457,6 +462,7 @@ impl AuthStore {
                 created_by: actor.to_string(),
                 updated_at: None,
                 updated_by: None,
+                contact_id: None,
             });
             Ok(())
         })?;
@@ -500,6 +506,49 @@ impl AuthStore {
         })?;
         tracing::info!(user = name, active, actor, "User activation changed.");
         Ok(())
+    }
+
+    /// Links `user` to responsible contact `contact` (`None`: unlinks). A contact has at most
+    /// one user: whoever was linked to it before is unlinked.
+    pub fn set_contact(
+        &self,
+        user: &str,
+        contact: Option<i64>,
+        actor: &str,
+    ) -> Result<(), AuthError> {
+        self.mutate(|file| {
+            if !file.users.iter().any(|u| u.name == user) {
+                return Err(AuthError::UnknownUser(user.to_string()));
+            }
+            for u in &mut file.users {
+                let this = u.name == user;
+                if this || (contact.is_some() && u.contact_id == contact) {
+                    u.contact_id = if this { contact } else { None };
+                    u.updated_at = Some(now_rfc3339());
+                    u.updated_by = Some(actor.to_string());
+                }
+            }
+            Ok(())
+        })?;
+        tracing::info!(
+            user,
+            ?contact,
+            actor,
+            "User linked to a responsible contact."
+        );
+        Ok(())
+    }
+
+    /// Every `(user, contact)` link.
+    pub fn contact_links(&self) -> Vec<(String, i64)> {
+        self.refresh();
+        self.state
+            .read()
+            .file
+            .users
+            .iter()
+            .filter_map(|u| u.contact_id.map(|c| (u.name.clone(), c)))
+            .collect()
     }
 
     /// Checks a password. Unknown and disabled users take as long as known ones (a dummy hash

@@ -79,9 +79,9 @@ pub fn report(d: &CaseDetail, names: &BTreeMap<i64, String>, stamp: Stamp) -> Ca
                 notes: a.notes.clone(),
                 note: LedgerNote::of(a).map(|n| match n {
                     LedgerNote::StatusChange { from, to } => ActionNote::StatusChange { from, to },
-                    LedgerNote::Assignment { responsible_name } => {
-                        ActionNote::Assignment { responsible_name }
-                    }
+                    LedgerNote::Assignment {
+                        responsible_name, ..
+                    } => ActionNote::Assignment { responsible_name },
                 }),
             })
             .collect(),

@@ -222,14 +222,36 @@ pub enum NoteOut {
     Assignment {
         /// The responsible's name at the time.
         responsible_name: String,
+        /// `manual` (a person chose) or `auto` (auto-assignment chose, `--auto-assign`).
+        mode: AssignMode,
     },
+}
+
+/// Who chose the responsible of an assignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignMode {
+    /// A person (the case's form or the assign route).
+    Manual,
+    /// Auto-assignment.
+    Auto,
 }
 
 impl From<LedgerNote> for NoteOut {
     fn from(n: LedgerNote) -> NoteOut {
         match n {
             LedgerNote::StatusChange { from, to } => NoteOut::StatusChange { from, to },
-            LedgerNote::Assignment { responsible_name } => NoteOut::Assignment { responsible_name },
+            LedgerNote::Assignment {
+                responsible_name,
+                auto,
+            } => NoteOut::Assignment {
+                responsible_name,
+                mode: if auto {
+                    AssignMode::Auto
+                } else {
+                    AssignMode::Manual
+                },
+            },
         }
     }
 }

@@ -4,10 +4,15 @@
 //! with `--mysql`: 503 with `Retry-After` while MySQL is down) joined with the engine's
 //! `responsible_load` view (open cases per contact) at the view store's tick. Writes answer
 //! with the row as written.
+//!
+//! An admin links a contact to the user who works as it (`PUT /api/v1/responsibles/{id}/user`):
+//! with `--auto-assign`, cases go to contacts whose user's session was seen recently. The link
+//! lives in lpm's user store (`auth.json`), not in `responsible_contacts`, which is the source
+//! schema other systems read through CDC.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
 use super::dto::ResponsibleOut;
-use crate::auth::{Caller, RequireWriter};
+use crate::auth::{Caller, RequireAdmin, RequireWriter};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::input_schema::{nullable_required_text, optional_text, required_text};
@@ -34,6 +39,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/responsibles/{id}",
             patch(update_responsible).delete(deactivate_responsible),
         )
+        .route("/api/v1/responsibles/{id}/user", put(link_user))
 }
 
 /// A contact with its current load.
@@ -44,6 +50,19 @@ pub struct ResponsibleWithLoad {
     pub contact: ResponsibleOut,
     /// Open or in-progress cases assigned to it.
     pub open_cases: i64,
+    /// The user who works as this contact (set by admins; absent for read-only tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Auto-assignment's settings, for the UI (a manual assignment may exceed the cap).
+#[derive(Serialize, ToSchema)]
+pub struct AutoAssignInfo {
+    /// Most open cases auto-assignment gives one responder (`--auto-assign-cap`).
+    pub cap: i64,
+    /// Seconds a session counts as present after its last request
+    /// (`--auto-assign-session-ttl-s`).
+    pub session_ttl_s: u64,
 }
 
 /// Every contact.
@@ -53,6 +72,25 @@ pub struct ResponsibleList {
     pub tick: Option<u64>,
     /// Contacts by id.
     pub items: Vec<ResponsibleWithLoad>,
+    /// Auto-assignment's settings; null when it is off.
+    pub auto_assign: Option<AutoAssignInfo>,
+}
+
+/// The user to link to a contact.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactUserIn {
+    /// A user name, or null to unlink the contact's user.
+    pub user: Option<String>,
+}
+
+/// A contact's user link as written.
+#[derive(Serialize, ToSchema)]
+pub struct ContactUserOut {
+    /// The contact.
+    pub id: i64,
+    /// Its user, or null.
+    pub user: Option<String>,
 }
 
 /// Optional filters.
@@ -222,6 +260,17 @@ pub async fn list_responsibles(
         .map(|e| (e.id, e.open_cases))
         .collect();
     let personal = who.sees_personal_data();
+    let users: std::collections::HashMap<i64, String> = if personal {
+        let store = state.auth.store.clone();
+        state
+            .blocking(move || Ok(store.contact_links()))
+            .await?
+            .into_iter()
+            .map(|(u, c)| (c, u))
+            .collect()
+    } else {
+        Default::default()
+    };
     // the contact list is the system of record's (capture mode has none yet: 503)
     let items = state
         .writer()?
@@ -231,10 +280,82 @@ pub async fn list_responsibles(
         .filter(|r| f.active.is_none_or(|a| a == r.active))
         .map(|r| ResponsibleWithLoad {
             open_cases: load.get(&r.id).copied().unwrap_or(0),
+            user: users.get(&r.id).cloned(),
             contact: ResponsibleOut::new(&r, personal),
         })
         .collect();
-    Ok(axum::Json(ResponsibleList { tick, items }))
+    let auto_assign = state.auto_assign.as_ref().map(|a| AutoAssignInfo {
+        cap: a.cap(),
+        session_ttl_s: a.presence().ttl().as_secs(),
+    });
+    Ok(axum::Json(ResponsibleList {
+        tick,
+        items,
+        auto_assign,
+    }))
+}
+
+/// Link a contact to the user who works as it (`user`: null unlinks). A contact has one user
+/// and a user one contact: earlier links of either are replaced. With `--auto-assign`, the
+/// contact receives cases while that user's session is seen. Admins only.
+#[utoipa::path(put, path = "/api/v1/responsibles/{id}/user", request_body = ContactUserIn,
+    params(("id" = i64, Path, description = "Contact id")), tag = "responsibles",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The link as written", body = ContactUserOut),
+        (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such contact", body = ErrorBody),
+        (status = 422, description = "No such user (`field`: `user`)", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the system of record cannot be read", body = ErrorBody)))]
+pub async fn link_user(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    RequireAdmin(who): RequireAdmin,
+    Path(PathId(id)): Path<PathId>,
+    Json(body): Json<ContactUserIn>,
+) -> ApiResult<axum::Json<ContactUserOut>> {
+    state.refuse_writes_when_stopping()?;
+    let exists = state
+        .writer()?
+        .responsibles()
+        .await?
+        .iter()
+        .any(|r| r.id == id);
+    if !exists {
+        return Err(ApiError::NotFound(format!("responsible {id}")));
+    }
+    let store = state.auth.store.clone();
+    let user = body.user.map(|u| u.trim().to_string());
+    let (linked, actor) = (user.clone(), who.name);
+    state
+        .blocking(move || {
+            match &linked {
+                Some(u) => {
+                    if !store.users().iter().any(|x| x.name == *u) {
+                        return Err(ApiError::invalid("user", format!("no user named {u:?}")));
+                    }
+                    store.set_contact(u, Some(id), &actor)?;
+                }
+                None => {
+                    for (u, _) in store.contact_links().iter().filter(|(_, c)| *c == id) {
+                        store.set_contact(u, None, &actor)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    if let Some(p) = &state.auth.presence {
+        match &user {
+            Some(u) => p.set_link(u, Some(id)),
+            None => {
+                if let Some(u) = p.user_of(id) {
+                    p.set_link(&u, None);
+                }
+            }
+        }
+    }
+    Ok(axum::Json(ContactUserOut { id, user }))
 }
 
 async fn write(

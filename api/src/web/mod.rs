@@ -84,6 +84,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("page-dashboard.js", JS),
     asset!("page-reports.js", JS),
     asset!("page-engine.js", JS),
+    asset!("page-contacts.js", JS),
 ];
 
 /// The strong ETag of each asset, in [`ASSETS`] order, computed once.

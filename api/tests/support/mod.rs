@@ -221,6 +221,7 @@ impl App {
             checkpoints: None,
             public,
             notifier: None,
+            auto_assign: None,
         };
         let router = lpm_api::router(state.clone());
         let mut app = App {

@@ -6,7 +6,7 @@
 //! not both pass a version check. The ledger is mutated under one lock, in log order, and is
 //! rebuilt from the same log the engine replays.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lpm_engine::model::{
@@ -14,6 +14,7 @@ use lpm_engine::model::{
     SightingSource, Status, WallClockMs,
 };
 
+use super::auto_assign::rule::{choose, Candidate, Eligible, Outcome};
 use super::note::LedgerNote;
 use super::SorError;
 
@@ -116,6 +117,12 @@ pub enum Command {
         /// Publish (`true`) or unpublish (`false`) the case's public page.
         public: Option<bool>,
     },
+    /// Assign an unassigned open case to the responder auto-assignment chooses (the retry of
+    /// `--auto-assign`; refused when nobody eligible is under the cap).
+    AutoAssign {
+        /// Case.
+        case_id: Key,
+    },
     /// Assign a responsible.
     Assign {
         /// Case.
@@ -161,16 +168,29 @@ pub struct Plan {
     pub id: Key,
     /// The main row's new version (`None` for actions, which have none; 1 for a sighting).
     pub version: Option<i64>,
+    /// What auto-assignment decided, when the write asked it to.
+    pub auto: Option<Outcome>,
 }
 
 impl Command {
+    /// Whether auto-assignment decides part of this command: a report filed without a
+    /// responsible, or the retry's [`Command::AutoAssign`].
+    pub fn wants_auto(&self) -> bool {
+        match self {
+            Command::CreateReport(r) => r.responsible_id.is_none(),
+            Command::AutoAssign { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The table of the row a command is about (the one [`Plan::id`] names).
     pub(crate) fn main_table(&self) -> lpm_engine::model::Table {
         use lpm_engine::model::Table as T;
         match self {
-            Command::CreateReport(_) | Command::UpdateCase { .. } | Command::Assign { .. } => {
-                T::CaseCases
-            }
+            Command::CreateReport(_)
+            | Command::UpdateCase { .. }
+            | Command::Assign { .. }
+            | Command::AutoAssign { .. } => T::CaseCases,
             Command::LogAction { .. } => T::CaseActions,
             Command::AddSighting { .. } => T::CaseSightings,
             Command::CreateResponsible(_) | Command::UpdateResponsible { .. } => {
@@ -199,7 +219,16 @@ pub struct Ledger {
     responsibles: HashMap<Key, Arc<Responsible>>,
     open_assignment: HashMap<Key, Arc<Assignment>>,
     next_id: [Key; lpm_engine::model::Table::COUNT],
+    /// Open (`open`, `in_progress`) cases per responsible, derived from `cases` (absent: 0).
+    open_load: HashMap<Key, i64>,
+    /// The latest `assigned_at` per responsible, derived from the assignment history.
+    last_assigned: HashMap<Key, EpochMs>,
+    /// Open cases without a responsible, oldest first: `(opened_at, case id)`.
+    unassigned: BTreeSet<(EpochMs, Key)>,
 }
+
+/// Why an [`Command::AutoAssign`] was refused when nobody could take the case.
+pub const NO_ELIGIBLE: &str = "no eligible responder is under the auto-assignment cap";
 
 /// Whether a case may go from `from` to `to`: open and in-progress move freely between them
 /// and to any closing status; a closed case can only be reopened.
@@ -224,12 +253,17 @@ impl Ledger {
                 self.persons.insert(p.id, p.clone());
             }
             Row::Case(c) => {
-                self.cases.insert(c.id, c.clone());
+                if let Some(old) = self.cases.insert(c.id, c.clone()) {
+                    self.index_case(&old, -1);
+                }
+                self.index_case(c, 1);
             }
             Row::Responsible(r) => {
                 self.responsibles.insert(r.id, r.clone());
             }
             Row::Assignment(h) => {
+                let last = self.last_assigned.entry(h.responsible_id).or_default();
+                *last = (*last).max(h.assigned_at);
                 if h.unassigned_at.is_none() {
                     self.open_assignment.insert(h.case_id, h.clone());
                 } else if self
@@ -249,11 +283,68 @@ impl Ledger {
         use lpm_engine::model::Table as T;
         match table {
             T::PersonsLost => drop(self.persons.remove(&key)),
-            T::CaseCases => drop(self.cases.remove(&key)),
+            T::CaseCases => {
+                if let Some(old) = self.cases.remove(&key) {
+                    self.index_case(&old, -1);
+                }
+            }
             T::ResponsibleContacts => drop(self.responsibles.remove(&key)),
             T::CaseResponsibleHistory => self.open_assignment.retain(|_, h| h.id != key),
             T::CaseActions | T::CaseSightings => {}
         }
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) `case` from the load and unassigned indexes.
+    fn index_case(&mut self, case: &Case, sign: i64) {
+        if !case.status.is_open() {
+            return;
+        }
+        match case.responsible_id {
+            Some(r) => {
+                let n = self.open_load.entry(r).or_default();
+                *n += sign;
+                if *n == 0 {
+                    self.open_load.remove(&r);
+                }
+            }
+            None if sign > 0 => drop(self.unassigned.insert((case.opened_at, case.id))),
+            None => drop(self.unassigned.remove(&(case.opened_at, case.id))),
+        }
+    }
+
+    /// Sets what the ledger knows of a responsible's load (MySQL mode: a scratch ledger holds
+    /// only the locked rows, so the transaction counts the load and seeds it here).
+    pub(crate) fn seed_load(&mut self, id: Key, open_cases: i64, last_assigned: Option<EpochMs>) {
+        if open_cases > 0 {
+            self.open_load.insert(id, open_cases);
+        }
+        if let Some(t) = last_assigned {
+            self.last_assigned.insert(id, t);
+        }
+    }
+
+    /// The oldest open case without a responsible (the retry's next one).
+    pub fn oldest_unassigned(&self) -> Option<Key> {
+        self.unassigned.first().map(|(_, id)| *id)
+    }
+
+    /// Open cases of responsible `id`.
+    pub fn open_cases_of(&self, id: Key) -> i64 {
+        self.open_load.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The active eligible responders with their loads.
+    fn candidates(&self, eligible: &Eligible) -> Vec<Candidate> {
+        eligible
+            .contacts
+            .iter()
+            .filter(|id| self.responsibles.get(id).is_some_and(|r| r.active))
+            .map(|&id| Candidate {
+                id,
+                open_cases: self.open_cases_of(id),
+                last_assigned_at: self.last_assigned.get(&id).copied(),
+            })
+            .collect()
     }
 
     /// Makes the next id of `table` larger than `max_id` (MySQL mode seeds a scratch ledger
@@ -341,21 +432,52 @@ impl Ledger {
     /// to the ledger. The caller holds the ledger's lock until the record is queued in the log,
     /// so ids and versions are handed out in log order.
     pub fn execute(&mut self, cmd: Command, now: EpochMs) -> Result<Plan, SorError> {
-        let plan = self.plan(cmd, now)?;
+        self.execute_with(cmd, now, None)
+    }
+
+    /// As [`execute`](Self::execute), with auto-assignment on (`eligible`): a report filed
+    /// without a responsible goes to the responder [`choose`] picks among `eligible`.
+    pub fn execute_with(
+        &mut self,
+        cmd: Command,
+        now: EpochMs,
+        eligible: Option<&Eligible>,
+    ) -> Result<Plan, SorError> {
+        let plan = self.plan(cmd, now, eligible)?;
         for (_, row) in &plan.rows {
             self.apply(row);
         }
         Ok(plan)
     }
 
-    fn plan(&mut self, cmd: Command, now: EpochMs) -> Result<Plan, SorError> {
+    fn plan(
+        &mut self,
+        cmd: Command,
+        now: EpochMs,
+        eligible: Option<&Eligible>,
+    ) -> Result<Plan, SorError> {
         use lpm_engine::model::Table as T;
         match cmd {
             Command::CreateReport(r) => {
-                let responsible = r
+                let mut responsible = r
                     .responsible_id
                     .map(|id| self.active_responsible(id, "responsible_id"))
                     .transpose()?;
+                let auto = match (&responsible, eligible) {
+                    (None, Some(e)) => Some(
+                        match choose(&self.candidates(e), e.cap)
+                            .and_then(|id| self.responsibles.get(&id).cloned())
+                        {
+                            Some(chosen) => {
+                                let outcome = Outcome::Assigned(chosen.id);
+                                responsible = Some(chosen);
+                                outcome
+                            }
+                            None => Outcome::NoEligible,
+                        },
+                    ),
+                    _ => None,
+                };
                 let first_by = match r.first_action.as_ref().and_then(|a| a.responsible_id) {
                     Some(id) => Some(self.active_responsible(id, "first_action.responsible_id")?),
                     None => responsible.clone(),
@@ -401,6 +523,7 @@ impl Ledger {
                                 Some(
                                     LedgerNote::Assignment {
                                         responsible_name: resp.full_name.clone(),
+                                        auto: auto.is_some(),
                                     }
                                     .text(),
                                 ),
@@ -418,6 +541,7 @@ impl Ledger {
                     id: case.id,
                     version: Some(case.version),
                     rows,
+                    auto,
                 })
             }
             Command::UpdateCase {
@@ -485,6 +609,7 @@ impl Ledger {
                     id: case_id,
                     version: Some(new.version),
                     rows,
+                    auto: None,
                 })
             }
             Command::Assign {
@@ -506,46 +631,23 @@ impl Ledger {
                         "the case is already assigned to this responsible",
                     ));
                 }
-                let mut rows = Vec::new();
-                if let Some(open) = self.open_assignment.get(&case_id).cloned() {
-                    let mut closed = Assignment::clone(&open);
-                    closed.unassigned_at = Some(now);
-                    rows.push((
-                        Some(Row::Assignment(open)),
-                        Row::Assignment(Arc::new(closed)),
+                Ok(self.reassign(old, &resp, now, false))
+            }
+            Command::AutoAssign { case_id } => {
+                let old = self.current_case(case_id, None)?;
+                if !old.status.is_open() || old.responsible_id.is_some() {
+                    return Err(SorError::invalid(
+                        "case",
+                        "only an open case without a responsible is assigned automatically",
                     ));
                 }
-                rows.push((
-                    None,
-                    Row::Assignment(self.assignment(case_id, resp.id, now)),
-                ));
-                let mut new = Case::clone(&old);
-                new.responsible_id = Some(resp.id);
-                new.version = old.version + 1;
-                let new = Arc::new(new);
-                rows.insert(0, (Some(Row::Case(old)), Row::Case(new.clone())));
-                rows.push((
-                    None,
-                    Row::Action(
-                        self.action(
-                            case_id,
-                            "assignment",
-                            Some(
-                                LedgerNote::Assignment {
-                                    responsible_name: resp.full_name.clone(),
-                                }
-                                .text(),
-                            ),
-                            Some(&resp),
-                            now,
-                        ),
-                    ),
-                ));
-                Ok(Plan {
-                    id: case_id,
-                    version: Some(new.version),
-                    rows,
-                })
+                let chosen = eligible
+                    .and_then(|e| choose(&self.candidates(e), e.cap))
+                    .and_then(|id| self.responsibles.get(&id).cloned())
+                    .ok_or_else(|| SorError::invalid("responsible_id", NO_ELIGIBLE))?;
+                let mut plan = self.reassign(old, &chosen, now, true);
+                plan.auto = Some(Outcome::Assigned(chosen.id));
+                Ok(plan)
             }
             Command::LogAction { case_id, action } => {
                 let case = self.current_case(case_id, None)?;
@@ -561,6 +663,7 @@ impl Ledger {
                     id: row.id,
                     version: None,
                     rows: vec![(None, Row::Action(row))],
+                    auto: None,
                 })
             }
             Command::AddSighting { case_id, sighting } => {
@@ -584,6 +687,7 @@ impl Ledger {
                     id: row.id,
                     version: Some(row.version),
                     rows: vec![(None, Row::Sighting(row))],
+                    auto: None,
                 })
             }
             Command::CreateResponsible(f) => {
@@ -604,6 +708,7 @@ impl Ledger {
                     id: r.id,
                     version: Some(1),
                     rows: vec![(None, Row::Responsible(r))],
+                    auto: None,
                 })
             }
             Command::UpdateResponsible {
@@ -643,8 +748,51 @@ impl Ledger {
                     id,
                     version: Some(new.version),
                     rows: vec![(Some(Row::Responsible(old)), Row::Responsible(new))],
+                    auto: None,
                 })
             }
+        }
+    }
+
+    /// The rows of assigning open case `old` to `resp`: the open history row closed, a new one,
+    /// the case's new version, and an `assignment` action (`auto`: chosen by auto-assignment).
+    fn reassign(
+        &mut self,
+        old: Arc<Case>,
+        resp: &Arc<Responsible>,
+        now: EpochMs,
+        auto: bool,
+    ) -> Plan {
+        let case_id = old.id;
+        let mut rows = Vec::new();
+        if let Some(open) = self.open_assignment.get(&case_id).cloned() {
+            let mut closed = Assignment::clone(&open);
+            closed.unassigned_at = Some(now);
+            rows.push((
+                Some(Row::Assignment(open)),
+                Row::Assignment(Arc::new(closed)),
+            ));
+        }
+        rows.push((
+            None,
+            Row::Assignment(self.assignment(case_id, resp.id, now)),
+        ));
+        let mut new = Case::clone(&old);
+        new.responsible_id = Some(resp.id);
+        new.version = old.version + 1;
+        let new = Arc::new(new);
+        rows.insert(0, (Some(Row::Case(old)), Row::Case(new.clone())));
+        let note = LedgerNote::Assignment {
+            responsible_name: resp.full_name.clone(),
+            auto,
+        };
+        let action = self.action(case_id, "assignment", Some(note.text()), Some(resp), now);
+        rows.push((None, Row::Action(action)));
+        Plan {
+            id: case_id,
+            version: Some(new.version),
+            rows,
+            auto: None,
         }
     }
 
@@ -849,6 +997,146 @@ mod tests {
         // seeding never moves a counter back
         l.seed_max_id(lpm_engine::model::Table::CaseCases, 1);
         assert_eq!(report(&mut l, None).id, 9);
+    }
+
+    fn auto_report(l: &mut Ledger, eligible: &Eligible, at: EpochMs) -> Plan {
+        let r = NewReport {
+            full_name: "Auto".into(),
+            age: None,
+            gender: "unknown".into(),
+            last_seen_at: 0,
+            last_seen_place: "Loja".into(),
+            latitude: None,
+            longitude: None,
+            description: None,
+            reporter_name: None,
+            reporter_phone: None,
+            priority: Priority::Medium,
+            responsible_id: None,
+            first_action: None,
+            reported_at: None,
+        };
+        l.execute_with(Command::CreateReport(Box::new(r)), at, Some(eligible))
+            .expect("report")
+    }
+
+    #[test]
+    fn auto_assignment_follows_the_rule_and_stops_at_the_cap() {
+        let mut l = Ledger::default();
+        let (a, b, c) = (
+            responsible(&mut l, "Ana"),
+            responsible(&mut l, "Beto"),
+            responsible(&mut l, "Cami"),
+        );
+        let off = responsible(&mut l, "Dora"); // not present: never chosen
+        let manual = report(&mut l, Some(c)).id; // c: load 1, assigned at 1 000
+        let e = Eligible {
+            contacts: vec![a, b, c],
+            cap: 2,
+        };
+        let got: Vec<Option<Outcome>> = (0..6)
+            .map(|i| auto_report(&mut l, &e, 2_000 + i).auto)
+            .collect();
+        use Outcome::{Assigned, NoEligible};
+        assert_eq!(
+            got,
+            [
+                Some(Assigned(a)),
+                Some(Assigned(b)),
+                Some(Assigned(c)),
+                Some(Assigned(a)),
+                Some(Assigned(b)),
+                Some(NoEligible)
+            ]
+        );
+        assert_eq!(
+            [a, b, c, off].map(|r| l.open_cases_of(r)),
+            [2, 2, 2, 0],
+            "the cap holds"
+        );
+        // the action says it was automatic; the manual one says not
+        let auto_note = auto_report(
+            &mut l,
+            &Eligible {
+                contacts: vec![off],
+                cap: 2,
+            },
+            3_000,
+        )
+        .rows
+        .iter()
+        .find_map(|(_, r)| match r {
+            Row::Action(x) => LedgerNote::of(x),
+            _ => None,
+        });
+        assert_eq!(
+            auto_note,
+            Some(LedgerNote::Assignment {
+                responsible_name: "Dora".into(),
+                auto: true
+            })
+        );
+        // closing a case lowers the load; the oldest waiting case is the retry's
+        let waiting = l.oldest_unassigned().expect("a waiting case");
+        l.execute(
+            Command::UpdateCase {
+                case_id: manual,
+                version: 1,
+                status: Some(Status::Closed),
+                priority: None,
+                public: None,
+            },
+            4_000,
+        )
+        .expect("close");
+        assert_eq!(l.open_cases_of(c), 1);
+        let plan = l
+            .execute_with(Command::AutoAssign { case_id: waiting }, 5_000, Some(&e))
+            .expect("retry");
+        assert_eq!(plan.auto, Some(Assigned(c)));
+        assert_eq!(l.open_cases_of(c), 2);
+        assert_eq!(l.oldest_unassigned(), None);
+        // nobody under the cap: the retry is refused, naming responsible_id
+        let next = auto_report(&mut l, &e, 6_000);
+        assert_eq!(next.auto, Some(NoEligible));
+        assert!(matches!(
+            l.execute_with(Command::AutoAssign { case_id: next.id }, 7_000, Some(&e)),
+            Err(SorError::Invalid { field, .. }) if field == "responsible_id"
+        ));
+        // a person may assign past the cap
+        l.execute(
+            Command::Assign {
+                case_id: next.id,
+                version: 1,
+                responsible_id: a,
+            },
+            8_000,
+        )
+        .expect("manual past the cap");
+        assert_eq!(l.open_cases_of(a), 3);
+    }
+
+    #[test]
+    fn derived_loads_match_a_rebuild_from_the_rows() {
+        let mut l = Ledger::default();
+        let (a, b) = (responsible(&mut l, "Ana"), responsible(&mut l, "Beto"));
+        let e = Eligible {
+            contacts: vec![a, b],
+            cap: 50,
+        };
+        let mut rows = Vec::new();
+        for i in 0..5 {
+            rows.extend(auto_report(&mut l, &e, 1_000 + i).rows);
+        }
+        let mut rebuilt = Ledger::default();
+        for r in l.responsibles().cloned().collect::<Vec<_>>() {
+            rebuilt.apply(&Row::Responsible(r));
+        }
+        for (_, r) in &rows {
+            rebuilt.apply(r);
+        }
+        assert_eq!(rebuilt, l);
+        assert_eq!((l.open_cases_of(a), l.open_cases_of(b)), (3, 2));
     }
 
     #[test]

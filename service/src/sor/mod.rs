@@ -20,6 +20,7 @@
 //! The other system of record is MySQL ([`mysql`], `lpm serve --mysql`); routes reach either
 //! through one [`Writer`].
 
+pub mod auto_assign;
 pub mod ledger;
 pub mod mysql;
 pub mod note;
@@ -130,6 +131,7 @@ pub(crate) fn case_of_command(cmd: &Command) -> Option<Key> {
     match cmd {
         Command::UpdateCase { case_id, .. }
         | Command::Assign { case_id, .. }
+        | Command::AutoAssign { case_id }
         | Command::LogAction { case_id, .. }
         | Command::AddSighting { case_id, .. } => Some(*case_id),
         _ => None,
@@ -282,6 +284,8 @@ pub struct EmbeddedSor {
     clock: Box<dyn Fn() -> EpochMs + Send + Sync>,
     /// The last tick the replay at open pushed: the state is rebuilt once the engine shows it.
     replay_tick: Option<Tick>,
+    /// `--auto-assign`, set once at start.
+    auto: std::sync::OnceLock<Arc<auto_assign::AutoAssign>>,
 }
 
 /// Where [`EmbeddedSor::open`] starts: after a checkpoint the engine already holds (restored
@@ -416,6 +420,7 @@ impl EmbeddedSor {
                 feed,
                 clock: Box::new(|| chrono::Utc::now().timestamp_millis()),
                 replay_tick,
+                auto: std::sync::OnceLock::new(),
             },
             Opened {
                 recovery,
@@ -441,9 +446,15 @@ impl EmbeddedSor {
     ) -> Result<Committed, SorError> {
         let case_of_cmd = case_of_command(&cmd);
         let main_table = cmd.main_table();
+        let auto = self.auto.get();
+        // who is present is read before the lock; their loads are read under it
+        let eligible = auto.filter(|_| cmd.wants_auto()).map(|a| a.eligible());
         let mut outcome = None;
         let appended = self.writer.try_append_as(Some(actor), |seq| {
-            let plan = self.ledger.lock().execute(cmd, now)?;
+            let plan = self
+                .ledger
+                .lock()
+                .execute_with(cmd, now, eligible.as_ref())?;
             let source = EventSource::new(PREFIX, DATABASE, LOG_FILE, seq, now);
             let mut events = Vec::with_capacity(plan.rows.len());
             for (i, (before, after)) in plan.rows.iter().enumerate() {
@@ -452,14 +463,18 @@ impl EmbeddedSor {
                     .map_err(|e| SorError::Unavailable(format!("encoding: {e}")))?;
                 events.push(ev);
             }
-            outcome = Some((
-                plan.id,
-                plan.version,
-                plan.row(main_table, plan.id).cloned(),
-            ));
+            outcome = Some(plan);
             Ok::<_, SorError>(events)
         })?;
-        let (id, version, row) = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
+        let plan = outcome.ok_or_else(|| SorError::Unavailable("no plan".into()))?;
+        if let Some(a) = auto {
+            a.committed(&plan);
+        }
+        let (id, version, row) = (
+            plan.id,
+            plan.version,
+            plan.row(main_table, plan.id).cloned(),
+        );
         let tick = self
             .ticks
             .lock()
@@ -557,6 +572,16 @@ impl EmbeddedSor {
     /// One responsible contact.
     pub fn responsible(&self, id: Key) -> Option<Arc<Responsible>> {
         self.ledger.lock().responsible(id).cloned()
+    }
+
+    /// Turns auto-assignment on (`--auto-assign`; once, at start).
+    pub fn set_auto_assign(&self, auto: Arc<auto_assign::AutoAssign>) {
+        let _ = self.auto.set(auto);
+    }
+
+    /// The oldest open case without a responsible.
+    pub fn oldest_unassigned(&self) -> Option<Key> {
+        self.ledger.lock().oldest_unassigned()
     }
 
     /// Runs `f` over the ledger (the demo trickle picks cases from it).

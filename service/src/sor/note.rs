@@ -12,6 +12,8 @@ use lpm_engine::model::{Action, Status};
 
 /// What the stored text of an assignment note starts with (bilingual: it predates i18n).
 const ASSIGNED_TO: &str = "Asignado a / assigned to ";
+/// What the stored text of an automatic assignment's note starts with (`--auto-assign`).
+const AUTO_ASSIGNED_TO: &str = "Asignado automáticamente a / auto-assigned to ";
 /// Between the old and the new status of a status-change note.
 const ARROW: &str = " -> ";
 
@@ -29,6 +31,8 @@ pub enum LedgerNote {
     Assignment {
         /// Their full name at the time.
         responsible_name: String,
+        /// Chosen by auto-assignment (`mode: auto`) rather than by a person.
+        auto: bool,
     },
 }
 
@@ -53,9 +57,14 @@ impl LedgerNote {
     pub fn text(&self) -> String {
         match self {
             LedgerNote::StatusChange { from, to } => format!("{from}{ARROW}{to}"),
-            LedgerNote::Assignment { responsible_name } => {
-                format!("{ASSIGNED_TO}{responsible_name}")
-            }
+            LedgerNote::Assignment {
+                responsible_name,
+                auto: false,
+            } => format!("{ASSIGNED_TO}{responsible_name}"),
+            LedgerNote::Assignment {
+                responsible_name,
+                auto: true,
+            } => format!("{AUTO_ASSIGNED_TO}{responsible_name}"),
         }
     }
 
@@ -79,9 +88,13 @@ impl LedgerNote {
                 })
             }
             "assignment" => {
-                let name = notes.strip_prefix(ASSIGNED_TO)?;
+                let (name, auto) = match notes.strip_prefix(AUTO_ASSIGNED_TO) {
+                    Some(name) => (name, true),
+                    None => (notes.strip_prefix(ASSIGNED_TO)?, false),
+                };
                 (!name.trim().is_empty()).then(|| LedgerNote::Assignment {
                     responsible_name: name.to_string(),
+                    auto,
                 })
             }
             _ => None,
@@ -100,6 +113,11 @@ mod tests {
             LedgerNote::status_change(&Status::InProgress, &Status::FoundAlive),
             LedgerNote::Assignment {
                 responsible_name: "Ana Pérez -> Núñez".into(),
+                auto: false,
+            },
+            LedgerNote::Assignment {
+                responsible_name: "Ana Pérez".into(),
+                auto: true,
             },
         ];
         for n in notes {
@@ -118,10 +136,19 @@ mod tests {
         );
         assert_eq!(
             LedgerNote::Assignment {
-                responsible_name: "Ana".into()
+                responsible_name: "Ana".into(),
+                auto: false,
             }
             .text(),
             "Asignado a / assigned to Ana"
+        );
+        assert_eq!(
+            LedgerNote::Assignment {
+                responsible_name: "Ana".into(),
+                auto: true,
+            }
+            .text(),
+            "Asignado automáticamente a / auto-assigned to Ana"
         );
     }
 

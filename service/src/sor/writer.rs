@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lpm_engine::model::Responsible;
+use lpm_engine::model::{Key, Responsible};
 
 use super::ledger::Command;
 use super::mysql::{MysqlSor, RETRY_AFTER_SECS};
@@ -52,6 +52,14 @@ impl Writer {
         match self {
             Writer::Embedded(sor) => sor.submit_async(cmd, actor).await.map_err(embedded_error),
             Writer::Mysql(sor) => sor.submit(cmd, &actor).await.map_err(mysql_error),
+        }
+    }
+
+    /// The oldest open case without a responsible (auto-assignment's retry).
+    pub async fn oldest_unassigned(&self) -> Result<Option<Key>, WriteError> {
+        match self {
+            Writer::Embedded(sor) => Ok(sor.oldest_unassigned()),
+            Writer::Mysql(sor) => sor.oldest_unassigned().await.map_err(mysql_error),
         }
     }
 

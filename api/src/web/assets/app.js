@@ -10,6 +10,7 @@ import * as caseDetail from './page-case.js';
 import * as dashboard from './page-dashboard.js';
 import * as reports from './page-reports.js';
 import * as engine from './page-engine.js';
+import * as contacts from './page-contacts.js';
 
 // [hash pattern, page, the nav entry it highlights, the key of its document title]
 const ROUTES = [
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^#\/report$/, report, 'report', 'nav.report'],
   [/^#\/reports$/, reports, 'reports', 'nav.reports'],
   [/^#\/engine$/, engine, 'engine', 'nav.engine'],
+  [/^#\/contacts$/, contacts, 'contacts', 'nav.contacts'],
 ];
 
 /**
@@ -51,6 +53,7 @@ function updateShell() {
   document.getElementById('nav-toggle').hidden = !me;
   document.getElementById('sign-out').hidden = !me;
   for (const li of nav.querySelectorAll('[data-needs="write"]')) li.hidden = !(me && me.can_write);
+  for (const li of nav.querySelectorAll('[data-needs="personal"]')) li.hidden = !(me && me.sees_personal_data);
   const who = document.getElementById('who');
   fill(who, me ? [me.user, ' · ', h('span', { 'data-i18n': 'role.' + me.role })] : []);
 }

@@ -21,7 +21,7 @@ function dl(pairs) {
 function actionNote(a) {
   const n = a.note;
   // "Asignación: NAME"; the history line next to it says "Asignado a NAME"
-  if (n && n.kind === 'assignment') return n.responsible_name;
+  if (n && n.kind === 'assignment') return n.mode === 'auto' ? t('case.auto_assigned', { name: n.responsible_name }) : n.responsible_name;
   if (n && n.kind === 'status_change') return t('status.' + n.from) + ' → ' + t('status.' + n.to);
   return a.notes || null;
 }
@@ -67,11 +67,12 @@ export async function render(main, ctx) {
   const notice = h('p', { id: 'case-notice', class: 'notice', role: 'status', hidden: true });
   let detail;
   let contacts = [];
+  let autoAssign = null;
   const load = async () => {
     detail = (await api(`/api/v1/cases/${id}`)).data;
   };
   try {
-    await Promise.all([load(), api('/api/v1/responsibles').then((r) => { contacts = r.data.items; }, () => {})]);
+    await Promise.all([load(), api('/api/v1/responsibles').then((r) => { contacts = r.data.items; autoAssign = r.data.auto_assign; }, () => {})]);
   } catch (err) {
     fill(main, h('h1', {}, t('case.title', { id })), h('p', { class: 'error', role: 'alert' },
       err.status === 404 ? t('error.case_not_found') : errorMessage(err)));
@@ -202,6 +203,7 @@ export async function render(main, ctx) {
     const f = field('responsible_id', 'case.responsible', sel);
     const form = h('form', { id: 'assign-form', class: 'card', novalidate: true },
       h('h2', { 'data-i18n': 'case.assign' }), active.length ? f.wrap : h('p', { class: 'hint', 'data-i18n': 'case.no_active' }),
+      autoAssign ? h('p', { class: 'hint', id: 'cap-note' }, t('case.cap_note', { cap: num(autoAssign.cap) })) : null,
       h('button', { type: 'submit', class: 'primary', disabled: !active.length, 'data-i18n': 'case.assign_button' }));
     form.addEventListener('submit', (e) => {
       e.preventDefault();

@@ -32,6 +32,7 @@ use lpm_engine::{EngineHandle, Tick};
 use mysql_async::prelude::Queryable;
 use mysql_async::{IsolationLevel, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, TxOpts};
 
+use super::auto_assign::{AutoAssign, Eligible};
 use super::ledger::{Command, Ledger, Plan};
 use super::{Committed, SorError, Visibility};
 pub use error::{ErrorKind, MysqlError};
@@ -111,6 +112,8 @@ pub struct MysqlSor {
     read_timeout: Duration,
     health: MysqlHealth,
     clock: fn() -> EpochMs,
+    /// `--auto-assign`, set once at start.
+    auto: std::sync::OnceLock<Arc<AutoAssign>>,
 }
 
 fn now_ms() -> EpochMs {
@@ -166,6 +169,7 @@ impl MysqlSor {
             read_timeout,
             health: MysqlHealth::new(metrics),
             clock: now_ms,
+            auto: std::sync::OnceLock::new(),
         })
     }
 
@@ -257,7 +261,15 @@ impl MysqlSor {
         let plan = loop {
             attempt += 1;
             let now = (self.clock)();
-            match self.bounded(self.attempt(cmd.clone(), now)).await {
+            let eligible = self
+                .auto
+                .get()
+                .filter(|_| cmd.wants_auto())
+                .map(|a| a.eligible());
+            match self
+                .bounded(self.attempt(cmd.clone(), now, eligible.as_ref()))
+                .await
+            {
                 Ok(Attempt::Done(plan)) => break plan,
                 Ok(Attempt::Refused(e)) => return Err(e),
                 Err(e) => {
@@ -291,6 +303,9 @@ impl MysqlSor {
             attempts = attempt,
             "Write committed to MySQL."
         );
+        if let Some(a) = self.auto.get() {
+            a.committed(&plan);
+        }
         let row = plan.row(main_table, plan.id).cloned();
         // responsibles are not in the case model: their answer is the row as written
         let (tick, visibility) = match main_table {
@@ -314,14 +329,25 @@ impl MysqlSor {
     }
 
     /// One transaction: lock and load what `cmd` needs, plan with the ledger, write, commit.
-    async fn attempt(&self, cmd: Command, now: EpochMs) -> Result<Attempt, MysqlError> {
+    async fn attempt(
+        &self,
+        cmd: Command,
+        now: EpochMs,
+        eligible: Option<&Eligible>,
+    ) -> Result<Attempt, MysqlError> {
         let mut conn = self.pool.get_conn().await?;
         let mut opts = TxOpts::default();
         opts.with_isolation_level(IsolationLevel::ReadCommitted);
         let mut tx = conn.start_transaction(opts).await?;
         let mut ledger = Ledger::default();
         load(&mut tx, &cmd, &mut ledger).await?;
-        let plan = match ledger.execute(cmd, now) {
+        if let Some(e) = eligible {
+            lock_candidates(&mut tx, e, &mut ledger).await?;
+        }
+        // after every lock: an auto-assigning write that waited for the candidates' locks
+        // must not take ids a write committed meanwhile (1062, a retry)
+        seed_ids(&mut tx, &mut ledger).await?;
+        let plan = match ledger.execute_with(cmd, now, eligible) {
             Ok(p) => p,
             Err(e) => {
                 tx.rollback().await?;
@@ -379,6 +405,25 @@ impl MysqlSor {
         waited.unwrap_or((0, Visibility::NotYet))
     }
 
+    /// Turns auto-assignment on (`--auto-assign`; once, at start).
+    pub fn set_auto_assign(&self, auto: Arc<AutoAssign>) {
+        let _ = self.auto.set(auto);
+    }
+
+    /// The oldest open case without a responsible, read from MySQL.
+    pub async fn oldest_unassigned(&self) -> Result<Option<Key>, SorError> {
+        self.read(|mut conn| async move {
+            let id: Option<i64> = conn
+                .query_first(
+                    "SELECT id FROM case_cases WHERE responsible_id IS NULL \
+                     AND status IN ('open', 'in_progress') ORDER BY opened_at, id LIMIT 1",
+                )
+                .await?;
+            Ok(id)
+        })
+        .await
+    }
+
     /// Every contact, read from MySQL (the system of record).
     pub async fn responsibles(&self) -> Result<Vec<Arc<Responsible>>, SorError> {
         self.read(|mut conn| async move { rows::all_responsibles(&mut conn).await })
@@ -418,8 +463,7 @@ impl MysqlSor {
     }
 }
 
-/// Loads, with row locks, every row `cmd` reads into `ledger`, and seeds its id counters with
-/// the tables' current largest ids.
+/// Loads, with row locks, every row `cmd` reads into `ledger`.
 async fn load(
     tx: &mut mysql_async::Transaction<'_>,
     cmd: &Command,
@@ -441,18 +485,7 @@ async fn load(
         } => {
             lock_case(tx, *case_id, ledger).await?;
             responsibles.push(*responsible_id);
-            let open: Vec<mysql_async::Row> = tx
-                .exec(
-                    format!(
-                        "SELECT {ASSIGNMENT_COLUMNS} FROM case_responsible_history \
-                         WHERE case_id = ? AND unassigned_at IS NULL ORDER BY id FOR UPDATE"
-                    ),
-                    (case_id,),
-                )
-                .await?;
-            for r in open {
-                ledger.apply(&Row::Assignment(Arc::new(rows::assignment_of(r)?)));
-            }
+            lock_open_assignment(tx, *case_id, ledger).await?;
         }
         Command::LogAction { case_id, action } => {
             let current = lock_case(tx, *case_id, ledger).await?;
@@ -460,6 +493,10 @@ async fn load(
         }
         Command::AddSighting { case_id, .. } => {
             lock_case(tx, *case_id, ledger).await?;
+        }
+        Command::AutoAssign { case_id } => {
+            lock_case(tx, *case_id, ledger).await?;
+            lock_open_assignment(tx, *case_id, ledger).await?;
         }
         Command::CreateResponsible(_) => {}
         Command::UpdateResponsible { id, .. } => {
@@ -493,6 +530,14 @@ async fn load(
             ledger.apply(&Row::Responsible(Arc::new(rows::responsible_of(r)?)));
         }
     }
+    Ok(())
+}
+
+/// Seeds `ledger`'s id counters with the tables' current largest ids.
+async fn seed_ids(
+    tx: &mut mysql_async::Transaction<'_>,
+    ledger: &mut Ledger,
+) -> Result<(), MysqlError> {
     let max: Option<(i64, i64, i64, i64, i64, i64)> = tx
         .query_first(
             "SELECT (SELECT COALESCE(MAX(id), 0) FROM case_actions), \
@@ -513,6 +558,92 @@ async fn load(
         (Table::ResponsibleContacts, r),
     ] {
         ledger.seed_max_id(table, id);
+    }
+    Ok(())
+}
+
+/// Locks and loads the open assignment of a case.
+async fn lock_open_assignment(
+    tx: &mut mysql_async::Transaction<'_>,
+    case_id: Key,
+    ledger: &mut Ledger,
+) -> Result<(), MysqlError> {
+    let open: Vec<mysql_async::Row> = tx
+        .exec(
+            format!(
+                "SELECT {ASSIGNMENT_COLUMNS} FROM case_responsible_history \
+                 WHERE case_id = ? AND unassigned_at IS NULL ORDER BY id FOR UPDATE"
+            ),
+            (case_id,),
+        )
+        .await?;
+    for r in open {
+        ledger.apply(&Row::Assignment(Arc::new(rows::assignment_of(r)?)));
+    }
+    Ok(())
+}
+
+/// Locks (exclusively, in id order) the contact rows of auto-assignment's candidates and loads
+/// them with their open cases and latest assignment. Every write that auto-assigns takes these
+/// locks, and a manual assignment takes a shared lock on its contact, so loads are counted
+/// and raised one write at a time: concurrent filings never pass the cap.
+async fn lock_candidates(
+    tx: &mut mysql_async::Transaction<'_>,
+    eligible: &Eligible,
+    ledger: &mut Ledger,
+) -> Result<(), MysqlError> {
+    if eligible.contacts.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; eligible.contacts.len()].join(", ");
+    let ids: Vec<mysql_async::Value> = eligible.contacts.iter().map(|&i| i.into()).collect();
+    let contacts: Vec<mysql_async::Row> = tx
+        .exec(
+            format!(
+                "SELECT {RESPONSIBLE_COLUMNS} FROM responsible_contacts WHERE id IN ({marks}) \
+                 ORDER BY id FOR UPDATE"
+            ),
+            ids.clone(),
+        )
+        .await?;
+    for r in contacts {
+        ledger.apply(&Row::Responsible(Arc::new(rows::responsible_of(r)?)));
+    }
+    // READ COMMITTED: these statements see every write committed before the locks were ours
+    let loads: Vec<mysql_async::Row> = tx
+        .exec(
+            format!(
+                "SELECT responsible_id, COUNT(*) FROM case_cases WHERE responsible_id IN ({marks}) \
+                 AND status IN ('open', 'in_progress') GROUP BY responsible_id"
+            ),
+            ids.clone(),
+        )
+        .await?;
+    let lasts: Vec<mysql_async::Row> = tx
+        .exec(
+            format!(
+                "SELECT responsible_id, MAX(assigned_at) FROM case_responsible_history \
+                 WHERE responsible_id IN ({marks}) GROUP BY responsible_id"
+            ),
+            ids,
+        )
+        .await?;
+    let mut last = std::collections::HashMap::new();
+    for r in lasts {
+        let (id, at) = rows::id_and_time(r)?;
+        last.insert(id, at);
+    }
+    let mut open = std::collections::HashMap::new();
+    for r in loads {
+        let (id, n) = rows::id_and_count(r)?;
+        open.insert(id, n);
+    }
+    for &id in &eligible.contacts {
+        ledger.seed_load(
+            id,
+            open.get(&id).copied().unwrap_or(0),
+            last.get(&id).copied(),
+        );
     }
     Ok(())
 }

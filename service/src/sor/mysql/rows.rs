@@ -175,6 +175,18 @@ pub fn responsible_of(row: mysql_async::Row) -> Result<Responsible, MysqlError> 
     })
 }
 
+/// A `(responsible_id, COUNT(*))` row.
+pub fn id_and_count(row: mysql_async::Row) -> Result<(Key, i64), MysqlError> {
+    let mut c = Cols::new("case_cases", row);
+    Ok((c.int()?, c.int()?))
+}
+
+/// A `(responsible_id, MAX(assigned_at))` row.
+pub fn id_and_time(row: mysql_async::Row) -> Result<(Key, EpochMs), MysqlError> {
+    let mut c = Cols::new("case_responsible_history", row);
+    Ok((c.int()?, c.time()?))
+}
+
 /// A `case_responsible_history` row read with [`ASSIGNMENT_COLUMNS`].
 pub fn assignment_of(row: mysql_async::Row) -> Result<Assignment, MysqlError> {
     let mut c = Cols::new("case_responsible_history", row);
