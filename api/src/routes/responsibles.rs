@@ -300,11 +300,11 @@ pub async fn list_responsibles(
 /// contact receives cases while that user's session is seen. Admins only.
 #[utoipa::path(put, path = "/api/v1/responsibles/{id}/user", request_body = ContactUserIn,
     params(("id" = i64, Path, description = "Contact id")), tag = "responsibles",
-    security(("session" = [])),
+    security(("session" = []), ("token" = [])),
     responses(
         (status = 200, description = "The link as written", body = ContactUserOut),
         (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (a responder or a read-only token)", body = ErrorBody),
         (status = 404, description = "No such contact", body = ErrorBody),
         (status = 422, description = "No such user (`field`: `user`)", body = ErrorBody),
         (status = 503, description = "Shutting down, or the system of record cannot be read", body = ErrorBody)))]
