@@ -124,16 +124,7 @@ impl Setup {
 
     /// Files a report (no responsible unless `responsible`); the case id.
     fn file(&self, http: &Http, responsible: Option<i64>) -> i64 {
-        let r = http
-            .call("POST", "/api/v1/reports", Some(&report(responsible)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            r.status == 201 || r.status == 202,
-            "filing: {} {}",
-            r.status,
-            r.body
-        );
-        case_id_of(&r).expect("a case id")
+        file_report(http, responsible)
     }
 
     /// The case as the engine shows it, once it shows version `at_least`.
@@ -184,6 +175,20 @@ impl Setup {
                 .ok_or(format!("{got:?} != {want:?}"))
         });
     }
+}
+
+/// Files a report as `http` (no responsible unless `responsible`); the case id.
+fn file_report(http: &Http, responsible: Option<i64>) -> i64 {
+    let r = http
+        .call("POST", "/api/v1/reports", Some(&report(responsible)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.status == 201 || r.status == 202,
+        "filing: {} {}",
+        r.status,
+        r.body
+    );
+    case_id_of(&r).expect("a case id")
 }
 
 fn report(responsible: Option<i64>) -> Value {
@@ -243,18 +248,7 @@ fn two_hundred_filings(s: &Setup) {
             let admin = s_ref.clone();
             thread::spawn(move || {
                 (0..10)
-                    .map(|_| {
-                        let r = admin
-                            .call("POST", "/api/v1/reports", Some(&report(None)))
-                            .unwrap_or_else(|e| panic!("{e}"));
-                        assert!(
-                            r.status == 201 || r.status == 202,
-                            "{} {}",
-                            r.status,
-                            r.body
-                        );
-                        case_id_of(&r).expect("a case id")
-                    })
+                    .map(|_| file_report(&admin, None))
                     .collect::<Vec<i64>>()
             })
         })
