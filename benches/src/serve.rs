@@ -18,9 +18,11 @@
 //!    SIGTERM, as a container stop does.
 //! 3. **Read latency**, idle server: one keep-alive client sends `LPM_BENCH_SERVE_QUERIES`
 //!    (default 2000) of each request round-robin, after a warm-up: `GET /healthz` (the HTTP
-//!    floor), `GET /api/v1/views`, and three Grafana `POST /grafana/query` panels over the 7
+//!    floor), `GET /api/v1/views`, and four Grafana `POST /grafana/query` panels over the 7
 //!    days ending at the data set's "now" (reports + cases_opened hourly; the same filtered to
-//!    gender = female; the `cases_by_status` table). p50/p99/max per request and size.
+//!    gender = female; that again with a second dimension that filters nothing, which takes it
+//!    off the rollup onto the facts: the baseline; the `cases_by_status` table). p50/p99/max
+//!    per request and size.
 //! 4. **Writes, then writes with WebSocket clients** (a third process, on the same cores).
 //!    `LPM_BENCH_SERVE_WRITERS` (32) keep-alive connections signed in as an admin write at
 //!    `LPM_BENCH_SERVE_RATE` (1000/s) for `LPM_BENCH_SERVE_SECONDS` (10): 50% new reports, 25%
@@ -41,7 +43,9 @@
 //! freshness p99 <= 50 ms, no lost diffs, bounded RSS) are checked in the report's text.
 //! Other knobs: `LPM_BENCH_SERVE_WORKERS` (engine workers, 2), `LPM_BENCH_SERVE_WARMUP`
 //! (seconds of unmeasured writes first, 2), `LPM_BENCH_SERVE_SOLO=0` (skip the write pass
-//! without clients).
+//! without clients), `LPM_BENCH_SERVE_WS=0` (no clients). Every combination reports what it
+//! measured: the child processes hand their results over in postcard, where a figure that was
+//! not measured (NaN) survives; it prints as `—`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
