@@ -22,8 +22,38 @@ pub struct Hub {
     pub(crate) shutdown: watch::Sender<bool>,
 }
 
-/// An event with its JSON text, serialised once for every client.
-pub(crate) type Published = Arc<(Event, Utf8Bytes)>;
+/// An event with its JSON texts, each serialised once for every client that takes it.
+pub(crate) type Published = Arc<Publication>;
+
+/// One published event.
+pub(crate) struct Publication {
+    pub(crate) event: Event,
+    /// The text most clients take: views and case notices, no cells.
+    pub(crate) json: Utf8Bytes,
+    /// The texts of `hotspots` clients, whose rows depend on their topics and their role's
+    /// threshold: rendered by the first client of each kind, then shared (a handful of kinds,
+    /// however many clients).
+    variants: Mutex<Vec<((Topics, i64), Utf8Bytes)>>,
+}
+
+impl Publication {
+    /// The text of this event for a client of `topics` seeing cells of `min_reports` or more.
+    pub(crate) fn text_for(&self, topics: Topics, min_reports: i64) -> Utf8Bytes {
+        if !topics.hotspots || !matches!(self.event, Event::Views(_)) {
+            return self.json.clone();
+        }
+        let mut variants = self.variants.lock();
+        if let Some((_, text)) = variants.iter().find(|(k, _)| *k == (topics, min_reports)) {
+            return text.clone();
+        }
+        let text: Utf8Bytes = render(&self.event, topics, min_reports)
+            .and_then(|m| serde_json::to_string(&m).ok())
+            .unwrap_or_default()
+            .into();
+        variants.push(((topics, min_reports), text.clone()));
+        text
+    }
+}
 
 /// How many published events are kept for `since` resumption.
 const RECENT: usize = 512;
@@ -76,8 +106,8 @@ impl Hub {
     }
 
     fn publish(&self, e: Event) {
-        // what most clients take, rendered once; a `hotspots` client renders its own
-        // (its rows depend on its role's threshold)
+        // what most clients take, rendered once; `hotspots` clients share one rendering per
+        // kind (`Publication::text_for`)
         let all = Topics {
             views: true,
             cases: true,
@@ -86,7 +116,11 @@ impl Hub {
         let json = render(&e, all, 0)
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
-        let e: Published = Arc::new((e, json.into()));
+        let e: Published = Arc::new(Publication {
+            event: e,
+            json: json.into(),
+            variants: Mutex::new(Vec::new()),
+        });
         let mut recent = self.recent.lock();
         recent.push_back(e.clone());
         while recent.len() > RECENT {
@@ -109,16 +143,77 @@ impl Hub {
             return None;
         }
         // the kept window must reach back to the tick after `since`
-        let oldest = recent.front().map(|p| p.0.tick());
+        let oldest = recent.front().map(|p| p.event.tick());
         if since < current && oldest.is_none_or(|o| o > since + 1) {
             return None;
         }
         Some(
             recent
                 .iter()
-                .filter(|p| p.0.tick() > since)
+                .filter(|p| p.event.tick() > since)
                 .cloned()
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lpm_engine::hotspots::CellFigures;
+    use lpm_engine::store::TickDiff;
+    use lpm_engine::views::ViewRow;
+
+    fn publication(reports: i64) -> Publication {
+        let figures = CellFigures {
+            reports,
+            open_cases: 1,
+            open_minor_cases: 0,
+        };
+        let diff = TickDiff {
+            tick: 7,
+            diffs: vec![(
+                ViewRow::Hotspot {
+                    cell: 0x872a1072bffffff,
+                    figures,
+                },
+                1,
+            )],
+            cases: vec![],
+        };
+        Publication {
+            event: Event::Views(Arc::new(Update::Diff(diff))),
+            json: "{}".into(),
+            variants: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `hotspots` clients of one kind share one text; another threshold gets its own rows.
+    #[test]
+    fn hotspot_texts_are_rendered_once_per_kind() {
+        let p = publication(3);
+        let cells = Topics {
+            views: true,
+            cases: true,
+            hotspots: true,
+        };
+        let a = p.text_for(cells, 0);
+        let b = p.text_for(cells, 0);
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "rendered twice");
+        assert!(a.as_str().contains("\"open_cases\":1"), "{}", a.as_str());
+        // a reader whose threshold is above the cell's reports does not get its row
+        let reader = p.text_for(cells, 5);
+        assert!(
+            !reader.as_str().contains("open_cases"),
+            "{}",
+            reader.as_str()
+        );
+        assert_eq!(p.variants.lock().len(), 2);
+        // a client without the topic takes the common text
+        let plain = Topics {
+            hotspots: false,
+            ..cells
+        };
+        assert_eq!(p.text_for(plain, 5).as_str(), "{}");
     }
 }

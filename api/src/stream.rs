@@ -42,7 +42,7 @@ use crate::state::AppState;
 pub use crate::wire::Topics;
 // The wire rows and messages live in lpm-service so Rust clients (the benches, the tests)
 // parse the protocol without depending on this crate.
-use crate::wire::{render, Event};
+use crate::wire::Event;
 use lpm_service::wire::to_wire;
 pub use lpm_service::wire::{from_wire, ServerMessage, WireChange, WireRow};
 
@@ -118,6 +118,10 @@ pub async fn handler(
     let hub = state.hub.clone();
     let metrics = state.metrics.clone();
     let timing = Timing::of(&state.config);
+    let ws = ws
+        .read_buffer_size(CLIENT_READ_BUFFER)
+        .max_message_size(CLIENT_MAX_MESSAGE)
+        .max_frame_size(CLIENT_MAX_MESSAGE);
     Ok(ws.on_upgrade(move |socket: WebSocket| async move {
         metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
@@ -227,15 +231,7 @@ impl Client {
     /// The frame of a published event for this client: the shared text, unless the client
     /// takes `hotspots`, whose rows depend on its threshold and are rendered for it.
     fn frame(&self, p: &Published) -> Message {
-        if self.topics.hotspots && matches!(p.0, Event::Views(_)) {
-            let m = render(&p.0, self.topics, self.min_reports);
-            return Message::Text(
-                m.and_then(|m| serde_json::to_string(&m).ok())
-                    .unwrap_or_default()
-                    .into(),
-            );
-        }
-        Message::Text(p.1.clone())
+        Message::Text(p.text_for(self.topics, self.min_reports))
     }
 }
 
@@ -256,6 +252,15 @@ fn wants(e: &Event, topics: Topics) -> bool {
         Event::Cases(..) => topics.cases,
     }
 }
+
+/// The read buffer of a client's socket. Clients send only pongs and a close; tungstenite
+/// zero-fills its read buffer up to this size before every read, which at its 128 KiB default
+/// took about 18% of the server's CPU with 500 clients (docs/performance.md).
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
+
+/// The largest message or frame a client may send (a pong or a close is far smaller); a larger
+/// one closes the connection instead of being buffered (tungstenite's default is 64 MiB).
+const CLIENT_MAX_MESSAGE: usize = 16 * 1024;
 
 /// Why a send failed: the client went away, or it stopped reading.
 enum SendError {
@@ -314,12 +319,12 @@ where
         Some((s, events)) => {
             at = s;
             for p in events {
-                if wants(&p.0, topics) {
+                if wants(&p.event, topics) {
                     if let Err(e) = send(&mut sink, client.frame(&p), limit).await {
                         return closed_by(e);
                     }
                 }
-                at = at.max(p.0.tick());
+                at = at.max(p.event.tick());
             }
         }
         None => {
@@ -350,7 +355,7 @@ where
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(p) => {
-                    let e = &p.0;
+                    let e = &p.event;
                     // events at or before what the client holds are already in it
                     if matches!(e, Event::Views(_)) && e.tick() <= at {
                         continue;

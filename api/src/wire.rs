@@ -32,7 +32,7 @@ impl Event {
 }
 
 /// Which topics a client wants.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Topics {
     /// View snapshots and diffs (every view but `hotspots`).
     pub views: bool,

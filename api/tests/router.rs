@@ -2583,14 +2583,8 @@ async fn reader_responses_contain_no_personal_values() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reader_stream_snapshot_contains_no_personal_values() {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
-
-    let app = App::start().await;
-    let s = seed(&app).await;
+/// Serves `app`'s router on a loopback port (for WebSocket clients): its address and task.
+async fn serve_on_loopback(app: &App) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -2602,6 +2596,72 @@ async fn reader_stream_snapshot_contains_no_personal_values() {
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, service).await;
     });
+    (addr, server)
+}
+
+/// A client may send pongs and a close, not megabytes: a message above the stream's bound
+/// closes the connection instead of being buffered (tungstenite alone would take 64 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_closes_a_client_that_sends_a_large_message() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = App::start().await;
+    seed(&app).await;
+    let (addr, server) = serve_on_loopback(&app).await;
+    let connect = || async {
+        let url = format!("ws://{addr}/api/v1/stream");
+        let mut req = url.as_str().into_client_request().expect("request");
+        let bearer = format!("Bearer {}", app.reader_token);
+        req.headers_mut()
+            .insert("authorization", bearer.parse().expect("header"));
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("reader connects");
+        ws
+    };
+    // a small message is a sign of life and keeps the connection
+    let mut small = connect().await;
+    small
+        .send(Message::text("x".repeat(1000)))
+        .await
+        .expect("sent");
+    // a large one ends it: the stream closes (a close frame, an error or the end)
+    let mut large = connect().await;
+    let _ = large.send(Message::text("x".repeat(100 * 1024))).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match large.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return true,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed,
+        Ok(true),
+        "the server kept a client that sent 100 KiB"
+    );
+    // the small client is still served: it still gets frames (its snapshot, then heartbeats)
+    let next = tokio::time::timeout(Duration::from_secs(10), small.next()).await;
+    assert!(
+        matches!(next, Ok(Some(Ok(Message::Text(_))))),
+        "the small client was dropped: {next:?}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_stream_snapshot_contains_no_personal_values() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = App::start().await;
+    let s = seed(&app).await;
+    let (addr, server) = serve_on_loopback(&app).await;
 
     let url = format!("ws://{addr}/api/v1/stream");
     // no credentials: the handshake is refused

@@ -18,9 +18,11 @@
 //!    SIGTERM, as a container stop does.
 //! 3. **Read latency**, idle server: one keep-alive client sends `LPM_BENCH_SERVE_QUERIES`
 //!    (default 2000) of each request round-robin, after a warm-up: `GET /healthz` (the HTTP
-//!    floor), `GET /api/v1/views`, and three Grafana `POST /grafana/query` panels over the 7
+//!    floor), `GET /api/v1/views`, and four Grafana `POST /grafana/query` panels over the 7
 //!    days ending at the data set's "now" (reports + cases_opened hourly; the same filtered to
-//!    gender = female; the `cases_by_status` table). p50/p99/max per request and size.
+//!    gender = female; that again with a second dimension that filters nothing, which takes it
+//!    off the rollup onto the facts: the baseline; the `cases_by_status` table). p50/p99/max
+//!    per request and size.
 //! 4. **Writes, then writes with WebSocket clients** (a third process, on the same cores).
 //!    `LPM_BENCH_SERVE_WRITERS` (32) keep-alive connections signed in as an admin write at
 //!    `LPM_BENCH_SERVE_RATE` (1000/s) for `LPM_BENCH_SERVE_SECONDS` (10): 50% new reports, 25%
@@ -41,7 +43,9 @@
 //! freshness p99 <= 50 ms, no lost diffs, bounded RSS) are checked in the report's text.
 //! Other knobs: `LPM_BENCH_SERVE_WORKERS` (engine workers, 2), `LPM_BENCH_SERVE_WARMUP`
 //! (seconds of unmeasured writes first, 2), `LPM_BENCH_SERVE_SOLO=0` (skip the write pass
-//! without clients).
+//! without clients), `LPM_BENCH_SERVE_WS=0` (no clients). Every combination reports what it
+//! measured: the child processes hand their results over in postcard, where a figure that was
+//! not measured (NaN) survives; it prints as `—`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -318,6 +322,20 @@ struct LoadResult {
     clients_hwm: u64,
 }
 
+/// Writes what a child process measured for its parent. Postcard, not JSON: a figure that was
+/// not measured is NaN (a pass that was skipped, a counter never scraped), which JSON turns into
+/// `null` and then refuses to read back as a number, losing the whole run's report.
+fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let bytes = postcard::to_stdvec(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads what [`save`] wrote.
+fn load_saved<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    postcard::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn run_child() -> i32 {
     let started = Instant::now();
     let mut res = SizeResult::default();
@@ -334,10 +352,7 @@ fn run_child() -> i32 {
             return 2;
         }
     };
-    match serde_json::to_string_pretty(&res)
-        .map_err(|e| e.to_string())
-        .and_then(|j| std::fs::write(&out, j).map_err(|e| e.to_string()))
-    {
+    match save(&out, &res) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("bench serve: writing {}: {e}", out.display());
@@ -460,7 +475,7 @@ fn measure(
     // 4. the load clients in their own process (so this process's RSS is the server's)
     let dir = env_path("LPM_BENCH_SERVE_DIR")?;
     let phase_file = dir.join("bench-phase");
-    let out = dir.join("bench-load.json");
+    let out = dir.join("bench-load.postcard");
     let _ = std::fs::write(&phase_file, "starting");
     let mut load = LoadResult {
         rss_before_ws: server.rss(),
@@ -520,10 +535,7 @@ fn measure(
         .collect();
     std::thread::sleep(Duration::from_millis(1000)); // closed sockets, the metrics loop
     load.rss_after_disconnect = server.rss();
-    let kid: LoadOut = std::fs::read_to_string(&out)
-        .map_err(|e| e.to_string())
-        .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
-        .map_err(|e| format!("the load process's result: {e}"))?;
+    let kid: LoadOut = load_saved(&out).map_err(|e| format!("the load process's result: {e}"))?;
     load.passes = kid.passes;
     load.ws = kid.ws;
     load.tick_compared = kid.tick_compared;
@@ -572,11 +584,7 @@ fn load_child() -> i32 {
     let started = Instant::now();
     match load_run(started) {
         Ok(out) => {
-            let written = env_path("LPM_BENCH_SERVE_OUT").and_then(|p| {
-                serde_json::to_string(&out)
-                    .map_err(|e| e.to_string())
-                    .and_then(|j| std::fs::write(p, j).map_err(|e| e.to_string()))
-            });
+            let written = env_path("LPM_BENCH_SERVE_OUT").and_then(|p| save(&p, &out));
             match written {
                 Ok(()) => 0,
                 Err(e) => {
@@ -898,7 +906,7 @@ fn run_one(data: &Path, persons: usize) -> SizeResult {
         }
     }
     let run_dir = data.join(format!("serve-{persons}-run"));
-    let out = data.join(format!("serve-{persons}-result.json"));
+    let out = data.join(format!("serve-{persons}-result.postcard"));
     let _ = std::fs::remove_dir_all(&run_dir);
     let _ = std::fs::remove_file(&out);
     if let Err(e) = copy_dir(&pristine.join("log"), &run_dir.join("log")) {
@@ -917,9 +925,7 @@ fn run_one(data: &Path, persons: usize) -> SizeResult {
         envs.push(("LPM_BENCH_SERVE_CACHED", "1".into()));
     }
     let ran = child("run", &envs);
-    let result = std::fs::read_to_string(&out)
-        .map_err(|e| e.to_string())
-        .and_then(|s| serde_json::from_str::<SizeResult>(&s).map_err(|e| e.to_string()));
+    let result = load_saved::<SizeResult>(&out);
     let _ = std::fs::remove_dir_all(&run_dir);
     match (ran, result) {
         (_, Ok(r)) => r,

@@ -238,8 +238,9 @@ pub fn trim(s: &str) -> String {
     s.chars().take(300).collect()
 }
 
-/// The read requests: a trivial route (the HTTP floor), all views, and three Grafana panels
-/// over the 7 days ending at `to_ms`.
+/// The read requests: a trivial route (the HTTP floor), all views, and four Grafana panels
+/// over the 7 days ending at `to_ms` (one of them another's series read the slow way: the
+/// baseline).
 pub fn probes(to_ms: i64) -> Vec<Probe> {
     let from_ms = to_ms - 7 * 86_400_000;
     let series = |payload: Value| {
@@ -278,6 +279,20 @@ pub fn probes(to_ms: i64) -> Vec<Probe> {
                 from_ms,
                 to_ms,
                 series(json!({"bucket": "hour", "gender": ["female"]})),
+            )),
+            check: check_two_series,
+        },
+        Probe {
+            // the same answer, read from the per-combination facts rather than the rollup (a
+            // second dimension, restricted to all its values, takes a query off the rollup):
+            // the baseline the rollup is measured against in the same run
+            name: "POST /grafana/query: same, via the facts (baseline)",
+            path: "/grafana/query",
+            body: Some(grafana_body(
+                from_ms,
+                to_ms,
+                series(json!({"bucket": "hour", "gender": ["female"],
+                    "age_band": ["0-11", "12-17", "18-29", "30-44", "45-59", "60+", "unknown"]})),
             )),
             check: check_two_series,
         },

@@ -21,7 +21,7 @@ use differential_dataflow::consolidation::consolidate;
 use parking_lot::{Condvar, Mutex};
 
 use crate::model::Key;
-use crate::series::Series;
+use crate::series::{roll, Rollup, Series};
 use crate::tick::Tick;
 use crate::views::{Metric, ViewRow, Views};
 
@@ -105,6 +105,8 @@ struct Inner {
     views: Arc<Views>,
     /// The time-series facts (kept apart: they are not views and subscribers do not get them).
     series: Series,
+    /// The facts summed per bucket and single-dimension value (kept with `series`).
+    rollup: Rollup,
     subscribers: Vec<Weak<Queue>>,
     /// Whether the `hotspots` view is maintained (rendered even with no cell).
     hotspots: bool,
@@ -165,11 +167,11 @@ impl ViewStore {
         (inner.tick, inner.views.clone())
     }
 
-    /// Runs `f` over the time-series facts at the last complete tick (under the store's lock:
-    /// keep `f` short).
-    pub fn with_series<R>(&self, f: impl FnOnce(Option<Tick>, &Series) -> R) -> R {
+    /// Runs `f` over the time-series facts and their rollup at the last complete tick (under
+    /// the store's lock: keep `f` short).
+    pub fn with_series<R>(&self, f: impl FnOnce(Option<Tick>, &Series, &Rollup) -> R) -> R {
         let inner = self.inner.lock();
-        f(inner.tick, &inner.series)
+        f(inner.tick, &inner.series, &inner.rollup)
     }
 
     /// When the first tick completed (for time-to-first-view measurements).
@@ -228,7 +230,8 @@ impl ViewStore {
             .into_iter()
             .partition(|(r, _)| matches!(r, ViewRow::Count(Metric::Series(_), _)));
         let mut inner = self.inner.lock();
-        apply_series(&mut inner.series, series);
+        let inner = &mut *inner;
+        apply_series(&mut inner.series, &mut inner.rollup, series);
         for (row, d) in &diffs {
             let n = inner.rows.entry(row.clone()).or_insert(0);
             *n += d;
@@ -286,17 +289,19 @@ impl ViewStore {
 }
 
 /// Applies one tick's consolidated series diffs: a changed count arrives as `(old, -1)` and
-/// `(new, +1)`, so removals go first.
-fn apply_series(series: &mut Series, mut diffs: Vec<(ViewRow, isize)>) {
+/// `(new, +1)`, so removals go first. The rollup moves by each fact's change of count.
+fn apply_series(series: &mut Series, rollup: &mut Rollup, mut diffs: Vec<(ViewRow, isize)>) {
     diffs.sort_by_key(|(_, d)| *d);
     for (row, d) in diffs {
         if let ViewRow::Count(Metric::Series(key), n) = row {
             if d < 0 {
                 if series.get(&key) == Some(&n) {
                     series.remove(&key);
+                    roll(rollup, &key, -n);
                 }
             } else if n != 0 {
-                series.insert(key, n);
+                let old = series.insert(key.clone(), n).unwrap_or(0);
+                roll(rollup, &key, n - old);
             }
         }
     }
@@ -344,5 +349,51 @@ mod tests {
             other => panic!("expected one resync, got {other:?}"),
         }
         assert!(sub.recv_timeout(Duration::ZERO).is_none());
+    }
+
+    /// The rollup the store keeps equals the facts it keeps, summed, after ticks that insert,
+    /// change and remove facts.
+    #[test]
+    fn the_rollup_follows_the_facts() {
+        use crate::dims::{AgeBand, Gender};
+        use crate::series::{SeriesKey, SeriesKind};
+        let fact = |bucket: i64, gender: Gender, n: i64| {
+            let key = SeriesKey {
+                kind: SeriesKind::Reported,
+                bucket,
+                gender,
+                age_band: AgeBand::Child,
+                status: None,
+                priority: None,
+            };
+            ViewRow::Count(Metric::Series(key), n)
+        };
+        let store = ViewStore::new();
+        store.apply(
+            1,
+            vec![
+                (fact(0, Gender::Male, 2), 1),
+                (fact(0, Gender::Female, 1), 1),
+            ],
+            vec![],
+        );
+        store.apply(
+            2,
+            vec![
+                (fact(0, Gender::Male, 2), -1),
+                (fact(0, Gender::Male, 5), 1),
+            ],
+            vec![],
+        );
+        store.apply(3, vec![(fact(0, Gender::Female, 1), -1)], vec![]);
+        store.with_series(|_, series, rollup| {
+            let mut expected = Rollup::new();
+            for (key, &n) in series {
+                roll(&mut expected, key, n);
+            }
+            assert_eq!(rollup, &expected);
+            assert_eq!(series.len(), 1);
+            assert_eq!(rollup.len(), 5, "total, gender, age band, status, priority");
+        });
     }
 }

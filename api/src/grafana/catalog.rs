@@ -2,7 +2,7 @@
 //! split by, and the payload descriptions `/metrics` hands to the simpod query editor.
 
 use lpm_engine::model::{Priority, Status};
-use lpm_engine::series::{SeriesKey, SeriesKind};
+use lpm_engine::series::{Margin, MarginDim, SeriesKey, SeriesKind};
 use lpm_engine::views::{AgeBand, Gender};
 use lpm_engine::ViewName;
 use serde_json::{json, Value};
@@ -198,6 +198,29 @@ impl Dim {
             Dim::AgeBand => key.age_band.label(),
             Dim::Status => key.status.as_ref().map_or(NONE_LABEL, Status::as_str),
             Dim::Priority => key.priority.as_ref().map_or(NONE_LABEL, Priority::as_str),
+        }
+    }
+
+    /// This dimension's part of the rollup.
+    pub fn margin_dim(self) -> MarginDim {
+        match self {
+            Dim::Gender => MarginDim::Gender,
+            Dim::AgeBand => MarginDim::AgeBand,
+            Dim::Status => MarginDim::Status,
+            Dim::Priority => MarginDim::Priority,
+        }
+    }
+
+    /// This dimension's label of a rollup margin, like [`Dim::label_of`] of a fact with that
+    /// value (`""` for a margin of another dimension, never asked for: a rollup range holds
+    /// one dimension).
+    pub fn label_of_margin(self, margin: &Margin) -> &str {
+        match (self, margin) {
+            (Dim::Gender, Margin::Gender(g)) => g.label(),
+            (Dim::AgeBand, Margin::AgeBand(b)) => b.label(),
+            (Dim::Status, Margin::Status(s)) => s.as_ref().map_or(NONE_LABEL, Status::as_str),
+            (Dim::Priority, Margin::Priority(p)) => p.as_ref().map_or(NONE_LABEL, Priority::as_str),
+            _ => "",
         }
     }
 

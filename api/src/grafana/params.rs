@@ -310,6 +310,13 @@ impl DimFilter {
         self.rules[dim.index()].allows(label)
     }
 
+    /// The dimensions this filter restricts at all.
+    pub fn restricted(&self) -> impl Iterator<Item = Dim> + '_ {
+        Dim::ALL
+            .into_iter()
+            .filter(|d| self.rules[d.index()] != Rule::default())
+    }
+
     /// Whether a fact passes every restriction.
     pub fn allows_key(&self, key: &SeriesKey) -> bool {
         Dim::ALL

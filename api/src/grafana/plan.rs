@@ -18,7 +18,7 @@
 //! before any line is built.
 
 use chrono_tz::Tz;
-use lpm_engine::series::{Series, SeriesKind};
+use lpm_engine::series::{Rollup, Series, SeriesKind};
 use lpm_engine::Tick;
 use lpm_engine::ViewStore;
 
@@ -89,7 +89,7 @@ pub fn answer(
 ) -> Result<SeriesAnswer, ApiError> {
     let (from, to) = match (ask.from, ask.to) {
         (Some(from), Some(to)) => (from, to),
-        (from, to) => match store.with_series(|_, s| data_bounds(s, ask.kind)) {
+        (from, to) => match store.with_series(|_, s, _| data_bounds(s, ask.kind)) {
             Some((first, end)) => (from.unwrap_or(first), to.unwrap_or(end)),
             None => (0, 0),
         },
@@ -118,7 +118,8 @@ pub fn answer(
             }
         })
         .collect();
-    let (tick, served) = store.with_series(|t, series| (t, choose(series, &plans, budget, fields)));
+    let (tick, served) =
+        store.with_series(|t, series, rollup| (t, choose(series, rollup, &plans, budget, fields)));
     let (i, lines) = served?;
     let plan = &plans[i];
     let lines = finish(lines, &plan.query, plan.starts.as_deref());
@@ -143,6 +144,7 @@ enum Refusal {
 /// sparse lines.
 fn choose(
     series: &Series,
+    rollup: &Rollup,
     plans: &[Plan],
     budget: &Budget,
     fields: &Fields,
@@ -151,7 +153,7 @@ fn choose(
     // the last plan is the coarsest, so its span holds every other plan's
     let widest = plans.last().and_then(|p| p.span);
     let lines = plans.first().map_or(1, |p| {
-        count_lines(series, &p.query, widest, budget.series_left())
+        count_lines(series, rollup, &p.query, widest, budget.series_left())
     });
     if lines > budget.series_left() {
         return Err(budget.too_many_series(lines, split, fields));
@@ -175,7 +177,7 @@ fn choose(
             line: MAX_POINTS_PER_SERIES,
             total: budget.points_left(),
         };
-        match scan(series, &plan.query, span, limits) {
+        match scan(series, rollup, &plan.query, span, limits) {
             Ok(scanned) => return Ok((i, scanned)),
             Err(Overflow::Line) => refusal = Refusal::Range,
             Err(Overflow::Total) => refusal = Refusal::Points,

@@ -1,15 +1,19 @@
 //! Time series over the engine's 15-minute UTC facts, re-bucketed into local hours or days of
 //! any zone.
 //!
-//! A query is one range scan of [`Series`] (ordered by kind, then bucket) over the periods that
-//! meet `[from, to)`, so its cost is the number of facts in the range, never the number of rows
-//! ingested. Every real zone offset is a multiple of 15 minutes, so each 15-minute bucket lies
+//! A query is one range scan over the periods that meet `[from, to)`: of the [`Rollup`] when it
+//! filters and splits by at most one dimension (what dashboards ask: totals, one split, one
+//! filter), so its cost is the buckets in the range times that dimension's values, flat in the
+//! data's size; else of the [`Series`] facts (every combination of the four dimensions per
+//! bucket), so its cost is the facts in the range, never the number of rows ingested. Every real zone offset is a multiple of 15 minutes, so each 15-minute bucket lies
 //! inside exactly one local hour and one local day. The zone is consulted once per period (the
 //! period `[start, end)` of the last fact is cached), not once per fact.
 
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
-use lpm_engine::series::{range_start, Series, SeriesKey, SeriesKind, BUCKET_MS};
+use lpm_engine::series::{
+    range_start, rollup_start, MarginDim, Rollup, Series, SeriesKind, BUCKET_MS,
+};
 use lpm_engine::views::local_hour;
 
 use super::catalog::Dim;
@@ -129,9 +133,53 @@ pub fn data_bounds(series: &Series, kind: SeriesKind) -> Option<(i64, i64)> {
     Some((first, last + BUCKET_MS))
 }
 
-/// The keys of `kind` whose bucket lies in `[lo, hi)`.
-fn keys(kind: SeriesKind, (lo, hi): (i64, i64)) -> std::ops::Range<SeriesKey> {
-    range_start(kind, lo.max(MIN_MS))..range_start(kind, hi.min(MAX_MS))
+/// The one dimension a query filters or splits by (`Some(None)`: none at all), when it touches
+/// at most one and the [`Rollup`] can answer it; `None` when only the facts can.
+fn rollup_dim(q: &SeriesQuery) -> Option<Option<Dim>> {
+    let mut dims: Vec<Dim> = q.filter.restricted().collect();
+    if let Some(d) = q.split.filter(|d| !dims.contains(d)) {
+        dims.push(d);
+    }
+    match dims.as_slice() {
+        [] => Some(None),
+        [d] => Some(Some(*d)),
+        _ => None,
+    }
+}
+
+/// The counts `q` sums over the buckets `[lo, hi)`, in bucket order, each with its split label
+/// (`""` without a split) and already filtered: read from the rollup when [`rollup_dim`] allows,
+/// else from the facts.
+fn counts<'a>(
+    series: &'a Series,
+    rollup: &'a Rollup,
+    q: &'a SeriesQuery,
+    (lo, hi): (i64, i64),
+) -> Box<dyn Iterator<Item = (i64, &'a str, i64)> + 'a> {
+    let (lo, hi) = (lo.max(MIN_MS), hi.min(MAX_MS));
+    match rollup_dim(q) {
+        Some(None) => {
+            let (a, b) = (MarginDim::Total, MarginDim::Total);
+            let range = rollup_start(q.kind, a, lo)..rollup_start(q.kind, b, hi);
+            Box::new(rollup.range(range).map(|(k, &n)| (k.bucket, "", n)))
+        }
+        Some(Some(dim)) => {
+            let m = dim.margin_dim();
+            let range = rollup_start(q.kind, m, lo)..rollup_start(q.kind, m, hi);
+            Box::new(rollup.range(range).filter_map(move |(k, &n)| {
+                let label = dim.label_of_margin(&k.margin);
+                let shown = if q.split.is_some() { label } else { "" };
+                q.filter.allows(dim, label).then_some((k.bucket, shown, n))
+            }))
+        }
+        None => {
+            let range = range_start(q.kind, lo)..range_start(q.kind, hi);
+            Box::new(series.range(range).filter_map(move |(key, &n)| {
+                let label = q.split.map_or("", |d| d.label_of(key));
+                q.filter.allows_key(key).then_some((key.bucket, label, n))
+            }))
+        }
+    }
 }
 
 /// How many lines `q` answers over the periods `span` (`None`: an empty range), counted up to
@@ -141,6 +189,7 @@ fn keys(kind: SeriesKind, (lo, hi): (i64, i64)) -> std::ops::Range<SeriesKey> {
 /// over the facts; it stops as soon as the count passes `limit`.
 pub fn count_lines(
     series: &Series,
+    rollup: &Rollup,
     q: &SeriesQuery,
     span: Option<(i64, i64)>,
     limit: usize,
@@ -152,12 +201,11 @@ pub fn count_lines(
         return allowed_known;
     };
     let mut others: Vec<&str> = Vec::new();
-    for (key, _) in series.range(keys(q.kind, span)) {
+    for (_, label, _) in counts(series, rollup, q, span) {
         if allowed_known + others.len() > limit {
             break;
         }
-        let label = dim.label_of(key);
-        if !known.contains(&label) && !others.contains(&label) && q.filter.allows_key(key) {
+        if !known.contains(&label) && !others.contains(&label) {
             others.push(label);
         }
     }
@@ -188,6 +236,7 @@ pub struct ScanLimits {
 /// them, whatever the range.
 pub fn scan(
     series: &Series,
+    rollup: &Rollup,
     q: &SeriesQuery,
     span: (i64, i64),
     limits: ScanLimits,
@@ -196,15 +245,11 @@ pub fn scan(
     let mut lines: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
     let mut total = 0usize;
     let (mut start, mut end) = (i64::MAX, i64::MIN);
-    for (key, &n) in series.range(keys(q.kind, span)) {
-        if !q.filter.allows_key(key) {
-            continue;
-        }
-        if key.bucket < start || key.bucket >= end {
-            start = cal.start_of(key.bucket);
+    for (bucket, label, n) in counts(series, rollup, q, span) {
+        if bucket < start || bucket >= end {
+            start = cal.start_of(bucket);
             end = cal.next(start);
         }
-        let label = q.split.map_or("", |d| d.label_of(key));
         let points = match lines.iter().position(|(l, _)| *l == label) {
             Some(i) => &mut lines[i].1,
             None => {
@@ -312,6 +357,7 @@ fn merge_zeros(starts: &[i64], points: &[(i64, i64)]) -> Vec<(i64, i64)> {
 mod tests {
     use super::*;
     use lpm_engine::model::Status;
+    use lpm_engine::series::SeriesKey;
     use lpm_engine::views::{AgeBand, Gender};
 
     const H: i64 = 3_600_000;
@@ -381,6 +427,98 @@ mod tests {
         assert_eq!(period_starts(&cal, (MIN_MS, MAX_MS), 50_000), None);
     }
 
+    fn rollup_of(series: &Series) -> Rollup {
+        let mut rollup = Rollup::new();
+        for (key, &n) in series {
+            lpm_engine::series::roll(&mut rollup, key, n);
+        }
+        rollup
+    }
+
+    /// Every query a dashboard can make of at most one dimension (none; a split; an include or
+    /// exclude filter; both on the same dimension), answered from the rollup, equals the same
+    /// query answered from the facts (forced by restrictions on two other dimensions that remove
+    /// nothing), over random facts in two zones and both grains.
+    #[test]
+    fn the_rollup_answers_what_the_facts_answer() {
+        use lpm_engine::model::Priority;
+        use lpm_engine::rng::SplitMix64;
+        let statuses = ["open", "in_progress", "closed", "odd"].map(Status::parse);
+        let priorities = ["low", "high", "weird"].map(Priority::parse);
+        for seed in 0..20u64 {
+            let mut rng = SplitMix64::new(seed);
+            let mut series = Series::new();
+            for _ in 0..300 {
+                let key = SeriesKey {
+                    kind: *rng.pick(&SeriesKind::ALL),
+                    bucket: rng.range(0, 24 * 8) * BUCKET_MS,
+                    gender: *rng.pick(&Gender::ALL),
+                    age_band: *rng.pick(&AgeBand::ALL),
+                    status: rng.chance(0.8).then(|| rng.pick(&statuses).clone()),
+                    priority: rng.chance(0.8).then(|| rng.pick(&priorities).clone()),
+                };
+                *series.entry(key).or_insert(0) += rng.range(1, 4);
+            }
+            let rollup = rollup_of(&series);
+            let mut asked = 0;
+            for dim in Dim::ALL {
+                let values: Vec<String> = match dim {
+                    Dim::Status => statuses.iter().map(|s| s.as_str().to_string()).collect(),
+                    Dim::Priority => priorities.iter().map(|p| p.as_str().to_string()).collect(),
+                    _ => dim.known_values().iter().map(|s| s.to_string()).collect(),
+                };
+                let one = vec![values[seed as usize % values.len()].clone()];
+                let mut filters = vec![(DimFilter::default(), None)];
+                let mut include = DimFilter::default();
+                include.include(dim, one.clone());
+                let mut exclude = DimFilter::default();
+                exclude.exclude(dim, one);
+                filters.push((DimFilter::default(), Some(dim)));
+                filters.push((include.clone(), None));
+                filters.push((include, Some(dim)));
+                filters.push((exclude, Some(dim)));
+                for (filter, split) in filters {
+                    for tz in [Tz::UTC, Tz::Asia__Kathmandu] {
+                        for grain in [Grain::Hour, Grain::Day] {
+                            let q = SeriesQuery {
+                                kind: *rng.pick(&SeriesKind::ALL),
+                                calendar: Calendar { tz, grain },
+                                filter: filter.clone(),
+                                split,
+                            };
+                            assert!(rollup_dim(&q).is_some(), "{q:?}");
+                            let mut forced = q.clone();
+                            for step in [1, 2] {
+                                let other = Dim::ALL[(dim.index() + step) % 4];
+                                forced.filter.exclude(other, vec!["no such value".into()]);
+                            }
+                            assert!(rollup_dim(&forced).is_none());
+                            let span = (rng.range(-4, 24 * 8) * BUCKET_MS, 24 * 9 * BUCKET_MS);
+                            let big = ScanLimits {
+                                line: 100_000,
+                                total: 100_000,
+                            };
+                            let from_rollup = scan(&series, &rollup, &q, span, big).expect("fits");
+                            let from_facts =
+                                scan(&series, &rollup, &forced, span, big).expect("fits");
+                            assert_eq!(
+                                finish(from_rollup, &q, None),
+                                finish(from_facts, &q, None),
+                                "seed {seed}: {q:?}"
+                            );
+                            assert_eq!(
+                                count_lines(&series, &rollup, &q, Some(span), 100),
+                                count_lines(&series, &rollup, &forced, Some(span), 100),
+                            );
+                            asked += 1;
+                        }
+                    }
+                }
+            }
+            assert_eq!(asked, 4 * 5 * 4);
+        }
+    }
+
     fn fact(bucket: i64, status: &str) -> SeriesKey {
         SeriesKey {
             kind: SeriesKind::Reported,
@@ -398,6 +536,7 @@ mod tests {
         for h in 0..10 {
             series.insert(fact(h * H, &format!("s{}", h % 3)), 1);
         }
+        let rollup = rollup_of(&series);
         let q = SeriesQuery {
             kind: SeriesKind::Reported,
             calendar: Calendar {
@@ -409,14 +548,14 @@ mod tests {
         };
         let span = (0, 10 * H);
         let limits = |line, total| ScanLimits { line, total };
-        let scanned = scan(&series, &q, span, limits(10, 10)).expect("at the limits");
+        let scanned = scan(&series, &rollup, &q, span, limits(10, 10)).expect("at the limits");
         assert_eq!(scanned[0].points.len(), 10);
         assert_eq!(
-            scan(&series, &q, span, limits(9, 10)).err(),
+            scan(&series, &rollup, &q, span, limits(9, 10)).err(),
             Some(Overflow::Line)
         );
         assert_eq!(
-            scan(&series, &q, span, limits(10, 9)).err(),
+            scan(&series, &rollup, &q, span, limits(10, 9)).err(),
             Some(Overflow::Total)
         );
         let by_status = SeriesQuery {
@@ -424,9 +563,16 @@ mod tests {
             ..q
         };
         // the five known statuses, then s0, s1 and s2
-        assert_eq!(count_lines(&series, &by_status, Some(span), 100), 8);
-        assert_eq!(count_lines(&series, &by_status, Some(span), 6), 7, "stops");
-        assert_eq!(count_lines(&series, &by_status, None, 100), 5);
+        assert_eq!(
+            count_lines(&series, &rollup, &by_status, Some(span), 100),
+            8
+        );
+        assert_eq!(
+            count_lines(&series, &rollup, &by_status, Some(span), 6),
+            7,
+            "stops"
+        );
+        assert_eq!(count_lines(&series, &rollup, &by_status, None, 100), 5);
     }
 
     #[test]
