@@ -255,7 +255,7 @@ fn wants(e: &Event, topics: Topics) -> bool {
 
 /// The read buffer of a client's socket. Clients send only pongs and a close; tungstenite
 /// zero-fills its read buffer up to this size before every read, which at its 128 KiB default
-/// took about 18% of the server's CPU with 500 clients (docs/performance.md).
+/// took about 18% of the server's CPU with 500 clients (a profile of the serve bench).
 const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
 /// The largest message or frame a client may send (a pong or a close is far smaller); a larger
