@@ -218,6 +218,17 @@ pub fn rows(cells: &BTreeMap<String, HotspotCell>) -> Vec<HotspotRow> {
         .collect()
 }
 
+/// What an `application/json` answer holds, for the OpenAPI document: the view
+/// (`format=json`, the default) or its rows (`format=rows`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum HotspotsJson {
+    /// `format=json`.
+    View(HotspotsOut),
+    /// `format=rows`.
+    Rows(Vec<HotspotRow>),
+}
+
 /// Whether a cell of `figures` is shown to a caller who needs `min_reports` reports.
 pub fn shown(figures: &CellFigures, min_reports: i64) -> bool {
     figures.reports >= min_reports
@@ -326,7 +337,7 @@ fn geojson(tick: Option<u64>, cells: &BTreeMap<String, HotspotCell>) -> Hotspots
     security(("session" = []), ("token" = [])),
     responses(
         (status = 200, description = "The cells at one tick (read-only tokens: only cells with at least --hotspots-min-reports reports)",
-            content((HotspotsOut = "application/json"), (HotspotsGeoJson = "application/geo+json")),
+            content((HotspotsJson = "application/json"), (HotspotsGeoJson = "application/geo+json")),
             headers(("X-Lpm-Tick" = u64, description = "`format=rows`: the engine tick the rows were read at"))),
         (status = 400, description = "An unknown parameter or format", body = ErrorBody),
         (status = 404, description = "The engine does not maintain the hotspots view", body = ErrorBody)))]
