@@ -10,7 +10,8 @@
 //! Against `lpm serve --demo` (read with the read-only token Grafana gets): every Infinity
 //! target and variable query is sent as Infinity would send it (time range and variables
 //! substituted, with the defaults and again with one concrete value per variable) and must
-//! answer rows with every column the panel declares, of the declared type; every simpod
+//! answer rows with every column the panel declares, of the declared type (a Geomap panel's
+//! rows must also carry its location fields as latitudes and longitudes); every simpod
 //! target must be listed by `/grafana/metrics` and `/grafana/query` must answer frames that
 //! Grafana's `toDataFrame` accepts; every metric named by a PromQL expression (dashboards and
 //! rules) must be exposed by `/metrics`; `promtool check metrics` must accept the scrape.
@@ -821,7 +822,34 @@ fn infinity_call(
         url.starts_with('/'),
         "{place}: url {url} must be relative to the data source"
     );
-    let url = interpolate(url, vars, range.0, range.1);
+    let mut url = interpolate(url, vars, range.0, range.1);
+    // `url_options.params`: Infinity appends each as `key=value` to the query string
+    for (i, p) in q["url_options"]["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let key = p["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{place}: a param without a key"));
+        let value = interpolate(
+            p["value"].as_str().unwrap_or_default(),
+            vars,
+            range.0,
+            range.1,
+        );
+        let sep = if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
+        url = format!(
+            "{url}{sep}{}={}",
+            percent_encode(key),
+            percent_encode(&value)
+        );
+    }
     let method = q["url_options"]["method"].as_str().unwrap_or("GET");
     let body = match method {
         "POST" => {
@@ -879,6 +907,55 @@ fn infinity_call(
         );
     }
     rows.clone()
+}
+
+/// A Geomap panel's layers place rows by fields the target declares, and the rows the server
+/// answered have those fields as coordinates on the Earth. Returns how many rows were placed.
+fn geomap_places(place: &str, panel: &Value, q: &Value, rows: &[Value]) -> usize {
+    // Infinity names a field by its column's `text`; keep the selector that fills it
+    let columns: BTreeMap<&str, &str> = q["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["text"].as_str()?, c["selector"].as_str()?)))
+        .collect();
+    let layers = panel["options"]["layers"]
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| panic!("{place}: a geomap without layers"));
+    for layer in layers {
+        let loc = &layer["location"];
+        assert_eq!(
+            loc["mode"], "coords",
+            "{place}: place markers by lat/lon fields"
+        );
+        for (axis, bound) in [("latitude", 90.0), ("longitude", 180.0)] {
+            let field = loc[axis]
+                .as_str()
+                .unwrap_or_else(|| panic!("{place}: no {axis} field"));
+            let sel = columns
+                .get(field)
+                .unwrap_or_else(|| panic!("{place}: {axis} field {field} is not a column"));
+            for row in rows {
+                let v = row[*sel]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{place}: {axis} {sel} is not a number in {row}"));
+                assert!(
+                    (-bound..=bound).contains(&v),
+                    "{place}: {axis} {v} in {row}"
+                );
+            }
+        }
+        for style in ["size", "color"] {
+            if let Some(field) = layer["config"]["style"][style]["field"].as_str() {
+                assert!(
+                    columns.contains_key(field),
+                    "{place}: {style} by {field}, which is not a column"
+                );
+            }
+        }
+    }
+    rows.len()
 }
 
 /// What Grafana's `toDataFrame` makes of one `/query` element: `Ok(rows)` or why it would say
@@ -1069,7 +1146,7 @@ fn every_dashboard_query_is_answered_by_a_demo_server() {
     let tag_keys = http.expect("POST", "/grafana/tag-keys", Some(&json!({})), 200);
 
     let now = now_ms();
-    let (mut infinity, mut simpod) = (0, 0);
+    let (mut infinity, mut simpod, mut placed) = (0, 0, 0);
     for (file, d) in dashboards() {
         let range = (
             relative_ms(d["time"]["from"].as_str().unwrap_or("now-6h"), now),
@@ -1113,6 +1190,9 @@ fn every_dashboard_query_is_answered_by_a_demo_server() {
                         "{}: no rows with the default variables",
                         q.place
                     );
+                    if let Some(panel) = q.panel.filter(|p| p["type"] == "geomap") {
+                        placed += geomap_places(&q.place, panel, query, &rows);
+                    }
                     infinity_call(&http, &q.place, query, &concrete, range);
                     infinity += 1;
                 }
@@ -1147,6 +1227,8 @@ fn every_dashboard_query_is_answered_by_a_demo_server() {
         infinity >= 10 && simpod >= 10,
         "only {infinity} Infinity and {simpod} simpod queries"
     );
+    // the analytics dashboard's hot-spot map: the demo's cells, past the readers' threshold
+    assert!(placed > 0, "no geomap panel placed a row");
 }
 
 #[test]

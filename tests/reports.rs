@@ -912,3 +912,120 @@ fn poster_qr_code_is_the_public_url_and_the_page_answers_without_a_session() {
     // readers get no poster
     assert_eq!(download(&server.addr, &poster_path, as_reader).status, 403);
 }
+
+/// The rows of the top-cells table: `cell lat lon reports open_cases open_minor_cases`, the
+/// first word a cell key of 15 hex digits.
+fn cell_lines(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|w| w.len() == 6 && w[0].len() == 15 && w[0].chars().all(|c| c.is_ascii_hexdigit()))
+        .collect()
+}
+
+#[test]
+fn the_top_cells_report_equals_the_hotspots_view_for_each_caller() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let (server, token) = start_demo(&data, &["--demo-every-ms", "3600000"]);
+    let (_, reader) = clients(&server, &token);
+    wait_until("the demo data to settle", Duration::from_secs(120), || {
+        let (t1, _, v) = reader.views();
+        std::thread::sleep(Duration::from_millis(500));
+        let (t2, _, _) = reader.views();
+        if t1 == t2 && view_n(&v, &["kpi", "total_reports"]) > 1000 {
+            Ok(t1)
+        } else {
+            Err(format!("tick {t1} -> {t2}"))
+        }
+    });
+    let responder = sign_in_as(&server.addr, "responder", "responder-demo-password");
+    let bearer = format!("Bearer {token}");
+    let mut below_k = Vec::new();
+    for (auth, lang, title, k_label, want_k) in [
+        (
+            ("cookie", responder.as_str()),
+            "en",
+            "Top cells by reports",
+            "Fewest reports of a shown cell",
+            0,
+        ),
+        (
+            ("authorization", bearer.as_str()),
+            "es",
+            "Celdas con más denuncias",
+            "Denuncias mínimas por celda mostrada",
+            5,
+        ),
+    ] {
+        let view = download(&server.addr, "/api/v1/views/hotspots", auth).json();
+        let rows = download(&server.addr, "/api/v1/views/hotspots?format=rows", auth).json();
+        let (tick, pdf) = pdf_ok(
+            &server.addr,
+            &format!("/api/v1/reports/hotspots.pdf?lang={lang}"),
+            auth,
+        );
+        assert_eq!(
+            Some(tick),
+            view["tick"].as_u64(),
+            "the PDF's tick is the view's"
+        );
+        assert_eq!(view["min_reports"], want_k);
+        let pdf = read_pdf(dir.path(), &format!("hotspots-{lang}"), &pdf.body);
+        assert!(pdf.text.contains(title), "{title:?} missing:\n{}", pdf.text);
+        assert_eq!(numbers_after(&pdf.text, k_label), vec![want_k]);
+        let cells = view["value"].as_object().expect("cells");
+        if want_k == 0 {
+            below_k = cells
+                .iter()
+                .filter(|(_, f)| f["reports"].as_i64().unwrap_or(0) < 5)
+                .map(|(c, _)| c.clone())
+                .collect();
+        }
+        // the ten cells with the most reports, ties by cell, each with the view's figures
+        let mut ranked: Vec<(&String, &Value)> = cells.iter().collect();
+        ranked.sort_by(|a, b| {
+            b.1["reports"]
+                .as_i64()
+                .cmp(&a.1["reports"].as_i64())
+                .then_with(|| a.0.cmp(b.0))
+        });
+        ranked.truncate(10);
+        assert!(!ranked.is_empty(), "the demo has cells to show");
+        let centers: BTreeMap<&str, (f64, f64)> = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r["cell"].as_str()?,
+                    (r["lat"].as_f64()?, r["lon"].as_f64()?),
+                ))
+            })
+            .collect();
+        let lines = cell_lines(&pdf.text);
+        let got: Vec<Vec<String>> = lines;
+        let want: Vec<Vec<String>> = ranked
+            .iter()
+            .map(|(c, f)| {
+                let (lat, lon) = centers[c.as_str()];
+                vec![
+                    c.to_string(),
+                    format!("{lat:.6}"),
+                    format!("{lon:.6}"),
+                    f["reports"].to_string(),
+                    f["open_cases"].to_string(),
+                    f["open_minor_cases"].to_string(),
+                ]
+            })
+            .collect();
+        assert_eq!(got, want, "the table is the view's top ten:\n{}", pdf.text);
+        if want_k == 5 {
+            for c in &below_k {
+                assert!(
+                    !pdf.text.contains(c.as_str()),
+                    "{c} is below the readers' k"
+                );
+            }
+        }
+    }
+}

@@ -117,6 +117,71 @@ async fn people_see_every_cell_and_readers_only_cells_of_k_reports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_have_each_cells_center_and_the_figures_of_the_json_view_at_its_tick() {
+    let app = App::start().await;
+    let guayaquil = seed(&app).await;
+    for (who, want_cells) in [
+        (
+            Who::Responder,
+            vec![QUITO_CELL.to_string(), guayaquil.clone()],
+        ),
+        // the readers' threshold (5) applies to rows as to every other format
+        (Who::Reader, vec![QUITO_CELL.to_string()]),
+    ] {
+        let view = app.get(who, "/api/v1/views/hotspots").await;
+        let r = app.get(who, "/api/v1/views/hotspots?format=rows").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let tick = r
+            .headers
+            .get("x-lpm-tick")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(
+            tick,
+            view.json["tick"].as_u64(),
+            "the same tick as the view"
+        );
+        let rows = r.json.as_array().expect("an array of rows");
+        let mut cells: Vec<String> = rows
+            .iter()
+            .filter_map(|row| row["cell"].as_str().map(str::to_string))
+            .collect();
+        cells.sort();
+        let mut want_cells = want_cells;
+        want_cells.sort();
+        assert_eq!(cells, want_cells, "{}", r.text);
+        for row in rows {
+            let key = row["cell"].as_str().expect("cell");
+            let cell = parse_cell_key(key).expect("a cell");
+            let center = h3o::LatLng::from(cell);
+            let close = |v: &Value, want: f64| {
+                v.as_f64()
+                    .is_some_and(|x| (x - want).abs() <= 1e-12 * want.abs().max(1.0))
+            };
+            assert!(close(&row["lat"], center.lat()), "{row}");
+            assert!(close(&row["lon"], center.lng()), "{row}");
+            let f = &view.json["value"][key];
+            for k in ["reports", "open_cases", "open_minor_cases"] {
+                assert_eq!(row[k], f[k], "{key} {k}");
+            }
+        }
+    }
+    // Quito's center is in Quito
+    let r = app
+        .get(Who::Reader, "/api/v1/views/hotspots?format=rows")
+        .await;
+    let q = &r.json[0];
+    assert!(
+        (q["lat"].as_f64().unwrap_or(9.0) - QUITO.0).abs() < 0.02,
+        "{q}"
+    );
+    assert!(
+        (q["lon"].as_f64().unwrap_or(9.0) - QUITO.1).abs() < 0.02,
+        "{q}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readers_threshold_is_configurable() {
     let app = App::start_with(|c| c.hotspots.min_reports = 2).await;
     let guayaquil = seed(&app).await;

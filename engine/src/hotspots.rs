@@ -65,6 +65,13 @@ pub fn cell_key(cell: u64) -> String {
     format!("{cell:x}")
 }
 
+/// A cell's center as (latitude, longitude) in degrees: where a map that draws points (Grafana's
+/// Geomap) puts the cell.
+pub fn cell_center(cell: CellIndex) -> (f64, f64) {
+    let c = LatLng::from(cell);
+    (c.lat(), c.lng())
+}
+
 /// The cell of a key written by [`cell_key`]; `None` for anything that is not a valid cell.
 pub fn parse_cell_key(key: &str) -> Option<CellIndex> {
     let raw = u64::from_str_radix(key, 16).ok()?;
@@ -104,6 +111,20 @@ mod tests {
         assert_eq!(cell_key(u64::from(cell)), "8766d33abffffff");
         assert_eq!(parse_cell_key("8766d33abffffff"), Some(cell));
         assert_eq!(parse_cell_key("not hex"), None);
+        // the center is near the point the cell was made from, and inside the cell itself
+        let (lat, lng) = cell_center(cell);
+        assert!(
+            (lat + 0.180653).abs() < 0.02 && (lng + 78.467838).abs() < 0.02,
+            "{lat} {lng}"
+        );
+        assert_eq!(
+            cell_at(
+                dec((lat * 1e6).round() as i128, 6),
+                dec((lng * 1e6).round() as i128, 6),
+                Resolution::Seven
+            ),
+            Some(cell)
+        );
     }
 
     #[test]

@@ -32,7 +32,13 @@ pub struct CaseLine {
     pub last_action_at: Option<i64>,
 }
 
-fn begin(stamp: &Stamp, title: Key, range: &DateRange, selection: Key) -> Result<Doc, ReportError> {
+/// A new analytics document: title, stamp, zone, period and what the period selects.
+pub(crate) fn begin(
+    stamp: &Stamp,
+    title: Key,
+    range: &DateRange,
+    selection: Key,
+) -> Result<Doc, ReportError> {
     let tr = stamp.tr();
     let title = tr.t(title);
     let footer = format!("lpm · {title} · {}: {}", tr.t(Key::EngineTick), stamp.tick);

@@ -150,6 +150,16 @@ keys! {
     Day => "Día", "Day";
     Reports => "Denuncias", "Reports";
     OpenMinors => "Casos abiertos de menores", "Open cases of minors";
+    HotspotsTitle => "Celdas con más denuncias", "Top cells by reports";
+    SelectionHotspots => "Celdas H3 de la vista hotspots en el tick indicado (todas las denuncias con coordenadas; el periodo no aplica), las de más denuncias primero.", "H3 cells of the hotspots view at the stamped tick (every report with coordinates; the period does not apply), most reports first.";
+    Resolution => "Resolución H3", "H3 resolution";
+    MinReports => "Denuncias mínimas por celda mostrada", "Fewest reports of a shown cell";
+    CellsShown => "Celdas mostradas", "Cells shown";
+    CellsListed => "Las de más denuncias", "Top by reports";
+    Cell => "Celda", "Cell";
+    Latitude => "Latitud", "Latitude";
+    Longitude => "Longitud", "Longitude";
+    OpenCases => "Casos abiertos", "Open cases";
     CountsOnly => "Con un token de solo lectura este informe muestra solo cantidades (datos personales).", "With a read-only token this report shows counts only (personal data).";
     // statuses
     StatusOpen => "abierto", "open";

@@ -1,5 +1,6 @@
 //! lpm's PDF reports. Plain data structs in ([`CaseReport`], [`OperationalReport`],
-//! [`DemographicReport`], [`HourlyReport`], [`SensitiveReport`]), A4 PDF bytes out.
+//! [`DemographicReport`], [`HourlyReport`], [`SensitiveReport`], [`HotspotsReport`]), A4 PDF
+//! bytes out.
 //!
 //! The crate knows nothing of HTTP or of the engine: the serving layer reads the engine once,
 //! at one tick, fills these structs and calls `render`. Every report is in Spanish by default
@@ -11,6 +12,7 @@
 pub mod analytics;
 pub mod case;
 pub mod fonts;
+pub mod hotspots;
 pub mod i18n;
 pub mod layout;
 pub mod note;
@@ -23,6 +25,7 @@ pub use analytics::{
 pub use case::{
     ActionLine, CaseInfo, CaseReport, HistoryLine, PersonInfo, ResponsibleInfo, SightingLine,
 };
+pub use hotspots::{CellLine, HotspotsReport, TOP_CELLS};
 pub use i18n::{Lang, Tr};
 pub use note::ActionNote;
 pub use poster::{Poster, PublicFacts};

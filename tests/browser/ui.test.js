@@ -362,8 +362,8 @@ test('7. English labels on request, remembered; a reader token sees no personal 
     await page.goto(server.base + '/?lang=es#/reports');
     await page.locator('h1', { hasText: 'Informes' }).waitFor();
     const links = await page.locator('#report-links a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
-    assert.equal(links.length, 4);
-    for (const [i, kind] of ['operational', 'demographic', 'hourly', 'sensitive'].entries()) {
+    assert.equal(links.length, 5);
+    for (const [i, kind] of ['operational', 'demographic', 'hourly', 'sensitive', 'hotspots'].entries()) {
       assert.match(links[i], new RegExp(`^/api/v1/reports/${kind}\\.pdf\\?from=\\d{4}-\\d\\d-\\d\\d&to=\\d{4}-\\d\\d-\\d\\d&lang=es$`));
     }
     await page.locator('#f-from').fill('2026-12-31');

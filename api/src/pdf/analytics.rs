@@ -7,6 +7,9 @@
 //!   views whenever every person has a case, as every report filed through lpm does.
 //! - `operational` and `sensitive` list open cases (`open`, `in_progress`) whose `opened_at`
 //!   falls in the period, as they are at the read's tick.
+//! - `hotspots` lists the cells of the `hotspots` view the caller may see (the same cells as
+//!   `GET /api/v1/views/hotspots`), the [`TOP_CELLS`] with the most reports; the view counts
+//!   every report, so the period does not apply.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,8 +20,8 @@ use lpm_engine::read::CaseDetail;
 use lpm_engine::views::{AgeBand, Gender};
 use lpm_engine::CaseRecord;
 use lpm_reports::{
-    CaseLine, DateRange, DemographicReport, HourlyReport, OperationalReport, SensitiveCounts,
-    SensitiveReport, Stamp,
+    CaseLine, CellLine, DateRange, DemographicReport, HotspotsReport, HourlyReport,
+    OperationalReport, SensitiveCounts, SensitiveReport, Stamp, TOP_CELLS,
 };
 
 use super::params::MAX_DAYS;
@@ -27,7 +30,7 @@ use crate::error::{ApiError, ApiResult};
 /// What a case without an action for this long counts as (the operational report).
 pub const STALE_MS: i64 = 24 * 3_600_000;
 
-/// The four analytics reports.
+/// The five analytics reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Operational alerts.
@@ -38,6 +41,8 @@ pub enum Kind {
     Hourly,
     /// Open cases of minors.
     Sensitive,
+    /// The cells with the most reports.
+    Hotspots,
 }
 
 impl Kind {
@@ -48,6 +53,7 @@ impl Kind {
             "demographic" => Some(Kind::Demographic),
             "hourly" => Some(Kind::Hourly),
             "sensitive" => Some(Kind::Sensitive),
+            "hotspots" => Some(Kind::Hotspots),
             _ => None,
         }
     }
@@ -64,6 +70,8 @@ impl Kind {
             (Kind::Hourly, En) => "hourly-report.pdf",
             (Kind::Sensitive, Es) => "informe-menores.pdf",
             (Kind::Sensitive, En) => "minors-report.pdf",
+            (Kind::Hotspots, Es) => "informe-celdas.pdf",
+            (Kind::Hotspots, En) => "top-cells-report.pdf",
         }
     }
 }
@@ -251,6 +259,26 @@ pub fn sensitive(
     }
 }
 
+/// The top-cells report over the cells the caller may see (`cells`, any order): the
+/// [`TOP_CELLS`] with the most reports, ties by cell key so the table is the same on every read.
+pub fn hotspots(
+    mut cells: Vec<CellLine>,
+    stamp: Stamp,
+    resolution: u8,
+    min_reports: i64,
+) -> HotspotsReport {
+    let cells_shown = cells.len();
+    cells.sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.cell.cmp(&b.cell)));
+    cells.truncate(TOP_CELLS);
+    HotspotsReport {
+        stamp,
+        resolution,
+        min_reports,
+        cells_shown,
+        top: cells,
+    }
+}
+
 /// Whether a record's case was opened in the period.
 pub fn opened_in(r: &CaseRecord, range: &DateRange, tz: &Tz) -> bool {
     range.contains(r.case.opened_at, tz)
@@ -434,5 +462,36 @@ mod tests {
         assert_eq!(Kind::from_file("hourly.pdf"), Some(Kind::Hourly));
         assert_eq!(Kind::from_file("hourly"), None);
         assert_eq!(Kind::from_file("weekly.pdf"), None);
+        assert_eq!(Kind::from_file("hotspots.pdf"), Some(Kind::Hotspots));
+    }
+
+    #[test]
+    fn hotspots_lists_the_ten_cells_with_most_reports_ties_by_cell() {
+        let cells: Vec<CellLine> = (0..13)
+            .map(|i| CellLine {
+                cell: format!("87{i:02}"),
+                reports: [3, 9, 1, 9, 4, 4, 7, 2, 8, 6, 5, 4, 10][i as usize],
+                ..CellLine::default()
+            })
+            .collect();
+        let r = hotspots(cells, stamp(), 7, 0);
+        assert_eq!(r.cells_shown, 13);
+        let got: Vec<(String, i64)> = r.top.iter().map(|c| (c.cell.clone(), c.reports)).collect();
+        let want: Vec<(String, i64)> = [
+            ("8712", 10),
+            ("8701", 9),
+            ("8703", 9),
+            ("8708", 8),
+            ("8706", 7),
+            ("8709", 6),
+            ("8710", 5),
+            ("8704", 4),
+            ("8705", 4),
+            ("8711", 4),
+        ]
+        .iter()
+        .map(|(c, n)| (c.to_string(), *n))
+        .collect();
+        assert_eq!(got, want);
     }
 }

@@ -1,5 +1,6 @@
-//! `GET /api/v1/views/hotspots`: reports and open cases per H3 cell, as JSON or as a GeoJSON
-//! FeatureCollection of the cells' polygons.
+//! `GET /api/v1/views/hotspots`: reports and open cases per H3 cell, as JSON, as a GeoJSON
+//! FeatureCollection of the cells' polygons, or as flat rows with each cell's center (what
+//! Grafana's Geomap panel reads through Infinity).
 //!
 //! Read from the same store snapshot as every other view, so its tick and figures agree with
 //! `/api/v1/views` at that tick. Read-only tokens see only cells with at least
@@ -9,11 +10,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use lpm_engine::hotspots::parse_cell_key;
+use lpm_engine::hotspots::{cell_center, parse_cell_key};
 use lpm_engine::views::CellFigures;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -30,15 +31,17 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The accepted values of `format`.
-const FORMATS: [&str; 2] = ["json", "geojson"];
+const FORMATS: [&str; 3] = ["json", "geojson", "rows"];
 
-/// `?format=json|geojson` of `/api/v1/views/hotspots`.
+/// `?format=json|geojson|rows` of `/api/v1/views/hotspots`.
 #[derive(Deserialize, IntoParams, Default)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HotspotsQuery {
     /// `json` (default): the cells' figures by cell; `geojson`: a FeatureCollection of the
-    /// cells' polygons with the figures as properties (`application/geo+json`).
+    /// cells' polygons with the figures as properties (`application/geo+json`); `rows`: a JSON
+    /// array of flat rows, one per cell with its center (Grafana Infinity / Geomap), the tick in
+    /// `X-Lpm-Tick`.
     #[param(schema_with = format_schema)]
     pub format: Option<String>,
 }
@@ -101,22 +104,16 @@ pub enum FeatureType {
     Feature,
 }
 
-/// `"Polygon"`.
-#[derive(Serialize, Deserialize, ToSchema, Debug, PartialEq)]
-pub enum PolygonType {
-    /// The only value.
-    Polygon,
-}
-
-/// A GeoJSON Polygon (RFC 7946 3.1.6): one closed exterior ring, counter-clockwise.
-#[derive(Serialize, Deserialize, ToSchema, Debug)]
-pub struct CellPolygon {
-    /// `Polygon`.
-    #[serde(rename = "type")]
-    pub kind: PolygonType,
+/// A cell's GeoJSON geometry: a Polygon (RFC 7946 3.1.6), or a MultiPolygon of two parts for
+/// a cell that crosses the antimeridian (RFC 7946 3.1.9: split so that every part stays within
+/// [-180, 180]). Every ring is closed and counter-clockwise.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[serde(tag = "type", content = "coordinates")]
+pub enum CellGeometry {
     /// One ring of `[longitude, latitude]` positions, first and last equal.
-    #[schema(value_type = Vec<Vec<Vec<f64>>>)]
-    pub coordinates: Vec<Vec<[f64; 2]>>,
+    Polygon(Vec<Vec<[f64; 2]>>),
+    /// Two polygons of one ring each: the part west of +180° and the part east of -180°.
+    MultiPolygon(Vec<Vec<Vec<[f64; 2]>>>),
 }
 
 /// The figures of a cell as GeoJSON properties.
@@ -140,8 +137,11 @@ pub struct CellFeature {
     pub kind: FeatureType,
     /// The H3 index in lower-case hex.
     pub id: String,
-    /// The cell's boundary.
-    pub geometry: CellPolygon,
+    /// The cell's boundary: `{"type": "Polygon", "coordinates": [ring]}`, or
+    /// `{"type": "MultiPolygon", "coordinates": [[ring], [ring]]}` for a cell that crosses the
+    /// antimeridian; a ring is `[[longitude, latitude], ...]`, closed, counter-clockwise.
+    #[schema(value_type = Object)]
+    pub geometry: CellGeometry,
     /// The cell's figures.
     pub properties: CellProperties,
 }
@@ -158,26 +158,145 @@ pub struct HotspotsGeoJson {
     pub features: Vec<CellFeature>,
 }
 
+/// One cell as a flat row (`format=rows`): what Grafana's Geomap panel places by `lat`/`lon`.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct HotspotRow {
+    /// The H3 index in lower-case hex.
+    pub cell: String,
+    /// Latitude of the cell's center (h3o), degrees.
+    pub lat: f64,
+    /// Longitude of the cell's center (h3o), degrees.
+    pub lon: f64,
+    /// Reports located in the cell.
+    pub reports: i64,
+    /// Open or in-progress cases whose person is in the cell.
+    pub open_cases: i64,
+    /// Of those, cases whose person is a minor.
+    pub open_minor_cases: i64,
+}
+
+/// The cells `who` may see at one tick, by cell key: every cell for people who see personal
+/// data, only cells of at least `--hotspots-min-reports` reports for read-only tokens. The
+/// route, the stream and the analytics PDF all show what this returns. `None` when the engine
+/// runs without the view.
+pub fn visible_cells(
+    state: &AppState,
+    who: &crate::auth::Principal,
+) -> Option<(Option<u64>, i64, BTreeMap<String, HotspotCell>)> {
+    let store = state.engine.store();
+    if !store.hotspots() {
+        return None;
+    }
+    let (tick, views) = store.read_shared();
+    let min_reports = state.config.hotspots.min_reports_for(who);
+    let cells = views
+        .hotspots
+        .iter()
+        .flatten()
+        .filter(|(_, f)| shown(f, min_reports))
+        .map(|(k, f)| (k.clone(), HotspotCell::from(*f)))
+        .collect();
+    Some((tick, min_reports, cells))
+}
+
+/// The rows of `cells` with their centers, in cell order; keys that are not cells are left
+/// out (never from the engine).
+pub fn rows(cells: &BTreeMap<String, HotspotCell>) -> Vec<HotspotRow> {
+    cells
+        .iter()
+        .filter_map(|(key, f)| {
+            let (lat, lon) = cell_center(parse_cell_key(key)?);
+            Some(HotspotRow {
+                cell: key.clone(),
+                lat,
+                lon,
+                reports: f.reports,
+                open_cases: f.open_cases,
+                open_minor_cases: f.open_minor_cases,
+            })
+        })
+        .collect()
+}
+
+/// What an `application/json` answer holds, for the OpenAPI document: the view
+/// (`format=json`, the default) or its rows (`format=rows`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum HotspotsJson {
+    /// `format=json`.
+    View(HotspotsOut),
+    /// `format=rows`.
+    Rows(Vec<HotspotRow>),
+}
+
 /// Whether a cell of `figures` is shown to a caller who needs `min_reports` reports.
 pub fn shown(figures: &CellFigures, min_reports: i64) -> bool {
     figures.reports >= min_reports
 }
 
-/// A cell's boundary as a closed GeoJSON ring, exterior counter-clockwise (RFC 7946 3.1.6),
-/// from h3o's vertices. `None` for a key that is not a cell (never from the engine).
+/// A cell's boundary as GeoJSON (RFC 7946), from h3o's vertices; `None` for a key that is
+/// not a cell (never from the engine).
 ///
 /// The orientation is checked with the signed (shoelace) area rather than assumed from H3's
-/// vertex order, so a distorted cell cannot come out clockwise. Cells crossing the
-/// antimeridian are not split (none is near the areas lpm serves).
-pub fn cell_ring(key: &str) -> Option<Vec<[f64; 2]>> {
+/// vertex order, so a distorted cell cannot come out clockwise. A cell whose boundary crosses
+/// the antimeridian (an edge spanning more than 180° of longitude) is unwrapped to one side,
+/// cut at 180° and returned as a MultiPolygon of its two parts, each within [-180, 180]: drawn
+/// as one polygon it would wrap around the whole world. (The two cells per resolution that
+/// contain a pole are not special-cased: no report lpm serves is near one.)
+pub fn cell_geometry(key: &str) -> Option<CellGeometry> {
     let cell = parse_cell_key(key)?;
     let mut ring: Vec<[f64; 2]> = cell.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
+    let crosses = ring
+        .iter()
+        .zip(ring.iter().cycle().skip(1))
+        .any(|(a, b)| (a[0] - b[0]).abs() > 180.0);
+    if crosses {
+        for p in &mut ring {
+            if p[0] < 0.0 {
+                p[0] += 360.0;
+            }
+        }
+    }
     if signed_area(&ring) < 0.0 {
         ring.reverse();
     }
+    if !crosses {
+        return Some(CellGeometry::Polygon(vec![closed(ring)?]));
+    }
+    let west = clip_at_180(&ring, |x| x <= 180.0);
+    let east: Vec<[f64; 2]> = clip_at_180(&ring, |x| x >= 180.0)
+        .into_iter()
+        .map(|[x, y]| [x - 360.0, y])
+        .collect();
+    Some(CellGeometry::MultiPolygon(vec![
+        vec![closed(west)?],
+        vec![closed(east)?],
+    ]))
+}
+
+/// An open ring closed by repeating its first position.
+fn closed(mut ring: Vec<[f64; 2]>) -> Option<Vec<[f64; 2]>> {
     let first = *ring.first()?;
     ring.push(first);
     Some(ring)
+}
+
+/// The part of an open ring on the side of longitude 180 that `keep` accepts
+/// (Sutherland-Hodgman against one line): an edge that changes side gains the point where it
+/// meets 180. Clipping keeps the ring's direction.
+fn clip_at_180(ring: &[[f64; 2]], keep: impl Fn(f64) -> bool) -> Vec<[f64; 2]> {
+    let mut out = Vec::with_capacity(ring.len() + 2);
+    for (a, b) in ring.iter().zip(ring.iter().cycle().skip(1)) {
+        let (a_in, b_in) = (keep(a[0]), keep(b[0]));
+        if a_in {
+            out.push(*a);
+        }
+        if a_in != b_in {
+            let t = (180.0 - a[0]) / (b[0] - a[0]);
+            out.push([180.0, a[1] + t * (b[1] - a[1])]);
+        }
+    }
+    out
 }
 
 /// Twice the signed area of an open ring in the (x, y) plane: positive when counter-clockwise.
@@ -195,10 +314,7 @@ fn geojson(tick: Option<u64>, cells: &BTreeMap<String, HotspotCell>) -> Hotspots
             Some(CellFeature {
                 kind: FeatureType::Feature,
                 id: key.clone(),
-                geometry: CellPolygon {
-                    kind: PolygonType::Polygon,
-                    coordinates: vec![cell_ring(key)?],
-                },
+                geometry: cell_geometry(key)?,
                 properties: CellProperties {
                     cell: key.clone(),
                     reports: f.reports,
@@ -221,7 +337,8 @@ fn geojson(tick: Option<u64>, cells: &BTreeMap<String, HotspotCell>) -> Hotspots
     security(("session" = []), ("token" = [])),
     responses(
         (status = 200, description = "The cells at one tick (read-only tokens: only cells with at least --hotspots-min-reports reports)",
-            content((HotspotsOut = "application/json"), (HotspotsGeoJson = "application/geo+json"))),
+            content((HotspotsJson = "application/json"), (HotspotsGeoJson = "application/geo+json")),
+            headers(("X-Lpm-Tick" = u64, description = "`format=rows`: the engine tick the rows were read at"))),
         (status = 400, description = "An unknown parameter or format", body = ErrorBody),
         (status = 404, description = "The engine does not maintain the hotspots view", body = ErrorBody)))]
 pub async fn hotspots(
@@ -233,28 +350,24 @@ pub async fn hotspots(
     if !FORMATS.contains(&format) {
         return Err(ApiError::BadRequest {
             field: Some("format".into()),
-            message: "expected json or geojson".into(),
+            message: "expected json, geojson or rows".into(),
         });
     }
-    let store = state.engine.store();
-    if !store.hotspots() {
-        return Err(ApiError::NotFound(
-            "view hotspots (the engine runs without it)".into(),
-        ));
-    }
-    let (tick, views) = store.read_shared();
-    let min_reports = state.config.hotspots.min_reports_for(&who);
-    let cells: BTreeMap<String, HotspotCell> = views
-        .hotspots
-        .iter()
-        .flatten()
-        .filter(|(_, f)| shown(f, min_reports))
-        .map(|(k, f)| (k.clone(), HotspotCell::from(*f)))
-        .collect();
+    let (tick, min_reports, cells) = visible_cells(&state, &who)
+        .ok_or_else(|| ApiError::NotFound("view hotspots (the engine runs without it)".into()))?;
     if format == "geojson" {
         let body = serde_json::to_vec(&geojson(tick, &cells))
             .map_err(|e| ApiError::Internal(format!("geojson did not serialise: {e}")))?;
         return Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response());
+    }
+    if format == "rows" {
+        let mut response = axum::Json(rows(&cells)).into_response();
+        if let Some(t) = tick {
+            response
+                .headers_mut()
+                .insert(crate::grafana::TICK_HEADER, HeaderValue::from(t));
+        }
+        return Ok(response);
     }
     let positions = tick.map(|t| state.position_at(t)).into_iter().collect();
     Ok(axum::Json(HotspotsOut {
@@ -270,12 +383,22 @@ pub async fn hotspots(
 
 #[cfg(test)]
 mod tests {
+    use lpm_engine::hotspots::{cell_at, cell_key, Resolution};
+    use lpm_engine::model::Decimal;
+
     use super::*;
+
+    fn one_ring(g: CellGeometry) -> Vec<[f64; 2]> {
+        match g {
+            CellGeometry::Polygon(mut rings) if rings.len() == 1 => rings.remove(0),
+            other => panic!("not a one-ring polygon: {other:?}"),
+        }
+    }
 
     #[test]
     fn a_ring_is_closed_counter_clockwise_and_is_h3os_boundary() {
         let key = "8766d33abffffff";
-        let ring = cell_ring(key).expect("a cell");
+        let ring = one_ring(cell_geometry(key).expect("a cell"));
         assert_eq!(ring.first(), ring.last());
         let open = &ring[..ring.len() - 1];
         assert!(signed_area(open) > 0.0, "counter-clockwise");
@@ -285,6 +408,90 @@ mod tests {
             h3o.reverse();
         }
         assert_eq!(h3o, open, "the ring is h3o's boundary, in some direction");
+    }
+
+    /// The resolution-7 cell holding (0, 179.9999): h3o puts some of its vertices east of
+    /// -180 and some west of 180.
+    const FIJI_CELL: &str = "877eb5722ffffff";
+
+    #[test]
+    fn a_cell_across_the_antimeridian_is_split_in_two_parts_within_180() {
+        let near = cell_at(
+            Decimal {
+                unscaled: 0,
+                scale: 6,
+            },
+            Decimal {
+                unscaled: 179_999_900,
+                scale: 6,
+            },
+            Resolution::Seven,
+        )
+        .expect("a cell");
+        assert_eq!(cell_key(u64::from(near)), FIJI_CELL);
+        let raw: Vec<f64> = near.boundary().iter().map(|v| v.lng()).collect();
+        assert!(
+            raw.iter().any(|x| *x > 179.0) && raw.iter().any(|x| *x < -179.0),
+            "the cell really crosses: {raw:?}"
+        );
+        let parts = match cell_geometry(FIJI_CELL).expect("a cell") {
+            CellGeometry::MultiPolygon(parts) => parts,
+            other => panic!("not split: {other:?}"),
+        };
+        assert_eq!(parts.len(), 2, "west and east of the antimeridian");
+        let mut area = 0.0;
+        for (i, part) in parts.iter().enumerate() {
+            assert_eq!(part.len(), 1, "one ring, no holes");
+            let ring = &part[0];
+            assert!(ring.len() >= 4, "{ring:?}");
+            assert_eq!(ring.first(), ring.last(), "closed");
+            assert!(
+                ring.iter()
+                    .all(|p| (-180.0..=180.0).contains(&p[0]) && (-90.0..=90.0).contains(&p[1])),
+                "within the world: {ring:?}"
+            );
+            let open = &ring[..ring.len() - 1];
+            let a = signed_area(open);
+            assert!(a > 0.0, "counter-clockwise: {ring:?}");
+            area += a;
+            // the west part ends at +180, the east part starts at -180
+            let edge = if i == 0 { 180.0 } else { -180.0 };
+            assert_eq!(
+                open.iter().filter(|p| p[0] == edge).count(),
+                2,
+                "two points on the cut: {ring:?}"
+            );
+        }
+        // the parts add up to the whole cell, unwrapped to one side
+        let whole: Vec<[f64; 2]> = raw
+            .iter()
+            .zip(near.boundary().iter())
+            .map(|(x, v)| [if *x < 0.0 { x + 360.0 } else { *x }, v.lat()])
+            .collect();
+        let whole = signed_area(&whole).abs();
+        assert!(
+            (area - whole).abs() < 1e-9 * whole.max(1.0),
+            "{area} != {whole}"
+        );
+    }
+
+    #[test]
+    fn rows_carry_each_cells_center_and_figures() {
+        let mut cells = BTreeMap::new();
+        let f = HotspotCell {
+            reports: 6,
+            open_cases: 5,
+            open_minor_cases: 1,
+        };
+        cells.insert("8766d33abffffff".to_string(), f);
+        cells.insert("not a cell".to_string(), f);
+        let rows = rows(&cells);
+        assert_eq!(rows.len(), 1, "only cells");
+        let r = &rows[0];
+        assert_eq!((r.reports, r.open_cases, r.open_minor_cases), (6, 5, 1));
+        let (lat, lon) = cell_center(parse_cell_key(&r.cell).expect("a cell"));
+        assert_eq!((r.lat, r.lon), (lat, lon));
+        assert!((r.lat + 0.18).abs() < 0.02 && (r.lon + 78.47).abs() < 0.02);
     }
 
     #[test]

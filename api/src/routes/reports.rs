@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use lpm_engine::read::CaseDetail;
-use lpm_reports::{Lang, Stamp};
+use lpm_reports::{CellLine, Lang, Stamp};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -18,6 +18,7 @@ use crate::json_integer::PathId;
 use crate::pdf::analytics::{self, Kind};
 use crate::pdf::params::{AnalyticsQuery, CaseReportQuery, PosterQuery};
 use crate::pdf::{case, pdf_response, render_error, Rendered};
+use crate::routes::hotspots;
 use crate::state::{engine_error, AppState};
 
 /// The PDF routes.
@@ -39,7 +40,13 @@ pub struct ReportKind {
 
 fn report_kind_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     crate::input_schema::one_of(
-        &["operational", "demographic", "hourly", "sensitive"],
+        &[
+            "operational",
+            "demographic",
+            "hourly",
+            "sensitive",
+            "hotspots",
+        ],
         false,
     )
 }
@@ -166,8 +173,9 @@ pub async fn case_poster(
     Ok(pdf_response(rendered, &name))
 }
 
-/// An analytics report: `operational`, `demographic`, `hourly` or `sensitive` (`.pdf`), over
-/// the period `from`..=`to` (local dates in `tz`). Every number comes from one engine read.
+/// An analytics report: `operational`, `demographic`, `hourly`, `sensitive` or `hotspots`
+/// (`.pdf`), over the period `from`..=`to` (local dates in `tz`; `hotspots` is the view's
+/// current state, for every period). Every number comes from one engine read.
 #[utoipa::path(get, path = "/api/v1/reports/{kind}.pdf",
     params(ReportKind, AnalyticsQuery), tag = "reports",
     security(("session" = []), ("token" = [])),
@@ -175,8 +183,8 @@ pub async fn case_poster(
             headers(("Content-Disposition" = String, description = "`attachment; filename=...`"),
                 ("X-Lpm-Tick" = u64, description = "The engine tick the report shows"))),
         (status = 400, description = "A malformed date, `lang` or `tz`, an unknown parameter, `to` before `from`, or a period over 1000 days", body = ErrorBody),
-        (status = 404, description = "No such report", body = ErrorBody),
-        (status = 503, description = "The engine did not answer in time", body = ErrorBody)))]
+        (status = 404, description = "No such report, or `hotspots` when the engine runs without the view", body = ErrorBody),
+        (status = 503, description = "The engine did not answer in time, or has not completed its first tick", body = ErrorBody)))]
 pub async fn analytics_report(
     axum::extract::State(state): axum::extract::State<AppState>,
     Caller(who): Caller,
@@ -187,6 +195,14 @@ pub async fn analytics_report(
         Kind::from_file(&file).ok_or_else(|| ApiError::NotFound(format!("report {file:?}")))?;
     let p = q.parse(state.config.tz)?;
     let personal = who.sees_personal_data();
+    // the cells this caller may see, read before the blocking work: one store read, one tick
+    let cells = match kind {
+        Kind::Hotspots => Some(hotspots::visible_cells(&state, &who).ok_or_else(|| {
+            ApiError::NotFound("report hotspots.pdf (the engine runs without the view)".into())
+        })?),
+        _ => None,
+    };
+    let resolution = u8::from(state.config.hotspots.resolution);
     let st = state.clone();
     let rendered = state
         .blocking(move || {
@@ -243,6 +259,26 @@ pub async fn analytics_report(
                         )
                         .map_err(engine_error)?;
                     let r = analytics::sensitive(&records, stamp(tick), range, personal);
+                    (tick, r.render())
+                }
+                Kind::Hotspots => {
+                    let (tick, min_reports, cells) = cells.unwrap_or_default();
+                    let tick = tick.ok_or_else(|| ApiError::Unavailable {
+                        message: "the engine has not completed its first tick yet".into(),
+                        retry_after: 1,
+                    })?;
+                    let lines = hotspots::rows(&cells)
+                        .into_iter()
+                        .map(|r| CellLine {
+                            cell: r.cell,
+                            lat: r.lat,
+                            lon: r.lon,
+                            reports: r.reports,
+                            open_cases: r.open_cases,
+                            open_minor_cases: r.open_minor_cases,
+                        })
+                        .collect();
+                    let r = analytics::hotspots(lines, stamp(tick), resolution, min_reports);
                     (tick, r.render())
                 }
             };

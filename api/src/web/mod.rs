@@ -76,6 +76,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("dom.js", JS),
     asset!("i18n.js", JS),
     asset!("charts.js", JS),
+    asset!("map.js", JS),
     asset!("live.js", JS),
     asset!("page-signin.js", JS),
     asset!("page-report.js", JS),

@@ -1,8 +1,10 @@
 // The live view state behind the dashboard. With a cookie session it follows the WebSocket
-// `/api/v1/stream?topics=views`: a snapshot replaces everything, each diff is applied exactly
+// `/api/v1/stream?topics=views,hotspots` (the views and the hot-spot cells, which the server
+// filters by the reader's threshold): a snapshot replaces everything, each diff is applied exactly
 // (rows are counted, a -1 removes what a +1 added), and a dropped socket reconnects with
 // `since=<last tick>` so the server sends only what was missed (or a fresh snapshot). Browsers
-// cannot put a Bearer header on a WebSocket, so a reader's token polls `GET /api/v1/views`.
+// cannot put a Bearer header on a WebSocket, so a reader's token polls `GET /api/v1/views` and
+// `GET /api/v1/views/hotspots`.
 import { api, token } from './api.js';
 
 /** Rows as a multiset: `JSON.stringify([view, key, value])` → count. */
@@ -57,7 +59,7 @@ export function apply(msg) {
 /** The views in the shape of `GET /api/v1/views` (`kpi.mean_hours_to_close` computed). */
 export function views() {
   if (polled) return polled;
-  const v = { age_group: {}, gender: {}, hour_of_day: {}, hourly: {}, cases_by_status: {}, open_by_priority: {}, kpi: {}, row_counts: {}, responsible_load: [] };
+  const v = { age_group: {}, gender: {}, hour_of_day: {}, hourly: {}, cases_by_status: {}, open_by_priority: {}, kpi: {}, row_counts: {}, responsible_load: [], hotspots: {} };
   for (const [k, n] of rows) {
     if (n <= 0) continue;
     const [view, key, value] = JSON.parse(k);
@@ -72,7 +74,9 @@ export function views() {
 async function poll() {
   try {
     const { data } = await api('/api/v1/views');
-    polled = data.views;
+    // the cells are not in the all-views document; a 404 is an engine without the view
+    const cells = await api('/api/v1/views/hotspots').then((r) => r.data.value, () => ({}));
+    polled = { ...data.views, hotspots: cells };
     setTick(data.tick);
     status.lastMessageAt = Date.now();
     status.messages += 1;
@@ -86,7 +90,7 @@ async function poll() {
 
 function connect() {
   const since = status.tick !== null ? `&since=${status.tick}` : '';
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/stream?topics=views${since}`;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/stream?topics=views,hotspots${since}`;
   status.mode = status.reconnects ? 'reconnecting' : 'connecting';
   notify();
   const ws = new WebSocket(url);

@@ -1,6 +1,11 @@
-// The dashboard: KPI tiles and charts fed live from the view stream (see live.js), with the
-// current tick, the time since the last message and since the tick last moved.
+// The dashboard: KPI tiles, charts and the hot-spot map fed live from the view stream (see
+// live.js), with the current tick, the time since the last message and since the tick last
+// moved. The map's figures come from the stream; a cell's outline (which the stream does not
+// carry) is fetched once from `GET /api/v1/views/hotspots?format=geojson` when a cell first
+// appears, then kept.
+import { api } from './api.js';
 import { h, fill } from './dom.js';
+import { hotspotMap } from './map.js';
 import { t, num } from './i18n.js';
 import { bars, hbars, aggregate } from './charts.js';
 import { subscribe, reconnect } from './live.js';
@@ -39,7 +44,42 @@ export function render(main) {
     chartCard('chart-cases_by_status', 'chart.cases_by_status'),
     chartCard('chart-open_by_priority', 'chart.open_by_priority'),
     chartCard('chart-responsible_load', 'chart.responsible_load'));
-  fill(main, h('h1', { 'data-i18n': 'dashboard.title' }), statusLine, tiles, charts);
+  const mapCard = h('section', { class: 'card map-card', id: 'hotspot-card', 'aria-labelledby': 'hotspot-map-h' },
+    h('h2', { id: 'hotspot-map-h', 'data-i18n': 'map.title' }), h('div', { class: 'map-slot', id: 'hotspot-map-slot' }));
+  fill(main, h('h1', { 'data-i18n': 'dashboard.title' }), statusLine, tiles, mapCard, charts);
+
+  // cell outlines by key; `missing` is set when the engine runs without the view
+  const shapes = {};
+  let fetching = null;
+  let missing = false;
+  const fetchShapes = () => {
+    fetching = api('/api/v1/views/hotspots?format=geojson').then(({ data }) => {
+      for (const f of data.features || []) shapes[f.id] = f.geometry;
+    }, (err) => {
+      if (err.status === 404) missing = true;
+    }).finally(() => {
+      fetching = null;
+      if (lastViews) drawMap(lastViews.hotspots || {});
+    });
+  };
+  // redrawn only when what it shows changed, so a focused cell keeps its focus between ticks
+  let drawnAs = null;
+  const drawMap = (cells) => {
+    const slot = document.getElementById('hotspot-map-slot');
+    if (!slot) return;
+    if (missing) {
+      fill(slot, h('p', { class: 'hint', 'data-i18n': 'map.unavailable' }));
+      return;
+    }
+    if (!fetching && Object.keys(cells).some((c) => !shapes[c])) fetchShapes();
+    const as = JSON.stringify([cells, Object.keys(shapes).length, document.documentElement.lang]);
+    if (as === drawnAs) return;
+    drawnAs = as;
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.cell : null;
+    fill(slot, hotspotMap('hotspot-map', cells, shapes));
+    const again = focused && slot.querySelector(`[data-cell="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  };
 
   let last = null;
   const drawStatus = (st) => {
@@ -93,6 +133,7 @@ export function render(main) {
     const load = [...v.responsible_load].sort((a, b) => b.open_cases - a.open_cases || a.id - b.id).slice(0, 12)
       .map((r) => ({ label: `${r.full_name} · ${r.agency}`, value: r.open_cases }));
     put('chart-responsible_load', hbars('chart-responsible_load', t('chart.responsible_load'), load));
+    drawMap(v.hotspots || {});
   };
 
   const unsubscribe = subscribe(draw);

@@ -1,9 +1,9 @@
-// Analytics PDFs: pick a date range and a language, then download any of the four reports.
+// Analytics PDFs: pick a date range and a language, then download any of the five reports.
 import { downloadWithToken } from './api.js';
 import { h, fill, field, clearErrors, showFieldError, announce } from './dom.js';
 import { t, getLang, LANGS, errorMessage } from './i18n.js';
 
-export const KINDS = ['operational', 'demographic', 'hourly', 'sensitive'];
+export const KINDS = ['operational', 'demographic', 'hourly', 'sensitive', 'hotspots'];
 
 function isoDate(d) {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
