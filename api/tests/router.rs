@@ -3137,3 +3137,28 @@ async fn engine_report_shows_state_and_arrangement_sizes() {
         .all(|a| a["batches"].as_i64().expect("batches") >= 0
             && a["records"].as_i64().expect("records") >= 0));
 }
+
+/// Linking a contact's user: a malformed name is a 422 naming `user`, a well-formed name that
+/// is nobody's a 404 (like an unknown contact), an existing user 200.
+#[tokio::test]
+async fn linking_a_contact_to_a_user_names_what_is_wrong() {
+    let app = App::start().await;
+    let s = seed(&app).await;
+    let path = format!("/api/v1/responsibles/{}/user", s.other);
+    let put = |body: &'static str| app.call(Who::Admin, Method::PUT, &path, Some(body));
+    for bad in [r#"{"user": ""}"#, r#"{"user": "Not A Name"}"#] {
+        let r = put(bad).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text
+        );
+        assert_eq!(r.json["field"], "user", "{}", r.text);
+    }
+    let r = put(r#"{"user": "nobody.here"}"#).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = put(r#"{"user": "resp"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["user"], "resp");
+}

@@ -88,6 +88,7 @@ pub use routes::router;
 pub use session::{
     expired_session_cookie, session_cookie, session_ids, SessionStore, SESSION_COOKIE, SESSION_TTL,
 };
+pub(crate) use store::validate_name;
 pub use store::{AuthStore, NewToken, TokenInfo, UserInfo, AUTH_FILE};
 
 /// What a caller may do.

@@ -285,7 +285,7 @@ fn persist(dir: &Path, path: &Path, file: &AuthFile) -> Result<Stamp, AuthError>
 }
 
 /// User names: `[a-z0-9._-]{1,64}`.
-fn validate_name(name: &str) -> Result<(), AuthError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), AuthError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_CHARS
         && name.bytes().all(|b| {

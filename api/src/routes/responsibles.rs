@@ -80,7 +80,8 @@ pub struct ResponsibleList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactUserIn {
-    /// A user name, or null to unlink the contact's user.
+    /// A user name (`[a-z0-9._-]{1,64}`), or null to unlink the contact's user.
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
     pub user: Option<String>,
 }
 
@@ -305,8 +306,8 @@ pub async fn list_responsibles(
         (status = 200, description = "The link as written", body = ContactUserOut),
         (status = 400, description = "Malformed JSON, not `application/json`, or a bad id", body = ErrorBody),
         (status = 403, description = "Not an admin (a responder or a read-only token)", body = ErrorBody),
-        (status = 404, description = "No such contact", body = ErrorBody),
-        (status = 422, description = "No such user (`field`: `user`)", body = ErrorBody),
+        (status = 404, description = "No such contact, or no user of that name", body = ErrorBody),
+        (status = 422, description = "Not a user name (`field`: `user`)", body = ErrorBody),
         (status = 503, description = "Shutting down, or the system of record cannot be read", body = ErrorBody)))]
 pub async fn link_user(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -331,8 +332,12 @@ pub async fn link_user(
         .blocking(move || {
             match &linked {
                 Some(u) => {
+                    // a malformed name is a bad body; a well-formed one that is nobody's is a
+                    // user that does not exist, like a contact that does not exist
+                    crate::auth::validate_name(u)
+                        .map_err(|e| ApiError::invalid("user", e.to_string()))?;
                     if !store.users().iter().any(|x| x.name == *u) {
-                        return Err(ApiError::invalid("user", format!("no user named {u:?}")));
+                        return Err(ApiError::NotFound(format!("user {u:?}")));
                     }
                     store.set_contact(u, Some(id), &actor)?;
                 }
