@@ -159,8 +159,8 @@ fn counts<'a>(
     let (lo, hi) = (lo.max(MIN_MS), hi.min(MAX_MS));
     match rollup_dim(q) {
         Some(None) => {
-            let (a, b) = (MarginDim::Total, MarginDim::Total);
-            let range = rollup_start(q.kind, a, lo)..rollup_start(q.kind, b, hi);
+            let t = MarginDim::Total;
+            let range = rollup_start(q.kind, t, lo)..rollup_start(q.kind, t, hi);
             Box::new(rollup.range(range).map(|(k, &n)| (k.bucket, "", n)))
         }
         Some(Some(dim)) => {

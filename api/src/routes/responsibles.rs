@@ -336,9 +336,7 @@ pub async fn link_user(
                     // user that does not exist, like a contact that does not exist
                     crate::auth::validate_name(u)
                         .map_err(|e| ApiError::invalid("user", e.to_string()))?;
-                    if !store.users().iter().any(|x| x.name == *u) {
-                        return Err(ApiError::NotFound(format!("user {u:?}")));
-                    }
+                    // an unknown user is the store's `UnknownUser`: a 404
                     store.set_contact(u, Some(id), &actor)?;
                 }
                 None => {
