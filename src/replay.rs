@@ -93,7 +93,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         tz,
         case_model: args.case_model,
         collect_rows: args.rows.is_some(),
-        hotspots: args.hotspots.and_then(lpm_engine::hotspots::resolution),
+        hotspots: args
+            .hotspots
+            .and_then(lpm_engine::hotspots::resolution)
+            .into_iter()
+            .collect(),
         ..EngineConfig::default()
     };
     let started = Instant::now();

@@ -163,6 +163,12 @@ pub struct ServeArgs {
     /// a cell with one or two reports could point at a person's home.
     #[arg(long, env = "LPM_HOTSPOTS_MIN_REPORTS", default_value_t = 5)]
     hotspots_min_reports: u32,
+    /// H3 resolution (0-15, no finer than --hotspots-resolution) of the cells read-only tokens
+    /// see: coarser cells, kept as a second exact view, so a shared dashboard cannot narrow a
+    /// report down to a few streets [default: the --hotspots-resolution cells].
+    #[arg(long, env = "LPM_HOTSPOTS_READER_RESOLUTION",
+        value_parser = clap::value_parser!(u8).range(0..=15))]
+    hotspots_reader_resolution: Option<u8>,
     /// Assign each case filed without a responsible (and retry unassigned ones) to a present
     /// responder under the cap: the least loaded, then the one assigned longest ago, then the
     /// lowest contact id.
@@ -205,6 +211,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from(if args.demo { DEMO_DATA_DIR } else { DATA_DIR }));
+    let resolution = |n: u8, flag: &str| {
+        lpm_engine::hotspots::resolution(n).with_context(|| format!("{flag} is 0 to 15"))
+    };
+    let hotspots = lpm_api::state::HotspotsConfig {
+        resolution: resolution(args.hotspots_resolution, "--hotspots-resolution")?,
+        min_reports: i64::from(args.hotspots_min_reports),
+        reader_resolution: args
+            .hotspots_reader_resolution
+            .map(|n| resolution(n, "--hotspots-reader-resolution"))
+            .transpose()?,
+    };
+    hotspots.check()?;
     let cfg = ServeConfig {
         data_dir,
         listen: args.listen,
@@ -227,11 +245,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .collect(),
             // empty: the server derives it from the address it binds
             public_base_url: args.public_base_url.unwrap_or_default(),
-            hotspots: lpm_api::state::HotspotsConfig {
-                resolution: lpm_engine::hotspots::resolution(args.hotspots_resolution)
-                    .context("--hotspots-resolution is 0 to 15")?,
-                min_reports: i64::from(args.hotspots_min_reports),
-            },
+            hotspots,
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,

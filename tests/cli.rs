@@ -260,6 +260,37 @@ fn runtime_errors_exit_1_and_usage_errors_exit_2() {
     }
 }
 
+/// Read-only tokens may see coarser hot-spot cells, never finer ones: a finer reader resolution
+/// is refused before anything starts, naming both flags.
+#[test]
+fn a_reader_resolution_finer_than_the_views_is_refused() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let out = lpm_in(
+        cwd.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "d",
+            "--hotspots-resolution",
+            "6",
+            "--hotspots-reader-resolution",
+            "8",
+        ],
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "--hotspots-reader-resolution (8) must not be finer than --hotspots-resolution (6)"
+        ),
+        "{err}"
+    );
+    assert!(!cwd.path().join("d").exists(), "nothing was written");
+}
+
 #[test]
 fn version_names_the_commit() {
     let out = lpm_in(Path::new(env!("CARGO_MANIFEST_DIR")), &["--version"], &[]);

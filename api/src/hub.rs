@@ -30,27 +30,27 @@ pub(crate) struct Publication {
     pub(crate) event: Event,
     /// The text most clients take: views and case notices, no cells.
     pub(crate) json: Utf8Bytes,
-    /// The texts of `hotspots` clients, whose rows depend on their topics and their role's
-    /// threshold: rendered by the first client of each kind, then shared (a handful of kinds,
+    /// The texts of `hotspots` clients, whose rows depend on their topics and the cells their
+    /// role sees: rendered by the first client of each kind, then shared (a handful of kinds,
     /// however many clients).
-    variants: Mutex<Vec<((Topics, i64), Utf8Bytes)>>,
+    variants: Mutex<Vec<(Topics, Utf8Bytes)>>,
 }
 
 impl Publication {
-    /// The text of this event for a client of `topics` seeing cells of `min_reports` or more.
-    pub(crate) fn text_for(&self, topics: Topics, min_reports: i64) -> Utf8Bytes {
-        if !topics.hotspots || !matches!(self.event, Event::Views(_)) {
+    /// The text of this event for a client of `topics`.
+    pub(crate) fn text_for(&self, topics: Topics) -> Utf8Bytes {
+        if topics.hotspots.is_none() || !matches!(self.event, Event::Views(_)) {
             return self.json.clone();
         }
         let mut variants = self.variants.lock();
-        if let Some((_, text)) = variants.iter().find(|(k, _)| *k == (topics, min_reports)) {
+        if let Some((_, text)) = variants.iter().find(|(k, _)| *k == topics) {
             return text.clone();
         }
-        let text: Utf8Bytes = render(&self.event, topics, min_reports)
+        let text: Utf8Bytes = render(&self.event, topics)
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default()
             .into();
-        variants.push(((topics, min_reports), text.clone()));
+        variants.push((topics, text.clone()));
         text
     }
 }
@@ -111,9 +111,9 @@ impl Hub {
         let all = Topics {
             views: true,
             cases: true,
-            hotspots: false,
+            hotspots: None,
         };
-        let json = render(&e, all, 0)
+        let json = render(&e, all)
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
         let e: Published = Arc::new(Publication {
@@ -160,6 +160,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cells::CellView;
     use lpm_engine::hotspots::CellFigures;
     use lpm_engine::store::TickDiff;
     use lpm_engine::views::ViewRow;
@@ -192,28 +193,35 @@ mod tests {
     #[test]
     fn hotspot_texts_are_rendered_once_per_kind() {
         let p = publication(3);
+        let everyone = CellView {
+            resolution: lpm_engine::hotspots::Resolution::Seven,
+            min_reports: 0,
+        };
         let cells = Topics {
             views: true,
             cases: true,
-            hotspots: true,
+            hotspots: Some(everyone),
         };
-        let a = p.text_for(cells, 0);
-        let b = p.text_for(cells, 0);
+        let a = p.text_for(cells);
+        let b = p.text_for(cells);
         assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "rendered twice");
         assert!(a.as_str().contains("\"open_cases\":1"), "{}", a.as_str());
         // a reader whose threshold is above the cell's reports does not get its row
-        let reader = p.text_for(cells, 5);
-        assert!(
-            !reader.as_str().contains("open_cases"),
-            "{}",
-            reader.as_str()
-        );
+        let reader = Topics {
+            hotspots: Some(CellView {
+                min_reports: 5,
+                ..everyone
+            }),
+            ..cells
+        };
+        let text = p.text_for(reader);
+        assert!(!text.as_str().contains("open_cases"), "{}", text.as_str());
         assert_eq!(p.variants.lock().len(), 2);
         // a client without the topic takes the common text
         let plain = Topics {
-            hotspots: false,
+            hotspots: None,
             ..cells
         };
-        assert_eq!(p.text_for(plain, 5).as_str(), "{}");
+        assert_eq!(p.text_for(plain).as_str(), "{}");
     }
 }

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod cells;
 pub mod error;
 pub mod extract;
 pub mod grafana;

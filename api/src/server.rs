@@ -123,7 +123,7 @@ impl ServeConfig {
             visible_timeout: self.api.visible_timeout,
             read_timeout: self.api.read_timeout,
             checkpoint: self.checkpoint.clone(),
-            hotspots: Some(self.api.hotspots.resolution),
+            hotspots: self.api.hotspots.resolutions(),
         }
     }
 }

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use lpm_engine::EngineHandle;
 
 use crate::auth::AuthState;
+pub use crate::cells::{CellView, HotspotsConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use lpm_engine::model::Responsible;
@@ -47,37 +48,6 @@ pub struct ApiConfig {
     pub public_base_url: String,
     /// The `hotspots` view: its resolution and what read-only tokens may see of it.
     pub hotspots: HotspotsConfig,
-}
-
-/// The `hotspots` view's serving options.
-#[derive(Clone, Copy, Debug)]
-pub struct HotspotsConfig {
-    /// H3 resolution of the cells (`--hotspots-resolution`).
-    pub resolution: lpm_engine::hotspots::Resolution,
-    /// Read-only tokens see only cells with at least this many reports
-    /// (`--hotspots-min-reports`): a cell of one or two reports could locate a person.
-    pub min_reports: i64,
-}
-
-impl Default for HotspotsConfig {
-    fn default() -> HotspotsConfig {
-        HotspotsConfig {
-            resolution: lpm_engine::hotspots::DEFAULT_RESOLUTION,
-            min_reports: 5,
-        }
-    }
-}
-
-impl HotspotsConfig {
-    /// The fewest reports a cell needs for `who` to see it: 0 (every cell) for people who
-    /// see personal data, `min_reports` for read-only tokens.
-    pub fn min_reports_for(&self, who: &crate::auth::Principal) -> i64 {
-        if who.sees_personal_data() {
-            0
-        } else {
-            self.min_reports
-        }
-    }
 }
 
 impl Default for ApiConfig {

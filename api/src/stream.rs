@@ -19,7 +19,7 @@
 //! to close is `close_millis_sum / cases_with_close_time` hours, see docs/api.md).
 //! `hotspots` rows (topic `hotspots`) are keyed by the H3 cell and carry
 //! `{"reports","open_cases","open_minor_cases"}`; read-only tokens get only cells with at least
-//! `--hotspots-min-reports` reports.
+//! `--hotspots-min-reports` reports, at `--hotspots-reader-resolution` when set.
 //! Query: `topics=views,cases,hotspots` (default `views,cases`), `since=<tick>` to resume.
 
 use std::sync::Arc;
@@ -53,7 +53,8 @@ pub use lpm_service::wire::{from_wire, ServerMessage, WireChange, WireRow};
 pub struct StreamParams {
     /// `views`, `cases` and/or `hotspots` (comma-separated; default `views,cases`).
     /// `hotspots` adds the `hotspots` view's rows to the snapshot and diff messages (read-only
-    /// tokens: only cells with at least `--hotspots-min-reports` reports).
+    /// tokens: only cells with at least `--hotspots-min-reports` reports, at
+    /// `--hotspots-reader-resolution` when set).
     #[param(schema_with = topics_schema)]
     pub topics: Option<String>,
     /// Resume after this tick (a snapshot comes instead when it is no longer kept).
@@ -89,22 +90,23 @@ pub async fn handler(
         field: None,
         message: format!("a WebSocket upgrade is required: {}", r.body_text()),
     })?;
+    let cells = state.config.hotspots.view_for(&who);
     let mut topics = Topics {
         views: true,
         cases: true,
-        hotspots: false,
+        hotspots: None,
     };
     if let Some(t) = &p.topics {
         topics = Topics {
             views: false,
             cases: false,
-            hotspots: false,
+            hotspots: None,
         };
         for part in t.split(',').map(str::trim) {
             match part {
                 "views" => topics.views = true,
                 "cases" => topics.cases = true,
-                "hotspots" => topics.hotspots = true,
+                "hotspots" => topics.hotspots = Some(cells),
                 _ => {
                     return Err(ApiError::invalid(
                         "topics",
@@ -114,7 +116,6 @@ pub async fn handler(
             }
         }
     }
-    let min_reports = state.config.hotspots.min_reports_for(&who);
     let hub = state.hub.clone();
     let metrics = state.metrics.clone();
     let timing = Timing::of(&state.config);
@@ -126,10 +127,7 @@ pub async fn handler(
         metrics.ws_clients.inc();
         let (sink, stream) = socket.split();
         let resyncs = metrics.ws_resyncs.clone();
-        let client = Client {
-            topics,
-            min_reports,
-        };
+        let client = Client { topics };
         let closed = serve_client(hub, client, p.since, timing, sink, stream, move || {
             resyncs.inc()
         })
@@ -218,20 +216,18 @@ fn text(m: &ServerMessage) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())
 }
 
-/// What one client is sent: its topics, and the fewest reports a cell needs for its role.
+/// What one client is sent.
 #[derive(Clone, Copy, Debug)]
 pub struct Client {
-    /// The topics it asked for.
+    /// The topics it asked for, with the cells its role sees.
     pub topics: Topics,
-    /// Cells with fewer reports are not sent (0 for people who see personal data).
-    pub min_reports: i64,
 }
 
 impl Client {
     /// The frame of a published event for this client: the shared text, unless the client
-    /// takes `hotspots`, whose rows depend on its threshold and are rendered for it.
+    /// takes `hotspots`, whose rows depend on the cells its role sees.
     fn frame(&self, p: &Published) -> Message {
-        Message::Text(p.text_for(self.topics, self.min_reports))
+        Message::Text(p.text_for(self.topics))
     }
 }
 
@@ -240,7 +236,7 @@ fn snapshot(store: &ViewStore, client: Client) -> Option<(Tick, ServerMessage)> 
     let tick = tick?;
     let rows = rows
         .iter()
-        .filter(|r| client.topics.shows(r, client.min_reports))
+        .filter(|r| client.topics.shows(r))
         .filter_map(to_wire)
         .collect();
     Some((tick, ServerMessage::Snapshot { tick, rows }))

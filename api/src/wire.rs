@@ -10,6 +10,8 @@ use lpm_engine::views::ViewRow;
 use lpm_engine::Tick;
 use lpm_service::wire::{to_wire, ServerMessage, WireChange};
 
+use crate::cells::CellView;
+
 /// What the fan-out publishes.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -38,33 +40,32 @@ pub struct Topics {
     pub views: bool,
     /// Case change notices.
     pub cases: bool,
-    /// The `hotspots` view's rows, in the same snapshot and diff messages as the views.
-    pub hotspots: bool,
+    /// The `hotspots` view's rows, in the same snapshot and diff messages as the views: the
+    /// cells its caller may see ([`crate::cells::HotspotsConfig::view_for`]); `None`: none.
+    pub hotspots: Option<CellView>,
 }
 
 impl Topics {
     /// Whether view messages go to this client at all.
     pub fn any_rows(self) -> bool {
-        self.views || self.hotspots
+        self.views || self.hotspots.is_some()
     }
 
-    /// Whether `row` goes to this client, which sees cells of `min_reports` reports or more.
-    /// A row is filtered on its own, so a client applying filtered diffs holds exactly the
-    /// filtered state: a cell falling under the threshold arrives as its old row's removal.
-    pub fn shows(self, row: &ViewRow, min_reports: i64) -> bool {
+    /// Whether `row` goes to this client. A row is filtered on its own, so a client applying
+    /// filtered diffs holds exactly the filtered state ([`CellView::shows`]).
+    pub fn shows(self, row: &ViewRow) -> bool {
         match row {
-            ViewRow::Hotspot { figures, .. } => {
-                self.hotspots && crate::routes::hotspots::shown(figures, min_reports)
+            ViewRow::Hotspot { cell, figures } => {
+                self.hotspots.is_some_and(|v| v.shows(*cell, figures))
             }
             _ => self.views,
         }
     }
 }
 
-/// The message `e` becomes for a client of `topics` who sees cells of at least `min_reports`
-/// reports (`None`: not one of its topics).
-pub fn render(e: &Event, topics: Topics, min_reports: i64) -> Option<ServerMessage> {
-    let shows = |r: &ViewRow| topics.shows(r, min_reports);
+/// The message `e` becomes for a client of `topics` (`None`: not one of its topics).
+pub fn render(e: &Event, topics: Topics) -> Option<ServerMessage> {
+    let shows = |r: &ViewRow| topics.shows(r);
     match e {
         Event::Views(u) if topics.any_rows() => Some(match &**u {
             Update::Diff(d) => ServerMessage::Diff {

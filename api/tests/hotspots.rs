@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use axum::extract::ws::Message;
 use axum::http::{header, Method, StatusCode};
+use lpm_api::cells::CellView;
 use lpm_api::stream::{serve_client, Client, Timing, Topics};
-use lpm_engine::hotspots::parse_cell_key;
+use lpm_engine::hotspots::{cell_at, parse_cell_key, Resolution};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use support::{App, Who};
@@ -69,6 +70,20 @@ async fn seed(app: &App) -> String {
         .clone()
 }
 
+/// The ids of the features a reader's GeoJSON holds.
+async fn reader_feature_ids(app: &App) -> Vec<String> {
+    let r = app
+        .get(Who::Reader, "/api/v1/views/hotspots?format=geojson")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["id"].as_str().map(str::to_string))
+        .collect()
+}
+
 fn figures(reports: i64, open: i64, minors: i64) -> Value {
     json!({"reports": reports, "open_cases": open, "open_minor_cases": minors})
 }
@@ -98,16 +113,7 @@ async fn people_see_every_cell_and_readers_only_cells_of_k_reports() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["min_reports"], 5);
     assert_eq!(r.json["value"], json!({QUITO_CELL: figures(6, 5, 1)}));
-    let r = app
-        .get(Who::Reader, "/api/v1/views/hotspots?format=geojson")
-        .await;
-    let ids: Vec<&str> = r.json["features"]
-        .as_array()
-        .expect("features")
-        .iter()
-        .filter_map(|f| f["id"].as_str())
-        .collect();
-    assert_eq!(ids, vec![QUITO_CELL], "{}", r.text);
+    assert_eq!(reader_feature_ids(&app).await, vec![QUITO_CELL]);
 
     // the cells are not in the all-views document, so no route shows them unfiltered
     let r = app.get(Who::Reader, "/api/v1/views").await;
@@ -272,8 +278,21 @@ async fn bad_formats_and_unknown_parameters_are_400() {
     assert_eq!(r.json["value"], json!({}));
 }
 
-/// The first frame the stream sends a client of `topics` with threshold `min_reports`.
-async fn first_frame(app: &App, topics: Topics, min_reports: i64) -> Value {
+/// The first frame the stream sends a client of `topics`.
+async fn first_frame(app: &App, topics: Topics) -> Value {
+    frames_until(app, topics, async {}, |f| !f.is_empty())
+        .await
+        .remove(0)
+}
+
+/// The frames the stream sends a client of `topics` while `meanwhile` runs, until `done`
+/// holds of them (or 10 s pass, and then the test fails).
+async fn frames_until(
+    app: &App,
+    topics: Topics,
+    meanwhile: impl std::future::Future<Output = ()>,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let frames: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = {
         let frames = frames.clone();
@@ -287,10 +306,7 @@ async fn first_frame(app: &App, topics: Topics, min_reports: i64) -> Value {
             }
         })
     };
-    let client = Client {
-        topics,
-        min_reports,
-    };
+    let client = Client { topics };
     let timing = Timing {
         heartbeat: Duration::from_secs(60),
         send_timeout: Duration::from_secs(5),
@@ -305,9 +321,29 @@ async fn first_frame(app: &App, topics: Topics, min_reports: i64) -> Value {
         futures_util::stream::pending::<Result<Message, axum::Error>>(),
         || {},
     );
-    let _ = tokio::time::timeout(Duration::from_millis(500), run).await;
-    let first = frames.lock().first().cloned().expect("a snapshot frame");
-    serde_json::from_str(&first).expect("json")
+    let collect = async {
+        let client = tokio::spawn(run);
+        meanwhile.await;
+        for _ in 0..200 {
+            let parsed = parse(&frames.lock());
+            if done(&parsed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.abort();
+    };
+    collect.await;
+    let parsed = parse(&frames.lock());
+    assert!(done(&parsed), "the frames never got there: {parsed:?}");
+    parsed
+}
+
+fn parse(frames: &[String]) -> Vec<Value> {
+    frames
+        .iter()
+        .map(|f| serde_json::from_str(f).expect("json"))
+        .collect()
 }
 
 fn hotspot_keys(snapshot: &Value) -> Vec<String> {
@@ -324,18 +360,22 @@ fn hotspot_keys(snapshot: &Value) -> Vec<String> {
 async fn the_stream_sends_cells_on_the_hotspots_topic_with_the_readers_threshold() {
     let app = App::start().await;
     let guayaquil = seed(&app).await;
+    let cells = |min_reports| CellView {
+        resolution: Resolution::Seven,
+        min_reports,
+    };
     let topics = |views, hotspots| Topics {
         views,
         cases: false,
         hotspots,
     };
     // the default topics carry no cell: their messages are unchanged by the view
-    let views_only = first_frame(&app, topics(true, false), 0).await;
+    let views_only = first_frame(&app, topics(true, None)).await;
     assert_eq!(views_only["type"], "snapshot");
     assert!(hotspot_keys(&views_only).is_empty(), "{views_only}");
     assert!(!views_only["rows"].as_array().expect("rows").is_empty());
 
-    let everyone = first_frame(&app, topics(false, true), 0).await;
+    let everyone = first_frame(&app, topics(false, Some(cells(0)))).await;
     let mut want = vec![QUITO_CELL.to_string(), guayaquil];
     want.sort();
     assert_eq!(hotspot_keys(&everyone), want);
@@ -347,6 +387,135 @@ async fn the_stream_sends_cells_on_the_hotspots_topic_with_the_readers_threshold
         .expect("the Quito row");
     assert_eq!(quito["value"], figures(6, 5, 1));
 
-    let reader = first_frame(&app, topics(false, true), 5).await;
+    let reader = first_frame(&app, topics(false, Some(cells(5)))).await;
     assert_eq!(hotspot_keys(&reader), vec![QUITO_CELL.to_string()]);
+}
+
+/// A point 4 km south of the Quito point: another cell at resolution 7, the same at 5.
+const QUITO_SOUTH: (f64, f64) = (-0.216, -78.49);
+
+/// The cell of a `(latitude, longitude)` given with 6 decimals, as `DECIMAL(9,6)` stores it.
+fn cell_of(at: (f64, f64), res: Resolution) -> String {
+    let dec = |x: f64| lpm_engine::model::Decimal {
+        unscaled: (x * 1e6).round() as i128,
+        scale: 6,
+    };
+    let cell = cell_at(dec(at.0), dec(at.1), res).expect("a finite point");
+    format!("{:x}", u64::from(cell))
+}
+
+/// The rows of `view` a frame (snapshot or diff) carries: `(key, value, diff)`.
+fn cell_rows(frame: &Value) -> Vec<(String, Value, i64)> {
+    let rows = frame["rows"]
+        .as_array()
+        .or_else(|| frame["changes"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    rows.iter()
+        .filter_map(|r| {
+            let row = if r.get("row").is_some() { &r["row"] } else { r };
+            (row["view"] == "hotspots").then(|| {
+                (
+                    row["key"].as_str().unwrap_or_default().to_string(),
+                    row["value"].clone(),
+                    r["diff"].as_i64().unwrap_or(1),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_coarser_cells_when_configured_on_every_route() {
+    let app = App::start_with(|c| c.hotspots.reader_resolution = Some(Resolution::Five)).await;
+    let guayaquil = seed(&app).await;
+    let (quito5, south7) = (
+        cell_of(QUITO, Resolution::Five),
+        cell_of(QUITO_SOUTH, Resolution::Seven),
+    );
+    assert_ne!(
+        south7, QUITO_CELL,
+        "the test point must leave the Quito cell at 7"
+    );
+    assert_eq!(
+        cell_of(QUITO_SOUTH, Resolution::Five),
+        quito5,
+        "and stay in it at 5"
+    );
+    assert_ne!(cell_of(GUAYAQUIL, Resolution::Five), quito5);
+
+    // people who see personal data: the fine cells, as without the setting
+    let r = app.get(Who::Responder, "/api/v1/views/hotspots").await;
+    assert_eq!(r.json["resolution"], 7);
+    let want = json!({QUITO_CELL: figures(6, 5, 1), guayaquil.as_str(): figures(2, 2, 2)});
+    assert_eq!(r.json["value"], want, "{}", r.text);
+
+    // readers: the resolution-5 cells of at least 5 reports, in every format
+    let r = app.get(Who::Reader, "/api/v1/views/hotspots").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["resolution"], 5);
+    assert_eq!(r.json["min_reports"], 5);
+    assert_eq!(r.json["value"], json!({quito5.as_str(): figures(6, 5, 1)}));
+    assert_eq!(reader_feature_ids(&app).await, vec![quito5.as_str()]);
+    let r = app
+        .get(Who::Reader, "/api/v1/views/hotspots?format=rows")
+        .await;
+    let cells: Vec<&str> = r
+        .json
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|c| c["cell"].as_str())
+        .collect();
+    assert_eq!(cells, vec![quito5.as_str()], "{}", r.text);
+
+    // the stream: a reader's snapshot and diffs carry the coarse cell only, a responder's the
+    // fine cells only; a report 4 km away moves the coarse cell from 6 to 7 reports and adds
+    // a fine cell
+    let reader = Topics {
+        views: false,
+        cases: false,
+        hotspots: Some(CellView {
+            resolution: Resolution::Five,
+            min_reports: 5,
+        }),
+    };
+    let responder = Topics {
+        hotspots: Some(CellView {
+            resolution: Resolution::Seven,
+            min_reports: 0,
+        }),
+        ..reader
+    };
+    let coarse_seven = |frames: &[Value]| {
+        frames
+            .iter()
+            .flat_map(cell_rows)
+            .any(|(k, v, d)| k == quito5 && d > 0 && v["reports"] == 7)
+    };
+    let fine_new = |frames: &[Value]| {
+        frames
+            .iter()
+            .flat_map(cell_rows)
+            .any(|(k, _, d)| k == south7 && d > 0)
+    };
+    let reader_frames = frames_until(
+        &app,
+        reader,
+        async {
+            app.file_report(report(20, Some(QUITO_SOUTH), 40)).await;
+        },
+        coarse_seven,
+    )
+    .await;
+    let rows: Vec<_> = reader_frames.iter().flat_map(cell_rows).collect();
+    assert!(rows.iter().all(|(k, _, _)| *k == quito5), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|(_, v, d)| *d > 0 && *v == figures(7, 6, 1)),
+        "{rows:?}"
+    );
+    let responder_frames = frames_until(&app, responder, async {}, fine_new).await;
+    let rows: Vec<_> = responder_frames.iter().flat_map(cell_rows).collect();
+    assert!(rows.iter().all(|(k, _, _)| *k != quito5), "{rows:?}");
 }

@@ -94,7 +94,7 @@ pub fn run_engine(
         case_model: false,
         collect_rows: false,
         arrangement_log,
-        hotspots,
+        hotspots: hotspots.into_iter().collect(),
         ..EngineConfig::default()
     };
     let started = Instant::now();

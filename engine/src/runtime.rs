@@ -43,8 +43,9 @@ pub struct EngineConfig {
     /// Where workers hand checkpoint images ([`crate::checkpoint`]); `None`: checkpoint
     /// requests are ignored.
     pub images: Option<crate::checkpoint::ImageSink>,
-    /// Maintain the `hotspots` view at this H3 resolution; `None`: off (no cost, no output).
-    pub hotspots: Option<h3o::Resolution>,
+    /// Maintain the `hotspots` view at each of these H3 resolutions (a cell's index names its
+    /// resolution, so their rows never mix); empty: off (no cost, no output).
+    pub hotspots: Vec<h3o::Resolution>,
 }
 
 impl Default for EngineConfig {
@@ -57,7 +58,7 @@ impl Default for EngineConfig {
             max_ticks_in_flight: 2,
             arrangement_log: true,
             images: None,
-            hotspots: None,
+            hotspots: Vec::new(),
         }
     }
 }
@@ -320,7 +321,7 @@ impl Engine {
     /// Starts `config.workers` workers over `feed`.
     pub fn start(config: EngineConfig, feed: Arc<dyn Feed>) -> Result<Engine, EngineError> {
         let workers = config.workers.max(1);
-        let store = ViewStore::with_hotspots(config.hotspots.is_some());
+        let store = ViewStore::with_hotspots(!config.hotspots.is_empty());
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| mpsc::channel::<Query>()).unzip();
         let receivers: Arc<Vec<Mutex<Option<Receiver<Query>>>>> =
@@ -403,7 +404,7 @@ fn run_worker(
         tz: config.tz,
         case_model: config.case_model,
         images: config.images.clone(),
-        hotspots: config.hotspots,
+        hotspots: config.hotspots.clone(),
     };
     let Built {
         mut changes,

@@ -191,7 +191,8 @@ pub struct Views {
     /// Rows per table.
     pub row_counts: BTreeMap<String, i64>,
     /// Reports and open cases per H3 cell (key: the cell in lower-case hex), cells with a
-    /// report only. `None` when the view is off, and then absent from the JSON, so the other
+    /// report only, at every resolution the view is kept at (a cell's index names its
+    /// resolution: `lpm serve` keeps a coarser one for read-only tokens when configured). `None` when the view is off, and then absent from the JSON, so the other
     /// views' output is byte-identical with or without the feature compiled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hotspots: Option<BTreeMap<String, CellFigures>>,

@@ -1,6 +1,7 @@
 //! The top-cells report: the H3 cells of the `hotspots` view with the most reports, each with
 //! its center, at one tick. The serving layer picks the cells the caller may see (read-only
-//! tokens: only cells of at least `--hotspots-min-reports` reports) and ranks them; here they
+//! tokens: only cells of at least `--hotspots-min-reports` reports, at
+//! `--hotspots-reader-resolution` if set) and ranks them; here they
 //! only become a page.
 
 use crate::analytics::begin;

@@ -51,8 +51,9 @@ pub struct ServiceConfig {
     pub read_timeout: Duration,
     /// When checkpoints are taken (`crate::checkpoint`).
     pub checkpoint: CheckpointConfig,
-    /// The `hotspots` view's H3 resolution; `None`: the view is off.
-    pub hotspots: Option<lpm_engine::hotspots::Resolution>,
+    /// The H3 resolutions the `hotspots` view is kept at (the cells people see, then the
+    /// coarser cells read-only tokens see, if configured); empty: the view is off.
+    pub hotspots: Vec<lpm_engine::hotspots::Resolution>,
 }
 
 impl ServiceConfig {
@@ -126,7 +127,7 @@ impl Service {
             images: Some(ImageSink(Arc::new(move |image| {
                 let _ = images_tx.send(image);
             }))),
-            hotspots: cfg.hotspots,
+            hotspots: cfg.hotspots.clone(),
         };
         let started = Source::start(
             &cfg.source,
@@ -399,7 +400,7 @@ pub(crate) mod tests {
             visible_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(5),
             checkpoint: CheckpointConfig::default(),
-            hotspots: None,
+            hotspots: Vec::new(),
         }
     }
 

@@ -4,9 +4,10 @@
 //!
 //! Read from the same store snapshot as every other view, so its tick and figures agree with
 //! `/api/v1/views` at that tick. Read-only tokens see only cells with at least
-//! `--hotspots-min-reports` reports (a cell of one or two reports could locate a person); the
-//! threshold is applied here and on the WebSocket's `hotspots` topic, the only places that show
-//! cells (`/api/v1/views` leaves the section out).
+//! `--hotspots-min-reports` reports (a cell of one or two reports could locate a person), and
+//! coarser cells when `--hotspots-reader-resolution` is set ([`crate::cells`]); both apply here,
+//! on the WebSocket's `hotspots` topic and in the PDF, the only places that show cells
+//! (`/api/v1/views` leaves the section out).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
+use crate::cells::CellView;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -80,7 +82,8 @@ pub struct HotspotsOut {
     pub positions: Vec<SourcePosition>,
     /// Always `hotspots`.
     pub view: String,
-    /// The H3 resolution of the cells.
+    /// The H3 resolution of the cells this caller sees (read-only tokens: the readers'
+    /// resolution when one is configured).
     #[schema(minimum = 0, maximum = 15)]
     pub resolution: u8,
     /// The fewest reports a cell needs to be shown to this caller (0: every cell).
@@ -175,28 +178,28 @@ pub struct HotspotRow {
     pub open_minor_cases: i64,
 }
 
-/// The cells `who` may see at one tick, by cell key: every cell for people who see personal
-/// data, only cells of at least `--hotspots-min-reports` reports for read-only tokens. The
-/// route, the stream and the analytics PDF all show what this returns. `None` when the engine
-/// runs without the view.
+/// The cells `who` may see at one tick, by cell key, and what it sees of the view: every cell
+/// for people who see personal data; only cells of at least `--hotspots-min-reports` reports,
+/// at `--hotspots-reader-resolution` if set, for read-only tokens. The route, the stream and
+/// the analytics PDF all show what this returns. `None` when the engine runs without the view.
 pub fn visible_cells(
     state: &AppState,
     who: &crate::auth::Principal,
-) -> Option<(Option<u64>, i64, BTreeMap<String, HotspotCell>)> {
+) -> Option<(Option<u64>, CellView, BTreeMap<String, HotspotCell>)> {
     let store = state.engine.store();
     if !store.hotspots() {
         return None;
     }
     let (tick, views) = store.read_shared();
-    let min_reports = state.config.hotspots.min_reports_for(who);
+    let view = state.config.hotspots.view_for(who);
     let cells = views
         .hotspots
         .iter()
         .flatten()
-        .filter(|(_, f)| shown(f, min_reports))
+        .filter(|(k, f)| parse_cell_key(k).is_some_and(|c| view.shows(u64::from(c), f)))
         .map(|(k, f)| (k.clone(), HotspotCell::from(*f)))
         .collect();
-    Some((tick, min_reports, cells))
+    Some((tick, view, cells))
 }
 
 /// The rows of `cells` with their centers, in cell order; keys that are not cells are left
@@ -227,11 +230,6 @@ pub enum HotspotsJson {
     View(HotspotsOut),
     /// `format=rows`.
     Rows(Vec<HotspotRow>),
-}
-
-/// Whether a cell of `figures` is shown to a caller who needs `min_reports` reports.
-pub fn shown(figures: &CellFigures, min_reports: i64) -> bool {
-    figures.reports >= min_reports
 }
 
 /// A cell's boundary as GeoJSON (RFC 7946), from h3o's vertices; `None` for a key that is
@@ -336,7 +334,7 @@ fn geojson(tick: Option<u64>, cells: &BTreeMap<String, HotspotCell>) -> Hotspots
     params(HotspotsQuery),
     security(("session" = []), ("token" = [])),
     responses(
-        (status = 200, description = "The cells at one tick (read-only tokens: only cells with at least --hotspots-min-reports reports)",
+        (status = 200, description = "The cells at one tick (read-only tokens: only cells with at least --hotspots-min-reports reports, at --hotspots-reader-resolution if set)",
             content((HotspotsJson = "application/json"), (HotspotsGeoJson = "application/geo+json")),
             headers(("X-Lpm-Tick" = u64, description = "`format=rows`: the engine tick the rows were read at"))),
         (status = 400, description = "An unknown parameter or format", body = ErrorBody),
@@ -353,7 +351,7 @@ pub async fn hotspots(
             message: "expected json, geojson or rows".into(),
         });
     }
-    let (tick, min_reports, cells) = visible_cells(&state, &who)
+    let (tick, view, cells) = visible_cells(&state, &who)
         .ok_or_else(|| ApiError::NotFound("view hotspots (the engine runs without it)".into()))?;
     if format == "geojson" {
         let body = serde_json::to_vec(&geojson(tick, &cells))
@@ -374,8 +372,8 @@ pub async fn hotspots(
         tick,
         positions,
         view: lpm_engine::ViewName::Hotspots.name().to_string(),
-        resolution: u8::from(state.config.hotspots.resolution),
-        min_reports,
+        resolution: u8::from(view.resolution),
+        min_reports: view.min_reports,
         value: cells,
     })
     .into_response())

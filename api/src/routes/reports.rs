@@ -202,7 +202,6 @@ pub async fn analytics_report(
         })?),
         _ => None,
     };
-    let resolution = u8::from(state.config.hotspots.resolution);
     let st = state.clone();
     let rendered = state
         .blocking(move || {
@@ -262,7 +261,10 @@ pub async fn analytics_report(
                     (tick, r.render())
                 }
                 Kind::Hotspots => {
-                    let (tick, min_reports, cells) = cells.unwrap_or_default();
+                    // read above for this kind, always
+                    let Some((tick, view, cells)) = cells else {
+                        return Err(ApiError::Internal("the cells were not read".into()));
+                    };
                     let tick = tick.ok_or_else(|| ApiError::Unavailable {
                         message: "the engine has not completed its first tick yet".into(),
                         retry_after: 1,
@@ -278,7 +280,12 @@ pub async fn analytics_report(
                             open_minor_cases: r.open_minor_cases,
                         })
                         .collect();
-                    let r = analytics::hotspots(lines, stamp(tick), resolution, min_reports);
+                    let r = analytics::hotspots(
+                        lines,
+                        stamp(tick),
+                        u8::from(view.resolution),
+                        view.min_reports,
+                    );
                     (tick, r.render())
                 }
             };

@@ -175,7 +175,7 @@ impl App {
                 workers: 2,
                 case_model: true,
                 // as `lpm serve`, which always keeps the view at its configured resolution
-                hotspots: Some(config.hotspots.resolution),
+                hotspots: config.hotspots.resolutions(),
                 ..Default::default()
             },
             feed.clone(),

@@ -93,8 +93,8 @@ pub struct DataflowConfig {
     pub case_model: bool,
     /// Where checkpoint images go ([`crate::checkpoint`]); `None`: requests are ignored.
     pub images: Option<crate::checkpoint::ImageSink>,
-    /// The `hotspots` view's H3 resolution; `None`: the view is not built.
-    pub hotspots: Option<h3o::Resolution>,
+    /// The H3 resolutions the `hotspots` view is built at (one reduce each); empty: not built.
+    pub hotspots: Vec<h3o::Resolution>,
 }
 
 fn only<'s, T: Clone + Ord + std::fmt::Debug + 'static>(
@@ -114,7 +114,7 @@ pub fn build(
     let tz = config.tz;
     let case_model = config.case_model;
     let images = config.images.clone();
-    let hotspots = config.hotspots;
+    let hotspots = config.hotspots.clone();
     worker.dataflow_named::<Tick, _, _>("lpm", move |scope| {
         let (changes_in, changes) = scope.new_input::<(RowChange, Tick)>();
         let (controls_in, controls) = scope.new_input::<(Control, Tick)>();
@@ -182,8 +182,9 @@ pub fn build(
             ));
         let mut view_rows = views::counts(metrics)
             .concat(views::responsible_load(responsibles.clone(), cases.clone()));
-        if let Some(res) = hotspots {
-            view_rows = view_rows.concat(views::hotspots(persons, with_person.clone(), res));
+        for res in hotspots {
+            view_rows =
+                view_rows.concat(views::hotspots(persons.clone(), with_person.clone(), res));
         }
         let model = case_model.then(|| {
             cases::render(
