@@ -9,6 +9,9 @@
 //!   feed that hands out the pre-decoded batches (same ticks), 1 and 2 workers.
 //! * **HashMap floor**: the same pre-decoded changes through [`floor`], a single-threaded
 //!   hand-written implementation; its final views must equal the engine's.
+//! * **JSON parse floor**: every line of each dump, then its key and payload, parsed into
+//!   `serde_json::Value` and dropped ([`json_floor`]), 1 and 2 threads; decode + engine is
+//!   shown as a ratio to it at the same thread count.
 //!
 //! Every configuration runs `LPM_BENCH_RUNS` times (default 3); the table shows medians. Sizes:
 //! `LPM_BENCH_PERSONS` (default 100000, no schemas) and `LPM_BENCH_PERSONS_SCHEMA` (default
@@ -21,6 +24,7 @@ mod report;
 use machine::{cpu_model, load_average};
 use report::{env_usize, median};
 mod floor;
+mod json_floor;
 mod predecoded;
 use predecoded::{decode, run_engine};
 
@@ -172,6 +176,8 @@ struct Row {
     workers: String,
     eps: Option<f64>,
     vs_floor: String,
+    /// `lpm replay` ÷ the JSON parse floor at the same thread count.
+    vs_json: String,
     rss: String,
     first_tick: String,
     error: Option<String>,
@@ -185,6 +191,7 @@ impl Row {
             workers: workers.into(),
             eps: None,
             vs_floor: "—".into(),
+            vs_json: "—".into(),
             rss: "—".into(),
             first_tick: "—".into(),
             error: Some(error),
@@ -371,6 +378,7 @@ fn main() {
                                 workers: workers.to_string(),
                                 eps: Some(eps),
                                 vs_floor: ratio(eps, floor_eps, workers),
+                                vs_json: "—".into(),
                                 rss: "n/a (in-process)".into(),
                                 first_tick: median(&firsts)
                                     .map_or("—".into(), |ms| format!("{ms:.0} ms")),
@@ -412,6 +420,7 @@ fn main() {
                                 workers: "1".into(),
                                 eps: Some(eps),
                                 vs_floor: "1.00×".into(),
+                                vs_json: "—".into(),
                                 rss: "n/a (in-process)".into(),
                                 first_tick: "—".into(),
                                 error: None,
@@ -448,7 +457,53 @@ fn main() {
         }
     }
 
-    // decode + engine rows (now that the floor is known)
+    // the JSON parse floor of each dump, at each thread count
+    let mut json_floors: Vec<(PathBuf, usize, f64)> = Vec::new();
+    let mut json_rows: Vec<Row> = Vec::new();
+    for dump in &dumps_ok {
+        for threads in [1, 2] {
+            let mut rates = Vec::new();
+            let mut error = None;
+            for i in 0..runs {
+                eprintln!(
+                    "bench: JSON parse floor {} threads={threads} run {}/{runs}",
+                    dump.label(),
+                    i + 1
+                );
+                match json_floor::run(&dump.path, threads) {
+                    Ok(r) => rates.push(r.records as f64 / r.seconds.max(1e-9)),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            json_rows.push(match (error, median(&rates)) {
+                (None, Some(rate)) => {
+                    json_floors.push((dump.path.clone(), threads, rate));
+                    Row {
+                        benchmark: "JSON parse floor (serde_json → Value)".into(),
+                        dump: dump.label(),
+                        workers: format!("{threads} (threads)"),
+                        eps: Some(rate),
+                        vs_floor: "—".into(),
+                        vs_json: "1.00×".into(),
+                        rss: "n/a (in-process)".into(),
+                        first_tick: "—".into(),
+                        error: None,
+                    }
+                }
+                (e, _) => Row::error(
+                    "JSON parse floor",
+                    &dump.label(),
+                    &threads.to_string(),
+                    e.unwrap_or_else(|| "no run".into()),
+                ),
+            });
+        }
+    }
+
+    // decode + engine rows (now that the floors are known)
     let mut table_rows: Vec<Row> = Vec::new();
     for (dump, workers, ok) in &replay_rows {
         let rates: Vec<f64> = ok.iter().map(|r| r.rate).collect();
@@ -476,11 +531,16 @@ fn main() {
             } else {
                 "—".into()
             },
+            vs_json: json_floors
+                .iter()
+                .find(|(p, t, _)| *p == dump.path && t == workers)
+                .map_or("—".into(), |(_, _, floor)| format!("{:.2}×", eps / floor)),
             rss: median(&rss).map_or("—".into(), mib),
             first_tick: median(&first).map_or("—".into(), |ms| format!("{ms:.0} ms")),
             error: None,
         });
     }
+    table_rows.extend(json_rows);
     table_rows.extend(engine_rows);
     table_rows.extend(floor_row);
     table_rows.extend(rows);
@@ -565,9 +625,9 @@ fn render(
     let _ = writeln!(s, "## lpm throughput\n");
     let _ = writeln!(
         s,
-        "| benchmark | dump | workers | events/s (median of {runs}) | vs floor | peak RSS | first tick |"
+        "| benchmark | dump | workers | events/s (median of {runs}) | vs floor | vs JSON floor | peak RSS | first tick |"
     );
-    let _ = writeln!(s, "| --- | --- | --- | ---: | --- | ---: | ---: |");
+    let _ = writeln!(s, "| --- | --- | --- | ---: | --- | --- | ---: | ---: |");
     for r in rows {
         let eps = r.eps.map_or("—".into(), thousands);
         let vs = match &r.error {
@@ -576,8 +636,8 @@ fn render(
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {eps} | {vs} | {} | {} |",
-            r.benchmark, r.dump, r.workers, r.rss, r.first_tick
+            "| {} | {} | {} | {eps} | {vs} | {} | {} | {} |",
+            r.benchmark, r.dump, r.workers, r.vs_json, r.rss, r.first_tick
         );
     }
     let _ = writeln!(s);
@@ -611,6 +671,7 @@ fn render(
         s,
         "* events/s: decode + engine = Kafka records / `lpm replay`'s own elapsed time (engine start to last tick applied, as it reports); engine only and floor = decoded change events / wall time over the in-memory batches. \
          vs floor = events/s ÷ the floor's events/s (the floor runs on the no-schema dump only; decode + engine includes JSON decoding, the floor does not); ×/core divides by the worker count. \
+         vs JSON floor = `lpm replay`'s records/s ÷ the JSON parse floor's records/s on the same dump with as many threads as workers (the floor parses each line, its key and its payload into `serde_json::Value` and drops them, the file already in memory; `lpm replay` reads its file too); for these two rows events/s are records/s. \
          Peak RSS and first tick come from `lpm replay`'s summary (first tick = time from engine start to the first complete tick)."
     );
     s
