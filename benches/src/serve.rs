@@ -108,6 +108,15 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// [`mib`] of a reading taken in a phase that may have been skipped (0: not read): a dash.
+fn mib_read(bytes: u64) -> String {
+    if bytes == 0 {
+        "—".into()
+    } else {
+        mib(bytes)
+    }
+}
+
 fn log(started: Instant, what: &str) {
     eprintln!(
         "bench serve [{:>6.1}s] {what}",
@@ -544,9 +553,9 @@ fn measure(
         started,
         &format!(
             "server RSS: {} max writing without clients, {} before the clients, {} connected, {} max while writing, {} after",
-            mib(load.rss_solo_max),
+            mib_read(load.rss_solo_max),
             mib(load.rss_before_ws),
-            mib(load.rss_ws_connected),
+            mib_read(load.rss_ws_connected),
             mib(load.rss_load_max),
             mib(load.rss_after_disconnect),
         ),
@@ -558,6 +567,9 @@ fn measure(
 /// One write pass.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Pass {
+    /// The pass without clients (`LPM_BENCH_SERVE_SOLO`), apart from the pass with
+    /// `LPM_BENCH_SERVE_WS` clients, which may be 0.
+    solo: bool,
     /// WebSocket clients connected during the pass.
     clients: usize,
     writes: WriteResult,
@@ -683,6 +695,7 @@ fn write_pass(
         ),
     );
     Ok(Pass {
+        solo: false,
         clients,
         load_cores,
         writes,
@@ -742,7 +755,7 @@ fn load_run(started: Instant) -> Result<LoadOut, String> {
     // pass 1: the writes alone
     if solo {
         phase("writing-solo");
-        passes.push(write_pass(
+        let alone = write_pass(
             &base,
             &cookie,
             &reader,
@@ -752,7 +765,11 @@ fn load_run(started: Instant) -> Result<LoadOut, String> {
             0,
             started,
             &|| phase("after-solo"),
-        )?);
+        )?;
+        passes.push(Pass {
+            solo: true,
+            ..alone
+        });
         phase("before-clients");
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -1097,7 +1114,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         for (r, l) in &loads {
             for p in &l.passes {
                 // the server's readings are by phase: without clients first, then with
-                let server = if p.clients == 0 {
+                let server = if p.solo {
                     l.server_cores.first()
                 } else {
                     l.server_cores.get(1)
@@ -1112,7 +1129,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.0} ({} of {}) | {} | {} | {} / {} (p99 in {}) | {:.1}% of {:.0} | {} / {} | {} / {} / {} | {}; {} | {:.2} / {:.2} |",
+                    "| {} | {} | {:.0} ({} of {}) | {} | {} | {} / {} (p99 in {}) | {:.1}% of {:.0} | {} / {} | {} / {} / {} | {}; {} | {} / {} |",
                     label(r.persons),
                     p.clients,
                     w.achieved_rate,
@@ -1132,8 +1149,8 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                     w.errors,
                     ru(0),
                     ru(1),
-                    server,
-                    p.load_cores,
+                    f2(server),
+                    f2(p.load_cores),
                 );
             }
         }
@@ -1173,7 +1190,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                 ws.last_tick_max,
                 ws.views_tick,
                 mib(l.rss_before_ws),
-                mib(l.rss_ws_connected),
+                mib_read(l.rss_ws_connected),
                 mib(l.rss_load_max),
                 mib(l.rss_after_load),
                 mib(l.rss_after_disconnect),
@@ -1343,7 +1360,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                 s,
                 "* {}: server RSS max {} while writing without clients; at 25/50/75/100% of the write phase with clients: {}; streams settled {:.1} s after the last write; views tick {} before and {} after the comparison; load process (clients) peak RSS {} (their row state ≈ {:.1} MiB); {:.0} MB of WebSocket messages received in all{}",
                 label(r.persons),
-                mib(l.rss_solo_max),
+                mib_read(l.rss_solo_max),
                 q.join(" / "),
                 l.ws.settle_seconds,
                 l.tick_compared.0,
