@@ -37,6 +37,15 @@ pub(crate) struct Publication {
 }
 
 impl Publication {
+    /// `event` with `json`, the text most clients take.
+    pub(crate) fn new(event: Event, json: Utf8Bytes) -> Publication {
+        Publication {
+            event,
+            json,
+            variants: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The text of this event for a client of `topics`.
     pub(crate) fn text_for(&self, topics: Topics) -> Utf8Bytes {
         if topics.hotspots.is_none() || !matches!(self.event, Event::Views(_)) {
@@ -116,11 +125,7 @@ impl Hub {
         let json = render(&e, all)
             .and_then(|m| serde_json::to_string(&m).ok())
             .unwrap_or_default();
-        let e: Published = Arc::new(Publication {
-            event: e,
-            json: json.into(),
-            variants: Mutex::new(Vec::new()),
-        });
+        let e: Published = Arc::new(Publication::new(e, json.into()));
         let mut recent = self.recent.lock();
         recent.push_back(e.clone());
         while recent.len() > RECENT {

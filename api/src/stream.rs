@@ -37,6 +37,8 @@ use tokio::sync::broadcast;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
+#[cfg(test)]
+use crate::hub::Publication;
 use crate::hub::{Hub, Published};
 use crate::state::AppState;
 pub use crate::wire::Topics;
@@ -277,6 +279,91 @@ where
     }
 }
 
+/// The most queued events one write takes: a client that lags far behind still gets its frames
+/// in bounded batches, and the send timeout still bounds each batch.
+const MAX_BATCH: usize = 64;
+
+/// The frames of `first` and of the events already queued on `rx` behind it (at most
+/// [`MAX_BATCH`]), advancing `at` past the views they carry; `true` when the client lagged
+/// behind the channel while taking them (a resync is due after the frames are written).
+fn take_queued(
+    first: Published,
+    rx: &mut broadcast::Receiver<Published>,
+    client: Client,
+    at: &mut Tick,
+) -> (Vec<Message>, bool) {
+    let mut frames = Vec::new();
+    let mut next = Some(first);
+    let mut taken = 0;
+    let mut lagged = false;
+    while let Some(p) = next.take() {
+        taken += 1;
+        let e = &p.event;
+        // events at or before what the client holds are already in it
+        let held = matches!(e, Event::Views(_)) && e.tick() <= *at;
+        if !held {
+            if wants(e, client.topics) {
+                frames.push(client.frame(&p));
+            }
+            if matches!(e, Event::Views(_)) {
+                *at = e.tick();
+            }
+        }
+        if taken < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => next = Some(p),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                // empty, or closed: the loop's next `recv` sees a close
+                Err(_) => {}
+            }
+        }
+    }
+    (frames, lagged)
+}
+
+/// Writes `frames` with one flush. Each frame, and the flush, must be taken within `limit`, as
+/// with one [`send`] per frame: a client that reads slowly but steadily is not closed for
+/// being sent a batch.
+async fn send_all<S>(sink: &mut S, frames: Vec<Message>, limit: Duration) -> Result<(), SendError>
+where
+    S: Sink<Message> + Unpin,
+{
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let within = |r: Result<Result<(), S::Error>, tokio::time::error::Elapsed>| match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SendError::Gone),
+        Err(_) => Err(SendError::Timeout),
+    };
+    for m in frames {
+        within(tokio::time::timeout(limit, sink.feed(m)).await)?;
+    }
+    within(tokio::time::timeout(limit, sink.flush()).await)
+}
+
+/// A client that fell behind the fan-out channel: counted, then sent a fresh snapshot.
+async fn resync<S>(
+    hub: &Hub,
+    client: Client,
+    sink: &mut S,
+    limit: Duration,
+    at: &mut Tick,
+    on_resync: &impl Fn(),
+) -> Result<(), SendError>
+where
+    S: Sink<Message> + Unpin,
+{
+    on_resync();
+    if let Some((tick, m)) = snapshot(&hub.store, client) {
+        if client.topics.any_rows() {
+            send(sink, text(&m), limit).await?;
+        }
+        *at = tick;
+    }
+    Ok(())
+}
+
 /// The close reason for a failed send (`None`: the client left on its own).
 fn closed_by(e: SendError) -> Option<&'static str> {
     match e {
@@ -351,29 +438,21 @@ where
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(p) => {
-                    let e = &p.event;
-                    // events at or before what the client holds are already in it
-                    if matches!(e, Event::Views(_)) && e.tick() <= at {
-                        continue;
+                    // this event and those already queued behind it (a burst of ticks, or a
+                    // tick's diff and its case notice), written with one flush
+                    let (frames, lagged) = take_queued(p, &mut rx, client, &mut at);
+                    if let Err(e) = send_all(&mut sink, frames, limit).await {
+                        return closed_by(e);
                     }
-                    if wants(e, topics) {
-                        if let Err(e) = send(&mut sink, client.frame(&p), limit).await {
+                    if lagged {
+                        if let Err(e) = resync(&hub, client, &mut sink, limit, &mut at, &on_resync).await {
                             return closed_by(e);
                         }
                     }
-                    if matches!(e, Event::Views(_)) {
-                        at = e.tick();
-                    }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    on_resync();
-                    if let Some((tick, m)) = snapshot(&hub.store, client) {
-                        if topics.any_rows() {
-                            if let Err(e) = send(&mut sink, text(&m), limit).await {
-                                return closed_by(e);
-                            }
-                        }
-                        at = tick;
+                    if let Err(e) = resync(&hub, client, &mut sink, limit, &mut at, &on_resync).await {
+                        return closed_by(e);
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -409,5 +488,113 @@ where
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lpm_engine::store::{TickDiff, Update};
+    use lpm_engine::views::{Metric, ViewRow};
+
+    fn views(tick: Tick) -> Published {
+        let diff = TickDiff {
+            tick,
+            diffs: vec![(
+                ViewRow::Count(Metric::RowCount(lpm_engine::model::Table::CaseCases), 1),
+                1,
+            )],
+            cases: vec![],
+        };
+        let event = Event::Views(Arc::new(Update::Diff(diff)));
+        Arc::new(Publication::new(event, format!("views {tick}").into()))
+    }
+
+    fn cases(tick: Tick) -> Published {
+        let event = Event::Cases(tick, Arc::new(vec![1]));
+        Arc::new(Publication::new(event, format!("cases {tick}").into()))
+    }
+
+    fn texts(frames: &[Message]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|m| match m {
+                Message::Text(t) => t.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn client() -> Client {
+        Client {
+            topics: Topics {
+                views: true,
+                cases: true,
+                hotspots: None,
+            },
+        }
+    }
+
+    /// A burst already queued goes out in one write, in order; views the client already holds
+    /// are left out, case notices are not.
+    #[tokio::test]
+    async fn queued_events_are_taken_in_order_in_one_batch() {
+        let (tx, mut rx) = broadcast::channel(16);
+        for p in [views(2), cases(2), views(3), cases(3), views(4)] {
+            tx.send(p).map_err(|_| "no receiver").expect("a receiver");
+        }
+        let first = rx
+            .recv()
+            .await
+            .map_err(|e| e.to_string())
+            .expect("an event");
+        let mut at = 3;
+        let (frames, lagged) = take_queued(first, &mut rx, client(), &mut at);
+        assert_eq!(texts(&frames), ["cases 2", "cases 3", "views 4"]);
+        assert!(!lagged);
+        assert_eq!(at, 4);
+        assert!(rx.try_recv().is_err(), "everything was taken");
+    }
+
+    /// A client that falls behind while its batch is taken is told to resync; a long queue is
+    /// taken in bounded batches.
+    #[tokio::test]
+    async fn a_batch_is_bounded_and_a_lag_inside_it_asks_for_a_resync() {
+        let (tx, mut rx) = broadcast::channel(4);
+        tx.send(views(1))
+            .map_err(|_| "no receiver")
+            .expect("a receiver");
+        let first = rx
+            .recv()
+            .await
+            .map_err(|e| e.to_string())
+            .expect("an event");
+        for t in 2..10 {
+            tx.send(views(t))
+                .map_err(|_| "no receiver")
+                .expect("a receiver");
+        }
+        let mut at = 0;
+        let (_, lagged) = take_queued(first, &mut rx, client(), &mut at);
+        assert!(lagged);
+
+        let (tx, mut rx) = broadcast::channel(256);
+        for t in 1..=100 {
+            tx.send(views(t))
+                .map_err(|_| "no receiver")
+                .expect("a receiver");
+        }
+        let first = rx
+            .recv()
+            .await
+            .map_err(|e| e.to_string())
+            .expect("an event");
+        let mut at = 0;
+        let (frames, lagged) = take_queued(first, &mut rx, client(), &mut at);
+        assert_eq!(
+            (frames.len(), lagged, at),
+            (MAX_BATCH, false, MAX_BATCH as Tick)
+        );
+        assert_eq!(rx.len(), 100 - MAX_BATCH);
     }
 }
