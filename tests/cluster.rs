@@ -79,6 +79,17 @@ fn finish(mut child: Child, started: Instant, what: &str) -> Finished {
     }
 }
 
+/// `replay --no-progress INPUT ARGS --peers PEERS --process I`.
+fn member(input: &str, peers: &str, process: usize, args: &[&str]) -> Vec<String> {
+    let process = process.to_string();
+    ["replay", "--no-progress", input]
+        .iter()
+        .chain(args)
+        .chain(&["--peers", peers, "--process", &process])
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// `lpm replay --no-progress DUMP ARGS` as processes `0..n` of one cluster, `each(i)` adding
 /// per-process flags.
 fn cluster(
@@ -91,17 +102,8 @@ fn cluster(
     let started = Instant::now();
     let children: Vec<Child> = (0..n)
         .map(|i| {
-            let mut all: Vec<String> = ["replay", "--no-progress", dump.to_str().expect("path")]
-                .iter()
-                .chain(args)
-                .map(|s| s.to_string())
-                .collect();
-            all.extend([
-                "--peers".into(),
-                list.clone(),
-                "--process".into(),
-                i.to_string(),
-            ]);
+            let input = dump.to_str().expect("path");
+            let mut all = member(input, &list, i, args);
             all.extend(each(i));
             spawn(&all, false)
         })
@@ -111,6 +113,17 @@ fn cluster(
         .enumerate()
         .map(|(i, c)| finish(c, started, &format!("process {i} of {n}")))
         .collect()
+}
+
+/// `r` failed with exit status 1 within `within`, printed no views, and its stderr says each of
+/// `says`.
+fn assert_refused(what: &str, r: &Finished, says: &[&str], within: Duration) {
+    assert_eq!(r.status.code(), Some(1), "{what}: {}", r.stderr);
+    for s in says {
+        assert!(r.stderr.contains(s), "{what}: no `{s}` in: {}", r.stderr);
+    }
+    assert!(r.stdout.is_empty(), "{what}: printed views");
+    assert!(r.took < within, "{what}: took {:?}", r.took);
 }
 
 fn single(dump: &Path, args: &[&str]) -> Vec<u8> {
@@ -329,21 +342,9 @@ fn a_mismatch_is_refused_on_every_process() {
     for (label, each, says) in cases {
         let runs = cluster(&dump, 2, &[], each);
         for (i, r) in runs.iter().enumerate() {
-            assert!(
-                !r.status.success(),
-                "{label}: process {i} accepted a mismatch"
-            );
-            assert!(
-                r.stderr.contains("runs with different settings") && r.stderr.contains(says),
-                "{label}: process {i}: {}",
-                r.stderr
-            );
-            assert!(r.stdout.is_empty(), "{label}: process {i} printed views");
-            assert!(
-                r.took < Duration::from_secs(10),
-                "{label}: took {:?}",
-                r.took
-            );
+            let what = format!("{label}: process {i}");
+            let says = ["runs with different settings", says];
+            assert_refused(&what, r, &says, Duration::from_secs(10));
         }
     }
 }
@@ -354,34 +355,13 @@ fn a_peer_that_never_comes_is_a_bounded_wait() {
     let dump = dir.path().join("empty.jsonl");
     write_dump(&dump, &[]);
     let list = peers(2);
-    for me in ["0", "1"] {
+    for me in [0, 1] {
         let started = Instant::now();
-        let args: Vec<String> = [
-            "replay",
-            "--no-progress",
-            dump.to_str().expect("path"),
-            "--peers",
-            &list,
-            "--process",
-            me,
-            "--peer-timeout-s",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let input = dump.to_str().expect("path");
+        let args = member(input, &list, me, &["--peer-timeout-s", "1"]);
         let r = finish(spawn(&args, false), started, "a lone process");
-        assert_eq!(r.status.code(), Some(1), "process {me}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("did not join the cluster within 1 s"),
-            "process {me}: {}",
-            r.stderr
-        );
-        assert!(
-            r.took < Duration::from_secs(8),
-            "process {me} took {:?}",
-            r.took
-        );
+        let says = ["did not join the cluster within 1 s"];
+        assert_refused(&format!("process {me}"), &r, &says, Duration::from_secs(8));
     }
 }
 
@@ -445,23 +425,8 @@ fn killing_one_process_stops_the_others() {
     let (dump, _) = generated(dir.path(), &opts);
     let text = std::fs::read(&dump).expect("read");
     let list = peers(3);
-    let started = Instant::now();
     let mut children: Vec<Child> = (0..3)
-        .map(|i| {
-            let args: Vec<String> = [
-                "replay",
-                "--no-progress",
-                "-",
-                "--peers",
-                &list,
-                "--process",
-                &i.to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            spawn(&args, true)
-        })
+        .map(|i| spawn(&member("-", &list, i, &[]), true))
         .collect();
     // most of the dump, and keep stdin open: the replay cannot end
     let mut stdins: Vec<_> = children
@@ -485,19 +450,9 @@ fn killing_one_process_stops_the_others() {
     victim.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
     victim.wait().expect("reap");
     for (i, c) in [(0, children.remove(0)), (2, children.remove(0))] {
-        let r = finish(c, started, &format!("survivor {i}"));
-        let after = killed_at.elapsed();
-        assert_eq!(r.status.code(), Some(1), "process {i}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("process 1") && r.stderr.contains("fail-stop"),
-            "process {i}: {}",
-            r.stderr
-        );
-        assert!(r.stdout.is_empty(), "process {i} printed views");
-        assert!(
-            after < Duration::from_secs(10),
-            "process {i} stopped {after:?} after the kill"
-        );
+        let r = finish(c, killed_at, &format!("survivor {i}"));
+        let says = ["lost the connection to process 1", "fail-stop"];
+        assert_refused(&format!("process {i}"), &r, &says, Duration::from_secs(10));
     }
     drop(stdins);
 }
