@@ -56,15 +56,18 @@ impl ClusterArgs {
 
 /// Waits until `done` says the run is complete (it waits up to the duration it is given), or
 /// `engine`'s workers have stopped early; fails at once when a cluster thread failed (a lost
-/// peer), since a cluster is fail-stop and the threads of a broken cluster may never finish.
-/// `tick` runs between checks (progress).
+/// peer), since a cluster is fail-stop and the threads of a broken cluster may never finish,
+/// or when `stop` fails (this process cannot go on: its input broke). `tick` runs between
+/// checks (progress).
 pub fn wait(
     engine: &Engine,
+    stop: &dyn Fn() -> anyhow::Result<()>,
     mut done: impl FnMut(Duration) -> bool,
     mut tick: impl FnMut(),
 ) -> anyhow::Result<()> {
     loop {
         lost_peer()?;
+        stop()?;
         if engine.is_finished() || done(Duration::from_millis(200)) {
             return Ok(());
         }
@@ -74,14 +77,19 @@ pub fn wait(
 
 /// [`Engine::join`] (which releases the engine's read handle, so the workers can end, and
 /// waits for them: in a cluster they end together with every peer's), watching for a lost peer
-/// meanwhile like [`wait`].
-pub fn join(engine: Engine, mut tick: impl FnMut()) -> anyhow::Result<RunSummary> {
+/// and `stop` meanwhile like [`wait`].
+pub fn join(
+    engine: Engine,
+    stop: &dyn Fn() -> anyhow::Result<()>,
+    mut tick: impl FnMut(),
+) -> anyhow::Result<RunSummary> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("lpm-join".into())
         .spawn(move || drop(tx.send(engine.join())))?;
     loop {
         lost_peer()?;
+        stop()?;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Ok(summary)) => return Ok(summary),
             Ok(Err(e)) => {

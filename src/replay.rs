@@ -93,6 +93,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             bail!("--rows is not supported with --peers: each process holds only its share of the rows");
         }
         options.share = (c.process, c.peers.len());
+        options.hold_on_error = !args.allow_truncated;
     }
     let leader = cluster.as_ref().is_none_or(|c| c.process == 0);
     let traffic = cluster
@@ -125,14 +126,27 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             ));
         }
     };
+    // A cluster process whose input broke holds its feed open (the cluster cannot finish
+    // without its share) and stops here: fail-stop, so no process prints views that miss it.
+    let broken = || {
+        match (feed.read_error(), clustered && !args.allow_truncated) {
+        (Some(e), true) => bail!("{e}; no views written (a cluster is fail-stop; --allow-truncated accepts the records read before the error)"),
+        _ => Ok(()),
+    }
+    };
     // only process 0 holds worker 0, where the views gather: the others wait for the workers
     if leader {
-        crate::cluster::wait(&engine, |wait| store.wait_finished(wait), show_progress)?;
+        crate::cluster::wait(
+            &engine,
+            &broken,
+            |wait| store.wait_finished(wait),
+            show_progress,
+        )?;
     }
     let (tick, views) = store.read();
     let first_tick = store.first_tick_at();
     let summary = if clustered {
-        crate::cluster::join(engine, || {
+        crate::cluster::join(engine, &broken, || {
             if let Some(bar) = &progress {
                 bar.set_position(feed.bytes_read());
             }

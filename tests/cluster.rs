@@ -456,3 +456,50 @@ fn killing_one_process_stops_the_others() {
     }
     drop(stdins);
 }
+
+/// Process 1's copy of the dump is corrupt (same size, so the handshake accepts it) and its
+/// reader fails: process 1 stops with the read error, and process 0 must not print views the
+/// cluster cannot vouch for (they could miss process 1's unread share); it stops too
+/// (fail-stop).
+#[test]
+fn a_broken_input_on_one_process_stops_the_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = GenOptions {
+        seed: 6,
+        persons: 3000,
+        schemas: false,
+        ..GenOptions::default()
+    };
+    let (dump, _) = generated(dir.path(), &opts);
+    let status = Command::new("gzip").arg(&dump).status().expect("gzip runs");
+    assert!(status.success());
+    let good = dir.path().join("changelog.jsonl.gz");
+    let mut bytes = std::fs::read(&good).expect("read");
+    // the gzip trailer (CRC-32, size): the error comes at the very end, when the other
+    // process is about to finish too, so nothing but the held feed keeps it from printing
+    let at = bytes.len() - 8;
+    for b in &mut bytes[at..] {
+        *b = !*b;
+    }
+    let bad = dir.path().join("corrupt.jsonl.gz");
+    std::fs::write(&bad, &bytes).expect("write");
+    let list = peers(2);
+    let started = Instant::now();
+    let inputs = [good, bad];
+    let children: Vec<Child> = (0..2)
+        .map(|i| {
+            let input = inputs[i].to_str().expect("path");
+            // small ticks: all but the last are done when the error comes
+            spawn(&member(input, &list, i, &["--tick-records", "2048"]), false)
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let r = finish(c, started, &format!("process {i}"));
+        let says = if i == 0 {
+            ["lost the connection to process 1", "fail-stop"]
+        } else {
+            ["failed after", "no views written"]
+        };
+        assert_refused(&format!("process {i}"), &r, &says, BOUND);
+    }
+}

@@ -69,6 +69,11 @@ pub struct DumpOptions {
     /// only chunk `c` with `c % processes == process` (its workers share those as usual);
     /// `(0, 1)` decodes everything.
     pub share: (usize, usize),
+    /// After a read error, never end the feed (the workers idle) instead of ending it like the
+    /// end of the file. In a cluster an ended feed lets the others finish with views that miss
+    /// this process's unread share; held, the cluster cannot finish, and the command stops
+    /// this process (fail-stop) when it sees [`DumpFeed::read_error`].
+    pub hold_on_error: bool,
 }
 
 impl DumpOptions {
@@ -82,6 +87,7 @@ impl DumpOptions {
             workers: 1,
             shape: RowShape::Full,
             share: (0, 1),
+            hold_on_error: false,
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct DumpFeed {
     chunk_records: usize,
     /// See [`DumpOptions::share`].
     share: (u64, u64),
+    /// See [`DumpOptions::hold_on_error`].
+    hold_on_error: bool,
     /// Decode, count, dead-letter (`--dead-letters FILE`, or nowhere).
     decode: DecodePath,
     /// Total input size in bytes when known (for progress).
@@ -199,6 +207,7 @@ impl DumpFeed {
             chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
             chunk_records,
             share: (options.share.0 as u64, options.share.1.max(1) as u64),
+            hold_on_error: options.hold_on_error,
             decode: DecodePath::new("dump", stats, dead).with_shape(options.shape),
             total_bytes: total,
             compressed_read: counter,
@@ -300,6 +309,11 @@ impl DumpFeed {
 impl Feed for DumpFeed {
     fn next(&self, worker: usize) -> FeedItem {
         let Some((tick, first_seq, lines)) = self.read_chunk() else {
+            if self.hold_on_error && self.read_error().is_some() {
+                std::thread::sleep(Duration::from_millis(10));
+                let tick = self.reader.lock().next_chunk / self.chunks_per_tick;
+                return FeedItem::Idle { tick };
+            }
             return FeedItem::End;
         };
         // one decoder per local worker: in a cluster `worker` is global (process * workers +
