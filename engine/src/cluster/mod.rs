@@ -19,25 +19,27 @@
 //!   with that message at once instead of waiting on threads that may never finish.
 //! - **Byte counts**: every socket counts the bytes timely reads and writes ([`Traffic`]).
 //!
-//! The wire after the handshake is timely's own; the handshake is `MAGIC`, the process index
-//! (u64), then the settings as length-prefixed key and value pairs.
+//! The wire after the handshake (`handshake.rs`) is timely's own.
+
+mod failure;
+mod handshake;
+mod traffic;
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Once, OnceLock};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
-use timely::communication::allocator::zero_copy::stream::Stream;
 use timely::communication::allocator::ProcessBuilder;
 use timely::communication::{AllocatorBuilder, Hooks};
 
-/// The first bytes of a handshake: tells an lpm peer from anything else on the port.
-const MAGIC: &[u8; 8] = b"LPMCLU01";
-/// The largest handshake accepted (settings are a few hundred bytes; garbage is refused early).
-const MAX_HELLO_BYTES: u32 = 64 * 1024;
+pub use failure::failure;
+use handshake::{differences, Hello};
+use traffic::Counted;
+pub use traffic::Traffic;
+
 /// How often a missing peer is tried again, and the accept loop polls.
 const RETRY: Duration = Duration::from_millis(50);
 
@@ -116,16 +118,6 @@ pub enum ClusterError {
     /// timely's networking refused the sockets.
     #[error("starting timely's networking: {0}")]
     Timely(io::Error),
-}
-
-/// Bytes timely exchanged with the other processes, counted on the sockets (timely's message
-/// headers and serialized data; not the TCP/IP headers, not the handshake).
-#[derive(Debug, Default)]
-pub struct Traffic {
-    /// Bytes written to peers.
-    pub sent: AtomicU64,
-    /// Bytes read from peers.
-    pub received: AtomicU64,
 }
 
 /// One process's view of the cluster.
@@ -219,139 +211,6 @@ fn is_host_port(address: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
     };
     port_ok && host_ok
-}
-
-/// A socket that counts what timely reads and writes.
-struct Counted {
-    stream: TcpStream,
-    traffic: Arc<Traffic>,
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        self.traffic.received.fetch_add(n as u64, Relaxed);
-        Ok(n)
-    }
-}
-
-impl Write for Counted {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.stream.write(buf)?;
-        self.traffic.sent.fetch_add(n as u64, Relaxed);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-impl Stream for Counted {
-    fn try_clone(&self) -> io::Result<Self> {
-        Ok(Counted {
-            stream: self.stream.try_clone()?,
-            traffic: self.traffic.clone(),
-        })
-    }
-
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.stream.set_nonblocking(nonblocking)
-    }
-
-    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.stream.shutdown(how)
-    }
-}
-
-/// What one side tells the other before timely starts.
-struct Hello {
-    process: usize,
-    settings: BTreeMap<String, String>,
-}
-
-impl Hello {
-    fn encode(&self) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&(self.process as u64).to_be_bytes());
-        for (k, v) in &self.settings {
-            for s in [k, v] {
-                body.extend_from_slice(&(s.len() as u32).to_be_bytes());
-                body.extend_from_slice(s.as_bytes());
-            }
-        }
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        out.extend_from_slice(&body);
-        out
-    }
-
-    fn read(r: &mut impl Read) -> Result<Hello, String> {
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic).map_err(closed)?;
-        if &magic != MAGIC {
-            return Err("the peer is not an lpm cluster process of this version".into());
-        }
-        let len = read_u32(r)?;
-        if len > MAX_HELLO_BYTES {
-            return Err(format!("handshake of {len} bytes is too large"));
-        }
-        let mut body = vec![0u8; len as usize];
-        r.read_exact(&mut body).map_err(closed)?;
-        let mut cur = io::Cursor::new(body);
-        let mut idx = [0u8; 8];
-        cur.read_exact(&mut idx).map_err(closed)?;
-        let process = usize::try_from(u64::from_be_bytes(idx)).map_err(|e| e.to_string())?;
-        let mut settings = BTreeMap::new();
-        while (cur.position() as usize) < cur.get_ref().len() {
-            let k = read_string(&mut cur)?;
-            let v = read_string(&mut cur)?;
-            settings.insert(k, v);
-        }
-        Ok(Hello { process, settings })
-    }
-}
-
-fn closed(e: io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            "the peer closed the connection (it may have refused the cluster: see its log)".into()
-        }
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            "the peer did not finish the handshake in time".into()
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn read_u32(r: &mut impl Read) -> Result<u32, String> {
-    let mut b = [0u8; 4];
-    r.read_exact(&mut b).map_err(closed)?;
-    Ok(u32::from_be_bytes(b))
-}
-
-fn read_string(r: &mut impl Read) -> Result<String, String> {
-    let len = read_u32(r)?;
-    let mut b = vec![0u8; len as usize];
-    r.read_exact(&mut b).map_err(closed)?;
-    String::from_utf8(b).map_err(|e| e.to_string())
-}
-
-/// `key: here X, there Y` for each setting the two sides do not share.
-fn differences(mine: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>) -> String {
-    let keys: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
-    let none = "(not set)".to_string();
-    keys.into_iter()
-        .filter(|k| mine.get(*k) != theirs.get(*k))
-        .map(|k| {
-            format!(
-                "{k}: here {}, there {}",
-                mine.get(k).unwrap_or(&none),
-                theirs.get(k).unwrap_or(&none)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The settings this process sends: the caller's, plus the worker threads and the peer list.
@@ -476,7 +335,7 @@ pub(crate) fn connect(
             })
         })
         .collect();
-    install_failure_hook(config.peers.clone());
+    failure::install_failure_hook(config.peers.clone());
     let hooks = Hooks::default();
     let process = ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), None);
     let (builders, guard) =
@@ -551,62 +410,6 @@ fn dial(config: &ClusterConfig, peer: usize, deadline: Instant) -> Result<TcpStr
     }
 }
 
-/// The first failure of a timely thread (communication or worker) in this process, naming the
-/// peer when it was a connection: the cluster is fail-stop, so the command should stop with it.
-pub fn failure() -> Option<&'static str> {
-    FAILURE.get().map(String::as_str)
-}
-
-static FAILURE: OnceLock<String> = OnceLock::new();
-static HOOK: Once = Once::new();
-static PEERS: OnceLock<Vec<String>> = OnceLock::new();
-
-/// Records panics of timely's threads in [`FAILURE`] instead of printing each (one lost peer
-/// makes every worker panic on its poisoned queue: one line says more than a dozen backtraces).
-/// Panics elsewhere go to the previous hook.
-fn install_failure_hook(peers: Vec<String>) {
-    let _ = PEERS.set(peers);
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            let name = thread.name().unwrap_or_default();
-            if !name.starts_with("timely:") {
-                return previous(info);
-            }
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".into());
-            let what = describe_thread(name);
-            let text = format!("{what}: {message}");
-            if FAILURE.set(text.clone()).is_ok() {
-                tracing::error!(thread = name, failure = %text, "A cluster thread failed; the cluster stops (fail-stop).");
-            }
-        }));
-    });
-}
-
-/// `timely:recv-2` -> `lost the connection to process 2 (HOST:PORT)`.
-fn describe_thread(name: &str) -> String {
-    let peer = name
-        .strip_prefix("timely:recv-")
-        .or_else(|| name.strip_prefix("timely:send-"))
-        .and_then(|n| n.parse::<usize>().ok());
-    match peer {
-        Some(p) => {
-            let address = PEERS
-                .get()
-                .and_then(|v| v.get(p))
-                .map_or(String::new(), |a| format!(" ({a})"));
-            format!("lost the connection to process {p}{address}")
-        }
-        None => format!("dataflow thread {name} failed"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,29 +451,5 @@ mod tests {
             ClusterConfig::new(0, split_peers(""), Duration::ZERO),
             Err(ClusterError::NoPeers)
         ));
-    }
-
-    #[test]
-    fn a_hello_round_trips_and_differences_name_the_keys() {
-        let mut settings = BTreeMap::new();
-        settings.insert("tz".to_string(), "UTC".to_string());
-        settings.insert("hotspots".to_string(), "off".to_string());
-        let bytes = Hello {
-            process: 3,
-            settings: settings.clone(),
-        }
-        .encode();
-        let back = Hello::read(&mut io::Cursor::new(bytes)).expect("decodes");
-        assert_eq!(back.process, 3);
-        assert_eq!(back.settings, settings);
-        let mut other = settings.clone();
-        other.insert("tz".into(), "Europe/Madrid".into());
-        other.remove("hotspots");
-        assert_eq!(
-            differences(&settings, &other),
-            "hotspots: here off, there (not set); tz: here UTC, there Europe/Madrid"
-        );
-        let garbage = Hello::read(&mut io::Cursor::new(b"GET / HTTP/1.1\r\n\r\n".to_vec()));
-        assert!(garbage.is_err());
     }
 }
