@@ -108,6 +108,42 @@ for seed in 31 32 33; do
   check_dump "lpm-gen seed $seed (3000 persons, $n case_sightings records, duplicates 0.05, hotspots 7)" \
     "$dir" America/Guayaquil "$h3_venv/bin/python" --hotspots 7
 done
+# `lpm replay` as a timely cluster (docs/cluster.md) on loopback: 2 processes x 1 worker and
+# 3 x 2, on a dump with a snapshot, re-deliveries and deletes; process 0's views are checked by
+# the oracle and must be byte-identical to one process's, the other processes print nothing.
+free_ports() {
+  python3 -c 'import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1", 0))
+print(",".join("127.0.0.1:%d" % x.getsockname()[1] for x in s))' "$1"
+}
+cluster_dir="$work/c41"
+python3 "$shared/bench/gen_changelog.py" --persons "$persons" --seed 41 --no-schemas \
+  --snapshot-frac 0.3 --duplicate-rate 0.05 --delete-rate 0.05 --out "$cluster_dir" >/dev/null 2>&1
+"$lpm" replay "$cluster_dir" --no-progress --out "$cluster_dir/single.json" 2>"$cluster_dir/single.log"
+for shape in "2 1" "3 2"; do
+  read -r n w <<<"$shape"
+  peers=$(free_ports "$n")
+  pids=()
+  ok=1
+  for ((i = 1; i < n; i++)); do
+    timeout 300 "$lpm" replay "$cluster_dir" --no-progress --workers "$w" --peers "$peers" --process "$i" \
+      >"$cluster_dir/p$i.out" 2>"$cluster_dir/p$i.log" &
+    pids+=($!)
+  done
+  timeout 300 "$lpm" replay "$cluster_dir" --no-progress --workers "$w" --peers "$peers" --process 0 \
+    --out "$cluster_dir/cluster.json" 2>"$cluster_dir/p0.log" || ok=0
+  for pid in "${pids[@]}"; do wait "$pid" || ok=0; done
+  for ((i = 1; i < n; i++)); do [ -s "$cluster_dir/p$i.out" ] && ok=0; done
+  label="cluster $n processes x $w workers (seed 41, $persons persons, snapshot 0.3, duplicates, deletes)"
+  if [ $ok = 1 ] && cmp -s "$cluster_dir/single.json" "$cluster_dir/cluster.json" &&
+    python3 "$shared/bench/oracle.py" "$cluster_dir" --tz America/Guayaquil \
+      --check "$cluster_dir/cluster.json" --strict 2>"$cluster_dir/check.log"; then
+    echo "ok    $label: $(tail -1 "$cluster_dir/check.log")"
+  else
+    echo "FAIL  $label"; tail -3 "$cluster_dir"/p*.log "$cluster_dir/check.log" 2>/dev/null; fail=1
+  fi
+done
 # the shared Debezium fixtures: decoded by `cargo test -p lpm-connectors --test fixtures` from
 # the copies in connectors/tests/fixtures; check the copies still match the originals
 if [ -d "$shared/fixtures/debezium" ]; then

@@ -3,6 +3,7 @@
 //! behaviour is testable without a process.
 
 mod capture;
+mod cluster;
 mod config;
 mod generate;
 mod kafka;

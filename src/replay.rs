@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -53,6 +53,8 @@ pub struct ReplayArgs {
     /// section `oracle.py --hotspots RES` computes).
     #[arg(long, value_name = "RES", value_parser = clap::value_parser!(u8).range(0..=15))]
     hotspots: Option<u8>,
+    #[command(flatten)]
+    cluster: crate::cluster::ClusterArgs,
 }
 
 /// `--tz` of `replay` and `serve`, checked while parsing: an unknown zone is a usage error
@@ -83,6 +85,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             RowShape::ViewsOnly
         };
     }
+    let cluster = args
+        .cluster
+        .config(cluster_settings(&args, &path, options.shape))?;
+    if let Some(c) = &cluster {
+        if args.rows.is_some() {
+            bail!("--rows is not supported with --peers: each process holds only its share of the rows");
+        }
+        options.share = (c.process, c.peers.len());
+        options.hold_on_error = !args.allow_truncated;
+    }
+    let leader = cluster.as_ref().is_none_or(|c| c.process == 0);
+    let traffic = cluster
+        .as_ref()
+        .map(|c| (c.process, c.peers.len(), c.traffic.clone()));
     let stats = Arc::new(DecodeStats::default());
     let feed = Arc::new(
         DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats.clone())
@@ -101,10 +117,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         ..EngineConfig::default()
     };
     let started = Instant::now();
-    let engine = Engine::start(config, feed.clone())?;
+    let clustered = cluster.is_some();
+    let engine = Engine::start_in(config, feed.clone(), cluster)?;
     let store = engine.handle().store().clone();
     let progress = (!args.no_progress).then(|| progress_bar(feed.total_bytes));
-    while !store.wait_finished(Duration::from_millis(200)) {
+    let show_progress = || {
         if let Some(bar) = &progress {
             bar.set_position(feed.bytes_read());
             bar.set_message(format!(
@@ -112,13 +129,38 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 stats.records.load(std::sync::atomic::Ordering::Relaxed)
             ));
         }
+    };
+    // A cluster process whose input broke holds its feed open (the cluster cannot finish
+    // without its share) and stops here: fail-stop, so no process prints views that miss it.
+    let broken = || {
+        match (feed.read_error(), clustered && !args.allow_truncated) {
+        (Some(e), true) => bail!("{e}; no views written (a cluster is fail-stop; --allow-truncated accepts the records read before the error)"),
+        _ => Ok(()),
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
+    };
+    // only process 0 holds worker 0, where the views gather: the others wait for the workers
+    if leader {
+        crate::cluster::wait(
+            &engine,
+            &broken,
+            |wait| store.wait_finished(wait),
+            show_progress,
+        )?;
     }
     let (tick, views) = store.read();
     let first_tick = store.first_tick_at();
-    let summary = engine.join()?;
+    let summary = if clustered {
+        crate::cluster::join(engine, &broken, || {
+            if let Some(bar) = &progress {
+                bar.set_position(feed.bytes_read());
+            }
+        })?
+    } else {
+        engine.join()?
+    };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     feed.finish();
     let elapsed = started.elapsed();
 
@@ -130,17 +172,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         );
     }
 
-    let json = serde_json::to_value(&views)?;
-    let text = if args.pretty {
-        serde_json::to_string_pretty(&json)?
-    } else {
-        serde_json::to_string(&json)?
-    };
-    match &args.out {
-        Some(p) => {
-            std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?
-        }
-        None => writeln!(std::io::stdout().lock(), "{text}")?,
+    if leader {
+        print_views(&args, &views)?;
     }
     if let Some(dir) = &args.rows {
         write_rows(dir, &summary.rows)?;
@@ -165,6 +198,13 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         u.swept,
         stats.errors_total(),
     );
+    if let Some((process, processes, traffic)) = traffic {
+        let sent = traffic.sent.load(std::sync::atomic::Ordering::Relaxed);
+        let received = traffic.received.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "lpm replay: cluster process {process} of {processes} (the counts above are this process's share); exchanged with the other processes: {sent} bytes sent, {received} bytes received"
+        );
+    }
     for (reason, n) in stats.error_counts() {
         eprintln!("lpm replay: {n} records dead-lettered: {reason}");
     }
@@ -177,6 +217,52 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         eprintln!("lpm replay: input truncated: read {records} records of {path}, then: {source}");
     }
     Ok(())
+}
+
+/// The views as JSON on stdout or in `--out`.
+fn print_views(args: &ReplayArgs, views: &lpm_engine::Views) -> anyhow::Result<()> {
+    let json = serde_json::to_value(views)?;
+    let text = if args.pretty {
+        serde_json::to_string_pretty(&json)?
+    } else {
+        serde_json::to_string(&json)?
+    };
+    match &args.out {
+        Some(p) => {
+            std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?
+        }
+        None => writeln!(std::io::stdout().lock(), "{text}")?,
+    }
+    Ok(())
+}
+
+/// What every process of a replay cluster must share, beyond what the engine checks itself:
+/// everything that shapes the dataflow or the answer (the views, the zone, the case model, the
+/// tick size, the decoded columns) and the input's size, so that a process started on another
+/// dump is refused rather than silently mixed in.
+fn cluster_settings(
+    args: &ReplayArgs,
+    path: &std::path::Path,
+    shape: RowShape,
+) -> Vec<(String, String)> {
+    let input = if path.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        std::fs::metadata(path)
+            .map_or_else(|_| "unreadable".into(), |m| format!("{} bytes", m.len()))
+    };
+    vec![
+        ("command".into(), "replay".into()),
+        ("tz".into(), args.tz.name().into()),
+        ("case model".into(), args.case_model.to_string()),
+        (
+            "hotspots".into(),
+            args.hotspots.map_or("off".into(), |r| r.to_string()),
+        ),
+        ("tick records".into(), args.tick_records.max(1).to_string()),
+        ("decoded columns".into(), format!("{shape:?}")),
+        ("input size".into(), input),
+    ]
 }
 
 fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {

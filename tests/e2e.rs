@@ -9,6 +9,8 @@ mod support;
 mod replay;
 // our generator + reference model across encodings, orders, duplicates and DST zones
 mod generated;
+// `lpm replay` as a timely cluster of 2 and 3 processes: same output, mismatch, kill -9
+mod cluster;
 // `lpm serve` over real sockets: WebSocket diffs = REST = replay = oracle, and kill -9
 mod serve;
 // the hardening review's findings: data-dir lock, corrupt log, idle connections, WebSockets

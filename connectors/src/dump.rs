@@ -65,6 +65,15 @@ pub struct DumpOptions {
     pub workers: usize,
     /// Which columns decoded rows keep.
     pub shape: RowShape,
+    /// `(process, processes)`: in a cluster every process reads the whole dump and decodes
+    /// only chunk `c` with `c % processes == process` (its workers share those as usual);
+    /// `(0, 1)` decodes everything.
+    pub share: (usize, usize),
+    /// After a read error, never end the feed (the workers idle) instead of ending it like the
+    /// end of the file. In a cluster an ended feed lets the others finish with views that miss
+    /// this process's unread share; held, the cluster cannot finish, and the command stops
+    /// this process (fail-stop) when it sees [`DumpFeed::read_error`].
+    pub hold_on_error: bool,
 }
 
 impl DumpOptions {
@@ -77,12 +86,16 @@ impl DumpOptions {
             dead_letters: None,
             workers: 1,
             shape: RowShape::Full,
+            share: (0, 1),
+            hold_on_error: false,
         }
     }
 }
 
 struct ReaderState {
     reader: Box<dyn BufRead + Send>,
+    /// Reused for the lines of chunks another process decodes.
+    skipped: Vec<u8>,
     next_chunk: u64,
     next_seq: u64,
     eof: bool,
@@ -110,6 +123,10 @@ pub struct DumpFeed {
     decoders: Vec<Mutex<WorkerDecoder>>,
     chunks_per_tick: u64,
     chunk_records: usize,
+    /// See [`DumpOptions::share`].
+    share: (u64, u64),
+    /// See [`DumpOptions::hold_on_error`].
+    hold_on_error: bool,
     /// Decode, count, dead-letter (`--dead-letters FILE`, or nowhere).
     decode: DecodePath,
     /// Total input size in bytes when known (for progress).
@@ -179,6 +196,7 @@ impl DumpFeed {
         Ok(DumpFeed {
             reader: Mutex::new(ReaderState {
                 reader,
+                skipped: Vec::new(),
                 next_chunk: 0,
                 next_seq: 1,
                 eof: false,
@@ -188,6 +206,8 @@ impl DumpFeed {
                 .collect(),
             chunks_per_tick: (options.tick_records / chunk_records as u64).max(1),
             chunk_records,
+            share: (options.share.0 as u64, options.share.1.max(1) as u64),
+            hold_on_error: options.hold_on_error,
             decode: DecodePath::new("dump", stats, dead).with_shape(options.shape),
             total_bytes: total,
             compressed_read: counter,
@@ -201,9 +221,19 @@ impl DumpFeed {
         self.compressed_read.load(Relaxed)
     }
 
-    /// Reads the next chunk: `(tick, first seq, lines)`.
+    /// Reads the next chunk of this process's share: `(tick, first seq, lines)`. The chunks of
+    /// other processes are read past (their lines still count for seq and tick).
     fn read_chunk(&self) -> Option<(u64, u64, Vec<Vec<u8>>)> {
         let mut st = self.reader.lock();
+        let (process, processes) = self.share;
+        while st.next_chunk % processes != process {
+            let n = self.skip_chunk(&mut st);
+            if n == 0 {
+                return None;
+            }
+            st.next_chunk += 1;
+            st.next_seq += n;
+        }
         if st.eof {
             return None;
         }
@@ -219,13 +249,7 @@ impl DumpFeed {
                 Err(source) => {
                     // The partial line in `line` is dropped: only complete records count.
                     let records = st.next_seq - 1 + lines.len() as u64;
-                    tracing::debug!(%source, records, "Reading the dump failed; the feed ends here.");
-                    let _ = self.read_error.set(DumpError::Truncated {
-                        path: self.path.clone(),
-                        records,
-                        source,
-                    });
-                    st.eof = true;
+                    self.stop_reading(&mut st, records, source);
                     break;
                 }
             }
@@ -238,6 +262,35 @@ impl DumpFeed {
         st.next_chunk += 1;
         st.next_seq += lines.len() as u64;
         Some((chunk / self.chunks_per_tick, seq, lines))
+    }
+
+    /// Reads past one chunk that another process decodes; returns its line count.
+    fn skip_chunk(&self, st: &mut ReaderState) -> u64 {
+        let mut n = 0u64;
+        let mut line = std::mem::take(&mut st.skipped);
+        while !st.eof && n < self.chunk_records as u64 {
+            line.clear();
+            match st.reader.read_until(b'\n', &mut line) {
+                Ok(0) => st.eof = true,
+                Ok(_) => n += 1,
+                Err(source) => {
+                    let records = st.next_seq - 1 + n;
+                    self.stop_reading(st, records, source);
+                }
+            }
+        }
+        st.skipped = line;
+        n
+    }
+
+    fn stop_reading(&self, st: &mut ReaderState, records: u64, source: std::io::Error) {
+        tracing::debug!(%source, records, "Reading the dump failed; the feed ends here.");
+        let _ = self.read_error.set(DumpError::Truncated {
+            path: self.path.clone(),
+            records,
+            source,
+        });
+        st.eof = true;
     }
 
     /// Flushes the dead-letter sink.
@@ -256,8 +309,15 @@ impl DumpFeed {
 impl Feed for DumpFeed {
     fn next(&self, worker: usize) -> FeedItem {
         let Some((tick, first_seq, lines)) = self.read_chunk() else {
+            if self.hold_on_error && self.read_error().is_some() {
+                std::thread::sleep(Duration::from_millis(10));
+                let tick = self.reader.lock().next_chunk / self.chunks_per_tick;
+                return FeedItem::Idle { tick };
+            }
             return FeedItem::End;
         };
+        // one decoder per local worker: in a cluster `worker` is global (process * workers +
+        // local), so the remainder is still the local index
         let mut dec = self.decoders[worker % self.decoders.len()].lock();
         let mut changes = Vec::with_capacity(lines.len());
         for (i, line) in lines.iter().enumerate() {
@@ -441,6 +501,35 @@ mod tests {
             vec![(t, "c", 1), (t, "r", 1), (t, "u", 1)]
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn cluster_shares_split_the_chunks_with_the_same_ticks_and_seqs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lines.jsonl");
+        let text: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, text).expect("write");
+        let chunks = |share: (usize, usize)| {
+            let mut options = DumpOptions::new(&path);
+            options.chunk_records = 3;
+            options.tick_records = 6;
+            options.share = share;
+            let stats = Arc::new(DecodeStats::default());
+            let feed = DumpFeed::open(&options, Arc::new(Catalog::lpm()), stats).expect("open");
+            std::iter::from_fn(|| feed.read_chunk()).collect::<Vec<_>>()
+        };
+        let whole = chunks((0, 1));
+        assert_eq!(whole.len(), 17);
+        let (a, b) = (chunks((0, 2)), chunks((1, 2)));
+        assert_eq!((a.len(), b.len()), (9, 8));
+        assert_eq!(a[1], whole[2]);
+        assert_eq!(b[0], whole[1]);
+        let mut both: Vec<_> = a.into_iter().chain(b).collect();
+        both.sort();
+        assert_eq!(both, whole);
+        let third = chunks((2, 3));
+        assert_eq!(third.first(), whole.get(2));
+        assert_eq!(third.len(), 5);
     }
 
     /// Drains a feed over `bytes` written to `name`; returns the records read and the error.

@@ -15,6 +15,9 @@ pub enum EngineError {
     /// The engine stopped.
     #[error("the engine has stopped")]
     Stopped,
+    /// The cluster could not form (see [`crate::cluster`]).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A read did not complete in time.
     #[error("the engine did not answer in time")]
     Timeout,

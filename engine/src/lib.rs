@@ -8,6 +8,7 @@
 pub mod arrangements;
 pub mod change;
 pub mod checkpoint;
+pub mod cluster;
 pub mod dataflow;
 pub mod dims;
 pub mod error;

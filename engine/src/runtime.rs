@@ -320,6 +320,19 @@ pub struct Engine {
 impl Engine {
     /// Starts `config.workers` workers over `feed`.
     pub fn start(config: EngineConfig, feed: Arc<dyn Feed>) -> Result<Engine, EngineError> {
+        Engine::start_in(config, feed, None)
+    }
+
+    /// [`start`](Self::start), as one process of a timely cluster when `cluster` is given:
+    /// `config.workers` threads here, the same on every process, worker indices global (this
+    /// process's workers are `process * workers ..`). Only process 0 holds worker 0, so only its
+    /// store fills; the others finish when the whole cluster has. Returns once the cluster has
+    /// formed (every peer connected and agreed), or with why not.
+    pub fn start_in(
+        config: EngineConfig,
+        feed: Arc<dyn Feed>,
+        cluster: Option<crate::cluster::ClusterConfig>,
+    ) -> Result<Engine, EngineError> {
         let workers = config.workers.max(1);
         let store = ViewStore::with_hotspots(!config.hotspots.is_empty());
         let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -336,20 +349,33 @@ impl Engine {
             stats: stats.clone(),
         };
 
-        let timely_config = timely::Config::process(workers);
+        let first = cluster.as_ref().map_or(0, |c| c.process * workers);
         let (store2, results2) = (store.clone(), results.clone());
-        let guards = timely::execute(timely_config, move |worker| {
-            let index = worker.index();
-            let queries = receivers[index].lock().take();
+        let work = move |worker: &mut timely::worker::Worker| {
+            let local = worker.index() - first;
+            let queries = receivers[local].lock().take();
             run_worker(
                 worker,
+                local,
                 &config,
                 feed.clone(),
                 store2.clone(),
                 (queries, holds.clone(), stats.clone()),
                 &results2,
             );
-        })
+        };
+        let guards = match cluster {
+            None => timely::execute(timely::Config::process(workers), work),
+            Some(cluster) => {
+                let (builders, comms) = crate::cluster::connect(&cluster, workers)?;
+                timely::execute::execute_from(
+                    builders,
+                    comms,
+                    timely::WorkerConfig::default(),
+                    work,
+                )
+            }
+        }
         .map_err(EngineError::Timely)?;
         let thread = std::thread::Builder::new()
             .name("lpm-engine".into())
@@ -369,6 +395,11 @@ impl Engine {
         self.handle.clone()
     }
 
+    /// Whether the workers have stopped ([`join`](Self::join) would not block).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Waits for the feed to end and every tick to be applied.
     ///
     /// Workers keep answering reads until every [`EngineHandle`] is dropped, so drop clones first.
@@ -381,8 +412,11 @@ impl Engine {
     }
 }
 
+/// `local`: the worker's index in this process (its query channel and stats slot); the feed
+/// gets the global `worker.index()`.
 fn run_worker(
     worker: &mut timely::worker::Worker,
+    local: usize,
     config: &EngineConfig,
     feed: Arc<dyn Feed>,
     store: Arc<ViewStore>,
@@ -449,7 +483,7 @@ fn run_worker(
             }
             FeedItem::End => input_open = false,
         }
-        publish_stats(&stats, index, &state.borrow(), &tally);
+        publish_stats(&stats, local, &state.borrow(), &tally);
         reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     drop(changes);
