@@ -535,12 +535,17 @@ mod tests {
         }
     }
 
-    /// A burst already queued goes out in one write, in order; views the client already holds
-    /// are left out, case notices are not.
-    #[tokio::test]
-    async fn queued_events_are_taken_in_order_in_one_batch() {
-        let (tx, mut rx) = broadcast::channel(16);
-        for p in [views(2), cases(2), views(3), cases(3), views(4)] {
+    /// A channel of `capacity` holding `events`, and the first of them received from it.
+    async fn queued(
+        capacity: usize,
+        events: impl IntoIterator<Item = Published>,
+    ) -> (
+        broadcast::Sender<Published>,
+        broadcast::Receiver<Published>,
+        Published,
+    ) {
+        let (tx, mut rx) = broadcast::channel(capacity);
+        for p in events {
             tx.send(p).map_err(|_| "no receiver").expect("a receiver");
         }
         let first = rx
@@ -548,6 +553,15 @@ mod tests {
             .await
             .map_err(|e| e.to_string())
             .expect("an event");
+        (tx, rx, first)
+    }
+
+    /// A burst already queued goes out in one write, in order; views the client already holds
+    /// are left out, case notices are not.
+    #[tokio::test]
+    async fn queued_events_are_taken_in_order_in_one_batch() {
+        let events = [views(2), cases(2), views(3), cases(3), views(4)];
+        let (_tx, mut rx, first) = queued(16, events).await;
         let mut at = 3;
         let (frames, lagged) = take_queued(first, &mut rx, client(), &mut at);
         assert_eq!(texts(&frames), ["cases 2", "cases 3", "views 4"]);
@@ -560,15 +574,7 @@ mod tests {
     /// taken in bounded batches.
     #[tokio::test]
     async fn a_batch_is_bounded_and_a_lag_inside_it_asks_for_a_resync() {
-        let (tx, mut rx) = broadcast::channel(4);
-        tx.send(views(1))
-            .map_err(|_| "no receiver")
-            .expect("a receiver");
-        let first = rx
-            .recv()
-            .await
-            .map_err(|e| e.to_string())
-            .expect("an event");
+        let (tx, mut rx, first) = queued(4, [views(1)]).await;
         for t in 2..10 {
             tx.send(views(t))
                 .map_err(|_| "no receiver")
@@ -578,17 +584,7 @@ mod tests {
         let (_, lagged) = take_queued(first, &mut rx, client(), &mut at);
         assert!(lagged);
 
-        let (tx, mut rx) = broadcast::channel(256);
-        for t in 1..=100 {
-            tx.send(views(t))
-                .map_err(|_| "no receiver")
-                .expect("a receiver");
-        }
-        let first = rx
-            .recv()
-            .await
-            .map_err(|e| e.to_string())
-            .expect("an event");
+        let (_tx, mut rx, first) = queued(256, (1..=100).map(views)).await;
         let mut at = 0;
         let (frames, lagged) = take_queued(first, &mut rx, client(), &mut at);
         assert_eq!(
