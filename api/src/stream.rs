@@ -280,7 +280,7 @@ where
 }
 
 /// The most queued events one write takes: a client that lags far behind still gets its frames
-/// in bounded batches, and the send timeout still bounds each batch.
+/// in bounded batches (each frame of a batch within the send timeout, see [`send_all`]).
 const MAX_BATCH: usize = 64;
 
 /// The frames of `first` and of the events already queued on `rx` behind it (at most
