@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use lpm_testkit::gen::{generate, GenOptions};
 use lpm_testkit::reference;
 
-use crate::support::{envelope, lpm, person, record, write_dump};
+use crate::support::{envelope, lpm, person, record, snapshot_person, write_dump};
 
 /// No cluster run in this file may take longer (a hang is a failure, not a slow test).
 const BOUND: Duration = Duration::from_secs(40);
@@ -173,6 +173,17 @@ fn generated(dir: &Path, opts: &GenOptions) -> (std::path::PathBuf, lpm_testkit:
     (dump, truth)
 }
 
+/// A plain 3 000-person dump of `seed` in `dir`, for the tests that only need a run to last.
+fn small_dump(dir: &Path, seed: u64) -> std::path::PathBuf {
+    let opts = GenOptions {
+        seed,
+        persons: 3000,
+        schemas: false,
+        ..GenOptions::default()
+    };
+    generated(dir, &opts).0
+}
+
 #[test]
 fn two_and_three_processes_print_what_one_process_prints() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -212,22 +223,7 @@ fn two_and_three_processes_print_what_one_process_prints() {
     if let Some(script) = crate::support::oracle_script() {
         let mut got: serde_json::Value = serde_json::from_slice(&runs[0].stdout).expect("json");
         got.as_object_mut().expect("object").remove("hotspots");
-        let views = dir.path().join("cluster.json");
-        std::fs::write(&views, serde_json::to_vec(&got).expect("json")).expect("write");
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(&dump)
-            .args(["--tz", opts.tz.name(), "--check"])
-            .arg(&views)
-            .arg("--strict")
-            .output()
-            .expect("run oracle.py");
-        assert!(
-            out.status.success(),
-            "oracle.py --check of the cluster's views: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_oracle_agrees(&script, &dump, opts.tz.name(), &got, dir.path());
     }
 }
 
@@ -237,21 +233,7 @@ fn two_and_three_processes_print_what_one_process_prints() {
 /// on every process.
 #[test]
 fn a_resnapshot_spread_over_processes_sweeps_like_one_process() {
-    let snap = |off, id, file, pos, mark: &str| {
-        record(
-            "persons_lost",
-            off,
-            id,
-            Some(envelope(
-                "r",
-                Some(person(id, Some(30 + id), "female", "2024-03-07T10:00:00Z")),
-                file,
-                pos,
-                0,
-                mark,
-            )),
-        )
-    };
+    let snap = |off, id, file, pos, mark: &str| snapshot_person(off, id, 30 + id, file, pos, mark);
     let streamed = |off, id, pos| {
         record(
             "persons_lost",
@@ -416,13 +398,7 @@ fn bad_cluster_flags_are_readable_errors() {
 #[test]
 fn killing_one_process_stops_the_others() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = GenOptions {
-        seed: 5,
-        persons: 3000,
-        schemas: false,
-        ..GenOptions::default()
-    };
-    let (dump, _) = generated(dir.path(), &opts);
+    let dump = small_dump(dir.path(), 5);
     let text = std::fs::read(&dump).expect("read");
     let list = peers(3);
     let mut children: Vec<Child> = (0..3)
@@ -464,13 +440,7 @@ fn killing_one_process_stops_the_others() {
 #[test]
 fn a_broken_input_on_one_process_stops_the_cluster() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = GenOptions {
-        seed: 6,
-        persons: 3000,
-        schemas: false,
-        ..GenOptions::default()
-    };
-    let (dump, _) = generated(dir.path(), &opts);
+    let dump = small_dump(dir.path(), 6);
     let status = Command::new("gzip").arg(&dump).status().expect("gzip runs");
     assert!(status.success());
     let good = dir.path().join("changelog.jsonl.gz");

@@ -259,22 +259,7 @@ fn sightings_move_no_view_and_agree_with_the_oracle() {
     let diffs = reference::compare(&reference::views(&truth.rows, opts.tz), &a);
     assert!(diffs.is_empty(), "{diffs:?}");
     if let Some(script) = crate::support::oracle_script() {
-        let engine = dir.path().join("lpm.json");
-        std::fs::write(&engine, serde_json::to_vec(&a).expect("json")).expect("write");
-        let out = std::process::Command::new("python3")
-            .arg(script)
-            .arg(&with)
-            .args(["--tz", &tz, "--check"])
-            .arg(&engine)
-            .arg("--strict")
-            .output()
-            .expect("run oracle.py");
-        assert!(
-            out.status.success(),
-            "oracle.py --check: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_oracle_agrees(&script, &with, &tz, &a, dir.path());
     }
 }
 

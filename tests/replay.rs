@@ -216,21 +216,7 @@ fn any_worker_count_gives_identical_output() {
 
 #[test]
 fn resnapshot_sweeps_rows_deleted_while_the_connector_was_down() {
-    let snap = |off, id, file, pos, mark: &str| {
-        record(
-            "persons_lost",
-            off,
-            id,
-            Some(envelope(
-                "r",
-                Some(person(id, Some(30), "female", "2024-03-07T10:00:00Z")),
-                file,
-                pos,
-                0,
-                mark,
-            )),
-        )
-    };
+    let snap = |off, id, file, pos, mark: &str| snapshot_person(off, id, 30, file, pos, mark);
     let lines = vec![
         snap(0, 1, 1, 100, "first"),
         snap(1, 2, 1, 100, "true"),

@@ -50,6 +50,24 @@ pub fn person(id: i64, age: Option<i64>, gender: &str, reported_at: &str) -> Val
 }
 
 /// A `case_cases` row.
+/// A `persons_lost` snapshot read (`op: "r"`) of person `id` aged `age`, at binlog `file`/`pos`,
+/// with Debezium's `snapshot` marker `mark` (`first`, `true`, `last`).
+pub fn snapshot_person(offset: u64, id: i64, age: i64, file: u32, pos: u64, mark: &str) -> String {
+    record(
+        "persons_lost",
+        offset,
+        id,
+        Some(envelope(
+            "r",
+            Some(person(id, Some(age), "female", "2024-03-07T10:00:00Z")),
+            file,
+            pos,
+            0,
+            mark,
+        )),
+    )
+}
+
 pub fn case(
     id: i64,
     person_id: i64,
@@ -145,6 +163,28 @@ pub fn oracle_script() -> Option<std::path::PathBuf> {
         if python { "" } else { "; no python3" }
     );
     None
+}
+
+/// Runs `oracle.py DUMP --tz TZ --check VIEWS --strict` on `views` (written into `dir`) and
+/// fails with the oracle's report when they differ in anything.
+pub fn assert_oracle_agrees(script: &Path, dump: &Path, tz: &str, views: &Value, dir: &Path) {
+    let file = dir.join("lpm-views.json");
+    std::fs::write(&file, serde_json::to_vec(views).expect("json")).expect("write");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dump)
+        .args(["--tz", tz, "--check"])
+        .arg(&file)
+        .arg("--strict")
+        .output()
+        .expect("run oracle.py");
+    assert!(
+        out.status.success(),
+        "oracle.py --check of {}: {}{}",
+        dump.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The MariaDB the MySQL tests use: `LPM_TEST_MYSQL_URL`, else the binlog-enabled instance

@@ -272,7 +272,12 @@ async fn send<S>(sink: &mut S, m: Message, limit: Duration) -> Result<(), SendEr
 where
     S: Sink<Message> + Unpin,
 {
-    match tokio::time::timeout(limit, sink.send(m)).await {
+    bounded(tokio::time::timeout(limit, sink.send(m)).await)
+}
+
+/// A socket operation bounded by the send timeout, as a [`SendError`] when it failed.
+fn bounded<E>(r: Result<Result<(), E>, tokio::time::error::Elapsed>) -> Result<(), SendError> {
+    match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(SendError::Gone),
         Err(_) => Err(SendError::Timeout),
@@ -331,15 +336,10 @@ where
     if frames.is_empty() {
         return Ok(());
     }
-    let within = |r: Result<Result<(), S::Error>, tokio::time::error::Elapsed>| match r {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(SendError::Gone),
-        Err(_) => Err(SendError::Timeout),
-    };
     for m in frames {
-        within(tokio::time::timeout(limit, sink.feed(m)).await)?;
+        bounded(tokio::time::timeout(limit, sink.feed(m)).await)?;
     }
-    within(tokio::time::timeout(limit, sink.flush()).await)
+    bounded(tokio::time::timeout(limit, sink.flush()).await)
 }
 
 /// A client that fell behind the fan-out channel: counted, then sent a fresh snapshot.
