@@ -1,6 +1,7 @@
 //! The cluster flags (`--peers`, `--process`, `--peer-timeout-s`) and what a command does with
 //! them: check them, and wait for a cluster run while watching for a lost peer. The cluster
-//! itself is timely's (`lpm_engine::cluster`); see docs/cluster.md.
+//! itself is timely's (`lpm_engine::cluster`); see docs/scale-out.md. Used by `lpm replay` and
+//! `lpm serve --kafka`.
 
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ pub struct ClusterArgs {
     /// order, the same list on every process. This process listens on its own entry.
     #[arg(long, env = "LPM_PEERS", value_name = "HOST:PORT,...")]
     pub peers: Option<String>,
-    /// This process's index into --peers (0 prints the views; needs --peers).
+    /// This process's index into --peers (needs --peers): process 0 prints the views of
+    /// `lpm replay` and serves the API of `lpm serve`.
     #[arg(long, env = "LPM_PROCESS", value_name = "I")]
     pub process: Option<usize>,
     /// How long to wait for every peer to join the cluster before giving up, in seconds.

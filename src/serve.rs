@@ -73,6 +73,10 @@ pub struct ServeArgs {
     capture_options: crate::capture::CaptureOptions,
     #[command(flatten)]
     kafka: crate::kafka::KafkaOptions,
+    /// `--peers`, `--process`, `--peer-timeout-s`: one process of a cluster (with `--kafka`;
+    /// docs/scale-out.md).
+    #[command(flatten)]
+    cluster: crate::cluster::ClusterArgs,
     /// Write to this MySQL/MariaDB (`mysql://user:pass@host:port/database`) instead of the
     /// embedded log. Needs a source that shows MySQL's changes to the engine (`--capture` or `--kafka`) and a
     /// migrated database (`lpm migrate`).
@@ -210,6 +214,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let tz = args.tz;
     let data_dir = args
         .data_dir
+        .clone()
         .unwrap_or_else(|| PathBuf::from(if args.demo { DEMO_DATA_DIR } else { DATA_DIR }));
     let resolution = |n: u8, flag: &str| {
         lpm_engine::hotspots::resolution(n).with_context(|| format!("{flag} is 0 to 15"))
@@ -223,6 +228,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .transpose()?,
     };
     hotspots.check()?;
+    let kafka = args.kafka.config()?;
+    let cluster = args.cluster.config(cluster_settings(&args, &hotspots))?;
+    if let Some(c) = &cluster {
+        if kafka.is_none() {
+            anyhow::bail!(
+                "--peers needs --kafka: the processes of a cluster each read their share of the \
+                 topics' partitions (the embedded log and --capture have one reader); see \
+                 docs/scale-out.md"
+            );
+        }
+        if args.demo || args.capture.is_some() {
+            anyhow::bail!(
+                "--peers cannot be combined with --demo or --capture (a cluster reads Kafka)"
+            );
+        }
+        tracing::info!(
+            process = c.process,
+            processes = c.peers.len(),
+            "Joining the cluster."
+        );
+    }
+    let place = cluster.as_ref().map(|c| lpm_api::state::ClusterPlace {
+        process: c.process,
+        processes: c.peers.len(),
+    });
     let cfg = ServeConfig {
         data_dir,
         listen: args.listen,
@@ -246,6 +276,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             // empty: the server derives it from the address it binds
             public_base_url: args.public_base_url.unwrap_or_default(),
             hotspots,
+            cluster: place,
             ..ApiConfig::default()
         },
         allow_log_cut: args.allow_log_cut,
@@ -268,7 +299,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .capture
             .as_deref()
             .map(|url| args.capture_options.config(url)),
-        kafka: args.kafka.config()?,
+        kafka,
         mysql: args.mysql.map(|url| lpm_service::sor::mysql::MysqlConfig {
             pool_max: args.mysql_pool_max.max(1),
             timeout: Duration::from_millis(args.mysql_timeout_ms.max(100)),
@@ -282,13 +313,69 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 cap: i64::from(args.auto_assign_cap),
                 session_ttl: Duration::from_secs(args.auto_assign_session_ttl_s),
             }),
+        cluster,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(server::run(cfg, server::shutdown_signal(), |_| {}))?;
-    Ok(())
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            served = server::run(cfg, server::shutdown_signal(), |_| {}) => served.map_err(anyhow::Error::from),
+            lost = lost_peer() => Err(lost),
+        }
+    });
+    if outcome.is_err() {
+        // a broken cluster's threads may never finish: do not wait for them
+        rt.shutdown_background();
+    }
+    outcome
+}
+
+/// Resolves when a thread of this cluster process failed (a lost peer): a timely cluster is
+/// fail-stop, so `lpm serve` exits 1 with it instead of serving views that no longer move.
+async fn lost_peer() -> anyhow::Error {
+    loop {
+        if let Some(failure) = lpm_engine::cluster::failure() {
+            return anyhow::anyhow!(
+                "{failure}; a cluster is fail-stop, so this process stops too (restart every \
+                 process; each reads its partitions again from the beginning)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What every process of a serving cluster must share, beyond what the engine checks itself
+/// (worker threads, the peer list) and the version `ClusterArgs` adds: what shapes the
+/// dataflow, and what the Kafka share depends on (the same topics, group and tick clock).
+fn cluster_settings(
+    args: &ServeArgs,
+    hotspots: &lpm_api::state::HotspotsConfig,
+) -> Vec<(String, String)> {
+    let k = &args.kafka;
+    vec![
+        ("command".into(), "serve".into()),
+        ("tz".into(), args.tz.name().into()),
+        ("hotspots".into(), format!("{:?}", hotspots.resolutions())),
+        (
+            "kafka brokers".into(),
+            k.kafka_brokers.clone().unwrap_or_default(),
+        ),
+        ("kafka group".into(), k.kafka_group.clone()),
+        (
+            "kafka topics".into(),
+            match &k.kafka_topics {
+                Some(r) => format!("regex {r}"),
+                None => format!("{}.{}.*", k.kafka_prefix, k.kafka_database),
+            },
+        ),
+        (
+            "kafka heartbeat topic".into(),
+            k.kafka_heartbeat_topic.clone().unwrap_or_default(),
+        ),
+        ("kafka tick ms".into(), k.kafka_tick_ms.max(1).to_string()),
+    ]
 }
 
 /// `lpm user ...`

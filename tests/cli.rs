@@ -291,6 +291,44 @@ fn a_reader_resolution_finer_than_the_views_is_refused() {
     assert!(!cwd.path().join("d").exists(), "nothing was written");
 }
 
+/// `lpm serve --peers` runs only on Kafka, read-only: anything else is refused at start, named,
+/// before anything is written or any peer is awaited.
+#[test]
+fn a_serving_cluster_without_kafka_or_with_writes_is_refused() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let peers = ["--peers", "127.0.0.1:1,127.0.0.1:2", "--process", "0"];
+    let base = ["serve", "--listen", "127.0.0.1:0", "--data-dir", "d"];
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "--peers needs --kafka"),
+        (
+            &["--kafka", "127.0.0.1:1", "--demo"],
+            "--peers cannot be combined with --demo",
+        ),
+        (
+            &[
+                "--kafka",
+                "127.0.0.1:1",
+                "--mysql",
+                "mysql://root@127.0.0.1:1/db",
+            ],
+            "--mysql cannot be combined with --peers",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(peers);
+        args.extend(extra);
+        let out = lpm_in(cwd.path(), &args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !cwd.path().join("d").join("log").exists(),
+            "{args:?}: nothing written"
+        );
+    }
+}
+
 #[test]
 fn version_names_the_commit() {
     let out = lpm_in(Path::new(env!("CARGO_MANIFEST_DIR")), &["--version"], &[]);

@@ -419,6 +419,8 @@ fn compose_published_ports_are_unique_and_only_the_user_facing_ones() {
         let expected: BTreeMap<&str, (u16, u16)> = [
             ("grafana", (3000, 3000)),
             (LPM_SERVICE, (8080, lpm_port(&compose))),
+            // the `cluster` profile's process 0 (docs/scale-out.md)
+            ("lpm-cluster-0", (8081, 8080)),
             ("prometheus", (9090, 9090)),
             ("alertmanager", (9093, 9093)),
         ]

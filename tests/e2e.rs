@@ -21,6 +21,8 @@ mod capture;
 mod checkpoints;
 // `lpm serve --kafka` against a broker process (tansu): kill -9, commits vs applied, oracle
 mod kafka;
+// `lpm serve --kafka` as a 2-process cluster: shares, commits, case reads, fail-stop, restart
+mod kafka_cluster;
 // docker-compose.yml, Dockerfile, deploy/ and Grafana provisioning, checked by parsing
 mod compose;
 // the Dockerfile's builder stage checked by `cargo check` on exactly what it copies

@@ -24,7 +24,7 @@ use rdkafka::ClientConfig;
 use serde_json::Value;
 
 const TZ: &str = "America/Guayaquil";
-fn brokers() -> String {
+pub(crate) fn brokers() -> String {
     let b = std::env::var("LPM_TEST_KAFKA_BROKERS").unwrap_or_else(|_| {
         panic!(
             "LPM_TEST_KAFKA_BROKERS is not set: start a broker with `bash scripts/tansu.sh start` \
@@ -43,7 +43,7 @@ fn brokers() -> String {
     b
 }
 
-fn lpm(args: &[&str]) -> String {
+pub(crate) fn lpm(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_lpm"))
         .args(args)
         .stdin(Stdio::null())
@@ -58,11 +58,11 @@ fn lpm(args: &[&str]) -> String {
 }
 
 /// Next offset per (topic, partition).
-type Offsets = BTreeMap<(String, i32), i64>;
+pub(crate) type Offsets = BTreeMap<(String, i32), i64>;
 
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Server {
@@ -70,7 +70,13 @@ impl Server {
         Server::start_with(data, brokers, prefix, group, &[])
     }
 
-    fn start_with(data: &Path, brokers: &str, prefix: &str, group: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start_with(
+        data: &Path,
+        brokers: &str,
+        prefix: &str,
+        group: &str,
+        extra: &[&str],
+    ) -> Server {
         #[allow(clippy::zombie_processes)] // reaped in Drop
         let mut child = Command::new(env!("CARGO_BIN_EXE_lpm"))
             .args(["serve", "--listen", "127.0.0.1:0", "-w", "2", "--tz", TZ])
@@ -117,7 +123,7 @@ impl Server {
         }
     }
 
-    fn get(&self, path: &str, token: &str) -> Result<(u16, String), String> {
+    pub(crate) fn get(&self, path: &str, token: &str) -> Result<(u16, String), String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
@@ -141,7 +147,7 @@ impl Server {
     }
 
     /// `(views, offsets per (topic, partition))` at one tick.
-    fn views(&self, token: &str) -> Option<(Value, Offsets)> {
+    pub(crate) fn views(&self, token: &str) -> Option<(Value, Offsets)> {
         let (status, body) = self.get("/api/v1/views", token).ok()?;
         if status != 200 {
             return None;
@@ -162,7 +168,7 @@ impl Server {
         Some((v["views"].clone(), offsets))
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reap");
     }
@@ -208,7 +214,7 @@ impl Drop for Server {
 
 /// A generated dump: what the generator wrote, the dump as written, and its lines under our own
 /// topic prefix (the broker outlives test runs).
-fn dump_under(
+pub(crate) fn dump_under(
     opts: &GenOptions,
     prefix: &str,
 ) -> (lpm_testkit::gen::GenTruth, String, Vec<String>) {
@@ -228,7 +234,11 @@ fn dump_under(
 }
 
 /// The group's committed offsets for `parts` (absent = none committed).
-fn committed(brokers: &str, group: &str, parts: &[(String, i32)]) -> BTreeMap<(String, i32), i64> {
+pub(crate) fn committed(
+    brokers: &str,
+    group: &str,
+    parts: &[(String, i32)],
+) -> BTreeMap<(String, i32), i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -254,7 +264,7 @@ fn committed(brokers: &str, group: &str, parts: &[(String, i32)]) -> BTreeMap<(S
 
 /// `lpm kafka produce` of a dump file into topics of `partitions` partitions; returns its
 /// report.
-fn produce(brokers: &str, file: &Path, partitions: u32) -> String {
+pub(crate) fn produce(brokers: &str, file: &Path, partitions: u32) -> String {
     let report = lpm(&[
         "kafka",
         "produce",
@@ -284,7 +294,7 @@ fn produce_generated(brokers: &str, dir: &Path, prefix: &str, seed: u64) -> i64 
     lines.len() as i64
 }
 
-fn write_lines(path: &Path, lines: &[String]) {
+pub(crate) fn write_lines(path: &Path, lines: &[String]) {
     let mut f = std::fs::File::create(path).expect("create");
     for l in lines {
         writeln!(f, "{l}").expect("write");
@@ -416,31 +426,7 @@ fn kafka_source_survives_kill_9_commits_only_what_is_applied_and_matches_the_ora
         diffs.len(),
         &diffs[..diffs.len().min(10)]
     );
-    if let Some(script) = crate::support::oracle_script() {
-        let raw = dir.path().join("raw.jsonl");
-        std::fs::write(&raw, &text).expect("write raw dump");
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(&raw)
-            .args(["--tz", TZ])
-            .output()
-            .expect("oracle.py");
-        assert!(
-            out.status.success(),
-            "oracle.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle json");
-        crate::serve::assert_same_views(
-            "lpm serve --kafka",
-            ("oracle.py", &oracle),
-            ("lpm", &views),
-        );
-    } else {
-        eprintln!(
-            "NOTE: ../shared/bench/oracle.py not found: compared with the reference model only"
-        );
-    }
+    assert_oracle_views("lpm serve --kafka", dir.path(), &text, &views);
     // dead letters counted on /metrics
     let (_, metrics) = server.get("/metrics", &token).expect("metrics");
     let dead: f64 = metrics
@@ -589,7 +575,7 @@ fn kafka_sink_stores_the_offsets_its_tick_covers() {
 }
 
 /// Records per (topic, partition) in kcat lines.
-fn count_partitions(lines: &[String], into: &mut Offsets) {
+pub(crate) fn count_partitions(lines: &[String], into: &mut Offsets) {
     for l in lines {
         let v: Value = serde_json::from_str(l).expect("dump line");
         let key = (
@@ -600,8 +586,34 @@ fn count_partitions(lines: &[String], into: &mut Offsets) {
     }
 }
 
+/// Asserts `views` equal `oracle.py`'s views of the dump `text` (written into `dir`), when
+/// `../shared` is present; says so loudly when it is not.
+pub(crate) fn assert_oracle_views(what: &str, dir: &Path, text: &str, views: &Value) {
+    let Some(script) = crate::support::oracle_script() else {
+        eprintln!(
+            "NOTE: ../shared/bench/oracle.py not found: compared with the reference model only"
+        );
+        return;
+    };
+    let raw = dir.join("raw.jsonl");
+    std::fs::write(&raw, text).expect("write raw dump");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&raw)
+        .args(["--tz", TZ])
+        .output()
+        .expect("oracle.py");
+    assert!(
+        out.status.success(),
+        "oracle.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle json");
+    crate::serve::assert_same_views(what, ("oracle.py", &oracle), ("lpm", views));
+}
+
 /// Asserts `views` equal the reference model of the whole dump.
-fn assert_reference(
+pub(crate) fn assert_reference(
     what: &str,
     truth: &lpm_testkit::gen::GenTruth,
     tz: chrono_tz::Tz,

@@ -514,6 +514,11 @@ impl Folded {
         }
     }
 
+    /// The views the client holds now (`None` before its first snapshot).
+    pub(crate) fn current(&self) -> Option<&Value> {
+        self.history.last().map(|e| &e.views)
+    }
+
     /// The views the client held at `tick` (`None` when it cannot know: before its first
     /// snapshot, or inside the gap a resync skipped).
     fn at(&self, tick: u64) -> Option<&Entry> {

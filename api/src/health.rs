@@ -23,6 +23,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "tick": state.engine.store().tick(),
         "stopping": state.health.is_stopping(),
     });
+    // a cluster process: where it sits, and the tick complete on every process
+    if let Some(c) = &state.config.cluster {
+        body["cluster"] = serde_json::json!({
+            "process": c.process,
+            "processes": c.processes,
+            "completed_tick": state.engine.completed(),
+        });
+    }
     // MySQL down stops writes, not reads: reported here, readiness unchanged
     if let Some(m) = &state.mysql {
         body["mysql"] = m.health().json();

@@ -35,6 +35,30 @@ use axum::Router;
 pub use error::{ApiError, ApiResult};
 pub use state::{ApiConfig, AppState, Health};
 
+/// The router of a cluster process other than 0 (`--peers`, `--process N`): `/healthz`,
+/// `/readyz` (its partitions caught up) and `/metrics` (its source, its engine share); every
+/// other route answers 404 naming process 0, which holds the views and serves the API.
+pub fn follower_router(state: AppState) -> Router {
+    let process = state.config.cluster.map_or(0, |c| c.process);
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(move || async move {
+            ApiError::NotFound(format!(
+                "route (this is process {process} of a cluster: it serves only /healthz, /readyz \
+                 and /metrics; process 0 serves the API)"
+            ))
+        })
+        .layer(axum::middleware::map_response(headers::protect))
+        .with_state(state)
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics::serve_metrics))
+                .with_state(metrics),
+        )
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()

@@ -59,6 +59,9 @@ pub struct ServeConfig {
     pub notify: lpm_service::notify::NotifyConfig,
     /// Auto-assignment of cases filed without a responsible (`--auto-assign`); `None`: off.
     pub auto_assign: Option<lpm_service::sor::auto_assign::AutoAssignConfig>,
+    /// Run as one process of a timely cluster (`--peers`, `--kafka` only); `api.cluster` says
+    /// the same for the routes.
+    pub cluster: Option<lpm_engine::cluster::ClusterConfig>,
 }
 
 /// Why the server could not start.
@@ -124,6 +127,7 @@ impl ServeConfig {
             read_timeout: self.api.read_timeout,
             checkpoint: self.checkpoint.clone(),
             hotspots: self.api.hotspots.resolutions(),
+            cluster: self.cluster.clone(),
         }
     }
 }
@@ -235,9 +239,16 @@ pub async fn run(
     let metrics_loop = spawn_metrics_loop(state.clone(), stop.clone());
 
     on_listening(addr);
-    println!("lpm is serving on http://{addr}/ (web UI at /, API under /api/v1, Grafana under /grafana, metrics at /metrics)");
-
-    let app = crate::router(state.clone());
+    let app = match state.config.cluster {
+        Some(c) if c.process != 0 => {
+            println!("lpm is serving on http://{addr}/ (cluster process {} of {}: /healthz, /readyz and /metrics; process 0 serves the API)", c.process, c.processes);
+            crate::follower_router(state.clone())
+        }
+        _ => {
+            println!("lpm is serving on http://{addr}/ (web UI at /, API under /api/v1, Grafana under /grafana, metrics at /metrics)");
+            crate::router(state.clone())
+        }
+    };
     let (h2, hub2) = (health.clone(), hub.clone());
     let graceful = async move {
         shutdown.await;

@@ -48,6 +48,18 @@ pub struct ApiConfig {
     pub public_base_url: String,
     /// The `hotspots` view: its resolution and what read-only tokens may see of it.
     pub hotspots: HotspotsConfig,
+    /// This process's place in a cluster (`--peers`); `None`: a single process.
+    pub cluster: Option<ClusterPlace>,
+}
+
+/// Where a process sits in a cluster. Process 0 serves the API; the others serve only
+/// `/healthz`, `/readyz` and `/metrics`, for their own part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterPlace {
+    /// This process (0-based).
+    pub process: usize,
+    /// Processes in the cluster.
+    pub processes: usize,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +76,7 @@ impl Default for ApiConfig {
             allowed_origins: Vec::new(),
             public_base_url: "http://127.0.0.1:8080".into(),
             hotspots: HotspotsConfig::default(),
+            cluster: None,
         }
     }
 }

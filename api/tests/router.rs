@@ -3050,6 +3050,7 @@ async fn a_fresh_server_becomes_ready_without_a_first_write() {
         checkpoint: Default::default(),
         notify: Default::default(),
         auto_assign: None,
+        cluster: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

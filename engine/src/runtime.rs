@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -207,9 +208,28 @@ pub struct EngineHandle {
     queries: Vec<Sender<Query>>,
     holds: Arc<ReadHolds>,
     stats: Arc<Mutex<Vec<EngineStats>>>,
+    frontier: Arc<AtomicU64>,
 }
 
 impl EngineHandle {
+    /// The last tick complete on every worker of every process (timely's progress tracking is
+    /// global, so a worker's probe sees the whole cluster), `None` before the first.
+    ///
+    /// Why beside [`ViewStore::tick`]: the store only fills on the process that holds worker 0;
+    /// the other processes of a cluster learn here what the cluster has applied (a Kafka
+    /// source commits its offsets behind it).
+    pub fn completed(&self) -> Option<Tick> {
+        self.frontier.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// [`completed`](Self::completed) as a function that holds no handle: the workers answer
+    /// reads until every handle is dropped, so a source that keeps this for its whole life
+    /// must not keep a handle (the engine could never stop).
+    pub fn completed_fn(&self) -> impl Fn() -> Option<Tick> + Send + Sync + 'static {
+        let frontier = self.frontier.clone();
+        move || frontier.load(Ordering::Acquire).checked_sub(1)
+    }
+
     /// The view store (views at the last complete tick, subscriptions).
     pub fn store(&self) -> &Arc<ViewStore> {
         &self.store
@@ -342,11 +362,13 @@ impl Engine {
         let results: Arc<Mutex<RunSummary>> = Arc::default();
         let holds = Arc::new(ReadHolds::default());
         let stats = Arc::new(Mutex::new(vec![EngineStats::default(); workers]));
+        let frontier = Arc::new(AtomicU64::new(0));
         let handle = EngineHandle {
             store: store.clone(),
             queries: senders,
             holds: holds.clone(),
             stats: stats.clone(),
+            frontier: frontier.clone(),
         };
 
         let first = cluster.as_ref().map_or(0, |c| c.process * workers);
@@ -361,7 +383,7 @@ impl Engine {
                 feed.clone(),
                 store2.clone(),
                 (queries, holds.clone(), stats.clone()),
-                &results2,
+                (&results2, &frontier),
             );
         };
         let guards = match cluster {
@@ -421,7 +443,7 @@ fn run_worker(
     feed: Arc<dyn Feed>,
     store: Arc<ViewStore>,
     (queries, holds, stats): WorkerShared,
-    results: &Mutex<RunSummary>,
+    (results, frontier): (&Mutex<RunSummary>, &AtomicU64),
 ) {
     let reads = Reads {
         queries,
@@ -439,6 +461,7 @@ fn run_worker(
         case_model: config.case_model,
         images: config.images.clone(),
         hotspots: config.hotspots.clone(),
+        case_holders: config.workers.max(1),
     };
     let Built {
         mut changes,
@@ -484,13 +507,22 @@ fn run_worker(
             FeedItem::End => input_open = false,
         }
         publish_stats(&stats, local, &state.borrow(), &tally);
+        if local == 0 {
+            publish_frontier(frontier, &probe);
+        }
         reads.serve(&mut pending, &probe, cases.as_mut(), true);
     }
     drop(changes);
     drop(controls);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
+        if local == 0 {
+            publish_frontier(frontier, &probe);
+        }
         reads.serve(&mut pending, &probe, cases.as_mut(), true);
+    }
+    if local == 0 {
+        publish_frontier(frontier, &probe);
     }
     let st = state.borrow();
     {
@@ -517,6 +549,12 @@ type WorkerShared = (
     Arc<ReadHolds>,
     Arc<Mutex<Vec<EngineStats>>>,
 );
+
+/// Publishes the probe's frontier for [`EngineHandle::completed`] (`u64::MAX` once done).
+fn publish_frontier(frontier: &AtomicU64, probe: &timely::dataflow::ProbeHandle<Tick>) {
+    let first = probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX));
+    frontier.store(first, Ordering::Release);
+}
 
 fn publish_stats(
     stats: &Mutex<Vec<EngineStats>>,

@@ -40,11 +40,10 @@ impl KafkaInput {
     pub fn start(
         prepared: kafka::Prepared,
         resume: kafka::Resume,
-        store: Arc<ViewStore>,
+        visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync>,
         origin: String,
     ) -> Result<KafkaInput, KafkaError> {
         let pending = Arc::new(Mutex::new(PendingTicks::default()));
-        let visible = Arc::new(move || store.tick());
         let p = pending.clone();
         let on_tick = Box::new(move |tick: Tick, stamps: &[i64]| {
             let mut pending = p.lock();

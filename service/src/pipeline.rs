@@ -54,11 +54,38 @@ pub struct ServiceConfig {
     /// The H3 resolutions the `hotspots` view is kept at (the cells people see, then the
     /// coarser cells read-only tokens see, if configured); empty: the view is off.
     pub hotspots: Vec<lpm_engine::hotspots::Resolution>,
+    /// Run as one process of a timely cluster (`--peers`): only with Kafka, which then reads
+    /// this process's share of the partitions; no checkpoints yet (a restart re-reads the
+    /// topics). `None`: one process.
+    pub cluster: Option<lpm_engine::cluster::ClusterConfig>,
 }
 
 impl ServiceConfig {
     /// Refuses combinations that cannot work, before anything starts.
     fn check(&self) -> Result<(), ServiceError> {
+        if let Some(c) = &self.cluster {
+            if !matches!(self.source, SourceConfig::Kafka(_)) {
+                return Err(ServiceError::Config(
+                    "--peers needs --kafka: a cluster's processes each read their share of the \
+                     topics' partitions (the embedded log and --capture have one reader)"
+                        .into(),
+                ));
+            }
+            if self.mysql.is_some() {
+                return Err(ServiceError::Config(
+                    "--mysql cannot be combined with --peers yet: a cluster serves reads only \
+                     (run the writes on a single lpm, or straight against MySQL)"
+                        .into(),
+                ));
+            }
+            if self.sink.is_some() && c.process != 0 {
+                return Err(ServiceError::Config(format!(
+                    "--sink belongs on process 0 of the cluster, where the views are (this is \
+                     process {})",
+                    c.process
+                )));
+            }
+        }
         if self.demo.is_some() && !self.source.takes_demo() {
             return Err(ServiceError::Config(
                 "--demo writes its own data to the embedded log and cannot be combined with \
@@ -132,7 +159,7 @@ impl Service {
         let started = Source::start(
             &cfg.source,
             &cfg.data_dir,
-            engine_config,
+            (engine_config, cfg.cluster.clone()),
             feed.clone(),
             stats,
         )
@@ -191,7 +218,8 @@ impl Service {
         };
         spawn_readiness(&source, &handle, t0, on_ready)?;
         // `--no-checkpoints`: none at all, not even at shutdown (existing ones were loaded)
-        let checkpointable = (!cfg.checkpoint.disabled).then(|| source.checkpointable());
+        let checkpointable =
+            (!cfg.checkpoint.disabled && cfg.cluster.is_none()).then(|| source.checkpointable());
         let checkpointer = match checkpointable {
             Some(checkpointable) => Some(Checkpointer::start(Taker {
                 dir: CheckpointDir::open(&cfg.data_dir).map_err(ServiceError::Checkpoint)?,
@@ -401,6 +429,7 @@ pub(crate) mod tests {
             read_timeout: Duration::from_secs(5),
             checkpoint: CheckpointConfig::default(),
             hotspots: Vec::new(),
+            cluster: None,
         }
     }
 

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::CaptureConfig;
-use lpm_connectors::kafka::{KafkaConfig, TopicSelection};
+use lpm_connectors::kafka::{ClusterShare, KafkaConfig, TopicSelection};
 use lpm_connectors::log::{LogOptions, MidLogCorruption};
 use lpm_connectors::DecodeStats;
+use lpm_engine::cluster::ClusterConfig;
 use lpm_engine::{Engine, EngineConfig, PushFeed, Tick, ViewStore};
 
 use crate::capture::CaptureSource;
@@ -143,23 +144,49 @@ impl Source {
     pub async fn start(
         cfg: &SourceConfig,
         data_dir: &Path,
-        engine: EngineConfig,
+        (engine, cluster): (EngineConfig, Option<ClusterConfig>),
         feed: Arc<PushFeed>,
         stats: Arc<DecodeStats>,
     ) -> Result<Started, ServiceError> {
         match cfg {
             SourceConfig::Kafka(k) => {
+                let mut k = k.clone();
+                k.cluster = cluster.as_ref().map(|c| ClusterShare {
+                    process: c.process,
+                    processes: c.peers.len(),
+                    workers: engine.workers.max(1),
+                });
+                let k = &k;
                 let prepared = lpm_connectors::kafka::prepare(
                     k.clone(),
                     engine.workers,
                     Arc::new(lpm_connectors::Catalog::lpm()),
                     stats,
                 )?;
-                let engine = Engine::start(engine, prepared.feed.clone())?;
-                let store = engine.handle().store().clone();
+                let clustered = cluster.is_some();
+                let engine = Engine::start_in(engine, prepared.feed.clone(), cluster)?;
+                let handle = engine.handle();
+                let store = handle.store().clone();
+                let completed = handle.completed_fn();
+                drop(handle);
                 let origin = crate::kafka::origin(k);
-                let (resume, recovery) = restore_kafka(data_dir, k, &origin, &prepared, &store)?;
-                let input = Arc::new(KafkaInput::start(prepared, resume, store, origin)?);
+                let (resume, recovery) = if clustered {
+                    // each process would need its share's checkpoint at a common tick: not
+                    // built yet, so a cluster process always reads its partitions from the
+                    // beginning (and never loads a single process's checkpoint)
+                    tracing::info!("Cluster process: no checkpoints; reading this process's partitions from the beginning.");
+                    Default::default()
+                } else {
+                    restore_kafka(data_dir, k, &origin, &prepared, &store)?
+                };
+                // commits follow the tick complete on every process: in a cluster only
+                // process 0's store fills, and only the engine's frontier covers them all
+                let visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync> = if clustered {
+                    Arc::new(completed)
+                } else {
+                    Arc::new(move || store.tick())
+                };
+                let input = Arc::new(KafkaInput::start(prepared, resume, visible, origin)?);
                 tracing::info!(brokers = %k.brokers, "Feeding the engine from Kafka (read-only API).");
                 Ok(Started {
                     source: Source::Kafka(input),

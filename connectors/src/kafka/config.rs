@@ -48,6 +48,9 @@ pub struct KafkaConfig {
     pub idle_after: Duration,
     /// No record and no heartbeat for this long: the source is stalled.
     pub stall_after: Duration,
+    /// This process's share when it is one process of a cluster (`--peers`); `None`: the
+    /// consumer group balances the partitions.
+    pub cluster: Option<super::ClusterShare>,
 }
 
 impl KafkaConfig {
@@ -69,6 +72,7 @@ impl KafkaConfig {
             commit_interval: Duration::from_millis(500),
             idle_after: Duration::from_secs(10),
             stall_after: Duration::from_secs(60),
+            cluster: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! rebalances (a partition this process has read resumes where it was; any other starts at the
 //! beginning, because the engine's state for it must be rebuilt).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +18,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
+use super::cluster::{clock_tick, Selection};
 use super::dead_letter::DeadLetterProducer;
 use super::feed::{KafkaFeed, RawRecord};
 use super::resume::Resume;
@@ -170,6 +171,42 @@ impl Shared {
         }
     }
 
+    /// Sets where each partition of `tpl` starts (where this process was, else the beginning),
+    /// records them as assigned, and takes the catch-up target of the new ones: what the
+    /// broker holds now.
+    fn set_starts(&self, consumer: &BaseConsumer<Ctx>, tpl: &mut TopicPartitionList) {
+        let mut fresh = Vec::new();
+        let mut starts = Vec::new();
+        {
+            let mut st = self.state.lock();
+            st.ever_assigned = true;
+            for e in tpl.elements() {
+                let part: Part = (st.intern(e.topic()), e.partition());
+                st.assigned.insert(part.clone());
+                let at = st.read.get(&part).map(|(next, _)| *next);
+                let resumed = st.resumed.remove(&part);
+                if (at.is_none() || resumed) && !st.targets.contains_key(&part) {
+                    fresh.push(part.clone());
+                }
+                starts.push((part, at.map_or(Offset::Beginning, Offset::Offset)));
+            }
+        }
+        for ((topic, p), offset) in starts {
+            if let Err(e) = tpl.set_partition_offset(&topic, p, offset) {
+                tracing::warn!(%topic, partition = p, error = %e, "Could not set the start offset.");
+            }
+        }
+        for part in fresh {
+            let high = consumer
+                .fetch_watermarks(&part.0, part.1, Duration::from_secs(5))
+                .map(|(_, h)| h)
+                .unwrap_or(0);
+            self.stats
+                .partition(&part.0, part.1, |s| s.high = s.high.max(high));
+            self.state.lock().targets.insert(part, high);
+        }
+    }
+
     fn committed(&self, list: &[(Part, i64)]) {
         let mut st = self.state.lock();
         for (part, off) in list {
@@ -210,39 +247,7 @@ impl ConsumerContext for Ctx {
         self.shared.stats.rebalances.fetch_add(1, Ordering::Relaxed);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                // where each partition starts: where this process was, else the beginning
-                let mut fresh = Vec::new();
-                let mut starts = Vec::new();
-                {
-                    let mut st = self.shared.state.lock();
-                    st.ever_assigned = true;
-                    for e in tpl.elements() {
-                        let part: Part = (st.intern(e.topic()), e.partition());
-                        st.assigned.insert(part.clone());
-                        let at = st.read.get(&part).map(|(next, _)| *next);
-                        let resumed = st.resumed.remove(&part);
-                        if (at.is_none() || resumed) && !st.targets.contains_key(&part) {
-                            fresh.push(part.clone());
-                        }
-                        starts.push((part, at.map_or(Offset::Beginning, Offset::Offset)));
-                    }
-                }
-                for ((topic, p), offset) in starts {
-                    if let Err(e) = tpl.set_partition_offset(&topic, p, offset) {
-                        tracing::warn!(%topic, partition = p, error = %e, "Could not set the start offset.");
-                    }
-                }
-                // the catch-up target: what the broker holds now
-                for part in fresh {
-                    let high = consumer
-                        .fetch_watermarks(&part.0, part.1, Duration::from_secs(5))
-                        .map(|(_, h)| h)
-                        .unwrap_or(0);
-                    self.shared
-                        .stats
-                        .partition(&part.0, part.1, |s| s.high = s.high.max(high));
-                    self.shared.state.lock().targets.insert(part, high);
-                }
+                self.shared.set_starts(consumer, tpl);
                 tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading each from where this process (or its checkpoint) was, or from the beginning.");
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(error = %e, "Assigning partitions failed.");
@@ -399,6 +404,11 @@ struct Runner {
     seq: u64,
     /// Records (changes and heartbeats) handed over.
     records: u64,
+    /// In a cluster: the topics to take a share of (`None`: subscribed, the group balances).
+    selection: Option<Selection>,
+    /// Ticks with records handed over and not yet visible, oldest first (backpressure counts
+    /// ticks, not tick numbers: a cluster's ticks follow the clock and skip numbers).
+    in_flight: VecDeque<Tick>,
 }
 
 /// Starts the source with nothing restored: [`prepare`], then [`Prepared::run`] from the
@@ -437,7 +447,12 @@ pub fn prepare(
     let dead = Arc::new(DeadLetterProducer::new(&config, stats.clone())?);
     ensure_topic(&config, dead.topic());
     let decode = DecodePath::new("kafka", decode_stats, dead.clone());
-    let feed = Arc::new(KafkaFeed::new(workers, catalog.clone(), decode));
+    let feed = Arc::new(KafkaFeed::new(
+        workers,
+        config.cluster,
+        catalog.clone(),
+        decode,
+    ));
     Ok(Prepared {
         feed,
         stats,
@@ -488,10 +503,22 @@ impl Prepared {
             dead: dead.clone(),
         })?;
         let subs = config.subscription(&catalog);
-        let refs: Vec<&str> = subs.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs)?;
-        tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs,
-            resumed_partitions = resume.offsets.len(), "Subscribed to Kafka.");
+        // a cluster process assigns itself its share instead (cluster.rs)
+        let selection = match config.cluster {
+            Some(share) => {
+                tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs,
+                    process = share.process, processes = share.processes,
+                    "Reading this process's share of the Kafka partitions (no group rebalancing in a cluster).");
+                Some(Selection::new(&subs)?)
+            }
+            None => {
+                let refs: Vec<&str> = subs.iter().map(String::as_str).collect();
+                consumer.subscribe(&refs)?;
+                tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?subs,
+                    resumed_partitions = resume.offsets.len(), "Subscribed to Kafka.");
+                None
+            }
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let runner = Runner {
             consumer,
@@ -504,6 +531,8 @@ impl Prepared {
             on_tick,
             seq: resume.seq,
             records: resume.records,
+            selection,
+            in_flight: VecDeque::new(),
         };
         let thread = std::thread::Builder::new()
             .name("lpm-kafka".into())
@@ -550,7 +579,15 @@ impl Runner {
         let mut last_publish = Instant::now();
         let mut read_since_publish = 0u64;
         let mut last_error_log: Option<Instant> = None;
+        let mut last_assign: Option<Instant> = None;
         loop {
+            // a cluster's share: at start, then every 5 s for new topics and partitions
+            if self.selection.is_some()
+                && last_assign.is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+            {
+                self.assign_share();
+                last_assign = Some(Instant::now());
+            }
             let stopping = self.stop.load(Ordering::SeqCst);
             let close = open.count > 0
                 && (stopping
@@ -578,16 +615,31 @@ impl Runner {
                 last_commit = Instant::now();
             }
             // backpressure: too many ticks not yet visible
-            let visible = (self.shared.visible)().unwrap_or(0);
-            if self.feed.closed() > visible + self.config.max_ticks_in_flight {
+            let visible = (self.shared.visible)();
+            while self
+                .in_flight
+                .front()
+                .is_some_and(|t| visible.is_some_and(|v| *t <= v))
+            {
+                self.in_flight.pop_front();
+            }
+            if self.in_flight.len() as u64 > self.config.max_ticks_in_flight {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
+            }
+            // a cluster process with nothing open follows the clock (cluster.rs)
+            if let (Some(_), 0) = (&self.selection, open.count) {
+                let now = clock_tick(self.config.tick_interval);
+                self.feed.close_empty_through(now.saturating_sub(1));
             }
             let wait = if open.count > 0 {
                 self.config
                     .tick_interval
                     .saturating_sub(open.since.elapsed())
                     .max(Duration::from_millis(1))
+            } else if self.selection.is_some() {
+                // a cluster process follows the clock while idle: wake once a tick
+                self.config.tick_interval.min(Duration::from_millis(50))
             } else {
                 Duration::from_millis(50)
             };
@@ -664,7 +716,11 @@ impl Runner {
 
     /// Hands the open tick to the engine.
     fn close(&mut self, open: &mut Open) {
-        let tick = self.feed.closed() + 1;
+        let mut tick = self.feed.closed() + 1;
+        if self.selection.is_some() {
+            tick = tick.max(clock_tick(self.config.tick_interval));
+        }
+        self.in_flight.push_back(tick);
         let slices = std::mem::replace(&mut open.slices, vec![Vec::new(); self.feed.workers()]);
         {
             let mut st = self.shared.state.lock();
@@ -675,6 +731,60 @@ impl Runner {
         (self.on_tick)(tick, &open.stamps);
         open.stamps.clear();
         open.count = 0;
+    }
+
+    /// Assigns this cluster process its share of the selected topics' partitions
+    /// ([`super::ClusterShare::process_of`]), when it changed: each starts where this process was,
+    /// else at the beginning.
+    fn assign_share(&mut self) {
+        let (Some(selection), Some(share)) = (&self.selection, self.config.cluster) else {
+            return;
+        };
+        let metadata = match self.consumer.fetch_metadata(None, Duration::from_secs(5)) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "Listing the Kafka topics failed; retrying in 5 s.");
+                return;
+            }
+        };
+        let mut mine: BTreeSet<(String, i32)> = BTreeSet::new();
+        for topic in metadata.topics() {
+            if !selection.matches(topic.name()) {
+                continue;
+            }
+            for p in topic.partitions() {
+                if share.process_of(topic.name(), p.id()) == share.process {
+                    mine.insert((topic.name().to_string(), p.id()));
+                }
+            }
+        }
+        let now: BTreeSet<(String, i32)> = {
+            let st = self.shared.state.lock();
+            st.assigned
+                .iter()
+                .map(|(t, p)| (t.to_string(), *p))
+                .collect()
+        };
+        if mine == now {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, p) in &mine {
+            tpl.add_partition(topic, *p);
+        }
+        {
+            let mut st = self.shared.state.lock();
+            st.assigned.clear();
+        }
+        self.shared.set_starts(&self.consumer, &mut tpl);
+        tracing::info!(
+            partitions = mine.len(),
+            process = share.process,
+            "Kafka partitions of this cluster process assigned."
+        );
+        if let Err(e) = self.consumer.assign(&tpl) {
+            tracing::error!(error = %e, "Assigning partitions failed.");
+        }
     }
 
     /// Pushes checkpoint request `request` behind everything read (the open tick closes

@@ -6,7 +6,6 @@
 //! decoded, before the consumer starts; and a checkpoint request between two record ticks.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use lpm_engine::dataflow::Control;
 use lpm_engine::{Change, Feed, FeedItem, Tick};
 use parking_lot::Mutex;
 
+use super::cluster::{spread, ClusterShare};
 use crate::catalog::Catalog;
 use crate::dead_letter::KeyValue;
 use crate::debezium::Decoder;
@@ -52,6 +52,9 @@ type Slices = VecDeque<(Tick, Slice)>;
 /// The Kafka source as an engine [`Feed`].
 pub struct KafkaFeed {
     queues: Vec<Mutex<Slices>>,
+    /// In a cluster: this process's share (its workers' global indices start at
+    /// `first_worker`; partitions go to workers by [`ClusterShare::worker_of`]).
+    share: Option<ClusterShare>,
     /// Every slice of every tick up to this one is queued.
     closed: AtomicU64,
     ended: AtomicBool,
@@ -62,10 +65,16 @@ pub struct KafkaFeed {
 
 impl KafkaFeed {
     /// A feed for `workers` workers.
-    pub(crate) fn new(workers: usize, catalog: Arc<Catalog>, decode: DecodePath) -> KafkaFeed {
+    pub(crate) fn new(
+        workers: usize,
+        share: Option<ClusterShare>,
+        catalog: Arc<Catalog>,
+        decode: DecodePath,
+    ) -> KafkaFeed {
         let workers = workers.max(1);
         KafkaFeed {
             queues: (0..workers).map(|_| Mutex::new(VecDeque::new())).collect(),
+            share,
             closed: AtomicU64::new(0),
             ended: AtomicBool::new(false),
             decoders: (0..workers)
@@ -78,9 +87,10 @@ impl KafkaFeed {
     /// The worker that decodes `partition` of `topic` (fixed for the run, so a partition's
     /// records stay in order).
     pub fn worker_of(&self, topic: &str, partition: i32) -> usize {
-        let mut h = rustc_hash::FxHasher::default();
-        topic.hash(&mut h);
-        (h.finish() as usize).wrapping_add(partition.max(0) as usize) % self.queues.len()
+        match &self.share {
+            Some(share) => share.worker_of(topic, partition) % self.queues.len(),
+            None => spread(topic, partition) % self.queues.len(),
+        }
     }
 
     /// The number of workers.
@@ -120,6 +130,12 @@ impl KafkaFeed {
         tick
     }
 
+    /// Declares every tick up to `tick` closed without records (a cluster process with
+    /// nothing to read follows the clock, so the others' ticks can complete).
+    pub(crate) fn close_empty_through(&self, tick: Tick) {
+        self.closed.fetch_max(tick, Ordering::AcqRel);
+    }
+
     /// The last closed tick.
     pub fn closed(&self) -> Tick {
         self.closed.load(Ordering::Acquire)
@@ -149,6 +165,9 @@ impl KafkaFeed {
 
 impl Feed for KafkaFeed {
     fn next(&self, worker: usize) -> FeedItem {
+        // the engine names workers by their global index: a cluster's process 1 starts at w
+        let first = self.share.map_or(0, |s| s.first_worker());
+        let worker = worker.wrapping_sub(first);
         let Some(queue) = self.queues.get(worker) else {
             return FeedItem::End;
         };
@@ -191,7 +210,7 @@ mod tests {
 
     fn feed(workers: usize) -> KafkaFeed {
         let decode = DecodePath::new("kafka", Arc::default(), Arc::new(Discard));
-        KafkaFeed::new(workers, Arc::new(Catalog::lpm()), decode)
+        KafkaFeed::new(workers, None, Arc::new(Catalog::lpm()), decode)
     }
 
     fn delete(key: i64) -> Change {

@@ -19,10 +19,14 @@
 //!   beginning holds the latest row of every key). Committed offsets tell operators (and the
 //!   aggregate sink) what was applied; they are not a resume point for state that is gone.
 //!   A partition handed back to this process by a rebalance resumes where this process was.
+//! * **Cluster.** As one process of a timely cluster (`KafkaConfig::cluster`), the source
+//!   assigns itself a fixed share of the partitions and numbers ticks by the wall clock
+//!   (`cluster.rs` says why).
 //! * **Heartbeats.** Debezium's `__debezium-heartbeat.<prefix>` records are read (never
 //!   decoded as rows): they tell an idle source (heartbeats, no changes) from a stalled one.
 
 mod broker;
+mod cluster;
 mod config;
 mod consumer;
 mod dead_letter;
@@ -32,6 +36,7 @@ mod resume;
 mod stats;
 
 pub use broker::create_topics;
+pub use cluster::ClusterShare;
 pub use config::{KafkaConfig, TopicSelection};
 pub use consumer::{prepare, start, KafkaSource, Mark, OnTick, Prepared, TickPosition};
 pub use dead_letter::DeadLetterProducer;

@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
+use differential_dataflow::hashable::Hashable;
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
-use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
+use differential_dataflow::ExchangeData;
 use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
 
 use crate::dims::is_minor;
 use crate::model::{
@@ -74,13 +78,37 @@ pub struct CaseModel<'s> {
     pub sightings: ByCase<'s, Arc<Sighting>>,
 }
 
+/// Arranges `(case id, value)` on the first `holders` workers only (by case id), instead of
+/// differential's default of every worker.
+///
+/// Why: in a cluster (`--peers`) only process 0 serves, and its reads ask its own workers
+/// (global indices `0..holders`), so the read model must live there; the joins that build it
+/// still run on every worker of every process. In one process `holders` is every worker, so
+/// this is differential's own arrangement.
+fn arrange_on<'s, V: ExchangeData>(
+    pairs: Coll<'s, (Key, V)>,
+    name: &str,
+    holders: usize,
+) -> ByCase<'s, V> {
+    let holders = holders.max(1) as u64;
+    let by_case = Exchange::new(move |u: &((Key, V), Tick, isize)| (u.0).0.hashed() % holders);
+    arrange_core::<_, _, ValBatcher<Key, V, Tick, isize>, _>(
+        pairs.inner,
+        by_case,
+        name,
+        ValBatcher::new,
+    )
+}
+
 /// Builds the read model. `with_person` is the cases-persons join the KPIs already compute; the
-/// cases it lacks are the ones without a person.
+/// cases it lacks are the ones without a person. The four arrangements live on the first
+/// `holders` workers ([`arrange_on`]).
 pub fn render<'s>(
     cases: Coll<'s, Arc<Case>>,
     with_person: Coll<'s, (Arc<Case>, Arc<Person>)>,
     responsibles: Coll<'s, Arc<Responsible>>,
     children: Children<'s>,
+    holders: usize,
 ) -> CaseModel<'s> {
     let Children {
         actions,
@@ -116,22 +144,21 @@ pub fn render<'s>(
             person,
             responsible: None,
         });
-    let records = assigned
-        .concat(unassigned)
-        .map(|rec| (rec.case.id, rec))
-        .arrange_by_key_named("case_records_by_id");
+    let records = arrange_on(
+        assigned.concat(unassigned).map(|rec| (rec.case.id, rec)),
+        "case_records_by_id",
+        holders,
+    );
 
     CaseModel {
         records,
-        actions: actions
-            .map(|a| (a.case_id, a))
-            .arrange_by_key_named("actions_by_case"),
-        history: history
-            .map(|h| (h.case_id, h))
-            .arrange_by_key_named("history_by_case"),
-        sightings: sightings
-            .map(|s| (s.case_id, s))
-            .arrange_by_key_named("sightings_by_case"),
+        actions: arrange_on(actions.map(|a| (a.case_id, a)), "actions_by_case", holders),
+        history: arrange_on(history.map(|h| (h.case_id, h)), "history_by_case", holders),
+        sightings: arrange_on(
+            sightings.map(|s| (s.case_id, s)),
+            "sightings_by_case",
+            holders,
+        ),
     }
 }
 

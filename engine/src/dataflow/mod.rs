@@ -95,6 +95,9 @@ pub struct DataflowConfig {
     pub images: Option<crate::checkpoint::ImageSink>,
     /// The H3 resolutions the `hotspots` view is built at (one reduce each); empty: not built.
     pub hotspots: Vec<h3o::Resolution>,
+    /// How many workers, from worker 0 on, hold the case read model: every worker in one
+    /// process, process 0's in a cluster (the process that serves reads).
+    pub case_holders: usize,
 }
 
 fn only<'s, T: Clone + Ord + std::fmt::Debug + 'static>(
@@ -115,6 +118,7 @@ pub fn build(
     let case_model = config.case_model;
     let images = config.images.clone();
     let hotspots = config.hotspots.clone();
+    let case_holders = config.case_holders;
     worker.dataflow_named::<Tick, _, _>("lpm", move |scope| {
         let (changes_in, changes) = scope.new_input::<(RowChange, Tick)>();
         let (controls_in, controls) = scope.new_input::<(Control, Tick)>();
@@ -196,6 +200,7 @@ pub fn build(
                     history,
                     sightings,
                 },
+                case_holders,
             )
         });
         // the changed case ids go with the views, so each tick's notices travel with its diff
