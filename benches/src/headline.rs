@@ -73,7 +73,9 @@ impl Source {
     /// Which runs a median of `key` comes from.
     fn runs_text(&self, key: &str) -> String {
         let n = self.runs.iter().filter(|f| f.get(key).is_some()).count();
-        if self.internal {
+        if n == 0 {
+            String::new()
+        } else if self.internal {
             format!("median of {} runs inside `{}`", self.asked, self.bench)
         } else if n == self.asked {
             format!("median of {n} `{}` runs", self.bench)
@@ -102,7 +104,16 @@ fn run_bench(
     let _ = std::fs::remove_file(&path);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("headline: cargo bench -p lpm-benches --bench {bench} {envs:?}");
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    // the variables cargo set for this process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, ...)
+    // must not reach the inner cargo: build scripts that watch them (ring's
+    // `rerun-if-env-changed`) would see them changed and rebuild half the dependencies
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(cargo_set) {
+            cmd.env_remove(k);
+        }
+    }
+    let status = cmd
         .args(["bench", "-p", "lpm-benches", "--bench", bench])
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(workspace)
@@ -114,6 +125,22 @@ fn run_bench(
         Err(e) if status.success() => Err(format!("`{bench}` wrote no figures ({e})")),
         Err(_) => Err(format!("`{bench}` failed ({status}) and wrote no figures")),
     }
+}
+
+/// Whether cargo sets `name` for the binary it runs (`cargo bench`), rather than the user.
+fn cargo_set(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
