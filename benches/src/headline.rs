@@ -153,6 +153,7 @@ enum Unit {
     Seconds,
     Bytes,
     Times,
+    Count,
 }
 
 impl Unit {
@@ -163,6 +164,7 @@ impl Unit {
             Unit::Seconds => format!("{} s", f2(x)),
             Unit::Bytes => format!("{:.0} MiB", x / (1024.0 * 1024.0)),
             Unit::Times => format!("{x:.2}×"),
+            Unit::Count => format!("{x:.0}"),
         }
     }
 }
@@ -398,6 +400,17 @@ fn serve_figures(s: &Source, small: usize, large: usize) -> Vec<Figure> {
             baseline: Some((solo("rate"), "0 clients".into())),
             ratio: true,
             runs: s.runs_text(&format!("{n}/writes_ws/rate")),
+        });
+        out.push(Figure {
+            name: format!(
+                "WebSocket clients whose stream ended in an error during that pass (closed by the server), {l} persons"
+            ),
+            value: s.value(&format!("{n}/writes_ws/client_errors")),
+            unit: Unit::Count,
+            goal: Goal::None,
+            baseline: None,
+            ratio: false,
+            runs: s.runs_text(&format!("{n}/writes_ws/client_errors")),
         });
         out.push(Figure {
             name: format!(

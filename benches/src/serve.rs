@@ -993,7 +993,8 @@ fn parent() {
 /// the baseline) as `<probe>/p50` and `/p99` in ms; `ready_s` (start to `/readyz`, replaying the
 /// log: the restart), `rss_ready` and `hwm` in bytes; for each write pass (`writes_solo`, without
 /// clients, and `writes_ws`) `clients`, `rate` (achieved writes/s), `target_rate` and
-/// `freshness_p99` (ms). A figure that was not measured is absent; a failed size says why.
+/// `freshness_p99` (ms), and `writes_ws/client_errors` (clients whose stream ended in an error).
+/// A figure that was not measured is absent; a failed size says why.
 fn figures(results: &[SizeResult]) -> Figures {
     let mut f = Figures::default();
     for r in results {
@@ -1036,6 +1037,9 @@ fn figures(results: &[SizeResult]) -> Figures {
                     f.set(format!("{p}/{k}/target_rate"), pass.writes.target_rate);
                     f.set(format!("{p}/{k}/freshness_p99"), pass.freshness.p99_ms);
                 }
+                // clients whose stream ended in an error (the server closing a slow one):
+                // the pass "with N clients" had fewer for part of it
+                f.set(format!("{p}/writes_ws/client_errors"), l.ws.errors as f64);
                 if !l.passes.iter().any(|x| x.solo) {
                     f.miss(
                         format!("{p}/writes_solo/"),
