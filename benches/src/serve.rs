@@ -39,7 +39,8 @@
 //!    be 0. The server's RSS is sampled throughout.
 //!
 //! Output: a `## serve` section replaced in (or appended to) `target/bench-results.md`, and
-//! stdout. There are no timing assertions; the goals (read p99 <= 5 ms and flat in row count,
+//! stdout; the headline figures also go to `target/bench-data/figures/serve.json` for the
+//! `headline` bench (see [`figures`]). There are no timing assertions; the goals (read p99 <= 5 ms and flat in row count,
 //! freshness p99 <= 50 ms, no lost diffs, bounded RSS) are checked in the report's text.
 //! Other knobs: `LPM_BENCH_SERVE_WORKERS` (engine workers, 2), `LPM_BENCH_SERVE_WARMUP`
 //! (seconds of unmeasured writes first, 2), `LPM_BENCH_SERVE_SOLO=0` (skip the write pass
@@ -67,6 +68,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lpm_benches::figures::Figures;
 use lpm_connectors::DecodeStats;
 use lpm_engine::{Feed, FeedItem, PushFeed};
 use lpm_service::demo::DemoSize;
@@ -972,6 +974,10 @@ fn parent() {
         }
         results.push(r);
     }
+    match figures(&results).write(&target, "serve") {
+        Ok(p) => eprintln!("bench: wrote {}", p.display()),
+        Err(e) => eprintln!("bench: ERROR: writing the figures: {e}"),
+    }
     let report = render(&results, &load_start, started.elapsed());
     println!("{report}");
     let path = target.join("bench-results.md");
@@ -980,6 +986,78 @@ fn parent() {
         Ok(()) => eprintln!("bench: wrote the ## serve section of {}", path.display()),
         Err(e) => eprintln!("bench: ERROR: writing {}: {e}", path.display()),
     }
+}
+
+/// The figures the `headline` bench reads, per size `<persons>/`: `healthz`, `views`,
+/// `grafana_hourly` (the 7-day hourly panel) and `grafana_facts` (the same answer from the facts:
+/// the baseline) as `<probe>/p50` and `/p99` in ms; `ready_s` (start to `/readyz`, replaying the
+/// log: the restart), `rss_ready` and `hwm` in bytes; for each write pass (`writes_solo`, without
+/// clients, and `writes_ws`) `clients`, `rate` (achieved writes/s), `target_rate` and
+/// `freshness_p99` (ms), and `writes_ws/client_errors` (clients whose stream ended in an error).
+/// A figure that was not measured is absent; a failed size says why.
+fn figures(results: &[SizeResult]) -> Figures {
+    let mut f = Figures::default();
+    for r in results {
+        let p = r.persons;
+        if let Some(e) = &r.error {
+            f.miss(format!("{p}/"), e.replace('\n', " "));
+        }
+        for (name, l) in &r.queries {
+            let key = if name.contains("/healthz") {
+                "healthz"
+            } else if name.contains("/api/v1/views") {
+                "views"
+            } else if name.contains("7 d hourly") {
+                "grafana_hourly"
+            } else if name.contains("via the facts") {
+                "grafana_facts"
+            } else {
+                continue;
+            };
+            if l.n > 0 {
+                f.set(format!("{p}/{key}/p50"), l.p50);
+                f.set(format!("{p}/{key}/p99"), l.p99);
+            }
+        }
+        // 0: not reached (the defaults of a size that failed early)
+        let positive = |x: f64| if x > 0.0 { x } else { f64::NAN };
+        f.set(format!("{p}/ready_s"), positive(r.ready_seconds));
+        f.set(format!("{p}/rss_ready"), positive(r.rss_ready as f64));
+        f.set(format!("{p}/hwm"), positive(r.hwm as f64));
+        match &r.load {
+            Some(l) => {
+                for pass in &l.passes {
+                    let k = if pass.solo {
+                        "writes_solo"
+                    } else {
+                        "writes_ws"
+                    };
+                    f.set(format!("{p}/{k}/clients"), pass.clients as f64);
+                    f.set(format!("{p}/{k}/rate"), pass.writes.achieved_rate);
+                    f.set(format!("{p}/{k}/target_rate"), pass.writes.target_rate);
+                    f.set(format!("{p}/{k}/freshness_p99"), pass.freshness.p99_ms);
+                }
+                // clients whose stream ended in an error (the server closing a slow one):
+                // the pass "with N clients" had fewer for part of it
+                f.set(format!("{p}/writes_ws/client_errors"), l.ws.errors as f64);
+                if !l.passes.iter().any(|x| x.solo) {
+                    f.miss(
+                        format!("{p}/writes_solo/"),
+                        "no pass without clients (LPM_BENCH_SERVE_SOLO=0)",
+                    );
+                }
+            }
+            None => {
+                for k in ["writes_solo", "writes_ws"] {
+                    f.miss(
+                        format!("{p}/{k}/"),
+                        "no write passes (the size failed before them)",
+                    );
+                }
+            }
+        }
+    }
+    f
 }
 
 // ---------------------------------------------------------------------------------------------

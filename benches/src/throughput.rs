@@ -16,7 +16,9 @@
 //! Every configuration runs `LPM_BENCH_RUNS` times (default 3); the table shows medians. Sizes:
 //! `LPM_BENCH_PERSONS` (default 100000, no schemas) and `LPM_BENCH_PERSONS_SCHEMA` (default
 //! 20000, with schemas). `LPM_BENCH_NO_BUILD=1` skips `cargo build --release -p lpm`. The table
-//! goes to stdout and to `target/bench-results.md`. There are no timing assertions.
+//! goes to stdout and to `target/bench-results.md` (the whole file is rewritten), and the headline
+//! figures (medians) to `target/bench-data/figures/throughput.json` for the `headline` bench.
+//! There are no timing assertions.
 
 mod dumps;
 mod machine;
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lpm_benches::figures::Figures;
 use lpm_engine::Views;
 
 use dumps::Dump;
@@ -49,6 +52,15 @@ fn thousands(n: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A dump's kind in the figures' names (`plain`: no schemas).
+fn kind(dump: &Dump) -> &'static str {
+    if dump.schemas {
+        "schemas"
+    } else {
+        "plain"
+    }
 }
 
 fn mib(bytes: f64) -> String {
@@ -237,6 +249,10 @@ fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    // the medians `headline` reads; keys: decode/<plain|schemas>/w<N>, json_floor/<kind>/t<N>,
+    // engine/w<N>, floor/hashmap
+    let mut figs = Figures::default();
+    figs.set("runs", runs as f64);
 
     // dumps
     let generator = dumps::Generator::pick(&workspace);
@@ -248,6 +264,18 @@ fn main() {
             Ok(d) => dumps_ok.push(d.clone()),
             Err(e) => {
                 eprintln!("bench: ERROR: no {what} dump: {e}");
+                let kind = if what == "schemas" {
+                    "schemas"
+                } else {
+                    "plain"
+                };
+                for group in ["decode", "json_floor"] {
+                    figs.miss(format!("{group}/{kind}/"), format!("no {what} dump: {e}"));
+                }
+                if kind == "plain" {
+                    figs.miss("engine/", format!("no {what} dump: {e}"));
+                    figs.miss("floor/", format!("no {what} dump: {e}"));
+                }
                 rows.push(Row::error("(dump)", what, "—", e.clone()));
             }
         }
@@ -275,6 +303,10 @@ fn main() {
                             Ok(r) => ok.push(r),
                             Err(e) => {
                                 eprintln!("bench: ERROR: {e}");
+                                figs.miss(
+                                    format!("decode/{}/w{workers}", kind(dump)),
+                                    format!("lpm replay failed: {e}"),
+                                );
                                 rows.push(Row::error(
                                     "decode + engine",
                                     &dump.label(),
@@ -296,6 +328,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("bench: ERROR: {e}");
+            figs.miss("decode/", e.clone());
             rows.push(Row::error("decode + engine", "all", "—", e));
         }
     }
@@ -372,6 +405,9 @@ fn main() {
                     let row = match (error, median(&secs)) {
                         (None, Some(s)) => {
                             let eps = events as f64 / s;
+                            if arrangement_log {
+                                figs.set(format!("engine/w{workers}"), eps);
+                            }
                             Row {
                                 benchmark: label.into(),
                                 dump: dump.label(),
@@ -385,18 +421,22 @@ fn main() {
                                 error: None,
                             }
                         }
-                        (e, _) => Row::error(
-                            label,
-                            &dump.label(),
-                            &workers.to_string(),
-                            e.unwrap_or_else(|| "no run".into()),
-                        ),
+                        (e, _) => {
+                            let e = e.unwrap_or_else(|| "no run".into());
+                            if arrangement_log {
+                                figs.miss(format!("engine/w{workers}"), e.clone());
+                            }
+                            Row::error(label, &dump.label(), &workers.to_string(), e)
+                        }
                     };
                     engine_rows.push(row);
                 }
                 // equality of final views
                 floor_row = Some(match (floor_error, floor_views, floor_eps) {
-                    (Some(e), _, _) => Row::error("HashMap floor", &dump.label(), "1", e),
+                    (Some(e), _, _) => {
+                        figs.miss("floor/hashmap", e.clone());
+                        Row::error("HashMap floor", &dump.label(), "1", e)
+                    }
                     (None, Some((fv, applied)), Some(eps)) => {
                         let diffs = compare(&fv, applied, &engine_views, &replay_outputs);
                         notes.push(format!(
@@ -414,6 +454,7 @@ fn main() {
                             }
                         ));
                         if diffs.is_empty() {
+                            figs.set("floor/hashmap", eps);
                             Row {
                                 benchmark: "HashMap floor".into(),
                                 dump: dump.label(),
@@ -429,6 +470,13 @@ fn main() {
                             let path = data_dir.join("floor-views.json");
                             let _ =
                                 serde_json::to_string_pretty(&fv).map(|s| std::fs::write(&path, s));
+                            figs.miss(
+                                "floor/hashmap",
+                                format!(
+                                    "the floor's final views differ from the engine's ({})",
+                                    diffs.join("; ")
+                                ),
+                            );
                             let mut r = Row::error(
                                 "HashMap floor",
                                 &dump.label(),
@@ -447,6 +495,8 @@ fn main() {
                 });
             }
             Err(e) => {
+                figs.miss("engine/", format!("decoding the dump: {e}"));
+                figs.miss("floor/", format!("decoding the dump: {e}"));
                 engine_rows.push(Row::error(
                     "engine only (pre-decoded)",
                     &dump.label(),
@@ -481,6 +531,7 @@ fn main() {
             json_rows.push(match (error, median(&rates)) {
                 (None, Some(rate)) => {
                     json_floors.push((dump.path.clone(), threads, rate));
+                    figs.set(format!("json_floor/{}/t{threads}", kind(dump)), rate);
                     Row {
                         benchmark: "JSON parse floor (serde_json → Value)".into(),
                         dump: dump.label(),
@@ -493,12 +544,11 @@ fn main() {
                         error: None,
                     }
                 }
-                (e, _) => Row::error(
-                    "JSON parse floor",
-                    &dump.label(),
-                    &threads.to_string(),
-                    e.unwrap_or_else(|| "no run".into()),
-                ),
+                (e, _) => {
+                    let e = e.unwrap_or_else(|| "no run".into());
+                    figs.miss(format!("json_floor/{}/t{threads}", kind(dump)), e.clone());
+                    Row::error("JSON parse floor", &dump.label(), &threads.to_string(), e)
+                }
             });
         }
     }
@@ -508,6 +558,7 @@ fn main() {
     for (dump, workers, ok) in &replay_rows {
         let rates: Vec<f64> = ok.iter().map(|r| r.rate).collect();
         let eps = median(&rates).unwrap_or(0.0);
+        figs.set(format!("decode/{}/w{workers}", kind(dump)), eps);
         let rss: Vec<f64> = ok.iter().filter_map(|r| r.peak_rss).collect();
         let first: Vec<f64> = ok.iter().filter_map(|r| r.first_tick_ms).collect();
         let same_dump = plain.as_ref().is_ok_and(|p| p.path == dump.path);
@@ -544,6 +595,17 @@ fn main() {
     table_rows.extend(engine_rows);
     table_rows.extend(floor_row);
     table_rows.extend(rows);
+
+    for d in &dumps_ok {
+        figs.note(
+            format!("dump/{}", kind(d)),
+            format!("{} ({} records)", d.label(), d.records),
+        );
+    }
+    match figs.write(&target, "throughput") {
+        Ok(p) => eprintln!("bench: wrote {}", p.display()),
+        Err(e) => eprintln!("bench: ERROR: writing the figures: {e}"),
+    }
 
     let report = render(
         &table_rows,
