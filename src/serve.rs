@@ -231,17 +231,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let kafka = args.kafka.config()?;
     let cluster = args.cluster.config(cluster_settings(&args, &hotspots))?;
     if let Some(c) = &cluster {
-        if kafka.is_none() {
-            anyhow::bail!(
-                "--peers needs --kafka: the processes of a cluster each read their share of the \
-                 topics' partitions (the embedded log and --capture have one reader); see \
-                 docs/scale-out.md"
-            );
-        }
-        if args.demo || args.capture.is_some() {
-            anyhow::bail!(
-                "--peers cannot be combined with --demo or --capture (a cluster reads Kafka)"
-            );
+        // without --kafka the pipeline refuses it (ServiceConfig::check); the demo's own
+        // refusal there would not name --peers
+        if args.demo {
+            anyhow::bail!("--peers cannot be combined with --demo (a cluster reads Kafka)");
         }
         tracing::info!(
             process = c.process,

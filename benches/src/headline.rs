@@ -248,17 +248,6 @@ fn quotient(a: Result<f64, String>, b: Result<f64, String>) -> Result<f64, Strin
     }
 }
 
-/// `10000` as `10k`, `1000000` as `1M`.
-fn size_label(persons: usize) -> String {
-    if persons >= 1_000_000 && persons.is_multiple_of(1_000_000) {
-        format!("{}M", persons / 1_000_000)
-    } else if persons >= 1000 && persons.is_multiple_of(1000) {
-        format!("{}k", persons / 1000)
-    } else {
-        persons.to_string()
-    }
-}
-
 fn throughput_figures(t: &Source) -> Vec<Figure> {
     let dump = |kind: &str| {
         t.note(&format!("dump/{kind}"))
@@ -306,7 +295,7 @@ fn throughput_figures(t: &Source) -> Vec<Figure> {
 }
 
 fn serve_figures(s: &Source, small: usize, large: usize) -> Vec<Figure> {
-    let (ls, ll) = (size_label(small), size_label(large));
+    let (ls, ll) = (report::size_label(small), report::size_label(large));
     let mut out = Vec::new();
     // reads on the idle server
     for (probe, what, base, base_what) in [
@@ -647,8 +636,8 @@ fn main() {
     };
     let mut block = format!(
         "Measured {date} at commit {commit} with `cargo bench -p lpm-benches --bench headline`: `throughput` once (medians of its runs), `serve` {runs} times at {} and {} persons.\n\n",
-        size_label(small),
-        size_label(large)
+        report::size_label(small),
+        report::size_label(large)
     );
     block.push_str(&render_table(&rows));
     block.push_str(&format!(

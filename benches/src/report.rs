@@ -112,6 +112,17 @@ pub fn cores() -> String {
     std::thread::available_parallelism().map_or_else(|_| "unknown".into(), |n| n.to_string())
 }
 
+/// A data set's size in persons as the reports name it: `10000` as `10k`, `1000000` as `1M`.
+pub fn size_label(persons: usize) -> String {
+    if persons >= 1_000_000 && persons.is_multiple_of(1_000_000) {
+        format!("{}M", persons / 1_000_000)
+    } else if persons >= 1000 && persons.is_multiple_of(1000) {
+        format!("{}k", persons / 1000)
+    } else {
+        persons.to_string()
+    }
+}
+
 /// Two decimals below 10, one above; a dash for NaN.
 pub fn f2(x: f64) -> String {
     if !x.is_finite() {

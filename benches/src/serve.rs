@@ -1063,16 +1063,6 @@ fn figures(results: &[SizeResult]) -> Figures {
 // ---------------------------------------------------------------------------------------------
 // rendering
 
-fn label(persons: usize) -> String {
-    if persons >= 1_000_000 && persons.is_multiple_of(1_000_000) {
-        format!("{}M", persons / 1_000_000)
-    } else if persons >= 1000 && persons.is_multiple_of(1000) {
-        format!("{}k", persons / 1000)
-    } else {
-        persons.to_string()
-    }
-}
-
 fn lat3(l: &Lat) -> String {
     if l.n == 0 {
         "—".into()
@@ -1113,7 +1103,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {}{} | {} | {} | {} |",
-            label(r.persons),
+            report::size_label(r.persons),
             b.cases,
             b.change_events,
             mib(b.log_bytes),
@@ -1141,13 +1131,13 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
             .unwrap_or(0);
         let _ = write!(s, "| read ({n} each, idle server, 1 keep-alive client) |");
         for r in results {
-            let _ = write!(s, " {} |", label(r.persons));
+            let _ = write!(s, " {} |", report::size_label(r.persons));
         }
         let _ = writeln!(
             s,
             " p99 {} ÷ p99 {} |",
-            label(results.last().map_or(0, |r| r.persons)),
-            label(results[0].persons)
+            report::size_label(results.last().map_or(0, |r| r.persons)),
+            report::size_label(results[0].persons)
         );
         let _ = write!(s, "| --- |");
         for _ in results {
@@ -1208,7 +1198,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                 let _ = writeln!(
                     s,
                     "| {} | {} | {:.0} ({} of {}) | {} | {} | {} / {} (p99 in {}) | {:.1}% of {:.0} | {} / {} | {} / {} / {} | {}; {} | {} / {} |",
-                    label(r.persons),
+                    report::size_label(r.persons),
                     p.clients,
                     w.achieved_rate,
                     w.visible + w.accepted_not_visible,
@@ -1248,7 +1238,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
             let _ = writeln!(
                 s,
                 "| {} | {} of {} ({:.1} s) | {} ({}; {:.0}) | {} / {} | {} | {} | {} | {} / {} | {} / {} | {} / {} vs {} | {} / {} / {} / {} / {} | {} |",
-                label(r.persons),
+                report::size_label(r.persons),
                 ws.connected,
                 ws.clients,
                 ws.connect_seconds,
@@ -1285,7 +1275,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
             let _ = writeln!(
                 s,
                 "* **{} persons: ERROR**: {}",
-                label(r.persons),
+                report::size_label(r.persons),
                 e.replace('\n', " ")
             );
         }
@@ -1298,7 +1288,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         let over: Vec<String> = reads
             .iter()
             .filter(|(_, (_, l))| l.p99 > 5.0)
-            .map(|(r, (n, l))| format!("{} {n} {:.2} ms", label(r.persons), l.p99))
+            .map(|(r, (n, l))| format!("{} {n} {:.2} ms", report::size_label(r.persons), l.p99))
             .collect();
         let worst = reads.iter().map(|(_, (_, l))| l.p99).fold(0.0f64, f64::max);
         let _ = writeln!(
@@ -1335,8 +1325,8 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         let _ = writeln!(
             s,
             "* flat in row count (p99 at {} ÷ p99 at {}): {}{}",
-            label(b.persons),
-            label(a.persons),
+            report::size_label(b.persons),
+            report::size_label(a.persons),
             if ratios.is_empty() {
                 "—".into()
             } else {
@@ -1354,7 +1344,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
             let _ = writeln!(
                 s,
                 "* {}, {} WebSocket clients: freshness p99 ≤ 50 ms at {:.0} writes/s: {} by write response time (p99 {:.1} ms), {} by `lpm_freshness_seconds` (p99 {:.1} ms); rate {} ({:.0}/s)",
-                label(r.persons),
+                report::size_label(r.persons),
                 p.clients,
                 p.writes.target_rate,
                 if ok_write { "met" } else { "**missed**" },
@@ -1374,7 +1364,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         let _ = writeln!(
             s,
             "* {}: {} WebSocket clients: lost diffs {}, {} announced resyncs, final state {} (exact {}/{}, equal {}/{}){}; server RSS {} before the clients, {} max while writing, {} after",
-            label(r.persons),
+            report::size_label(r.persons),
             ws.clients,
             if ws.lost == 0 {
                 "0 (met)".to_string()
@@ -1409,7 +1399,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
         let _ = writeln!(
             s,
             "* {}: generating peak RSS {} (separate process); server process: RSS {} when listening (before the replay), {} after the read phase, shutdown (SIGTERM) {:.2} s, size wall time {:.0} s",
-            label(r.persons),
+            report::size_label(r.persons),
             mib(r.build.peak_rss),
             mib(r.rss_listening),
             mib(r.rss_after_queries),
@@ -1427,7 +1417,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
                 let _ = writeln!(
                     s,
                     "* {}, {} clients: writes by kind: {}; first write error: {}",
-                    label(r.persons),
+                    report::size_label(r.persons),
                     p.clients,
                     kinds.join("; "),
                     w.first_error.as_deref().unwrap_or("none"),
@@ -1437,7 +1427,7 @@ fn render(results: &[SizeResult], load_start: &str, elapsed: Duration) -> String
             let _ = writeln!(
                 s,
                 "* {}: server RSS max {} while writing without clients; at 25/50/75/100% of the write phase with clients: {}; streams settled {:.1} s after the last write; views tick {} before and {} after the comparison; load process (clients) peak RSS {} (their row state ≈ {:.1} MiB); {:.0} MB of WebSocket messages received in all{}",
-                label(r.persons),
+                report::size_label(r.persons),
                 mib_read(l.rss_solo_max),
                 q.join(" / "),
                 l.ws.settle_seconds,

@@ -156,7 +156,6 @@ impl Source {
                     processes: c.peers.len(),
                     workers: engine.workers.max(1),
                 });
-                let k = &k;
                 let prepared = lpm_connectors::kafka::prepare(
                     k.clone(),
                     engine.workers,
@@ -169,7 +168,7 @@ impl Source {
                 let store = handle.store().clone();
                 let completed = handle.completed_fn();
                 drop(handle);
-                let origin = crate::kafka::origin(k);
+                let origin = crate::kafka::origin(&k);
                 let (resume, recovery) = if clustered {
                     // each process would need its share's checkpoint at a common tick: not
                     // built yet, so a cluster process always reads its partitions from the
@@ -177,7 +176,7 @@ impl Source {
                     tracing::info!("Cluster process: no checkpoints; reading this process's partitions from the beginning.");
                     Default::default()
                 } else {
-                    restore_kafka(data_dir, k, &origin, &prepared, &store)?
+                    restore_kafka(data_dir, &k, &origin, &prepared, &store)?
                 };
                 // commits follow the tick complete on every process: in a cluster only
                 // process 0's store fills, and only the engine's frontier covers them all
