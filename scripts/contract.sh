@@ -23,7 +23,7 @@
 # change a route or the document, and several times before a release). A failure prints the
 # seed and a `curl` to reproduce it.
 #
-# Usage: bash scripts/contract.sh    (after `cargo build --release --bin lpm`)
+# Usage: bash scripts/contract.sh    (after `cargo test --workspace --release --no-run`, which builds lpm)
 # Env: LPM_CONTRACT_MAX_EXAMPLES (default 25), LPM_CONTRACT_MAX_TIME (seconds per run, 100),
 #      LPM_CONTRACT_SEED (a number to reproduce a run, `random` for a new one; default fixed).
 set -euo pipefail
@@ -47,7 +47,7 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-[ -x "$BINARY" ] || { echo "$BINARY not found: run cargo build --release --bin lpm" >&2; exit 1; }
+[ -x "$BINARY" ] || { echo "$BINARY not found: run cargo test --workspace --release --no-run" >&2; exit 1; }
 
 # --- a demo server on a free loopback port --------------------------------------------------
 DATA="$(mktemp -d)"

@@ -17,8 +17,11 @@ if [ ! -f "$shared/bench/oracle.py" ]; then
 fi
 persons=${LPM_CHECK_PERSONS:-10000}
 persons_schema=${LPM_CHECK_PERSONS_SCHEMA:-2000}
-cargo build --release -q
-cargo build --release -q -p lpm-testkit --bin lpm-gen
+# The binaries as the test build makes them (lpm for the root's tests, lpm-gen for the
+# testkit's): `cargo build --release` or `-p lpm-testkit` alone would unify other features of the
+# shared dependencies (the workspace's dev-dependencies are not in them) and build every crate
+# above them a second time, minutes in .ci/run, where this follows the test build.
+cargo test --workspace --release --no-run -q
 lpm="${CARGO_TARGET_DIR:-$root/target}/release/lpm"
 lpm_gen="${CARGO_TARGET_DIR:-$root/target}/release/lpm-gen"
 work=$(mktemp -d)

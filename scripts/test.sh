@@ -101,7 +101,7 @@ say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
 
 say "contract tests: schemathesis against the OpenAPI document of lpm serve --demo"
-cargo build --release --bin lpm # already built by cargo test --release; a no-op then
+cargo test --workspace --release --no-run -q # built by the test step: a no-op (see scripts/oracle-check.sh)
 bash scripts/contract.sh
 
 say "fuzzing: every cargo fuzz target over its committed corpus, fixed runs from a fixed seed (docs/fuzzing.md)"
@@ -124,7 +124,7 @@ say "web UI in headless Chromium (tests/browser, against the release lpm serve -
 if ! (cd tests/browser && npm ls --depth=0 >/dev/null 2>&1); then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
-cargo build --release --bin lpm # already built by cargo test --release; a no-op then
+cargo test --workspace --release --no-run -q # built by the test step: a no-op (see scripts/oracle-check.sh)
 node --test tests/browser/
 
 say "oracle cross-check"

@@ -332,7 +332,8 @@ async fn lost_peer() -> anyhow::Error {
         if let Some(failure) = lpm_engine::cluster::failure() {
             return anyhow::anyhow!(
                 "{failure}; a cluster is fail-stop, so this process stops too (restart every \
-                 process; each reads its partitions again from the beginning)"
+                 process: each loads its share of the newest checkpoint all of them hold, and \
+                 reads its partitions from there)"
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

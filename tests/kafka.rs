@@ -140,7 +140,7 @@ impl Server {
     }
 
     /// `name value` of one `/metrics` sample.
-    fn metric(&self, name: &str, token: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, name: &str, token: &str) -> Option<f64> {
         let (_, text) = self.get("/metrics", token).ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())

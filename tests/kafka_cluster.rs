@@ -6,8 +6,10 @@
 //! Checked: the group's committed offsets never run ahead of what the owning process shows as
 //! applied; process 0's views equal the reference model (and `oracle.py` when `../shared` is
 //! present) and its case reads equal the final rows of cases of both processes' partitions;
-//! kill -9 of process 1 stops process 0 with an error (fail-stop); a restarted cluster
-//! rebuilds the same views.
+//! both processes checkpoint their share of the state at process 0's ticks; kill -9 of
+//! process 1 stops process 0 with an error (fail-stop); a restarted cluster loads the shares of
+//! one common tick, replays nothing after it (nothing new was produced), and shows the same
+//! views and case reads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,7 +55,15 @@ fn start_cluster(data: [&Path; 2], brokers: &str, prefix: &str, group: &str) -> 
                 &brokers,
                 &prefix,
                 &group,
-                &["--peers", &peers, "--process", &i.to_string()],
+                &[
+                    "--peers",
+                    &peers,
+                    "--process",
+                    &i.to_string(),
+                    // process 0 asks every second (even when its own partitions are quiet)
+                    "--checkpoint-interval-s",
+                    "1",
+                ],
             )
         })
     };
@@ -303,6 +313,25 @@ fn a_two_process_cluster_serves_the_oracle_views_commits_behind_them_and_stops_t
     ws.close();
     assert_oracle_views("lpm serve --kafka --peers", dir.path(), &text, &views);
 
+    // every checkpoint requested from here on covers everything: wait until both processes
+    // have written their share of one
+    let before = p0
+        .metric("lpm_checkpoint_last_tick", &token)
+        .expect("process 0's checkpoint gauge");
+    crate::serve::wait_until(
+        "both processes to checkpoint their share after the views settled",
+        Duration::from_secs(60),
+        || {
+            let t0 = p0.metric("lpm_checkpoint_last_tick", &token).unwrap_or(0.0);
+            let t1 = p1.metric("lpm_checkpoint_last_tick", "").unwrap_or(0.0);
+            if t0 > before && t1 > before {
+                Ok(())
+            } else {
+                Err(format!("before {before}, process 0 {t0}, process 1 {t1}"))
+            }
+        },
+    );
+
     // fail-stop: kill -9 of process 1 makes process 0 exit with an error
     p1.kill9();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -322,9 +351,52 @@ fn a_two_process_cluster_serves_the_oracle_views_commits_behind_them_and_stops_t
         assert!(off <= per_partition[&tp], "{tp:?}: committed {off}");
     }
 
-    // a restarted cluster re-reads its partitions and shows the same views
+    // while it is down, the second half is delivered again (a producer's retry: the same
+    // records at new offsets, which change no view)
+    produce(&brokers, &f2, 3);
+
+    // a restarted cluster loads each process's share of one common tick, reads only the
+    // records after it (the re-delivered ones, on whichever process owns their partition),
+    // and shows the same views and case reads
     drop((p0, p1));
-    let (p0, _p1) = start_cluster([&data[0], &data[1]], &brokers, &prefix, &group);
+    let (p0, p1) = start_cluster([&data[0], &data[1]], &brokers, &prefix, &group);
     settle(&p0, &token, &truth, opts.tz, "cluster after the restart");
     assert_case_reads(&p0, &token, &truth);
+    for (i, p, t) in [(0, &p0, token.as_str()), (1, &p1, "")] {
+        let restored = p.metric("lpm_recovery_restored_entries", t);
+        let fallbacks = p.metric("lpm_recovery_fallbacks_total", t);
+        assert!(
+            restored.is_some_and(|n| n > 0.0),
+            "process {i} loaded its share: restored {restored:?}"
+        );
+        assert_eq!(
+            fallbacks,
+            Some(0.0),
+            "process {i} found no checkpoint unusable"
+        );
+    }
+    crate::serve::wait_until(
+        "the two processes to replay exactly the re-delivered records",
+        Duration::from_secs(60),
+        || {
+            // records read since this start (`lpm_recovery_replayed_records` counts only
+            // those read before the process became ready)
+            let r0 = p0.metric("lpm_kafka_records_total", &token);
+            let r1 = p1.metric("lpm_kafka_records_total", "");
+            match (r0, r1) {
+                (Some(a), Some(b)) if a + b == second.len() as f64 => Ok(()),
+                _ => Err(format!(
+                    "replayed {r0:?} + {r1:?}, re-delivered {}",
+                    second.len()
+                )),
+            }
+        },
+    );
+    settle(
+        &p0,
+        &token,
+        &truth,
+        opts.tz,
+        "cluster after the re-delivery",
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use lpm_connectors::kafka::{self, KafkaConfig, KafkaError, KafkaFeed, KafkaSource};
 use lpm_engine::dataflow::Control;
-use lpm_engine::{Change, Tick, ViewStore};
+use lpm_engine::{Change, Tick};
 use parking_lot::Mutex;
 
 use crate::checkpoint::{Checkpointable, Marker, RestoreFeed};
@@ -26,12 +26,21 @@ pub struct KafkaInput {
     origin: String,
 }
 
-/// What Kafka positions are positions in: the brokers, the consumer group and the topics.
+/// What Kafka positions are positions in: the brokers, the consumer group and the topics, and
+/// in a cluster the process and the process count (a process's checkpoint holds its share of
+/// the state and the offsets of its share of the partitions: no other layout can load it).
 pub fn origin(cfg: &KafkaConfig) -> String {
-    format!(
+    let mut origin = format!(
         "kafka {} group {} topics {:?}",
         cfg.brokers, cfg.group, cfg.topics
-    )
+    );
+    if let Some(share) = &cfg.cluster {
+        origin.push_str(&format!(
+            " cluster process {} of {}",
+            share.process, share.processes
+        ));
+    }
+    origin
 }
 
 impl KafkaInput {
@@ -91,6 +100,10 @@ impl Checkpointable for KafkaInput {
     fn origin(&self) -> String {
         self.origin.clone()
     }
+
+    fn covered_at(&self, tick: Tick) -> Option<SourcePosition> {
+        self.source.covering(tick).map(position)
+    }
 }
 
 /// A [`kafka::TickPosition`] as the API and checkpoints name it.
@@ -130,13 +143,14 @@ pub fn resume(position: &SourcePosition, seq: u64) -> kafka::Resume {
 pub struct RestoreInto<'a> {
     /// The feed.
     pub feed: &'a KafkaFeed,
-    /// The engine's store (its tick is what has been applied).
-    pub store: &'a ViewStore,
+    /// The last tick the engine has applied (the store's tick; in a cluster, where only
+    /// process 0's store fills, the tick complete on every process).
+    pub applied: &'a dyn Fn() -> Option<Tick>,
 }
 
 impl RestoreInto<'_> {
     fn wait(&self) {
-        while self.feed.closed() > self.store.tick().unwrap_or(0) + 4 {
+        while self.feed.closed() > (self.applied)().unwrap_or(0) + 4 {
             std::thread::sleep(Duration::from_millis(1));
         }
     }

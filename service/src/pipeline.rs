@@ -22,7 +22,7 @@ use lpm_engine::{Engine, EngineConfig, EngineHandle, PushFeed};
 
 use crate::checkpoint::file::Manifest;
 use crate::checkpoint::store::CheckpointDir;
-use crate::checkpoint::{CheckpointConfig, CheckpointMetrics, Checkpointer, Taker};
+use crate::checkpoint::{CheckpointConfig, CheckpointMetrics, Checkpointer, Role, Taker};
 use crate::error::ServiceError;
 use crate::sink::{self, Sink, SinkConfig, SinkMetrics};
 use crate::sor::mysql::{MysqlConfig, MysqlSor};
@@ -55,8 +55,9 @@ pub struct ServiceConfig {
     /// coarser cells read-only tokens see, if configured); empty: the view is off.
     pub hotspots: Vec<lpm_engine::hotspots::Resolution>,
     /// Run as one process of a timely cluster (`--peers`): only with Kafka, which then reads
-    /// this process's share of the partitions; no checkpoints yet (a restart re-reads the
-    /// topics). `None`: one process.
+    /// this process's share of the partitions; each process checkpoints its share of the
+    /// state when process 0 asks, and a restart loads the newest tick all of them hold
+    /// (`crate::checkpoint`, "In a cluster"). `None`: one process.
     pub cluster: Option<lpm_engine::cluster::ClusterConfig>,
 }
 
@@ -124,6 +125,9 @@ pub struct Service {
     checkpointer: Option<Checkpointer>,
     checkpoint_metrics: Arc<CheckpointMetrics>,
     recovery: Recovery,
+    /// One process of a cluster: no checkpoint at shutdown (it needs every process, and the
+    /// others may be stopping too; the periodic ones are what a restart loads).
+    clustered: bool,
     /// Released last, after the engine and the log writer have stopped.
     lock: DataDirLock,
 }
@@ -218,8 +222,7 @@ impl Service {
         };
         spawn_readiness(&source, &handle, t0, on_ready)?;
         // `--no-checkpoints`: none at all, not even at shutdown (existing ones were loaded)
-        let checkpointable =
-            (!cfg.checkpoint.disabled && cfg.cluster.is_none()).then(|| source.checkpointable());
+        let checkpointable = (!cfg.checkpoint.disabled).then(|| source.checkpointable());
         let checkpointer = match checkpointable {
             Some(checkpointable) => Some(Checkpointer::start(Taker {
                 dir: CheckpointDir::open(&cfg.data_dir).map_err(ServiceError::Checkpoint)?,
@@ -241,6 +244,11 @@ impl Service {
                     })
                     .unwrap_or_default(),
                 covered_ingested: recovery.checkpoint.as_ref().map_or(0, |c| c.ingest_seq),
+                role: match &cfg.cluster {
+                    None => Role::Alone,
+                    Some(c) if c.process == 0 => Role::Leader,
+                    Some(_) => Role::Follower,
+                },
             })?),
             None => None,
         };
@@ -273,6 +281,7 @@ impl Service {
             demo_commands,
             checkpointer,
             checkpoint_metrics,
+            clustered: cfg.cluster.is_some(),
             recovery,
             lock,
         })
@@ -329,6 +338,7 @@ impl Service {
     pub async fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         let (trickle, source, checkpointer) = (self.trickle, self.source, self.checkpointer);
+        let clustered = self.clustered;
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(t) = trickle {
                 let _ = t.join();
@@ -336,8 +346,10 @@ impl Service {
             // a clean stop leaves a checkpoint of everything written: the next start replays
             // nothing (the feed is still open, the writer has acknowledged everything)
             if let Some(c) = checkpointer {
-                if let Err(why) = c.checkpoint_now() {
-                    tracing::error!(error = %why, "Checkpoint at shutdown failed.");
+                if !clustered {
+                    if let Err(why) = c.checkpoint_now() {
+                        tracing::error!(error = %why, "Checkpoint at shutdown failed.");
+                    }
                 }
                 c.stop();
             }

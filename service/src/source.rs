@@ -163,28 +163,37 @@ impl Source {
                     stats,
                 )?;
                 let clustered = cluster.is_some();
+                let origin = crate::kafka::origin(&k);
+                // a cluster process offers its checkpoints in the handshake (see `restore_share`)
+                let mut cluster = cluster;
+                let offers = match &mut cluster {
+                    Some(c) => {
+                        let (usable, recovery) = kafka_offers(data_dir, &k, &origin)?;
+                        c.checkpoints = usable.iter().map(|(m, _)| m.tick).collect();
+                        Some((usable, recovery, c.agreed.clone()))
+                    }
+                    None => None,
+                };
                 let engine = Engine::start_in(engine, prepared.feed.clone(), cluster)?;
                 let handle = engine.handle();
                 let store = handle.store().clone();
                 let completed = handle.completed_fn();
                 drop(handle);
-                let origin = crate::kafka::origin(&k);
-                let (resume, recovery) = if clustered {
-                    // each process would need its share's checkpoint at a common tick: not
-                    // built yet, so a cluster process always reads its partitions from the
-                    // beginning (and never loads a single process's checkpoint)
-                    tracing::info!("Cluster process: no checkpoints; reading this process's partitions from the beginning.");
-                    Default::default()
-                } else {
-                    restore_kafka(data_dir, &k, &origin, &prepared, &store)?
-                };
-                // commits follow the tick complete on every process: in a cluster only
-                // process 0's store fills, and only the engine's frontier covers them all
-                let visible: Arc<dyn Fn() -> Option<Tick> + Send + Sync> = if clustered {
+                // what the engine has applied: in a cluster only process 0's store fills, and
+                // only the engine's frontier covers every process (commits follow it too)
+                let applied: Arc<dyn Fn() -> Option<Tick> + Send + Sync> = if clustered {
                     Arc::new(completed)
                 } else {
                     Arc::new(move || store.tick())
                 };
+                let (resume, recovery) = match offers {
+                    Some((usable, recovery, agreed)) => {
+                        let agreed = agreed.get().copied().flatten();
+                        restore_share(usable, recovery, agreed, &prepared, &*applied)?
+                    }
+                    None => restore_kafka(data_dir, &k, &origin, &prepared, &*applied)?,
+                };
+                let visible = applied;
                 let input = Arc::new(KafkaInput::start(prepared, resume, visible, origin)?);
                 tracing::info!(brokers = %k.brokers, "Feeding the engine from Kafka (read-only API).");
                 Ok(Started {
@@ -522,7 +531,7 @@ fn restore_kafka(
     cfg: &lpm_connectors::kafka::KafkaConfig,
     origin: &str,
     prepared: &lpm_connectors::kafka::Prepared,
-    store: &ViewStore,
+    applied: &dyn Fn() -> Option<Tick>,
 ) -> Result<(lpm_connectors::kafka::Resume, Recovery), ServiceError> {
     let (found, mut recovery) = newest(data_dir, "kafka", origin)?;
     let Some((manifest, state)) = found else {
@@ -542,7 +551,77 @@ fn restore_kafka(
     }
     let into = crate::kafka::RestoreInto {
         feed: &prepared.feed,
-        store,
+        applied,
+    };
+    load(&manifest, &state, &into, &mut recovery, |_, _| {})?;
+    recovery.checkpoint = Some(manifest);
+    Ok((resume, recovery))
+}
+
+/// A cluster process's usable checkpoints of these topics (verified, and the broker still holds
+/// what follows each), newest first, with the ones that are not.
+#[allow(clippy::type_complexity)]
+fn kafka_offers(
+    data_dir: &Path,
+    cfg: &lpm_connectors::kafka::KafkaConfig,
+    origin: &str,
+) -> Result<(Vec<(Manifest, PathBuf)>, Recovery), ServiceError> {
+    let dir = CheckpointDir::open(data_dir).map_err(ServiceError::Checkpoint)?;
+    let (valid, rejected) = dir.valid_from("kafka", origin);
+    let mut recovery = Recovery {
+        rejected,
+        ..Recovery::default()
+    };
+    let mut usable = Vec::new();
+    for (manifest, state) in valid {
+        let problems =
+            crate::kafka::resume(&manifest.position, manifest.ingest_seq).out_of_range(cfg)?;
+        if problems.is_empty() {
+            usable.push((manifest, state));
+            continue;
+        }
+        tracing::error!(
+            ?problems,
+            number = manifest.number,
+            "The broker no longer holds what follows this checkpoint: not offered to the cluster."
+        );
+        recovery.rejected.push(Rejected {
+            manifest: state
+                .with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
+            why: format!("offsets out of the broker's range: {}", problems.join("; ")),
+        });
+    }
+    Ok((usable, recovery))
+}
+
+/// Loads this cluster process's share of the checkpoint at `agreed`, the newest tick every
+/// process offered (`lpm_engine::cluster::ClusterConfig::agreed`); without one, this process
+/// reads its partitions from the beginning, as every other process then does.
+fn restore_share(
+    usable: Vec<(Manifest, PathBuf)>,
+    mut recovery: Recovery,
+    agreed: Option<Tick>,
+    prepared: &lpm_connectors::kafka::Prepared,
+    applied: &dyn Fn() -> Option<Tick>,
+) -> Result<(lpm_connectors::kafka::Resume, Recovery), ServiceError> {
+    let newer = usable
+        .iter()
+        .filter(|(m, _)| agreed.is_none_or(|t| m.tick > t))
+        .count();
+    if newer > 0 {
+        tracing::warn!(newer, agreed_tick = ?agreed,
+            "Newer checkpoints of this process are not held by every cluster process: not loaded.");
+    }
+    let Some((manifest, state)) =
+        agreed.and_then(|t| usable.into_iter().find(|(m, _)| m.tick == t))
+    else {
+        tracing::info!("No checkpoint tick is held by every cluster process: reading this process's partitions from the beginning.");
+        return Ok((Default::default(), recovery));
+    };
+    let resume = crate::kafka::resume(&manifest.position, manifest.ingest_seq);
+    let into = crate::kafka::RestoreInto {
+        feed: &prepared.feed,
+        applied,
     };
     load(&manifest, &state, &into, &mut recovery, |_, _| {})?;
     recovery.checkpoint = Some(manifest);

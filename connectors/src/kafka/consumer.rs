@@ -316,16 +316,20 @@ pub struct KafkaSource {
 impl KafkaSource {
     /// Where the source stood at `tick`.
     pub fn position_at(&self, tick: Tick) -> TickPosition {
+        self.covering(tick).unwrap_or_default()
+    }
+
+    /// Where the source stood at `tick`, exactly: `None` when the tick is older than the
+    /// recent ticks kept (a checkpoint of a cluster process must not guess).
+    pub fn covering(&self, tick: Tick) -> Option<TickPosition> {
         let st = self.shared.state.lock();
-        st.at(tick)
-            .map(|(pos, records)| TickPosition {
-                offsets: pos
-                    .iter()
-                    .map(|((t, p), (o, _))| (t.to_string(), *p, *o))
-                    .collect(),
-                records: *records,
-            })
-            .unwrap_or_default()
+        st.at(tick).map(|(pos, records)| TickPosition {
+            offsets: pos
+                .iter()
+                .map(|((t, p), (o, _))| (t.to_string(), *p, *o))
+                .collect(),
+            records: *records,
+        })
     }
 
     /// Whether every partition assigned at start has been applied up to the high watermark it
@@ -487,10 +491,10 @@ impl Prepared {
             state.read.insert(part.clone(), (*offset, -1));
             state.resumed.insert(part);
         }
-        if !resume.offsets.is_empty() {
-            let pos = Arc::new(state.read.clone());
-            state.ticks.record(feed.closed(), (pos, resume.records));
-        }
+        // where it starts (nothing, or a checkpoint's offsets), so that every tick from here on
+        // has a recorded position (see `KafkaSource::covering`)
+        let pos = Arc::new(state.read.clone());
+        state.ticks.record(feed.closed(), (pos, resume.records));
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             stats: stats.clone(),

@@ -14,8 +14,14 @@ static HOOK: Once = Once::new();
 static PEERS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Records panics of timely's threads in [`FAILURE`] instead of printing each (one lost peer
-/// makes every worker panic on its poisoned queue: one line says more than a dozen backtraces).
-/// Panics elsewhere go to the previous hook.
+/// makes every worker panic on its poisoned queue: one line says more than a dozen backtraces),
+/// then parks the panicking thread for good instead of letting it unwind. Unwinding is not safe
+/// here: timely's `SendEndpoint` flushes into its `MergeQueue` on drop, and that push panics
+/// when the queue is poisoned, so a worker unwinding after a lost peer can panic inside a
+/// destructor, which aborts the whole process (SIGABRT, "thread caused non-unwinding panic")
+/// before the command can stop with its clear error and exit 1. A parked thread poisons
+/// nothing: the command sees [`failure`] (it polls it while it waits) and exits, taking the
+/// parked threads with it. Panics elsewhere go to the previous hook.
 pub(super) fn install_failure_hook(peers: Vec<String>) {
     let _ = PEERS.set(peers);
     HOOK.call_once(|| {
@@ -41,6 +47,9 @@ pub(super) fn install_failure_hook(peers: Vec<String>) {
             let text = format!("{what}: {message}");
             if FAILURE.set(text.clone()).is_ok() {
                 tracing::error!(thread = name, failure = %text, "A cluster thread failed; the cluster stops (fail-stop).");
+            }
+            loop {
+                std::thread::park();
             }
         }));
     });

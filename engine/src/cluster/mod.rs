@@ -26,9 +26,10 @@ mod handshake;
 mod traffic;
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
@@ -134,6 +135,14 @@ pub struct ClusterConfig {
     pub settings: Vec<(String, String)>,
     /// Where the sockets count their bytes.
     pub traffic: Arc<Traffic>,
+    /// The ticks of the checkpoints this process could load (its share of the state at each).
+    /// Sent in the handshake but not compared: the processes agree on the newest tick they all
+    /// offer ([`ClusterConfig::agreed`]), since the state is spread over every process's
+    /// workers and is only whole when every process loads its share of the same tick.
+    pub checkpoints: Vec<u64>,
+    /// Set once the cluster has formed: the newest of [`ClusterConfig::checkpoints`] that every
+    /// process offered (`None`: no common one, so every process starts from nothing).
+    pub agreed: Arc<OnceLock<Option<u64>>>,
 }
 
 impl ClusterConfig {
@@ -150,6 +159,8 @@ impl ClusterConfig {
             connect_timeout,
             settings: Vec::new(),
             traffic: Arc::default(),
+            checkpoints: Vec::new(),
+            agreed: Arc::default(),
         })
     }
 
@@ -213,12 +224,30 @@ fn is_host_port(address: &str) -> bool {
     port_ok && host_ok
 }
 
-/// The settings this process sends: the caller's, plus the worker threads and the peer list.
+/// The handshake key of [`ClusterConfig::checkpoints`] (offered, not compared).
+const OFFERS: &str = "checkpoint ticks";
+
+/// The settings this process sends: the caller's, plus the worker threads and the peer list,
+/// and the checkpoints it offers.
 fn my_settings(config: &ClusterConfig, threads: usize) -> BTreeMap<String, String> {
     let mut s: BTreeMap<String, String> = config.settings.iter().cloned().collect();
     s.insert("workers per process".into(), threads.to_string());
     s.insert("peers".into(), config.peers.join(","));
+    let offers: Vec<String> = config.checkpoints.iter().map(u64::to_string).collect();
+    s.insert(OFFERS.into(), offers.join(","));
     s
+}
+
+/// Splits the offered checkpoint ticks from the settings that must match.
+fn offers(settings: &BTreeMap<String, String>) -> (BTreeMap<String, String>, BTreeSet<u64>) {
+    let mut rest = settings.clone();
+    let ticks = rest
+        .remove(OFFERS)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (rest, ticks)
 }
 
 /// Connects to every peer (bounded by the timeout), handshakes, and starts timely's networking
@@ -236,6 +265,8 @@ pub(crate) fn connect(
         source,
     })?;
     let mine = my_settings(config, threads);
+    // narrowed to what every peer offers as the handshakes go
+    let mut common = offers(&mine).1;
     let hello = Hello {
         process: me,
         settings: mine.clone(),
@@ -256,6 +287,7 @@ pub(crate) fn connect(
             return Err(fail(format!("it says it is process {}", theirs.process)));
         }
         agree(config, peer, &mine, &theirs.settings)?;
+        common.retain(|t| offers(&theirs.settings).1.contains(t));
         // the handshake's timeout must not outlive it: timely's reader treats a timeout as a lost peer
         stream
             .set_read_timeout(None)
@@ -317,6 +349,7 @@ pub(crate) fn connect(
         };
         stream.write_all(&hello).map_err(|e| fail(e.to_string()))?;
         agree(config, peer, &mine, &theirs.settings)?;
+        common.retain(|t| offers(&theirs.settings).1.contains(t));
         stream
             .set_read_timeout(None)
             .map_err(|e| fail(e.to_string()))?;
@@ -335,6 +368,10 @@ pub(crate) fn connect(
             })
         })
         .collect();
+    let agreed = common.last().copied();
+    if config.agreed.set(agreed).is_err() {
+        tracing::warn!("This cluster configuration was used to connect twice; its first checkpoint agreement stands.");
+    }
     failure::install_failure_hook(config.peers.clone());
     let hooks = Hooks::default();
     let process = ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), None);
@@ -345,6 +382,7 @@ pub(crate) fn connect(
         process = me,
         processes = config.peers.len(),
         threads,
+        checkpoint_tick = ?agreed,
         "Cluster formed."
     );
     Ok((
@@ -359,13 +397,14 @@ fn agree(
     mine: &BTreeMap<String, String>,
     theirs: &BTreeMap<String, String>,
 ) -> Result<(), ClusterError> {
+    let (mine, theirs) = (offers(mine).0, offers(theirs).0);
     if mine == theirs {
         return Ok(());
     }
     Err(ClusterError::Mismatch {
         process: peer,
         address: config.peers[peer].clone(),
-        differences: differences(mine, theirs),
+        differences: differences(&mine, &theirs),
     })
 }
 

@@ -23,6 +23,16 @@
 //! embedded log rebuilds its write ledger from them). The source then replays only what follows
 //! the checkpoint's position. A newer checkpoint that fails to verify is logged and counted and
 //! the previous one is tried, then a full replay: never a partial state, never a crash.
+//!
+//! # In a cluster (`lpm serve --kafka --peers`)
+//! The upsert state is spread over every process's workers by key, whatever partition a
+//! record came from, so a checkpoint is only whole as the shares of every process at one tick.
+//! Process 0 asks (as above); its request is broadcast to every worker of the cluster, so each
+//! process's workers hand their images at process 0's tick T to their own process, which writes
+//! its share with its own partitions' offsets at T ([`Role::Follower`]). At a restart every
+//! process offers the ticks of its usable checkpoints in the cluster handshake, and each loads
+//! its share of the newest tick all of them hold (none: every process reads from the
+//! beginning). Checkpoint names stay per process; the tick is what they share.
 
 pub mod file;
 pub mod metrics;
@@ -115,6 +125,12 @@ pub trait Checkpointable: Send + Sync + 'static {
     fn origin(&self) -> String {
         String::new()
     }
+    /// Where the source stood at the end of `tick`: the position a cluster process other than 0
+    /// checkpoints its share at, when process 0's request (at a tick of process 0's) reaches
+    /// its workers. `None`: this source cannot say (it never runs in a cluster).
+    fn covered_at(&self, _tick: Tick) -> Option<SourcePosition> {
+        None
+    }
 }
 
 /// How long a checkpoint waits for the workers' images (the request queues behind the backlog
@@ -153,6 +169,24 @@ pub struct Taker {
     /// counted from there, so a log tail replayed at start counts toward the next checkpoint
     /// instead of being replayed again at every start.
     pub covered_ingested: u64,
+    /// Alone, or which part it plays in a cluster.
+    pub role: Role,
+}
+
+/// What a checkpoint thread does in a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// One process: asks when its own thresholds say so.
+    Alone,
+    /// Process 0 of a cluster: asks for every process. It only counts its own partitions'
+    /// changes, so it also asks every interval when it saw none (the others may have).
+    Leader,
+    /// Any other process of a cluster: never asks. Process 0's requests are broadcast to every
+    /// worker of the cluster, so this process's workers hand it their share of the state at
+    /// process 0's tick, and it writes that share with its own source's position at the same
+    /// tick ([`Checkpointable::covered_at`]). A restart loads the newest tick every process
+    /// holds (`lpm_engine::cluster::ClusterConfig::agreed`).
+    Follower,
 }
 
 /// When a checkpoint was taken and what it covered: manifests carry the history of earlier
@@ -229,6 +263,9 @@ impl Drop for Checkpointer {
 impl Taker {
     fn run(mut self, commands: Receiver<Command>) {
         self.metrics.history(self.source.history_size());
+        if self.role == Role::Follower {
+            return self.follow(commands);
+        }
         let mut last_at = Instant::now();
         let mut last_ingested = self.covered_ingested;
         loop {
@@ -245,7 +282,7 @@ impl Taker {
                     self.metrics
                         .pending_changes
                         .set(i64::try_from(changed).unwrap_or(i64::MAX));
-                    let due = changed > 0
+                    let due = (changed > 0 || self.role == Role::Leader)
                         && (last_at.elapsed() >= self.config.interval
                             || changed >= self.config.every_changes);
                     if due {
@@ -256,6 +293,67 @@ impl Taker {
                 }
             }
         }
+    }
+
+    /// A follower's loop ([`Role::Follower`]): writes this process's share whenever every
+    /// local worker has handed over its image for one request (a request some worker missed,
+    /// which only happens when the engine stopped mid-way, is dropped with the next).
+    fn follow(mut self, commands: Receiver<Command>) {
+        let mut pending: std::collections::BTreeMap<u64, Vec<WorkerImage>> = Default::default();
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Now(reply)) => {
+                    // process 0 asks for the cluster's checkpoints; this one only follows
+                    let _ = reply.send(Ok(None));
+                }
+                Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            match self.images.recv_timeout(Duration::from_millis(100)) {
+                Ok(image) => {
+                    let request = image.request;
+                    let started = Instant::now();
+                    let arrived = pending.entry(request).or_default();
+                    arrived.push(image);
+                    if arrived.len() < self.workers {
+                        continue;
+                    }
+                    let images = pending.remove(&request).unwrap_or_default();
+                    pending.retain(|r, _| *r > request);
+                    if let Err(why) = self.take_share(&images, started) {
+                        tracing::error!(error = %why, request, "Checkpoint of this process's share failed; the previous ones are kept.");
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.metrics.tick_age(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// A follower's checkpoint: the workers' images of one request, at the position this
+    /// process's source had at the request's tick.
+    fn take_share(
+        &mut self,
+        images: &[WorkerImage],
+        started: Instant,
+    ) -> Result<Option<Manifest>, String> {
+        let Some(tick) = images.first().map(|i| i.tick) else {
+            return Ok(None);
+        };
+        let Some(position) = self.source.covered_at(tick) else {
+            self.metrics.failed.inc();
+            return Err(format!(
+                "the source no longer knows where it stood at tick {tick} (older than the recent ticks it keeps)"
+            ));
+        };
+        let marker = Marker {
+            tick,
+            position,
+            // above every record the state holds (ingestion order resumes from it)
+            ingest_seq: self.source.ingested(),
+        };
+        let number = self.dir.next_number();
+        self.keep(number, &marker, images, started)
     }
 
     /// Takes one checkpoint; see the module docs.
@@ -272,6 +370,18 @@ impl Taker {
         let images = self.collect(number)?;
         *last_at = Instant::now();
         *last_ingested = marker.ingest_seq;
+        self.keep(number, &marker, &images, started)
+    }
+
+    /// Writes and publishes the images of one request as checkpoint `number` (unless a
+    /// snapshot is half read), then keeps only the newest and retires covered history.
+    fn keep(
+        &mut self,
+        number: u64,
+        marker: &Marker,
+        images: &[WorkerImage],
+        started: Instant,
+    ) -> Result<Option<Manifest>, String> {
         if images.iter().any(|i| i.open_snapshots > 0) {
             tracing::info!(
                 tick = marker.tick,
@@ -280,7 +390,7 @@ impl Taker {
             self.metrics.skipped.inc();
             return Ok(None);
         }
-        match self.write(number, &marker, &images, started) {
+        match self.write(number, marker, images, started) {
             Ok(manifest) => {
                 let removed = self.dir.retain(self.config.keep);
                 tracing::info!(number, tick = marker.tick, position = ?marker.position,

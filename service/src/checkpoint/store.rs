@@ -179,6 +179,31 @@ impl CheckpointDir {
         (None, rejected)
     }
 
+    /// Every checkpoint whose positions are in `origin` and that verifies, newest first, with
+    /// the ones that did not and why: a cluster process offers them all, and the cluster loads
+    /// the newest tick every process holds.
+    pub fn valid_from(
+        &self,
+        source: &str,
+        origin: &str,
+    ) -> (Vec<(Manifest, PathBuf)>, Vec<Rejected>) {
+        let (mut valid, mut rejected) = (Vec::new(), Vec::new());
+        for n in self.numbers() {
+            let path = self.dir.join(manifest_name(n));
+            match self.check(&path, source, origin) {
+                Ok(found) => valid.push(found),
+                Err(why) => {
+                    tracing::error!(manifest = %path.display(), %why, "Checkpoint unusable.");
+                    rejected.push(Rejected {
+                        manifest: path,
+                        why,
+                    });
+                }
+            }
+        }
+        (valid, rejected)
+    }
+
     fn check(
         &self,
         path: &Path,

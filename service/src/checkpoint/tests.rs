@@ -463,3 +463,147 @@ async fn retired_segments_are_not_needed_and_a_gap_is_refused_not_replayed() {
     assert!(refused.contains("were retired"), "{refused}");
     a.stop().await;
 }
+
+/// A source as a cluster follower sees it: it only says where it stood at a tick.
+struct Follows;
+
+impl super::Checkpointable for Follows {
+    fn mark(&self, _request: u64) -> Option<super::Marker> {
+        panic!("a follower never asks for a checkpoint");
+    }
+
+    fn ingested(&self) -> u64 {
+        77
+    }
+
+    fn origin(&self) -> String {
+        "kafka b group g topics [] cluster process 1 of 2".into()
+    }
+
+    fn covered_at(&self, tick: lpm_engine::Tick) -> Option<crate::position::SourcePosition> {
+        (tick >= 40).then(|| crate::position::SourcePosition::Kafka {
+            log_seq: tick * 10,
+            offsets: vec![crate::position::PartitionOffset {
+                topic: "t".into(),
+                partition: 1,
+                offset: tick as i64,
+            }],
+        })
+    }
+}
+
+/// One worker's image of `request` at `tick`, holding key `key` of the first table.
+fn image(request: u64, tick: u64, worker: usize, key: i64) -> lpm_engine::checkpoint::WorkerImage {
+    use lpm_engine::change::Position;
+    use lpm_engine::checkpoint::{StoredEntry, TableImage, WorkerImage};
+    use lpm_engine::model::Table;
+    WorkerImage {
+        request,
+        tick,
+        worker,
+        workers: 2,
+        tables: Table::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TableImage {
+                table: *t,
+                meta: Default::default(),
+                entries: if i == 0 {
+                    vec![StoredEntry {
+                        key,
+                        position: Position {
+                            coords: None,
+                            seq: 5,
+                        },
+                        row: None,
+                    }]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+        open_snapshots: 0,
+    }
+}
+
+/// A cluster process other than 0 never asks: it writes its share of each of process 0's
+/// requests once every local worker handed its image over, at the position its own source
+/// had at the request's tick, and drops a request whose images never all came.
+#[test]
+fn a_follower_writes_its_share_at_the_requests_tick_once_every_local_worker_sent_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, images) = std::sync::mpsc::channel();
+    let metrics = Arc::new(
+        super::CheckpointMetrics::register(&prometheus::Registry::new()).expect("metrics"),
+    );
+    let checkpointer = super::Checkpointer::start(super::Taker {
+        dir: CheckpointDir::open(dir.path()).expect("dir"),
+        config: super::CheckpointConfig::default(),
+        source: Arc::new(Follows),
+        images,
+        workers: 2,
+        metrics: metrics.clone(),
+        history: Vec::new(),
+        covered_ingested: 0,
+        role: super::Role::Follower,
+    })
+    .expect("thread");
+    // process 0 asks; asking a follower takes nothing
+    assert_eq!(checkpointer.checkpoint_now(), Ok(None));
+    // request 3 loses a worker's image (the engine stopped mid-way), request 4 is whole
+    tx.send(image(3, 41, 0, 1)).expect("send");
+    tx.send(image(4, 42, 0, 10)).expect("send");
+    tx.send(image(4, 42, 1, 11)).expect("send");
+    let origin = super::Checkpointable::origin(&Follows);
+    let newest = || {
+        CheckpointDir::open(dir.path())
+            .expect("dir")
+            .newest_valid_from("kafka", &origin)
+            .0
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (manifest, _) = loop {
+        if let Some(found) = newest() {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower wrote no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(manifest.tick, 42);
+    assert_eq!(manifest.workers, 2);
+    assert_eq!(
+        manifest.entries.values().sum::<u64>(),
+        2,
+        "{:?}",
+        manifest.entries
+    );
+    assert_eq!(
+        manifest.position,
+        crate::position::SourcePosition::Kafka {
+            log_seq: 420,
+            offsets: vec![crate::position::PartitionOffset {
+                topic: "t".into(),
+                partition: 1,
+                offset: 42,
+            }],
+        }
+    );
+    assert_eq!(manifest.ingest_seq, 77);
+    assert_eq!(metrics.last_tick.get(), 42);
+    // a request whose tick the source no longer knows is not written with a guessed position
+    tx.send(image(5, 7, 0, 20)).expect("send");
+    tx.send(image(5, 7, 1, 21)).expect("send");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metrics.failed.get() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request 5 was neither written nor failed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    checkpointer.stop();
+    assert_eq!(newest().map(|(m, _)| m.tick), Some(42));
+}
