@@ -392,11 +392,17 @@ fn a_two_process_cluster_serves_the_oracle_views_commits_behind_them_and_stops_t
             }
         },
     );
-    settle(
+    let views = settle(
         &p0,
         &token,
         &truth,
         opts.tz,
         "cluster after the re-delivery",
+    );
+    assert_oracle_views(
+        "lpm serve --kafka --peers, restarted from checkpoints",
+        dir.path(),
+        &text,
+        &views,
     );
 }
