@@ -20,8 +20,10 @@ persons_schema=${LPM_CHECK_PERSONS_SCHEMA:-2000}
 # The binaries as the test build makes them (lpm for the root's tests, lpm-gen for the
 # testkit's): `cargo build --release` or `-p lpm-testkit` alone would unify other features of the
 # shared dependencies (the workspace's dev-dependencies are not in them) and build every crate
-# above them a second time, minutes in .ci/run, where this follows the test build.
-cargo test --workspace --release --no-run -q
+# above them a second time. In .ci/run (LPM_PREBUILT=1) the test build has just made them.
+if [ "${LPM_PREBUILT:-0}" != 1 ]; then
+  cargo test --workspace --release --no-run -q
+fi
 lpm="${CARGO_TARGET_DIR:-$root/target}/release/lpm"
 lpm_gen="${CARGO_TARGET_DIR:-$root/target}/release/lpm-gen"
 work=$(mktemp -d)

@@ -100,8 +100,18 @@ trap 'kill -- -"$fuzz_build" 2>/dev/null || true; rm -f "$fuzz_build_log"' EXIT
 say "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --release
 
+# From here on every step runs the binaries the test build made (target/release/lpm and
+# lpm-gen) and builds nothing: another cargo invocation, even the same `cargo test --no-run`,
+# could rebuild minutes of crates (a different feature unification, or a fingerprint a test's
+# own cargo run touched) while the fuzz build needs the cores. oracle-check.sh builds them
+# itself when run alone.
+export LPM_PREBUILT=1
+bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
+for b in lpm lpm-gen; do
+  [ -x "$bin_dir/$b" ] || { echo "$bin_dir/$b is missing after the test build" >&2; exit 1; }
+done
+
 say "contract tests: schemathesis against the OpenAPI document of lpm serve --demo"
-cargo test --workspace --release --no-run -q # built by the test step: a no-op (see scripts/oracle-check.sh)
 bash scripts/contract.sh
 
 say "fuzzing: every cargo fuzz target over its committed corpus, fixed runs from a fixed seed (docs/fuzzing.md)"
@@ -124,7 +134,6 @@ say "web UI in headless Chromium (tests/browser, against the release lpm serve -
 if ! (cd tests/browser && npm ls --depth=0 >/dev/null 2>&1); then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
-cargo test --workspace --release --no-run -q # built by the test step: a no-op (see scripts/oracle-check.sh)
 node --test tests/browser/
 
 say "oracle cross-check"

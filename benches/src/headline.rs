@@ -108,11 +108,7 @@ fn run_bench(
     // the variables cargo set for this process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, ...)
     // must not reach the inner cargo: build scripts that watch them (ring's
     // `rerun-if-env-changed`) would see them changed and rebuild half the dependencies
-    for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(cargo_set) {
-            cmd.env_remove(k);
-        }
-    }
+    lpm_testkit::cargo_env::clear_cargo_set(&mut cmd);
     let status = cmd
         .args(["bench", "-p", "lpm-benches", "--bench", bench])
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
@@ -125,22 +121,6 @@ fn run_bench(
         Err(e) if status.success() => Err(format!("`{bench}` wrote no figures ({e})")),
         Err(_) => Err(format!("`{bench}` failed ({status}) and wrote no figures")),
     }
-}
-
-/// Whether cargo sets `name` for the binary it runs (`cargo bench`), rather than the user.
-fn cargo_set(name: &str) -> bool {
-    name.starts_with("CARGO_PKG_")
-        || matches!(
-            name,
-            "CARGO_MANIFEST_DIR"
-                | "CARGO_MANIFEST_PATH"
-                | "CARGO_MANIFEST_LINKS"
-                | "CARGO_CRATE_NAME"
-                | "CARGO_BIN_NAME"
-                | "CARGO_PRIMARY_PACKAGE"
-                | "CARGO_TARGET_TMPDIR"
-                | "OUT_DIR"
-        )
 }
 
 // ---------------------------------------------------------------------------------------------

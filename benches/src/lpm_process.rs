@@ -49,7 +49,9 @@ pub fn binary(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
 
 fn build(workspace: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    lpm_testkit::cargo_env::clear_cargo_set(&mut cmd);
+    let status = cmd
         .args(["build", "--release", "--bin", "lpm"])
         .current_dir(workspace)
         .stdin(Stdio::null())

@@ -162,7 +162,9 @@ fn build_lpm(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: cargo build --release -p lpm ...");
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    lpm_testkit::cargo_env::clear_cargo_set(&mut cmd);
+    let status = cmd
         .args(["build", "--release", "-p", "lpm"])
         .current_dir(workspace)
         .status();

@@ -14,9 +14,14 @@
 //!   the start, on both ends of the pair. Every pair handshakes, so when the processes do not all
 //!   agree every process meets at least one that differs from it and refuses.
 //! - **Fail-stop**: when a peer disappears timely's communication threads panic ("timely
-//!   communication error"), which poisons the workers' queues and fails them too. A panic hook
-//!   records the first such failure, naming the peer, for [`failure`], so the command can stop
-//!   with that message at once instead of waiting on threads that may never finish.
+//!   communication error"). A panic hook records the first such failure, naming the peer, for
+//!   [`failure`], and parks the panicking thread instead of letting it unwind (unwinding would
+//!   poison the workers' queues, and a worker unwinding over a poisoned queue can abort the
+//!   whole process: `failure.rs`), so the command stops with that message at once instead of
+//!   waiting on threads that may never finish. The hook is process-wide once a cluster forms.
+//! - **Checkpoint agreement**: each process offers the ticks of the checkpoints it could load
+//!   ([`ClusterConfig::checkpoints`], sent but not compared) and all settle on the newest tick
+//!   every process offered ([`ClusterConfig::agreed`]).
 //! - **Byte counts**: every socket counts the bytes timely reads and writes ([`Traffic`]).
 //!
 //! The wire after the handshake (`handshake.rs`) is timely's own.
