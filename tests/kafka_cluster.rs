@@ -7,9 +7,9 @@
 //! applied; process 0's views equal the reference model (and `oracle.py` when `../shared` is
 //! present) and its case reads equal the final rows of cases of both processes' partitions;
 //! both processes checkpoint their share of the state at process 0's ticks; kill -9 of
-//! process 1 stops process 0 with an error (fail-stop); a restarted cluster loads the shares of
-//! one common tick, replays nothing after it (nothing new was produced), and shows the same
-//! views and case reads.
+//! process 1 stops process 0 with an error (fail-stop); records re-delivered while it is down;
+//! a restarted cluster loads the shares of one common tick, reads exactly the re-delivered
+//! records after it, and shows the same views (= `oracle.py`) and case reads.
 
 use std::collections::BTreeMap;
 use std::path::Path;

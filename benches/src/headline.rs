@@ -105,9 +105,7 @@ fn run_bench(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("headline: cargo bench -p lpm-benches --bench {bench} {envs:?}");
     let mut cmd = Command::new(cargo);
-    // the variables cargo set for this process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, ...)
-    // must not reach the inner cargo: build scripts that watch them (ring's
-    // `rerun-if-env-changed`) would see them changed and rebuild half the dependencies
+    // the variables cargo set for this process must not reach the inner cargo (cargo_env says why)
     lpm_testkit::cargo_env::clear_cargo_set(&mut cmd);
     let status = cmd
         .args(["bench", "-p", "lpm-benches", "--bench", bench])

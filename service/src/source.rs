@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lpm_connectors::capture::CaptureConfig;
-use lpm_connectors::kafka::{ClusterShare, KafkaConfig, TopicSelection};
+use lpm_connectors::kafka::{
+    ClusterShare, KafkaConfig, Prepared, Resume as KafkaResume, TopicSelection,
+};
 use lpm_connectors::log::{LogOptions, MidLogCorruption};
 use lpm_connectors::DecodeStats;
 use lpm_engine::cluster::ClusterConfig;
@@ -169,7 +171,7 @@ impl Source {
                 let offers = match &mut cluster {
                     Some(c) => {
                         let (usable, recovery) = kafka_offers(data_dir, &k, &origin)?;
-                        c.checkpoints = usable.iter().map(|(m, _)| m.tick).collect();
+                        c.checkpoints = usable.iter().map(|o| o.manifest.tick).collect();
                         Some((usable, recovery, c.agreed.clone()))
                     }
                     None => None,
@@ -193,8 +195,7 @@ impl Source {
                     }
                     None => restore_kafka(data_dir, &k, &origin, &prepared, &*applied)?,
                 };
-                let visible = applied;
-                let input = Arc::new(KafkaInput::start(prepared, resume, visible, origin)?);
+                let input = Arc::new(KafkaInput::start(prepared, resume, applied, origin)?);
                 tracing::info!(brokers = %k.brokers, "Feeding the engine from Kafka (read-only API).");
                 Ok(Started {
                     source: Source::Kafka(input),
@@ -528,44 +529,87 @@ fn restore_capture(
 /// beginning (logged, and counted as a fallback).
 fn restore_kafka(
     data_dir: &Path,
-    cfg: &lpm_connectors::kafka::KafkaConfig,
+    cfg: &KafkaConfig,
     origin: &str,
-    prepared: &lpm_connectors::kafka::Prepared,
+    prepared: &Prepared,
     applied: &dyn Fn() -> Option<Tick>,
-) -> Result<(lpm_connectors::kafka::Resume, Recovery), ServiceError> {
+) -> Result<(KafkaResume, Recovery), ServiceError> {
     let (found, mut recovery) = newest(data_dir, "kafka", origin)?;
     let Some((manifest, state)) = found else {
         return Ok((Default::default(), recovery));
     };
+    match kafka_resume(
+        &manifest,
+        &state,
+        cfg,
+        "reading every partition from the beginning",
+    )? {
+        Ok(resume) => load_kafka(manifest, &state, resume, prepared, applied, recovery),
+        Err(rejected) => {
+            recovery.rejected.push(rejected);
+            Ok((Default::default(), recovery))
+        }
+    }
+}
+
+/// Where a Kafka checkpoint resumes, or why it cannot: the broker no longer holds what follows
+/// one of its offsets (logged, with `then`: what the caller does instead).
+fn kafka_resume(
+    manifest: &Manifest,
+    state: &Path,
+    cfg: &KafkaConfig,
+    then: &str,
+) -> Result<Result<KafkaResume, Rejected>, ServiceError> {
     let resume = crate::kafka::resume(&manifest.position, manifest.ingest_seq);
     let problems = resume.out_of_range(cfg)?;
-    if !problems.is_empty() {
-        tracing::error!(?problems, number = manifest.number,
-            "The broker no longer holds what follows the checkpoint: reading every partition from the beginning.");
-        recovery.rejected.push(Rejected {
-            manifest: state
-                .with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
-            why: format!("offsets out of the broker's range: {}", problems.join("; ")),
-        });
-        return Ok((Default::default(), recovery));
+    if problems.is_empty() {
+        return Ok(Ok(resume));
     }
+    tracing::error!(
+        ?problems,
+        number = manifest.number,
+        "The broker no longer holds what follows the checkpoint: {then}."
+    );
+    Ok(Err(Rejected {
+        manifest: state.with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
+        why: format!("offsets out of the broker's range: {}", problems.join("; ")),
+    }))
+}
+
+/// Pushes a verified Kafka checkpoint into the feed (each push waits while the engine, as
+/// `applied` tells, is a few ticks behind) and records it as the one loaded.
+fn load_kafka(
+    manifest: Manifest,
+    state: &Path,
+    resume: KafkaResume,
+    prepared: &Prepared,
+    applied: &dyn Fn() -> Option<Tick>,
+    mut recovery: Recovery,
+) -> Result<(KafkaResume, Recovery), ServiceError> {
     let into = crate::kafka::RestoreInto {
         feed: &prepared.feed,
         applied,
     };
-    load(&manifest, &state, &into, &mut recovery, |_, _| {})?;
+    load(&manifest, state, &into, &mut recovery, |_, _| {})?;
     recovery.checkpoint = Some(manifest);
     Ok((resume, recovery))
 }
 
-/// A cluster process's usable checkpoints of these topics (verified, and the broker still holds
-/// what follows each), newest first, with the ones that are not.
-#[allow(clippy::type_complexity)]
+/// A cluster process's checkpoint it can offer: verified, and the broker still holds what
+/// follows its offsets.
+struct Offer {
+    manifest: Manifest,
+    state: PathBuf,
+    resume: KafkaResume,
+}
+
+/// A cluster process's usable checkpoints of these topics, newest first, with the ones that
+/// are not.
 fn kafka_offers(
     data_dir: &Path,
-    cfg: &lpm_connectors::kafka::KafkaConfig,
+    cfg: &KafkaConfig,
     origin: &str,
-) -> Result<(Vec<(Manifest, PathBuf)>, Recovery), ServiceError> {
+) -> Result<(Vec<Offer>, Recovery), ServiceError> {
     let dir = CheckpointDir::open(data_dir).map_err(ServiceError::Checkpoint)?;
     let (valid, rejected) = dir.valid_from("kafka", origin);
     let mut recovery = Recovery {
@@ -574,22 +618,14 @@ fn kafka_offers(
     };
     let mut usable = Vec::new();
     for (manifest, state) in valid {
-        let problems =
-            crate::kafka::resume(&manifest.position, manifest.ingest_seq).out_of_range(cfg)?;
-        if problems.is_empty() {
-            usable.push((manifest, state));
-            continue;
+        match kafka_resume(&manifest, &state, cfg, "not offered to the cluster")? {
+            Ok(resume) => usable.push(Offer {
+                manifest,
+                state,
+                resume,
+            }),
+            Err(rejected) => recovery.rejected.push(rejected),
         }
-        tracing::error!(
-            ?problems,
-            number = manifest.number,
-            "The broker no longer holds what follows this checkpoint: not offered to the cluster."
-        );
-        recovery.rejected.push(Rejected {
-            manifest: state
-                .with_file_name(crate::checkpoint::store::manifest_name(manifest.number)),
-            why: format!("offsets out of the broker's range: {}", problems.join("; ")),
-        });
     }
     Ok((usable, recovery))
 }
@@ -598,34 +634,32 @@ fn kafka_offers(
 /// process offered (`lpm_engine::cluster::ClusterConfig::agreed`); without one, this process
 /// reads its partitions from the beginning, as every other process then does.
 fn restore_share(
-    usable: Vec<(Manifest, PathBuf)>,
-    mut recovery: Recovery,
+    usable: Vec<Offer>,
+    recovery: Recovery,
     agreed: Option<Tick>,
-    prepared: &lpm_connectors::kafka::Prepared,
+    prepared: &Prepared,
     applied: &dyn Fn() -> Option<Tick>,
-) -> Result<(lpm_connectors::kafka::Resume, Recovery), ServiceError> {
+) -> Result<(KafkaResume, Recovery), ServiceError> {
     let newer = usable
         .iter()
-        .filter(|(m, _)| agreed.is_none_or(|t| m.tick > t))
+        .filter(|o| agreed.is_none_or(|t| o.manifest.tick > t))
         .count();
     if newer > 0 {
         tracing::warn!(newer, agreed_tick = ?agreed,
             "Newer checkpoints of this process are not held by every cluster process: not loaded.");
     }
-    let Some((manifest, state)) =
-        agreed.and_then(|t| usable.into_iter().find(|(m, _)| m.tick == t))
-    else {
+    let Some(offer) = agreed.and_then(|t| usable.into_iter().find(|o| o.manifest.tick == t)) else {
         tracing::info!("No checkpoint tick is held by every cluster process: reading this process's partitions from the beginning.");
         return Ok((Default::default(), recovery));
     };
-    let resume = crate::kafka::resume(&manifest.position, manifest.ingest_seq);
-    let into = crate::kafka::RestoreInto {
-        feed: &prepared.feed,
+    load_kafka(
+        offer.manifest,
+        &offer.state,
+        offer.resume,
+        prepared,
         applied,
-    };
-    load(&manifest, &state, &into, &mut recovery, |_, _| {})?;
-    recovery.checkpoint = Some(manifest);
-    Ok((resume, recovery))
+        recovery,
+    )
 }
 
 /// Where the capture's and the embedded log's undecodable records go: `dead-letters.jsonl` in

@@ -30,11 +30,6 @@ pub(super) fn install_failure_hook(peers: Vec<String>) {
             let thread = std::thread::current();
             let name = thread.name().unwrap_or_default();
             if !name.starts_with("timely:") {
-                // the engine thread re-raises the failed threads' panics when it joins them:
-                // already said in one line
-                if name == "lpm-engine" && FAILURE.get().is_some() {
-                    return;
-                }
                 return previous(info);
             }
             let message = info

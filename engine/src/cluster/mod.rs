@@ -270,8 +270,9 @@ pub(crate) fn connect(
         source,
     })?;
     let mine = my_settings(config, threads);
-    // narrowed to what every peer offers as the handshakes go
-    let mut common = offers(&mine).1;
+    // what must match every peer's, and the offered ticks, narrowed to what every peer offers
+    // as the handshakes go
+    let (compared, mut common) = offers(&mine);
     let hello = Hello {
         process: me,
         settings: mine.clone(),
@@ -291,8 +292,7 @@ pub(crate) fn connect(
         if theirs.process != peer {
             return Err(fail(format!("it says it is process {}", theirs.process)));
         }
-        agree(config, peer, &mine, &theirs.settings)?;
-        common.retain(|t| offers(&theirs.settings).1.contains(t));
+        meet(config, peer, &compared, &mut common, &theirs.settings)?;
         // the handshake's timeout must not outlive it: timely's reader treats a timeout as a lost peer
         stream
             .set_read_timeout(None)
@@ -353,8 +353,7 @@ pub(crate) fn connect(
             detail,
         };
         stream.write_all(&hello).map_err(|e| fail(e.to_string()))?;
-        agree(config, peer, &mine, &theirs.settings)?;
-        common.retain(|t| offers(&theirs.settings).1.contains(t));
+        meet(config, peer, &compared, &mut common, &theirs.settings)?;
         stream
             .set_read_timeout(None)
             .map_err(|e| fail(e.to_string()))?;
@@ -396,21 +395,25 @@ pub(crate) fn connect(
     ))
 }
 
-fn agree(
+/// Checks a peer's settings against `compared` (this process's, offers left out) and narrows
+/// `common` to the checkpoint ticks the peer offers too.
+fn meet(
     config: &ClusterConfig,
     peer: usize,
-    mine: &BTreeMap<String, String>,
+    compared: &BTreeMap<String, String>,
+    common: &mut BTreeSet<u64>,
     theirs: &BTreeMap<String, String>,
 ) -> Result<(), ClusterError> {
-    let (mine, theirs) = (offers(mine).0, offers(theirs).0);
-    if mine == theirs {
-        return Ok(());
+    let (theirs, offered) = offers(theirs);
+    if *compared != theirs {
+        return Err(ClusterError::Mismatch {
+            process: peer,
+            address: config.peers[peer].clone(),
+            differences: differences(compared, &theirs),
+        });
     }
-    Err(ClusterError::Mismatch {
-        process: peer,
-        address: config.peers[peer].clone(),
-        differences: differences(&mine, &theirs),
-    })
+    common.retain(|t| offered.contains(t));
+    Ok(())
 }
 
 /// Connects to a lower process, retrying until `deadline` (it may not be listening yet). The

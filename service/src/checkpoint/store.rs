@@ -162,18 +162,10 @@ impl CheckpointDir {
         origin: &str,
     ) -> (Option<(Manifest, PathBuf)>, Vec<Rejected>) {
         let mut rejected = Vec::new();
-        for n in self.numbers() {
-            let path = self.dir.join(manifest_name(n));
-            match self.check(&path, source, origin) {
+        for checked in self.checked(source, origin) {
+            match checked {
                 Ok(found) => return (Some(found), rejected),
-                Err(why) => {
-                    tracing::error!(manifest = %path.display(), %why,
-                        "Checkpoint unusable; trying the previous one.");
-                    rejected.push(Rejected {
-                        manifest: path,
-                        why,
-                    });
-                }
+                Err(r) => rejected.push(r),
             }
         }
         (None, rejected)
@@ -188,20 +180,33 @@ impl CheckpointDir {
         origin: &str,
     ) -> (Vec<(Manifest, PathBuf)>, Vec<Rejected>) {
         let (mut valid, mut rejected) = (Vec::new(), Vec::new());
-        for n in self.numbers() {
-            let path = self.dir.join(manifest_name(n));
-            match self.check(&path, source, origin) {
+        for checked in self.checked(source, origin) {
+            match checked {
                 Ok(found) => valid.push(found),
-                Err(why) => {
-                    tracing::error!(manifest = %path.display(), %why, "Checkpoint unusable.");
-                    rejected.push(Rejected {
-                        manifest: path,
-                        why,
-                    });
-                }
+                Err(r) => rejected.push(r),
             }
         }
         (valid, rejected)
+    }
+
+    /// Each checkpoint, newest first, checked as it is reached (a state file is only read when
+    /// the caller gets that far); an unusable one is logged.
+    fn checked<'a>(
+        &'a self,
+        source: &'a str,
+        origin: &'a str,
+    ) -> impl Iterator<Item = Result<(Manifest, PathBuf), Rejected>> + 'a {
+        self.numbers().into_iter().map(move |n| {
+            let path = self.dir.join(manifest_name(n));
+            self.check(&path, source, origin).map_err(|why| {
+                tracing::error!(manifest = %path.display(), %why,
+                    "Checkpoint unusable; trying the previous one.");
+                Rejected {
+                    manifest: path,
+                    why,
+                }
+            })
+        })
     }
 
     fn check(
